@@ -1,0 +1,46 @@
+// swift-tools-version: 6.1
+// LeanDPO: LoRA DPO training on a memory-mapped base, on the CPU.
+import PackageDescription
+
+let package = Package(
+    name: "LeanDPO",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "leandpo", targets: ["leandpo"]),
+        .library(name: "LeanDPO", targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        // MARK: - System libraries (C through system-library targets only)
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // MARK: - Libraries, dependencies flow one way
+        .target(name: "TensorFile"),
+        .target(name: "ModelFiles", dependencies: ["TensorFile"]),
+        .target(name: "Tokenizer", dependencies: ["TensorFile"]),
+        .target(name: "ChatTemplate"),
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "TensorFile"]),
+        .target(name: "Model", dependencies: ["TensorFile", "Kernels", "Tokenizer"]),
+        .target(name: "Training", dependencies: ["TensorFile", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "CZstd"]),
+        .executableTarget(
+            name: "leandpo",
+            dependencies: [
+                "TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .target(name: "TestSupport", dependencies: ["TensorFile"]),
+
+        // MARK: - Tests
+        .testTarget(name: "TensorFileTests", dependencies: ["TensorFile", "TestSupport"]),
+        .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "TensorFile", "Tokenizer", "ModelFiles", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Kernels", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// Model: placeholder until its first file lands.

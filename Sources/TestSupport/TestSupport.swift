@@ -1,0 +1,49 @@
+// Helpers shared by the test targets: temporary directories, tolerances, fixture paths.
+
+import Foundation
+
+public enum TestPaths {
+    /// A fresh temporary directory, removed by the caller when it wants.
+    public static func temporaryDirectory(_ label: String = "leandpo") -> String {
+        let dir = NSTemporaryDirectory() + "\(label)-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// The repository root (the directory holding Package.swift), found from this source file.
+    public static var repositoryRoot: String {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) {
+                return url.path
+            }
+        }
+        return FileManager.default.currentDirectoryPath
+    }
+
+    /// The demo model converted by tools/fetch-model (f32 MTF), if present.
+    public static var smolLM2: String? {
+        let p = ProcessInfo.processInfo.environment["LEANDPO_MODEL"]
+            ?? repositoryRoot + "/.cache/models/SmolLM2-135M-Instruct.f32.mtf"
+        return FileManager.default.fileExists(atPath: p) ? p : nil
+    }
+}
+
+/// Largest |a-b| / (atol + rtol*|b|) over two arrays; ≤ 1 means within tolerance.
+public func toleranceRatio(_ a: [Float], _ b: [Float], atol: Float, rtol: Float) -> Float {
+    precondition(a.count == b.count)
+    var worst: Float = 0
+    for i in a.indices {
+        let r = abs(a[i] - b[i]) / (atol + rtol * abs(b[i]))
+        if !(r <= worst) { worst = r.isNaN ? .infinity : r }
+    }
+    return worst
+}
+
+public func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count)
+    var m: Float = 0
+    for i in a.indices { m = max(m, abs(a[i] - b[i])) }
+    return m
+}

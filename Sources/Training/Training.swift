@@ -1,0 +1,1 @@
+// Training: placeholder until its first file lands.

@@ -1,0 +1,12 @@
+// The leandpo command: the root only dispatches to subcommands.
+
+import ArgumentParser
+
+@main
+struct LeanDPO: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "leandpo",
+        abstract: "Train LoRA adapters with DPO on a memory-mapped base, on the CPU.",
+        version: "0.1.0",
+        subcommands: [Inspect.self])
+}

@@ -1,0 +1,3 @@
+import Testing
+
+@Test func placeholderModelFiles() { #expect(Bool(true)) }
