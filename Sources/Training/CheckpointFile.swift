@@ -1,0 +1,207 @@
+// The compressed checkpoint container (formats/adapter.md): an uncompressed 64-byte prefix, then one
+// zstd frame holding a JSON manifest and f32 tensors stored byte-plane shuffled. The manifest's `state`
+// is whatever the trainer needs to resume; this file only knows the container.
+
+import Foundation
+import TensorFile
+
+public enum CheckpointError: Error, CustomStringConvertible, Sendable {
+    case io(path: String, what: String)
+    case badMagic(path: String)
+    case newerVersion(path: String, found: UInt32)
+    case truncated(path: String, expected: UInt64, actual: UInt64)
+    case corrupted(path: String, what: String)
+    case badManifest(path: String, what: String)
+
+    public var description: String {
+        switch self {
+        case .io(let p, let w): "\(p): \(w)"
+        case .badMagic(let p): "\(p): not a LeanDPO checkpoint (bad magic at byte 0)"
+        case .newerVersion(let p, let v):
+            "\(p): checkpoint format version \(v) is newer than this build reads (\(CheckpointFile.version)); HINT: upgrade leandpo"
+        case .truncated(let p, let e, let a): "\(p): truncated checkpoint: expected \(e) bytes, file has \(a)"
+        case .corrupted(let p, let w): "\(p): corrupted checkpoint: \(w)"
+        case .badManifest(let p, let w): "\(p): bad checkpoint manifest: \(w)"
+        }
+    }
+}
+
+public struct CheckpointTensor: Sendable, Equatable {
+    public var name: String
+    public var shape: [Int]
+    public var values: [Float]
+    public init(name: String, shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count, "checkpoint tensor \(name): shape does not match values")
+        self.name = name
+        self.shape = shape
+        self.values = values
+    }
+}
+
+/// Sizes of a written or read checkpoint.
+public struct CheckpointInfo: Sendable {
+    public var version: UInt32
+    public var fileBytes: UInt64
+    public var rawBytes: UInt64
+    public var compressedBytes: UInt64
+    public var compressionRatio: Double { Double(rawBytes) / Double(max(1, compressedBytes)) }
+}
+
+public enum CheckpointFile {
+    public static let magic: [UInt8] = Array("LeanCKPT".utf8)
+    public static let version: UInt32 = 1
+    static let prefixSize = 64
+
+    struct TensorEntry: Codable {
+        var name: String
+        var shape: [Int]
+        var offset: Int
+        var count: Int
+    }
+
+    struct Manifest<State: Codable>: Codable {
+        var state: State
+        var tensors: [TensorEntry]
+    }
+
+    // MARK: - Write
+
+    /// Writes atomically (temporary file, fsync, rename, directory fsync). An existing file at `path`
+    /// is untouched if anything fails.
+    @discardableResult
+    public static func write<State: Codable>(path: String, state: State, tensors: [CheckpointTensor], level: Int32 = 3)
+        throws -> CheckpointInfo
+    {
+        var entries: [TensorEntry] = []
+        var offset = 0
+        for t in tensors {
+            entries.append(TensorEntry(name: t.name, shape: t.shape, offset: offset, count: t.values.count))
+            offset += t.values.count * 4
+        }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
+        let manifest = [UInt8](try encoder.encode(Manifest(state: state, tensors: entries)))
+        let dataStart = (manifest.count + 63) / 64 * 64
+        var raw = [UInt8](repeating: 0, count: dataStart + offset)
+        raw.replaceSubrange(0..<manifest.count, with: manifest)
+        raw.withUnsafeMutableBytes { dst in
+            for (t, e) in zip(tensors, entries) {
+                t.values.withUnsafeBytes { src in shuffle(src, into: dst.baseAddress! + dataStart + e.offset) }
+            }
+        }
+        let payload = try Zstd.compress(raw, level: level)
+        var prefix = magic
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { prefix += $0 } }
+        put(version)
+        put(UInt32(0))
+        put(UInt64(payload.count))
+        put(UInt64(raw.count))
+        put(XXHash64.hash(payload))
+        put(UInt64(manifest.count))
+        put(UInt64(0))
+        put(UInt64(0))
+        let file = try AtomicFileWriter(path: path)
+        try file.write(prefix)
+        try file.write(payload)
+        try file.commit()
+        return CheckpointInfo(
+            version: version, fileBytes: UInt64(prefixSize + payload.count), rawBytes: UInt64(raw.count),
+            compressedBytes: UInt64(payload.count))
+    }
+
+    // MARK: - Read
+
+    /// Reads and fully verifies a checkpoint: prefix, payload checksum, zstd frame checksum, manifest.
+    public static func read<State: Codable>(path: String, as: State.Type) throws -> (
+        state: State, tensors: [String: CheckpointTensor], info: CheckpointInfo
+    ) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CheckpointError.io(path: path, what: "cannot read")
+        }
+        let bytes = [UInt8](data)
+        guard bytes.count >= prefixSize else {
+            throw CheckpointError.truncated(path: path, expected: UInt64(prefixSize), actual: UInt64(bytes.count))
+        }
+        guard Array(bytes[0..<8]) == magic else { throw CheckpointError.badMagic(path: path) }
+        func u32(_ o: Int) -> UInt32 { bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt32.self)) } }
+        func u64(_ o: Int) -> UInt64 { bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt64.self)) } }
+        let v = u32(8)
+        guard v <= version else { throw CheckpointError.newerVersion(path: path, found: v) }
+        guard v == version else { throw CheckpointError.corrupted(path: path, what: "unknown version \(v) at byte 8") }
+        let payloadLength = u64(16)
+        let rawLength = u64(24)
+        let manifestLength = u64(40)
+        guard payloadLength <= UInt64(Int32.max), rawLength <= 1 << 40, manifestLength <= rawLength else {
+            throw CheckpointError.corrupted(path: path, what: "absurd lengths in the prefix (bytes 16..47)")
+        }
+        let expected = UInt64(prefixSize) + payloadLength
+        guard UInt64(bytes.count) >= expected else {
+            throw CheckpointError.truncated(path: path, expected: expected, actual: UInt64(bytes.count))
+        }
+        guard UInt64(bytes.count) == expected else {
+            throw CheckpointError.corrupted(path: path, what: "\(UInt64(bytes.count) - expected) trailing bytes")
+        }
+        let payload = bytes[prefixSize...]
+        let hash = payload.withUnsafeBytes { XXHash64.hash($0) }
+        guard hash == u64(32) else { throw CheckpointError.corrupted(path: path, what: "payload checksum mismatch") }
+        let raw: [UInt8]
+        do {
+            raw = try payload.withUnsafeBytes { try Zstd.decompress($0, expectedSize: Int(rawLength)) }
+        } catch {
+            throw CheckpointError.corrupted(path: path, what: "\(error)")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let manifest: Manifest<State>
+        do {
+            manifest = try decoder.decode(Manifest<State>.self, from: Data(raw[0..<Int(manifestLength)]))
+        } catch {
+            throw CheckpointError.badManifest(path: path, what: "\(error)")
+        }
+        let dataStart = (Int(manifestLength) + 63) / 64 * 64
+        var tensors: [String: CheckpointTensor] = [:]
+        for e in manifest.tensors {
+            guard e.count >= 0, e.offset >= 0, e.shape.reduce(1, *) == e.count,
+                dataStart + e.offset + e.count * 4 <= raw.count
+            else {
+                throw CheckpointError.badManifest(path: path, what: "tensor \(e.name) lies outside the payload")
+            }
+            var values = [Float](repeating: 0, count: e.count)
+            raw.withUnsafeBytes { src in
+                values.withUnsafeMutableBytes { dst in
+                    unshuffle(UnsafeRawBufferPointer(rebasing: src[(dataStart + e.offset)..<(dataStart + e.offset + e.count * 4)]), into: dst.baseAddress!)
+                }
+            }
+            tensors[e.name] = CheckpointTensor(name: e.name, shape: e.shape, values: values)
+        }
+        let info = CheckpointInfo(
+            version: v, fileBytes: UInt64(bytes.count), rawBytes: rawLength, compressedBytes: payloadLength)
+        return (manifest.state, tensors, info)
+    }
+
+    /// True when the file starts with the checkpoint magic.
+    public static func looksLikeCheckpoint(_ path: String) -> Bool {
+        guard let h = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? h.close() }
+        return (try? h.read(upToCount: 8)).map { [UInt8]($0) == magic } ?? false
+    }
+
+    // MARK: - Byte-plane shuffle
+
+    /// Stores byte k of every float together (plane k), which lets zstd find the redundancy in the
+    /// exponents and signs that it cannot see in interleaved floats.
+    static func shuffle(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawPointer) {
+        let n = src.count / 4
+        for i in 0..<n {
+            for k in 0..<4 { dst.storeBytes(of: src[4 * i + k], toByteOffset: k * n + i, as: UInt8.self) }
+        }
+    }
+
+    static func unshuffle(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawPointer) {
+        let n = src.count / 4
+        for i in 0..<n {
+            for k in 0..<4 { dst.storeBytes(of: src[k * n + i], toByteOffset: 4 * i + k, as: UInt8.self) }
+        }
+    }
+}

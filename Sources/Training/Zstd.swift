@@ -1,0 +1,55 @@
+// The one place that talks to libzstd: whole-buffer compression with the frame checksum on, and
+// decompression that checks the frame is complete, uncorrupted and exactly the expected size.
+
+import CZstd
+
+public struct ZstdError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+public enum Zstd {
+    /// Compresses `input` into one frame with its content size and XXH64 content checksum recorded.
+    public static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = 3) throws -> [UInt8] {
+        guard let cctx = ZSTD_createCCtx() else { throw ZstdError(description: "zstd: cannot create a context") }
+        defer { ZSTD_freeCCtx(cctx) }
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1)
+        let bound = ZSTD_compressBound(input.count)
+        var out = [UInt8](repeating: 0, count: bound)
+        let n = out.withUnsafeMutableBytes { dst in
+            ZSTD_compress2(cctx, dst.baseAddress, bound, input.baseAddress, input.count)
+        }
+        if ZSTD_isError(n) != 0 { throw ZstdError(description: "zstd: " + String(cString: ZSTD_getErrorName(n))) }
+        out.removeLast(bound - n)
+        return out
+    }
+
+    /// Decompresses one frame that must hold exactly `expectedSize` bytes; a truncated or corrupted
+    /// frame (the content checksum catches flipped bits) throws.
+    public static func decompress(_ input: UnsafeRawBufferPointer, expectedSize: Int) throws -> [UInt8] {
+        let declared = ZSTD_getFrameContentSize(input.baseAddress, input.count)
+        // ZSTD_CONTENTSIZE_UNKNOWN / ZSTD_CONTENTSIZE_ERROR are the two largest UInt64 values.
+        guard declared < UInt64.max - 1 else { throw ZstdError(description: "zstd: not a complete frame") }
+        guard declared == UInt64(expectedSize) else {
+            throw ZstdError(description: "zstd: frame holds \(declared) bytes, expected \(expectedSize)")
+        }
+        guard let dctx = ZSTD_createDCtx() else { throw ZstdError(description: "zstd: cannot create a context") }
+        defer { ZSTD_freeDCtx(dctx) }
+        var out = [UInt8](repeating: 0, count: expectedSize)
+        let n = out.withUnsafeMutableBytes { dst in
+            ZSTD_decompressDCtx(dctx, dst.baseAddress, expectedSize, input.baseAddress, input.count)
+        }
+        if ZSTD_isError(n) != 0 { throw ZstdError(description: "zstd: " + String(cString: ZSTD_getErrorName(n))) }
+        guard n == expectedSize else { throw ZstdError(description: "zstd: got \(n) bytes, expected \(expectedSize)") }
+        return out
+    }
+
+    public static func compress(_ input: [UInt8], level: Int32 = 3) throws -> [UInt8] {
+        try input.withUnsafeBytes { try compress($0, level: level) }
+    }
+
+    public static func decompress(_ input: [UInt8], expectedSize: Int) throws -> [UInt8] {
+        try input.withUnsafeBytes { try decompress($0, expectedSize: expectedSize) }
+    }
+}
