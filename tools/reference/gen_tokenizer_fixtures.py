@@ -157,6 +157,7 @@ HAND = [
     "Xin chào thế giới! Tiếng Việt có dấu.",
     "Tiếng Việt (decomposed): Tie\u0302\u0301ng Vie\u0323\u0302t",
     "e\u0301 vs \u00e9, n\u0303 vs \u00f1, a\u030a vs \u00e5",
+    "canonically equivalent: \u00c5 A\u030a \u212b \u2000\u2002 \u2001\u2003 \u1e9b\u0323 \u1e0b\u0323 \u1e0d\u0307",
     "Zalgo: Z\u0351\u036b\u0343\u036a\u0302\u036b\u033d\u034f\u0334a\u0352l\u0307g\u0358o\u0336",
     "Ünïcödé wîth äccénts: ÀÉÎÕÜ àéîõü çÇ ßẞ",
     "Ｆｕｌｌｗｉｄｔｈ　ｔｅｘｔ",
