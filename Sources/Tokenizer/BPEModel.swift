@@ -1,7 +1,6 @@
 // Byte-level BPE on one pre-tokenized word: bytes become alphabet tokens, then the lowest-ranked
 // adjacent pair is merged until none is left (tokenizers' Word::merge_all, with the same tie-break).
 
-import Foundation
 
 struct BPEModel: Sendable {
     /// Token id of each byte's alphabet character, or -1 when the vocab has none; tokenizers' BPE with
@@ -9,7 +8,7 @@ struct BPEModel: Sendable {
     let byteToken: [Int32]
     /// (left << 32 | right) -> (rank << 32 | merged id). A later duplicate merge overwrites an earlier one,
     /// as in tokenizers' HashMap.
-    let merges: [UInt64: UInt64]
+    let merges: PairTable
 
     @inline(__always)
     static func pairKey(_ left: Int32, _ right: Int32) -> UInt64 {
@@ -22,7 +21,6 @@ struct BPEModel: Sendable {
         scratch.ids.removeAll(keepingCapacity: true)
         scratch.next.removeAll(keepingCapacity: true)
         scratch.prev.removeAll(keepingCapacity: true)
-        scratch.heap.removeAll(keepingCapacity: true)
         for i in start..<end {
             let id = byteToken[Int(p[i])]
             if id < 0 { continue }
@@ -33,10 +31,14 @@ struct BPEModel: Sendable {
         let n = scratch.ids.count
         if n == 0 { return }
         if n > 1 {
+            // At most n - 1 initial pairs plus 2 per merge (n - 1 merges) are ever queued.
+            if scratch.heap.count < 3 * n { scratch.heap = [UInt64](repeating: 0, count: 3 * n) }
             scratch.ids.withUnsafeMutableBufferPointer { ids in
                 scratch.next.withUnsafeMutableBufferPointer { next in
                     scratch.prev.withUnsafeMutableBufferPointer { prev in
-                        mergeAll(ids, next, prev, &scratch.heap)
+                        scratch.heap.withUnsafeMutableBufferPointer { heap in
+                            mergeAll(ids.baseAddress!, next.baseAddress!, prev.baseAddress!, n, MinHeap(heap.baseAddress!))
+                        }
                     }
                 }
             }
@@ -50,16 +52,14 @@ struct BPEModel: Sendable {
 
     /// The merge loop: a min-heap of (rank << 32 | position); stale entries are skipped when popped.
     private func mergeAll(
-        _ ids: UnsafeMutableBufferPointer<Int32>, _ next: UnsafeMutableBufferPointer<Int32>,
-        _ prev: UnsafeMutableBufferPointer<Int32>, _ heap: inout [UInt64]
+        _ ids: UnsafeMutablePointer<Int32>, _ next: UnsafeMutablePointer<Int32>, _ prev: UnsafeMutablePointer<Int32>,
+        _ n: Int, _ heap: MinHeap
     ) {
-        let n = Int32(ids.count)
-        for i in 0..<ids.count - 1 {
-            if let m = merges[Self.pairKey(ids[i], ids[i + 1])] {
-                heapPush(&heap, (m >> 32) << 32 | UInt64(i))
-            }
+        var heap = heap
+        for i in 0..<n - 1 {
+            if let m = merges[Self.pairKey(ids[i], ids[i + 1])] { heap.push((m >> 32) << 32 | UInt64(i)) }
         }
-        while let top = heapPop(&heap) {
+        while let top = heap.pop() {
             let rank = top >> 32
             let pos = Int(top & 0xFFFF_FFFF)
             let right = Int(next[pos])
@@ -67,15 +67,15 @@ struct BPEModel: Sendable {
             guard let m = merges[Self.pairKey(ids[pos], ids[right])], m >> 32 == rank else { continue }
             ids[pos] = Int32(truncatingIfNeeded: m & 0xFFFF_FFFF)
             ids[right] = -1
-            let after = next[right]
-            next[pos] = after
-            if after < n { prev[Int(after)] = Int32(pos) }
-            let before = prev[pos]
-            if before >= 0, let m = merges[Self.pairKey(ids[Int(before)], ids[pos])] {
-                heapPush(&heap, (m >> 32) << 32 | UInt64(before))
+            let after = Int(next[right])
+            next[pos] = Int32(after)
+            if after < n { prev[after] = Int32(pos) }
+            let before = Int(prev[pos])
+            if before >= 0, let m = merges[Self.pairKey(ids[before], ids[pos])] {
+                heap.push((m >> 32) << 32 | UInt64(before))
             }
-            if after < n, let m = merges[Self.pairKey(ids[pos], ids[Int(after)])] {
-                heapPush(&heap, (m >> 32) << 32 | UInt64(pos))
+            if after < n, let m = merges[Self.pairKey(ids[pos], ids[after])] {
+                heap.push((m >> 32) << 32 | UInt64(pos))
             }
         }
     }
@@ -89,62 +89,44 @@ struct BPEScratch {
     var heap: [UInt64] = []
 }
 
-// MARK: - Binary min-heap on a plain array
+// MARK: - Binary min-heap over a caller's buffer (sized for every push)
 
-@inline(__always)
-func heapPush(_ heap: inout [UInt64], _ value: UInt64) {
-    heap.append(value)
-    var i = heap.count - 1
-    while i > 0 {
-        let parent = (i - 1) / 2
-        if heap[parent] <= value { break }
-        heap[i] = heap[parent]
-        i = parent
-    }
-    heap[i] = value
-}
+struct MinHeap {
+    let storage: UnsafeMutablePointer<UInt64>
+    var count = 0
 
-@inline(__always)
-func heapPop(_ heap: inout [UInt64]) -> UInt64? {
-    guard let last = heap.popLast() else { return nil }
-    if heap.isEmpty { return last }
-    let top = heap[0]
-    let count = heap.count
-    var i = 0
-    while true {
-        let left = 2 * i + 1
-        if left >= count { break }
-        var child = left
-        if left + 1 < count && heap[left + 1] < heap[left] { child = left + 1 }
-        if heap[child] >= last { break }
-        heap[i] = heap[child]
-        i = child
-    }
-    heap[i] = last
-    return top
-}
+    init(_ storage: UnsafeMutablePointer<UInt64>) { self.storage = storage }
 
-// MARK: - Word cache
-
-/// Ids of recently seen words, shared by all callers of one tokenizer. Cleared when full.
-final class WordCache: @unchecked Sendable {
-    // @unchecked: every access to `words` holds `lock`.
-    private let lock = NSLock()
-    private var words: [ByteString: [Int32]] = [:]
-    private let capacity: Int
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    func get(_ word: ByteString) -> [Int32]? {
-        lock.lock()
-        defer { lock.unlock() }
-        return words[word]
+    @inline(__always)
+    mutating func push(_ value: UInt64) {
+        var i = count
+        count += 1
+        while i > 0 {
+            let parent = (i - 1) / 2
+            if storage[parent] <= value { break }
+            storage[i] = storage[parent]
+            i = parent
+        }
+        storage[i] = value
     }
 
-    func set(_ word: ByteString, _ ids: [Int32]) {
-        lock.lock()
-        defer { lock.unlock() }
-        if words.count >= capacity { words.removeAll(keepingCapacity: true) }
-        words[word] = ids
+    @inline(__always)
+    mutating func pop() -> UInt64? {
+        if count == 0 { return nil }
+        let top = storage[0]
+        count -= 1
+        let last = storage[count]
+        var i = 0
+        while true {
+            let left = 2 * i + 1
+            if left >= count { break }
+            var child = left
+            if left + 1 < count && storage[left + 1] < storage[left] { child = left + 1 }
+            if storage[child] >= last { break }
+            storage[i] = storage[child]
+            i = child
+        }
+        storage[i] = last
+        return top
     }
 }

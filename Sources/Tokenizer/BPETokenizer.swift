@@ -16,7 +16,7 @@ public final class BPETokenizer: Sendable {
     /// The bytes each id decodes to, concatenated; token i is tokenBytes[tokenOffsets[i]..<tokenOffsets[i + 1]].
     private let tokenBytes: [UInt8]
     private let tokenOffsets: [Int]
-    private let cache = WordCache(capacity: 100_000)
+    private let cache = WordCache()
     private let addBos: Bool
     private let addEos: Bool
 
@@ -46,7 +46,7 @@ public final class BPETokenizer: Sendable {
         }
         self.ids = ids
 
-        var merges: [UInt64: UInt64] = [:]
+        var merges: [(key: UInt64, value: UInt64)] = []
         merges.reserveCapacity(data.merges.count)
         for (rank, merge) in data.merges.enumerated() {
             let parts = merge.split(separator: " ", omittingEmptySubsequences: false)
@@ -65,12 +65,12 @@ public final class BPETokenizer: Sendable {
                 throw TokenizerError.badMerge(
                     index: rank, merge: merge, reason: "result \(quoted(left + right)) is not in the vocab")
             }
-            merges[BPEModel.pairKey(Int32(a), Int32(b))] = UInt64(rank) << 32 | UInt64(merged)
+            merges.append((BPEModel.pairKey(Int32(a), Int32(b)), UInt64(rank) << 32 | UInt64(merged)))
         }
         let byteToken = ByteLevel.scalarForByte.map { scalar in
             ids[ByteString(String(Character(Unicode.Scalar(scalar)!)))].map(Int32.init) ?? -1
         }
-        model = BPEModel(byteToken: byteToken, merges: merges)
+        model = BPEModel(byteToken: byteToken, merges: PairTable(merges))
 
         var special = [Bool](repeating: false, count: data.vocab.count)
         for (index, token) in data.addedTokens.enumerated() {
@@ -172,14 +172,12 @@ public final class BPETokenizer: Sendable {
                     if id >= 0 { out.append(Int(id)) }
                     return
                 }
-                let key = ByteString(String(decoding: UnsafeBufferPointer(start: p + word.lowerBound, count: word.count), as: UTF8.self))
-                if let cached = cache.get(key) {
-                    for id in cached { out.append(Int(id)) }
-                    return
-                }
+                let start = p + word.lowerBound
+                let hash = WordCache.hash(start, word.count)
+                if cache.lookUp(start, word.count, hash: hash, into: &out) { return }
                 wordIds.removeAll(keepingCapacity: true)
                 model.encodeWord(p, word.lowerBound, word.upperBound, &scratch, into: &wordIds)
-                cache.set(key, wordIds)
+                if word.count <= WordCache.maxWordBytes { cache.insert(start, word.count, hash: hash, ids: wordIds) }
                 for id in wordIds { out.append(Int(id)) }
             }
         }

@@ -47,11 +47,23 @@ func kind(of v: UInt32) -> Kind {
         if v == 0x20 || v >= 0x09 && v <= 0x0D { return .space }
         return .other
     }
-    return kindSlow(v)
+    if v < 0x10000 { return Kind(rawValue: basicPlaneKinds[Int(v)]).unsafelyUnwrapped }
+    return kindFromProperties(v)
 }
 
+/// The kinds of U+0000...U+FFFF, looked up once (the Unicode property calls are the slow part).
+/// Never freed; 64 KiB. nonisolated(unsafe): written only inside its one-time initializer, read-only after.
+nonisolated(unsafe) private let basicPlaneKinds: UnsafePointer<UInt8> = {
+    let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 0x10000)
+    for v in 0..<0x10000 {
+        // Surrogate code points are not scalars and never occur in a String.
+        table[v] = (0xD800..<0xE000).contains(v) ? Kind.other.rawValue : kindFromProperties(UInt32(v)).rawValue
+    }
+    return UnsafePointer(table)
+}()
+
 @inline(never)
-func kindSlow(_ v: UInt32) -> Kind {
+func kindFromProperties(_ v: UInt32) -> Kind {
     let properties = Unicode.Scalar(v).unsafelyUnwrapped.properties
     switch properties.generalCategory {
     case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter

@@ -103,3 +103,25 @@ import Tokenizer
         #expect(tokenizer.decode([905, -1, 49152, 1 << 40]) == " world")
     }
 }
+
+@Suite struct ConcurrencyTests {
+    @Test func concurrentEncodesShareTheCacheSafely() async throws {
+        let tokenizer = try BPETokenizer(try Fixtures.smolLM2Data())
+        let entries = try Fixtures.encodings().encodings
+        let mismatches = await withTaskGroup(of: Int.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    // Each worker walks the strings from a different start, so cache fills interleave.
+                    var bad = 0
+                    for k in entries.indices {
+                        let entry = entries[(k + worker * entries.count / 4) % entries.count]
+                        if tokenizer.encode(entry.text) != entry.ids { bad += 1 }
+                    }
+                    return bad
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(mismatches == 0)
+    }
+}
