@@ -1,0 +1,176 @@
+// The LM head fused with log-softmax, evaluated only at selected rows and never as a full (N, V) matrix:
+// logits are computed a vocabulary chunk at a time (one sgemm per chunk), folded into an online
+// logsumexp, and the target's logit is picked out. Backward recomputes each chunk.
+// N selected rows, D model dim, V vocab, C vocab chunk.
+
+import Foundation
+import TensorFile
+
+public enum TokenLogProbs {
+    public static let defaultChunk = 4096
+
+    // MARK: - Scratch
+
+    /// Floats of scratch forward/backward need: logits (N, C), two running values per row, and a
+    /// decoded weight chunk (C, D) unless the weight is f32.
+    public static func scratchFloats(rows: Int, dim: Int, vocab: Int, dtype: DType, chunk: Int = defaultChunk) -> Int {
+        let c = min(chunk, vocab)
+        return rows * c + 2 * rows + (dtype == .f32 ? 0 : c * dim)
+    }
+
+    /// The vocabulary chunk [v0, v0+count) as f32 (in place for f32 weights, else decoded into `buffer`).
+    static func vocabChunk(_ weight: WeightMatrix, _ v0: Int, _ count: Int, _ buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        if let w = weight.floats { return w + v0 * weight.cols }
+        weight.decodeRows(v0, count: count, into: buffer)
+        return UnsafePointer(buffer)
+    }
+
+    // MARK: - Forward
+
+    /// logps[n] = logit[n, targets[n]] − lse[n], lse[n] = log Σ_v exp(logit[n, v]), logit = hidden·Wᵀ.
+    /// `logitMeans` (optional) receives Σ_v logit[n, v] / V per row (TRL's logits/* metrics).
+    public static func forward(
+        logps: UnsafeMutablePointer<Float>,  // (N)
+        lse: UnsafeMutablePointer<Float>,  // (N)
+        logitMeans: UnsafeMutablePointer<Float>? = nil,  // (N)
+        hidden: UnsafePointer<Float>,  // (N, D)
+        targets: UnsafePointer<Int32>,  // (N)
+        weight: WeightMatrix,  // (V, D)
+        rows n: Int,
+        scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
+        chunk: Int = defaultChunk
+    ) {
+        let d = weight.cols, vocab = weight.rows, c = min(chunk, vocab)
+        precondition(scratch.count >= scratchFloats(rows: n, dim: d, vocab: vocab, dtype: weight.dtype, chunk: chunk), "TokenLogProbs scratch is too small")
+        for i in 0..<n { precondition(targets[i] >= 0 && Int(targets[i]) < vocab, "target \(targets[i]) is outside the vocabulary (\(vocab))") }
+        let logits = scratch.baseAddress!  // (N, C)
+        let runMax = logits + n * c, runSum = runMax + n  // (N), (N)
+        let wbuf = runSum + n  // (C, D)
+        var v0 = 0
+        while v0 < vocab {
+            let cn = min(c, vocab - v0)
+            let w = vocabChunk(weight, v0, cn, wbuf)
+            // logits = hidden·W[v0..<v0+cn]ᵀ
+            BLAS.sgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: logits, ldc: cn)
+            let first = v0 == 0
+            let start = v0
+            Parallel.forChunks(count: n, minChunk: max(1, 16_384 / cn)) { range, _ in
+                for i in range {
+                    let row = logits + i * cn
+                    let t = Int(targets[i]) - start
+                    if t >= 0 && t < cn { logps[i] = row[t] }
+                    if let logitMeans {
+                        var acc = SIMD8<Float>()
+                        var j = 0
+                        while j + 8 <= cn {
+                            acc += load8(row + j)
+                            j += 8
+                        }
+                        var sum = acc.sum()
+                        while j < cn {
+                            sum += row[j]
+                            j += 1
+                        }
+                        logitMeans[i] = first ? sum : logitMeans[i] + sum
+                    }
+                    // online logsumexp: m' = max(m, max chunk); s' = s·e^(m−m') + Σ e^(l−m')
+                    let mx = maximum(row, cn)
+                    let m = first ? mx : max(runMax[i], mx)
+                    let chunkSum = expShiftSum(row, cn, shift: m)
+                    runSum[i] = first ? chunkSum : runSum[i] * fastExp(runMax[i] - m) + chunkSum
+                    runMax[i] = m
+                }
+            }
+            v0 += cn
+        }
+        for i in 0..<n {
+            lse[i] = runMax[i] + Foundation.log(runSum[i])
+            logps[i] -= lse[i]
+            if let logitMeans { logitMeans[i] /= Float(vocab) }
+        }
+    }
+
+    // MARK: - Backward
+
+    /// dhidden = Σ_n dlogps[n] · (W[targets[n]] − Σ_v softmax(logit[n])_v · W[v]) (overwritten).
+    /// Differentiates `logps = logit[target] − logsumexp(logit); logit = hidden·Wᵀ`:
+    /// dlogit[n, v] = dlogps[n] · (δ(v, target) − e^(logit[n, v] − lse[n])); dhidden = dlogit·W.
+    public static func backward(
+        dhidden: UnsafeMutablePointer<Float>,  // (N, D)
+        dlogps: UnsafePointer<Float>,  // (N)
+        hidden: UnsafePointer<Float>,  // (N, D)
+        targets: UnsafePointer<Int32>,  // (N)
+        lse: UnsafePointer<Float>,  // (N)
+        weight: WeightMatrix,  // (V, D)
+        rows n: Int,
+        scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
+        chunk: Int = defaultChunk
+    ) {
+        let d = weight.cols, vocab = weight.rows, c = min(chunk, vocab)
+        precondition(scratch.count >= scratchFloats(rows: n, dim: d, vocab: vocab, dtype: weight.dtype, chunk: chunk), "TokenLogProbs scratch is too small")
+        let dlogits = scratch.baseAddress!  // (N, C)
+        let wbuf = dlogits + n * c + 2 * n  // (C, D)
+        var v0 = 0
+        while v0 < vocab {
+            let cn = min(c, vocab - v0)
+            let w = vocabChunk(weight, v0, cn, wbuf)
+            BLAS.sgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: dlogits, ldc: cn)
+            let start = v0
+            Parallel.forChunks(count: n, minChunk: max(1, 16_384 / cn)) { range, _ in
+                for i in range {
+                    let row = dlogits + i * cn
+                    let g = dlogps[i]
+                    _ = expShiftSum(row, cn, shift: lse[i])
+                    var j = 0
+                    while j + 8 <= cn {
+                        store8(load8(row + j) * -g, row + j)
+                        j += 8
+                    }
+                    while j < cn {
+                        row[j] *= -g
+                        j += 1
+                    }
+                    let t = Int(targets[i]) - start
+                    if t >= 0 && t < cn { row[t] += g }
+                }
+            }
+            // dhidden (+)= dlogits·W[v0..<v0+cn]
+            BLAS.sgemm(
+                transA: false, transB: false, m: n, n: d, k: cn, alpha: 1, a: dlogits, lda: cn, b: w, ldb: d,
+                beta: v0 == 0 ? 0 : 1, c: dhidden, ldc: d)
+            v0 += cn
+        }
+    }
+
+    // MARK: - Full logits
+
+    /// Floats of scratch `logits` needs (a decoded weight chunk unless the weight is f32).
+    public static func logitsScratchFloats(dim: Int, vocab: Int, dtype: DType, chunk: Int = defaultChunk) -> Int {
+        dtype == .f32 ? 0 : min(chunk, vocab) * dim
+    }
+
+    /// out = hidden·Wᵀ for a few rows (generation, inspection).
+    public static func logits(
+        out: UnsafeMutablePointer<Float>,  // (N, V)
+        hidden: UnsafePointer<Float>,  // (N, D)
+        weight: WeightMatrix,  // (V, D)
+        rows n: Int,
+        scratch: UnsafeMutablePointer<Float>?,  // (logitsScratchFloats)
+        chunk: Int = defaultChunk
+    ) {
+        let d = weight.cols, vocab = weight.rows
+        if let w = weight.floats {
+            BLAS.sgemm(transA: false, transB: true, m: n, n: vocab, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: out, ldc: vocab)
+            return
+        }
+        guard let scratch else { preconditionFailure("a \(weight.dtype.rawValue) weight needs scratch") }
+        let c = min(chunk, vocab)
+        var v0 = 0
+        while v0 < vocab {
+            let cn = min(c, vocab - v0)
+            let w = vocabChunk(weight, v0, cn, scratch)
+            BLAS.sgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: out + v0, ldc: vocab)
+            v0 += cn
+        }
+    }
+}

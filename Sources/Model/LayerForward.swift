@@ -1,0 +1,124 @@
+// One decoder layer forward, llm.c style: every intermediate the backward needs is left in the arena.
+// x2 = x + o_proj(attn(rope(norm_qk(q_proj(ln1))), rope(norm_qk(k_proj(ln1))), v_proj(ln1))), ln1 = rmsnorm(x)
+// out = x2 + down_proj(silu(gate_proj(ln2)) · up_proj(ln2)),                                 ln2 = rmsnorm(x2)
+// Every projection is a frozen linear plus, when an adapter is active, scale · (inp·Aᵀ)·Bᵀ.
+// T tokens, D model dim, H heads, Hk kv heads, Dh head dim, Q = H·Dh, KV = Hk·Dh, F ffn dim, R lora rank.
+
+import Kernels
+
+/// How a layer's attention sees its keys.
+enum AttentionMode {
+    /// Causal attention inside each segment of the packed stream.
+    case packed([Range<Int>])
+    /// Keys and values also go to a KV cache (L-major rows of KV floats) at rows start..<start+T. With
+    /// start == 0 the T tokens form one causal segment (prefill); otherwise T must be 1 (a decode step).
+    /// `layerStride` floats separate consecutive layers' caches.
+    case cached(
+        k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, layerStride: Int, start: Int,
+        scratch: UnsafeMutablePointer<Float>)
+}
+
+/// What a pass applies on top of the frozen base.
+struct AdapterPlan {
+    let adapter: LoRAAdapter
+    let dropout: LoRADropout?
+}
+
+extension LlamaModel {
+    // MARK: - Layer forward
+
+    /// Runs layer `l` on `t` rows of `input` (T, D). Writes `output` (T, D; may alias `input`); with a nil
+    /// `output` (the backward's recompute) the down projection is skipped, only its LoRA intermediate made.
+    func layerForward(
+        _ l: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>?, count t: Int,
+        mode: AttentionMode, plan: AdapterPlan?, ws: Workspace
+    ) {
+        let w = layers[l], c = config
+        let d = c.hiddenSize, f = c.intermediateSize, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
+        let dh = c.headDim, kvd = kvHeads * dh
+        let eps = Float(c.rmsNormEps)
+
+        // ln1 = rmsnorm(x)
+        RMSNorm.forward(out: ws.ln1, rstd: ws.rstd1, inp: input, weight: w.inputNorm, rows: t, dim: d, eps: eps)
+        // q, k, v = ln1·Wᵀ (+ bias) (+ LoRA); qRaw/kRaw alias q/k unless there is a q/k norm
+        project(l, .q, w.q, out: ws.qRaw, inp: ws.ln1, count: t, accumulate: false, plan: plan, ws: ws)
+        project(l, .k, w.k, out: ws.kRaw, inp: ws.ln1, count: t, accumulate: false, plan: plan, ws: ws)
+        project(l, .v, w.v, out: ws.v, inp: ws.ln1, count: t, accumulate: false, plan: plan, ws: ws)
+        if let qNorm = w.qNorm, let kNorm = w.kNorm {
+            // q = q_norm(q.view(T, H, Dh)), k = k_norm(k.view(T, Hk, Dh))
+            RMSNorm.forward(out: ws.q, rstd: ws.qRstd, inp: ws.qRaw, weight: qNorm, rows: t * heads, dim: dh, eps: eps)
+            RMSNorm.forward(out: ws.k, rstd: ws.kRstd, inp: ws.kRaw, weight: kNorm, rows: t * kvHeads, dim: dh, eps: eps)
+        }
+        RoPE.forward(x: ws.q, positions: ws.positions, count: t, heads: heads, headDim: dh, table: rope)
+        RoPE.forward(x: ws.k, positions: ws.positions, count: t, heads: kvHeads, headDim: dh, table: rope)
+
+        // att = softmax(q·kᵀ/√Dh + causal)·v
+        switch mode {
+        case .packed(let segments):
+            Attention.forward(
+                out: ws.att, lse: ws.lse, q: ws.q, k: ws.k, v: ws.v, segments: segments, heads: heads, kvHeads: kvHeads,
+                headDim: dh, scratch: ws.attnScratch)
+        case .cached(let kc, let vc, let stride, let start, let scratch):
+            let kl = kc + l * stride, vl = vc + l * stride
+            (kl + start * kvd).update(from: ws.k, count: t * kvd)
+            (vl + start * kvd).update(from: ws.v, count: t * kvd)
+            if start == 0 {
+                Attention.forward(
+                    out: ws.att, lse: ws.lse, q: ws.q, k: ws.k, v: ws.v, segments: [0..<t], heads: heads, kvHeads: kvHeads,
+                    headDim: dh, scratch: ws.attnScratch)
+            } else {
+                precondition(t == 1, "a cached step past the prompt takes one token")
+                Attention.decode(
+                    out: ws.att, q: ws.q, kCache: kl, vCache: vl, length: start + 1, heads: heads, kvHeads: kvHeads,
+                    headDim: dh, scratch: scratch)
+            }
+        }
+
+        // x2 = x + att·Woᵀ (+ LoRA)
+        ws.x2.update(from: input, count: t * d)
+        project(l, .o, w.o, out: ws.x2, inp: ws.att, count: t, accumulate: true, plan: plan, ws: ws)
+
+        // ln2 = rmsnorm(x2); h = silu(ln2·Wgᵀ) · (ln2·Wuᵀ)
+        RMSNorm.forward(out: ws.ln2, rstd: ws.rstd2, inp: ws.x2, weight: w.postNorm, rows: t, dim: d, eps: eps)
+        project(l, .gate, w.gate, out: ws.gate, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
+        project(l, .up, w.up, out: ws.up, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
+        SwiGLU.forward(out: ws.h, gate: ws.gate, up: ws.up, count: t * f)
+
+        // out = x2 + h·Wdᵀ (+ LoRA)
+        if let output {
+            output.update(from: ws.x2, count: t * d)
+            project(l, .down, w.down, out: output, inp: ws.h, count: t, accumulate: true, plan: plan, ws: ws)
+        } else if let plan, let e = plan.adapter.entry(layer: l, target: .down) {
+            // recompute: only tmp = h·Aᵀ, which the backward needs
+            let src = loraInput(l, .down, inp: ws.h, count: t, inFeatures: f, plan: plan, ws: ws)
+            BLAS.sgemm(
+                transA: false, transB: true, m: t, n: plan.adapter.rank, k: f, alpha: 1, a: src, lda: f,
+                b: plan.adapter.a(e), ldb: f, beta: 0, c: ws.tmp(.down), ldc: plan.adapter.rank)
+        }
+    }
+
+    // MARK: - Projections
+
+    /// out (=, or += with `accumulate`) inp·Wᵀ + bias, plus scale·(drop(inp)·Aᵀ)·Bᵀ when adapted.
+    func project(
+        _ l: Int, _ target: LoRATarget, _ linear: FrozenLinear, out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
+        count t: Int, accumulate: Bool, plan: AdapterPlan?, ws: Workspace
+    ) {
+        linear.forward(out: out, inp: inp, rows: t, scratch: ws.linearScratch, accumulate: accumulate)
+        guard let plan, let e = plan.adapter.entry(layer: l, target: target) else { return }
+        let src = loraInput(l, target, inp: inp, count: t, inFeatures: e.inFeatures, plan: plan, ws: ws)
+        LoRA.forward(
+            out: out, tmp: ws.tmp(target), inp: src, a: plan.adapter.a(e), b: plan.adapter.b(e), scale: plan.adapter.scale,
+            m: t, k: e.inFeatures, n: e.outFeatures, r: plan.adapter.rank)
+    }
+
+    /// The adapter's input: `inp` itself, or its dropped copy in `ws.drop` when training with dropout.
+    func loraInput(
+        _ l: Int, _ target: LoRATarget, inp: UnsafePointer<Float>, count t: Int, inFeatures: Int, plan: AdapterPlan,
+        ws: Workspace
+    ) -> UnsafePointer<Float> {
+        guard let dropout = plan.dropout, let drop = ws.drop else { return inp }
+        dropout.apply(out: drop, inp: inp, count: t * inFeatures, layer: l, target: target)
+        return UnsafePointer(drop)
+    }
+}

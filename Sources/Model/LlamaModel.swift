@@ -1,0 +1,196 @@
+// The Llama-family decoder (Llama incl. Llama 3 rope scaling / SmolLM2 / Mistral, Qwen2 q/k/v bias,
+// Qwen3 per-head q/k RMSNorm; tied or untied LM head) over a memory-mapped MTF base. The big weights are
+// views into the mapping and are never copied; norm weights are decoded once into one small owned block.
+// T tokens, D model dim, H heads, Hk kv heads, Dh head dim, F ffn dim, V vocab, L layers.
+
+import Kernels
+import TensorFile
+
+// MARK: - Weights
+
+/// One decoder layer's frozen weights.
+struct LayerWeights {
+    let inputNorm: UnsafePointer<Float>  // (D)
+    let postNorm: UnsafePointer<Float>  // (D)
+    let qNorm: UnsafePointer<Float>?  // (Dh), Qwen3
+    let kNorm: UnsafePointer<Float>?  // (Dh), Qwen3
+    let q: FrozenLinear  // (H·Dh, D) (+ bias for Qwen2)
+    let k: FrozenLinear  // (Hk·Dh, D)
+    let v: FrozenLinear  // (Hk·Dh, D)
+    let o: FrozenLinear  // (D, H·Dh)
+    let gate: FrozenLinear  // (F, D)
+    let up: FrozenLinear  // (F, D)
+    let down: FrozenLinear  // (D, F)
+
+    func linear(_ t: LoRATarget) -> FrozenLinear {
+        switch t {
+        case .q: q
+        case .k: k
+        case .v: v
+        case .o: o
+        case .gate: gate
+        case .up: up
+        case .down: down
+        }
+    }
+}
+
+// MARK: - Model
+
+/// Not safe for concurrent calls: one forward, backward or generation at a time (they share one arena).
+public final class LlamaModel: @unchecked Sendable {
+    public let file: MappedTensorFile
+    public let config: ModelConfig
+    let embedding: WeightMatrix  // (V, D)
+    let lmHead: WeightMatrix  // (V, D), the embedding when tied
+    let finalNorm: UnsafePointer<Float>  // (D)
+    let layers: [LayerWeights]
+    /// Decoded norm weights of every layer, owned.
+    private let small: UnsafeMutableBufferPointer<Float>
+    /// cos/sin for positions 0..<rope.maxPosition; grown (rarely) when a longer sequence arrives.
+    var rope: RoPE.Table
+    var workspace: Workspace?
+    /// Set while forwardBackward waits for the caller's loss gradient; any other call then is a bug.
+    var busy = false
+
+    public var dim: Int { config.hiddenSize }
+    public var vocabSize: Int { config.vocabSize }
+    public var layerCount: Int { config.numHiddenLayers }
+    /// Longest sequence the model accepts (its max_position_embeddings).
+    public var maxPositions: Int { config.maxPositionEmbeddings }
+
+    /// Worker threads for the kernels' loops and for OpenBLAS (process-wide settings).
+    public var threads: Int {
+        get { Parallel.threads }
+        set {
+            precondition(newValue >= 1)
+            Parallel.threads = newValue
+            BLAS.setThreads(newValue)
+        }
+    }
+
+    /// Opens the model at `path` (an MTF file).
+    public convenience init(path: String, threads: Int? = nil) throws {
+        try self.init(file: MappedTensorFile(path: path), threads: threads)
+    }
+
+    /// Builds the model over `file`'s mapping. Checks every tensor the config needs and its shape.
+    public init(file: MappedTensorFile, threads: Int? = nil) throws {
+        let c = file.config
+        try c.validate()
+        self.file = file
+        self.config = c
+        for (name, shape) in c.requiredTensors {
+            guard let info = file.info(name) else { throw TensorFileError.missingTensor(path: file.path, tensor: name) }
+            guard info.shape == shape else {
+                throw TensorFileError.badTensor(path: file.path, tensor: name, what: "shape \(info.shape), the config needs \(shape)")
+            }
+        }
+        let d = c.hiddenSize, dh = c.headDim
+        let perLayer = 2 * d + (c.qkNorm ? 2 * dh : 0)
+        let small = UnsafeMutableBufferPointer<Float>.allocate(capacity: d + c.numHiddenLayers * perLayer)
+        self.small = small
+        var cursor = 0
+        func decode(_ name: String) throws -> UnsafePointer<Float> {
+            let view = try file.view(name)
+            let p = small.baseAddress! + cursor
+            view.decodeRows(0, count: view.rows, into: p)
+            cursor += view.info.elementCount
+            return UnsafePointer(p)
+        }
+        func linear(_ name: String, bias: Bool = false) throws -> FrozenLinear {
+            let w = try file.view(name + ".weight")
+            return FrozenLinear(weight: w, bias: bias ? try file.view(name + ".bias") : nil)
+        }
+        let embedding = WeightMatrix(try file.view("model.embed_tokens.weight"))
+        self.embedding = embedding
+        lmHead = c.tieWordEmbeddings ? embedding : WeightMatrix(try file.view("lm_head.weight"))
+        let finalNorm = try decode("model.norm.weight")
+        self.finalNorm = finalNorm
+        var layers: [LayerWeights] = []
+        for l in 0..<c.numHiddenLayers {
+            let p = "model.layers.\(l)."
+            layers.append(
+                LayerWeights(
+                    inputNorm: try decode(p + "input_layernorm.weight"),
+                    postNorm: try decode(p + "post_attention_layernorm.weight"),
+                    qNorm: c.qkNorm ? try decode(p + "self_attn.q_norm.weight") : nil,
+                    kNorm: c.qkNorm ? try decode(p + "self_attn.k_norm.weight") : nil,
+                    q: try linear(p + "self_attn.q_proj", bias: c.attentionBias),
+                    k: try linear(p + "self_attn.k_proj", bias: c.attentionBias),
+                    v: try linear(p + "self_attn.v_proj", bias: c.attentionBias),
+                    o: try linear(p + "self_attn.o_proj"),
+                    gate: try linear(p + "mlp.gate_proj"),
+                    up: try linear(p + "mlp.up_proj"),
+                    down: try linear(p + "mlp.down_proj")))
+        }
+        self.layers = layers
+        do {
+            rope = try RoPE.Table(
+                headDim: dh, theta: c.ropeTheta, scaling: c.ropeScaling, maxPosition: min(c.maxPositionEmbeddings, 1024))
+        } catch {
+            throw ModelError.unsupported(what: "\(file.path): \(error)")
+        }
+        if let threads { self.threads = threads }
+    }
+
+    deinit { small.deallocate() }
+
+    // MARK: - Shared checks
+
+    /// Makes sure the RoPE table covers positions 0..<length (grows in powers of two, never shrinks).
+    func ensureRope(_ length: Int) {
+        guard length > rope.maxPosition else { return }
+        var n = rope.maxPosition
+        while n < length { n *= 2 }
+        n = min(n, config.maxPositionEmbeddings)
+        do {
+            rope = try RoPE.Table(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling, maxPosition: n)
+        } catch {
+            preconditionFailure("the RoPE scaling was accepted when the model was built: \(error)")
+        }
+    }
+
+    /// Token ids in range, every sequence within the model's positions, segments tiling the stream.
+    func validate(_ batch: PackedBatch) throws {
+        guard batch.tokenCount > 0 else { throw ModelError.emptyBatch }
+        guard batch.positions.count == batch.tokenCount else {
+            throw ModelError.unsupported(what: "malformed PackedBatch: \(batch.positions.count) positions for \(batch.tokenCount) tokens")
+        }
+        var next = 0
+        for (s, seg) in batch.segments.enumerated() {
+            guard seg.start == next, seg.length >= 1 else {
+                throw ModelError.unsupported(what: "malformed PackedBatch: segment \(s) starts at \(seg.start), expected \(next)")
+            }
+            next += seg.length
+            guard next <= batch.tokenCount else {
+                throw ModelError.unsupported(what: "malformed PackedBatch: segment \(s) runs past token \(batch.tokenCount)")
+            }
+            for i in seg.range {
+                let id = batch.tokens[i], p = batch.positions[i]
+                guard id >= 0, Int(id) < config.vocabSize else {
+                    throw ModelError.tokenOutOfRange(sequence: s, index: i - seg.start, id: id, vocab: config.vocabSize)
+                }
+                guard p >= 0, Int(p) < config.maxPositionEmbeddings else {
+                    throw ModelError.sequenceTooLong(sequence: s, length: Int(p) + 1, maximum: config.maxPositionEmbeddings)
+                }
+            }
+        }
+        guard next == batch.tokenCount else {
+            throw ModelError.unsupported(what: "malformed PackedBatch: segments cover \(next) of \(batch.tokenCount) tokens")
+        }
+    }
+
+    /// The adapter to apply: nil when absent or switched off. Throws when it was built for another shape.
+    func activeAdapter(_ adapter: LoRAAdapter?) throws -> LoRAAdapter? {
+        guard let adapter, adapter.enabled else { return nil }
+        let a = adapter.modelConfig, c = config
+        guard a.numHiddenLayers == c.numHiddenLayers, a.hiddenSize == c.hiddenSize, a.intermediateSize == c.intermediateSize,
+            a.numAttentionHeads == c.numAttentionHeads, a.numKeyValueHeads == c.numKeyValueHeads, a.headDim == c.headDim
+        else {
+            throw ModelError.adapterMismatch(
+                what: "built for \(a.numHiddenLayers) layers, hidden \(a.hiddenSize), ffn \(a.intermediateSize), heads \(a.numAttentionHeads)/\(a.numKeyValueHeads)×\(a.headDim); the model has \(c.numHiddenLayers), \(c.hiddenSize), \(c.intermediateSize), \(c.numAttentionHeads)/\(c.numKeyValueHeads)×\(c.headDim)")
+        }
+        return adapter
+    }
+}

@@ -1,0 +1,136 @@
+// The LoRA parameters of a whole model: every A and B matrix in ONE flat f32 block (and a same-shaped
+// gradient block), a table saying where each matrix lives, PEFT's default init and an on/off switch.
+// R lora rank; A is (R, in) and B is (out, R), row-major, as PEFT stores lora_A / lora_B weights.
+
+import TensorFile
+
+public final class LoRAAdapter: @unchecked Sendable {
+    // MARK: - Table
+
+    /// Where one projection's A and B live in the flat blocks.
+    public struct Entry: Sendable, Equatable {
+        public var layer: Int
+        public var target: LoRATarget
+        /// Offset of A (R, in) in `parameters` / `gradients`.
+        public var offsetA: Int
+        /// Offset of B (out, R).
+        public var offsetB: Int
+        public var inFeatures: Int
+        public var outFeatures: Int
+
+        /// `base_model.model.model.layers.N.self_attn.q_proj` (PEFT's module key).
+        public var moduleKey: String { "base_model.model.model.layers.\(layer).\(target.modulePath)" }
+        public var nameA: String { moduleKey + ".lora_A.weight" }
+        public var nameB: String { moduleKey + ".lora_B.weight" }
+    }
+
+    public let config: LoRAConfig
+    /// Layer count and projection sizes the adapter was built for.
+    public let modelConfig: ModelConfig
+    public let entries: [Entry]
+    /// Every A and B, laid out as `entries` says.
+    public let parameters: UnsafeMutableBufferPointer<Float>
+    /// d loss / d parameters, same layout; the backward pass accumulates into it (+=).
+    public let gradients: UnsafeMutableBufferPointer<Float>
+    /// When false the model runs as if no adapter were attached (the DPO reference model).
+    public var enabled = true
+    /// entryIndex[layer * 7 + target.index], -1 when that projection has no adapter.
+    private let entryIndex: [Int]
+
+    public var rank: Int { config.r }
+    public var scale: Float { config.scale }
+    public var parameterCount: Int { parameters.count }
+
+    // MARK: - Construction
+
+    /// Builds the table for `modelConfig` and applies PEFT's default init: A ~ U(−1/√in, +1/√in) drawn from
+    /// `Xoshiro256(seed)` in table order, B = 0 (so a fresh adapter leaves the model unchanged).
+    public init(config: LoRAConfig, modelConfig: ModelConfig, seed: UInt64) throws {
+        try config.validate()
+        self.config = config
+        self.modelConfig = modelConfig
+        let r = config.r
+        var entries: [Entry] = []
+        var index = [Int](repeating: -1, count: modelConfig.numHiddenLayers * LoRATarget.allCases.count)
+        var offset = 0
+        for layer in 0..<modelConfig.numHiddenLayers {
+            for t in config.targets {
+                let (inF, outF) = Self.shape(t, modelConfig)
+                index[layer * LoRATarget.allCases.count + t.index] = entries.count
+                entries.append(
+                    Entry(layer: layer, target: t, offsetA: offset, offsetB: offset + r * inF, inFeatures: inF, outFeatures: outF))
+                offset += r * inF + outF * r
+            }
+        }
+        self.entries = entries
+        self.entryIndex = index
+        parameters = .allocate(capacity: offset)
+        gradients = .allocate(capacity: offset)
+        parameters.initialize(repeating: 0)
+        gradients.initialize(repeating: 0)
+        initialize(seed: seed)
+    }
+
+    deinit {
+        parameters.deallocate()
+        gradients.deallocate()
+    }
+
+    /// (in, out) features of a projection.
+    public static func shape(_ t: LoRATarget, _ c: ModelConfig) -> (inFeatures: Int, outFeatures: Int) {
+        let q = c.numAttentionHeads * c.headDim
+        let kv = c.numKeyValueHeads * c.headDim
+        switch t {
+        case .q: return (c.hiddenSize, q)
+        case .k, .v: return (c.hiddenSize, kv)
+        case .o: return (q, c.hiddenSize)
+        case .gate, .up: return (c.hiddenSize, c.intermediateSize)
+        case .down: return (c.intermediateSize, c.hiddenSize)
+        }
+    }
+
+    /// PEFT's default init (kaiming_uniform with a=√5, i.e. U(±1/√in)) for A, zeros for B; gradients zeroed.
+    public func initialize(seed: UInt64) {
+        var rng = Xoshiro256(seed: seed)
+        for e in entries {
+            let bound = 1 / Float(e.inFeatures).squareRoot()
+            let a = parameters.baseAddress! + e.offsetA
+            for i in 0..<(config.r * e.inFeatures) { a[i] = (2 * rng.nextUnitFloat() - 1) * bound }
+            (parameters.baseAddress! + e.offsetB).update(repeating: 0, count: e.outFeatures * config.r)
+        }
+        zeroGradients()
+    }
+
+    // MARK: - Access
+
+    /// The table entry of `target` in `layer`, nil when that projection has no adapter.
+    public func entry(layer: Int, target: LoRATarget) -> Entry? {
+        let i = entryIndex[layer * LoRATarget.allCases.count + target.index]
+        return i >= 0 ? entries[i] : nil
+    }
+
+    /// A (R, in) of an entry.
+    public func a(_ e: Entry) -> UnsafeMutablePointer<Float> { parameters.baseAddress! + e.offsetA }
+    /// B (out, R) of an entry.
+    public func b(_ e: Entry) -> UnsafeMutablePointer<Float> { parameters.baseAddress! + e.offsetB }
+    public func da(_ e: Entry) -> UnsafeMutablePointer<Float> { gradients.baseAddress! + e.offsetA }
+    public func db(_ e: Entry) -> UnsafeMutablePointer<Float> { gradients.baseAddress! + e.offsetB }
+
+    public func zeroGradients() { gradients.update(repeating: 0) }
+
+    /// Every tensor with its PEFT name and [rows, cols] shape, in table order (A then B per entry).
+    public var tensorNames: [(name: String, shape: [Int], offset: Int)] {
+        entries.flatMap { e in
+            [(e.nameA, [config.r, e.inFeatures], e.offsetA), (e.nameB, [e.outFeatures, config.r], e.offsetB)]
+        }
+    }
+
+    /// A copy of the parameters (for checkpoints and tests).
+    public func parameterArray() -> [Float] { Array(parameters) }
+
+    /// Overwrites the parameters with `values` (same count and layout).
+    public func setParameters(_ values: [Float]) {
+        precondition(values.count == parameters.count, "parameter count \(values.count) != \(parameters.count)")
+        _ = values.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
+    }
+}

@@ -1,0 +1,214 @@
+// The model's passes over a packed batch: completion log-probs (inference and the adapters-off reference),
+// logits at chosen rows, and the training pass — a forward that keeps only each layer's input as its
+// checkpoint, the caller's loss gradient, then a backward that recomputes each layer (most recent first)
+// and accumulates the LoRA gradients. The final norm and LM head run only at the scored rows.
+// T tokens, P scored tokens, D model dim, V vocab, L layers.
+
+import Kernels
+
+// MARK: - Results
+
+/// Log-probabilities of the scored (completion) tokens of every sequence in a batch.
+public struct SequenceLogProbs: Sendable, Equatable {
+    /// Per sequence: Σ log p over its completion tokens (TRL's summed logps).
+    public var sums: [Float]
+    /// Every scored token's log p, sequence after sequence.
+    public var tokenLogProbs: [Float]
+    /// Sequence i's tokens are tokenLogProbs[tokenOffsets[i]..<tokenOffsets[i+1]] (count = sequences + 1).
+    public var tokenOffsets: [Int]
+    /// Per sequence: Σ over its scored tokens of the mean logit over the vocabulary (TRL's logits/* metric
+    /// is this divided by the token count).
+    public var meanLogitSums: [Float]
+
+    public var sequenceCount: Int { sums.count }
+    public func tokenCount(_ i: Int) -> Int { tokenOffsets[i + 1] - tokenOffsets[i] }
+    public func tokens(_ i: Int) -> ArraySlice<Float> { tokenLogProbs[tokenOffsets[i]..<tokenOffsets[i + 1]] }
+}
+
+extension LlamaModel {
+    // MARK: - Public passes
+
+    /// Log-probabilities of each sequence's completion tokens. `completionRanges[i]` are token indices
+    /// [start, end) inside sequence i; token t is scored by the logits at t−1 (as TRL), so start ≥ 1.
+    /// A nil or disabled adapter gives the base model (the DPO reference).
+    public func sequenceLogProbs(batch: PackedBatch, completionRanges: [Range<Int>], adapter: LoRAAdapter? = nil) throws
+        -> SequenceLogProbs
+    {
+        precondition(!busy, "the model is inside forwardBackward's loss callback")
+        let active = try activeAdapter(adapter)
+        let (ws, p) = try prepare(batch, completionRanges, rank: active?.rank ?? 0, training: false, dropout: false)
+        let plan = active.map { AdapterPlan(adapter: $0, dropout: nil) }
+        let t = batch.tokenCount
+        Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
+        let mode = AttentionMode.packed(batch.segments.map(\.range))
+        for l in 0..<layers.count {
+            layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
+        }
+        headForward(final: ws.x, rows: p, ws: ws)
+        return collect(completionRanges, ws: ws)
+    }
+
+    /// Full-vocabulary logits at stream rows `rows` of the batch: (rows.count, V), row-major.
+    public func logits(batch: PackedBatch, rows: [Int], adapter: LoRAAdapter? = nil) throws -> [Float] {
+        precondition(!busy, "the model is inside forwardBackward's loss callback")
+        try validate(batch)
+        for r in rows where r < 0 || r >= batch.tokenCount { throw ModelError.badRow(row: r, tokens: batch.tokenCount) }
+        let active = try activeAdapter(adapter)
+        let t = batch.tokenCount, n = rows.count, d = config.hiddenSize, v = config.vocabSize
+        let ws = workspace(
+            for: WorkspaceSize(tokens: t, rows: n, rank: active?.rank ?? 0, training: false, dropout: false, threads: Parallel.threads))
+        load(batch, ws: ws)
+        let plan = active.map { AdapterPlan(adapter: $0, dropout: nil) }
+        Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
+        let mode = AttentionMode.packed(batch.segments.map(\.range))
+        for l in 0..<layers.count {
+            layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
+        }
+        for (i, r) in rows.enumerated() { (ws.hsel + i * d).update(from: ws.x + r * d, count: d) }
+        RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: finalNorm, rows: n, dim: d, eps: Float(config.rmsNormEps))
+        var out = [Float](repeating: 0, count: n * v)
+        out.withUnsafeMutableBufferPointer {
+            TokenLogProbs.logits(out: $0.baseAddress!, hidden: ws.hn, weight: lmHead, rows: n, scratch: ws.headScratch.baseAddress)
+        }
+        return out
+    }
+
+    /// The training pass. Runs the forward with `adapter` (LoRA dropout seeded by `dropoutSeed` when the
+    /// config has dropout), hands the completion log-probs to `lossGradient`, which returns d loss / d each
+    /// entry of `tokenLogProbs` (same layout), then backpropagates: LoRA gradients are ADDED to
+    /// `adapter.gradients` (zero them between steps). Only each layer's input is kept; the backward
+    /// recomputes the layer from it. `lossGradient` must not call the model.
+    @discardableResult
+    public func forwardBackward(
+        batch: PackedBatch, completionRanges: [Range<Int>], adapter: LoRAAdapter, dropoutSeed: UInt64 = 0,
+        lossGradient: (SequenceLogProbs) throws -> [Float]
+    ) throws -> SequenceLogProbs {
+        precondition(!busy, "forwardBackward called from inside its own loss callback")
+        guard let adapter = try activeAdapter(adapter) else {
+            throw ModelError.unsupported(what: "forwardBackward needs an enabled LoRA adapter (it trains only LoRA parameters)")
+        }
+        let p = adapter.config.dropout
+        let dropout = p > 0 ? LoRADropout(seed: dropoutSeed, p: Float(p)) : nil
+        let (ws, rows) = try prepare(batch, completionRanges, rank: adapter.rank, training: true, dropout: dropout != nil)
+        let plan = AdapterPlan(adapter: adapter, dropout: dropout)
+        let t = batch.tokenCount, d = config.hiddenSize, nl = layers.count
+        let ckpt = ws.checkpoints!  // (L+1, T, D), layer l's input at l·T·D
+        let layerSize = t * d
+        let segments = batch.segments.map(\.range)
+
+        // ---- forward, keeping each layer's input
+        Embedding.forward(out: ckpt, tokens: ws.tokenIds, table: embedding, count: t)
+        for l in 0..<nl {
+            layerForward(
+                l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(segments), plan: plan, ws: ws)
+        }
+        headForward(final: ckpt + nl * layerSize, rows: rows, ws: ws)
+        let result = collect(completionRanges, ws: ws)
+
+        // ---- the caller's loss
+        busy = true
+        let dlogps: [Float]
+        do {
+            defer { busy = false }
+            dlogps = try lossGradient(result)
+        }
+        guard dlogps.count == rows else { throw ModelError.gradientCount(got: dlogps.count, expected: rows) }
+
+        // ---- backward through the head at the scored rows
+        dlogps.withUnsafeBufferPointer { ws.dlogps!.update(from: $0.baseAddress!, count: rows) }
+        TokenLogProbs.backward(
+            dhidden: ws.dhn!, dlogps: ws.dlogps!, hidden: ws.hn, targets: ws.targets, lse: ws.lseF, weight: lmHead, rows: rows,
+            scratch: ws.headScratch)
+        // hn = rmsnorm(hsel)
+        RMSNorm.backward(
+            dinp: ws.dhsel!, dweight: nil, dout: ws.dhn!, inp: ws.hsel, weight: finalNorm, rstd: ws.rstdF, rows: rows, dim: d)
+        // hsel = final[rowIndex]: scatter into the residual gradient
+        let dres = ws.dres!
+        dres.update(repeating: 0, count: layerSize)
+        for i in 0..<rows {
+            let dst = dres + Int(ws.rowIndex[i]) * d, src = ws.dhsel! + i * d
+            for j in 0..<d { dst[j] += src[j] }
+        }
+
+        // ---- backward through the layers, most recent first
+        for l in stride(from: nl - 1, through: 0, by: -1) {
+            let input = ckpt + l * layerSize
+            // The last layer's intermediates are still in the arena from the forward.
+            if l != nl - 1 {
+                layerForward(l, input: input, output: nil, count: t, mode: .packed(segments), plan: plan, ws: ws)
+            }
+            layerBackward(l, input: input, count: t, segments: segments, plan: plan, needInputGradient: l > 0, ws: ws)
+        }
+        return result
+    }
+
+    // MARK: - Shared steps
+
+    /// Validates the batch and ranges, picks the arena and loads tokens, positions, scored rows and targets.
+    func prepare(_ batch: PackedBatch, _ ranges: [Range<Int>], rank: Int, training: Bool, dropout: Bool) throws
+        -> (Workspace, rows: Int)
+    {
+        try validate(batch)
+        guard ranges.count == batch.sequenceCount else {
+            throw ModelError.completionRangeCount(got: ranges.count, sequences: batch.sequenceCount)
+        }
+        var p = 0
+        for (s, r) in ranges.enumerated() {
+            guard r.lowerBound >= 1, r.upperBound <= batch.segments[s].length else {
+                throw ModelError.badCompletionRange(sequence: s, range: r, length: batch.segments[s].length)
+            }
+            p += r.count
+        }
+        let ws = workspace(
+            for: WorkspaceSize(
+                tokens: batch.tokenCount, rows: p, rank: rank, training: training, dropout: dropout, threads: Parallel.threads))
+        load(batch, ws: ws)
+        var i = 0
+        for (s, r) in ranges.enumerated() {
+            let start = batch.segments[s].start
+            for tok in r {
+                ws.rowIndex[i] = Int32(start + tok - 1)
+                ws.targets[i] = batch.tokens[start + tok]
+                i += 1
+            }
+        }
+        return (ws, p)
+    }
+
+    /// Copies token ids and positions into the arena and sizes the RoPE table.
+    func load(_ batch: PackedBatch, ws: Workspace) {
+        batch.tokens.withUnsafeBufferPointer { ws.tokenIds.update(from: $0.baseAddress!, count: batch.tokenCount) }
+        batch.positions.withUnsafeBufferPointer { ws.positions.update(from: $0.baseAddress!, count: batch.tokenCount) }
+        ensureRope(Int(batch.positions.max() ?? 0) + 1)
+    }
+
+    /// hsel = final[rowIndex]; hn = rmsnorm(hsel); logps, lse, mean logits = TokenLogProbs(hn).
+    func headForward(final: UnsafePointer<Float>, rows p: Int, ws: Workspace) {
+        let d = config.hiddenSize
+        for i in 0..<p { (ws.hsel + i * d).update(from: final + Int(ws.rowIndex[i]) * d, count: d) }
+        RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: finalNorm, rows: p, dim: d, eps: Float(config.rmsNormEps))
+        TokenLogProbs.forward(
+            logps: ws.logps, lse: ws.lseF, logitMeans: ws.means, hidden: ws.hn, targets: ws.targets, weight: lmHead, rows: p,
+            scratch: ws.headScratch)
+    }
+
+    /// Gathers the head's outputs into per-sequence results (sums in Double, stored as Float).
+    func collect(_ ranges: [Range<Int>], ws: Workspace) -> SequenceLogProbs {
+        var sums: [Float] = [], means: [Float] = [], offsets = [0]
+        let total = ranges.reduce(0) { $0 + $1.count }
+        let tokens = Array(UnsafeBufferPointer(start: ws.logps, count: total))
+        var i = 0
+        for r in ranges {
+            var s = 0.0, m = 0.0
+            for _ in r {
+                s += Double(ws.logps[i])
+                m += Double(ws.means[i])
+                i += 1
+            }
+            sums.append(Float(s))
+            means.append(Float(m))
+            offsets.append(i)
+        }
+        return SequenceLogProbs(sums: sums, tokenLogProbs: tokens, tokenOffsets: offsets, meanLogitSums: means)
+    }
+}

@@ -1,0 +1,202 @@
+// The activation arena: every buffer a forward, backward or decode step needs, carved out of ONE
+// allocation sized for the largest batch seen so far. Layers reuse the same per-layer scratch; nothing
+// is allocated per layer or per step (the arena only grows when a larger batch arrives).
+// T tokens, P scored rows, D model dim, Q = H·Dh, KV = Hk·Dh, F ffn dim, R lora rank, L layers.
+
+import Kernels
+import TensorFile
+
+/// What an arena must hold.
+struct WorkspaceSize: Equatable {
+    var tokens: Int  // T
+    var rows: Int  // P
+    var rank: Int  // R (0 without an adapter)
+    var training: Bool  // checkpoints and gradient buffers
+    var dropout: Bool  // dropped LoRA inputs
+    var threads: Int  // attention workers
+
+    func covers(_ o: WorkspaceSize) -> Bool {
+        tokens >= o.tokens && rows >= o.rows && rank >= o.rank && (training || !o.training) && (dropout || !o.dropout)
+            && threads >= o.threads
+    }
+
+    func union(_ o: WorkspaceSize) -> WorkspaceSize {
+        WorkspaceSize(
+            tokens: max(tokens, o.tokens), rows: max(rows, o.rows), rank: max(rank, o.rank), training: training || o.training,
+            dropout: dropout || o.dropout, threads: max(threads, o.threads))
+    }
+}
+
+final class Workspace {
+    let size: WorkspaceSize
+    private let block: UnsafeMutableBufferPointer<Float>
+    private let targetBlock: UnsafeMutableBufferPointer<Int32>
+
+    // MARK: Forward, per layer (reused by every layer)
+    let x: UnsafeMutablePointer<Float>  // (T, D) residual stream of an inference pass
+    let ln1: UnsafeMutablePointer<Float>  // (T, D)
+    let rstd1: UnsafeMutablePointer<Float>  // (T)
+    let qRaw: UnsafeMutablePointer<Float>  // (T, Q) before the q norm (Qwen3)
+    let kRaw: UnsafeMutablePointer<Float>  // (T, KV)
+    let qRstd: UnsafeMutablePointer<Float>  // (T·H)
+    let kRstd: UnsafeMutablePointer<Float>  // (T·Hk)
+    let q: UnsafeMutablePointer<Float>  // (T, Q) after norm and RoPE
+    let k: UnsafeMutablePointer<Float>  // (T, KV)
+    let v: UnsafeMutablePointer<Float>  // (T, KV)
+    let att: UnsafeMutablePointer<Float>  // (T, Q)
+    let lse: UnsafeMutablePointer<Float>  // (T, H)
+    let x2: UnsafeMutablePointer<Float>  // (T, D) residual after attention
+    let ln2: UnsafeMutablePointer<Float>  // (T, D)
+    let rstd2: UnsafeMutablePointer<Float>  // (T)
+    let gate: UnsafeMutablePointer<Float>  // (T, F)
+    let up: UnsafeMutablePointer<Float>  // (T, F)
+    let h: UnsafeMutablePointer<Float>  // (T, F)
+    let loraTmp: UnsafeMutablePointer<Float>  // (7, T, R) inp·Aᵀ per target
+    let drop: UnsafeMutablePointer<Float>?  // (T, maxIn) dropped LoRA input
+
+    // MARK: Head (P selected rows)
+    let hsel: UnsafeMutablePointer<Float>  // (P, D) final hidden at scored rows
+    let hn: UnsafeMutablePointer<Float>  // (P, D) after the final norm
+    let rstdF: UnsafeMutablePointer<Float>  // (P)
+    let logps: UnsafeMutablePointer<Float>  // (P)
+    let lseF: UnsafeMutablePointer<Float>  // (P)
+    let means: UnsafeMutablePointer<Float>  // (P)
+    let targets: UnsafeMutablePointer<Int32>  // (P)
+    let rowIndex: UnsafeMutablePointer<Int32>  // (P) stream row of each scored token's logits
+    let tokenIds: UnsafeMutablePointer<Int32>  // (T)
+    let positions: UnsafeMutablePointer<Int32>  // (T)
+
+    // MARK: Scratch
+    let linearScratch: UnsafeMutablePointer<Float>?  // (largest FrozenLinear block)
+    let attnScratch: UnsafeMutableBufferPointer<Float>
+    let headScratch: UnsafeMutableBufferPointer<Float>
+
+    // MARK: Training
+    let checkpoints: UnsafeMutablePointer<Float>?  // (L+1, T, D) each layer's input, then the final output
+    let dres: UnsafeMutablePointer<Float>?  // (T, D) gradient of the residual stream
+    let dln: UnsafeMutablePointer<Float>?  // (T, D)
+    let datt: UnsafeMutablePointer<Float>?  // (T, Q)
+    let dq: UnsafeMutablePointer<Float>?  // (T, Q)
+    let dk: UnsafeMutablePointer<Float>?  // (T, KV)
+    let dv: UnsafeMutablePointer<Float>?  // (T, KV)
+    let dqRaw: UnsafeMutablePointer<Float>?  // (T, Q)
+    let dkRaw: UnsafeMutablePointer<Float>?  // (T, KV)
+    let dgate: UnsafeMutablePointer<Float>?  // (T, F)
+    let dup: UnsafeMutablePointer<Float>?  // (T, F)
+    let dh: UnsafeMutablePointer<Float>?  // (T, F)
+    let dtmp: UnsafeMutablePointer<Float>?  // (T, R)
+    let ddrop: UnsafeMutablePointer<Float>?  // (T, maxIn)
+    let dhn: UnsafeMutablePointer<Float>?  // (P, D)
+    let dhsel: UnsafeMutablePointer<Float>?  // (P, D)
+    let dlogps: UnsafeMutablePointer<Float>?  // (P)
+
+    /// Total floats held (for reports).
+    var floatCount: Int { block.count }
+
+    init(size: WorkspaceSize, config c: ModelConfig, layers: [LayerWeights], lmHead: WeightMatrix) {
+        self.size = size
+        let t = max(1, size.tokens), p = max(1, size.rows), r = size.rank
+        let d = c.hiddenSize, qd = c.numAttentionHeads * c.headDim, kvd = c.numKeyValueHeads * c.headDim, f = c.intermediateSize
+        let heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
+        let maxIn = max(d, qd, f)
+        let linear = layers.flatMap { l in LoRATarget.allCases.map { l.linear($0).scratchFloats } }.max() ?? 0
+        let attn = Attention.scratchFloats(maxSegmentLength: t, threads: size.threads)
+        let head = max(
+            TokenLogProbs.scratchFloats(rows: p, dim: d, vocab: lmHead.rows, dtype: lmHead.dtype),
+            TokenLogProbs.logitsScratchFloats(dim: d, vocab: lmHead.rows, dtype: lmHead.dtype), 1)
+
+        // Offsets first, then one allocation.
+        var sizes: [Int] = []
+        func reserve(_ n: Int) -> Int {
+            sizes.append(n)
+            return sizes.count - 1
+        }
+        let qk = c.qkNorm
+        let ids = (
+            x: reserve(t * d), ln1: reserve(t * d), rstd1: reserve(t), qRaw: reserve(qk ? t * qd : 0),
+            kRaw: reserve(qk ? t * kvd : 0), qRstd: reserve(qk ? t * heads : 0), kRstd: reserve(qk ? t * kvHeads : 0),
+            q: reserve(t * qd), k: reserve(t * kvd), v: reserve(t * kvd), att: reserve(t * qd), lse: reserve(t * heads),
+            x2: reserve(t * d), ln2: reserve(t * d), rstd2: reserve(t), gate: reserve(t * f), up: reserve(t * f),
+            h: reserve(t * f), loraTmp: reserve(7 * t * max(r, 1)), drop: reserve(size.dropout ? t * maxIn : 0),
+            hsel: reserve(p * d), hn: reserve(p * d), rstdF: reserve(p), logps: reserve(p), lseF: reserve(p), means: reserve(p),
+            linear: reserve(linear), attn: reserve(attn), head: reserve(head))
+        let tr = size.training
+        let gids = (
+            ckpt: reserve(tr ? (c.numHiddenLayers + 1) * t * d : 0), dres: reserve(tr ? t * d : 0), dln: reserve(tr ? t * d : 0),
+            datt: reserve(tr ? t * qd : 0), dq: reserve(tr ? t * qd : 0), dk: reserve(tr ? t * kvd : 0), dv: reserve(tr ? t * kvd : 0),
+            dqRaw: reserve(tr && qk ? t * qd : 0), dkRaw: reserve(tr && qk ? t * kvd : 0), dgate: reserve(tr ? t * f : 0),
+            dup: reserve(tr ? t * f : 0), dh: reserve(tr ? t * f : 0), dtmp: reserve(tr ? t * max(r, 1) : 0),
+            ddrop: reserve(tr && size.dropout ? t * maxIn : 0), dhn: reserve(tr ? p * d : 0), dhsel: reserve(tr ? p * d : 0),
+            dlogps: reserve(tr ? p : 0))
+        // Round every buffer up to 16 floats (64 bytes) so rows start cache-line aligned.
+        var offsets: [Int] = []
+        var total = 0
+        for n in sizes {
+            offsets.append(total)
+            total += (n + 15) / 16 * 16
+        }
+        block = .allocate(capacity: max(total, 16))
+        block.initialize(repeating: 0)
+        targetBlock = .allocate(capacity: 2 * p + 2 * t)
+        targetBlock.initialize(repeating: 0)
+        let base = block.baseAddress!
+        func at(_ i: Int) -> UnsafeMutablePointer<Float> { base + offsets[i] }
+        func opt(_ i: Int) -> UnsafeMutablePointer<Float>? { sizes[i] > 0 ? base + offsets[i] : nil }
+
+        x = at(ids.x); ln1 = at(ids.ln1); rstd1 = at(ids.rstd1)
+        qRaw = qk ? at(ids.qRaw) : at(ids.q)
+        kRaw = qk ? at(ids.kRaw) : at(ids.k)
+        qRstd = at(ids.qRstd); kRstd = at(ids.kRstd)
+        q = at(ids.q); k = at(ids.k); v = at(ids.v); att = at(ids.att); lse = at(ids.lse)
+        x2 = at(ids.x2); ln2 = at(ids.ln2); rstd2 = at(ids.rstd2)
+        gate = at(ids.gate); up = at(ids.up); h = at(ids.h); loraTmp = at(ids.loraTmp); drop = opt(ids.drop)
+        hsel = at(ids.hsel); hn = at(ids.hn); rstdF = at(ids.rstdF); logps = at(ids.logps); lseF = at(ids.lseF)
+        means = at(ids.means)
+        targets = targetBlock.baseAddress!
+        rowIndex = targetBlock.baseAddress! + p
+        tokenIds = targetBlock.baseAddress! + 2 * p
+        positions = targetBlock.baseAddress! + 2 * p + t
+        linearScratch = opt(ids.linear)
+        attnScratch = UnsafeMutableBufferPointer(start: at(ids.attn), count: sizes[ids.attn])
+        headScratch = UnsafeMutableBufferPointer(start: at(ids.head), count: sizes[ids.head])
+        checkpoints = opt(gids.ckpt); dres = opt(gids.dres); dln = opt(gids.dln); datt = opt(gids.datt)
+        dq = opt(gids.dq); dk = opt(gids.dk); dv = opt(gids.dv)
+        dqRaw = qk ? opt(gids.dqRaw) : opt(gids.dq)
+        dkRaw = qk ? opt(gids.dkRaw) : opt(gids.dk)
+        dgate = opt(gids.dgate); dup = opt(gids.dup); dh = opt(gids.dh); dtmp = opt(gids.dtmp); ddrop = opt(gids.ddrop)
+        dhn = opt(gids.dhn); dhsel = opt(gids.dhsel); dlogps = opt(gids.dlogps)
+    }
+
+    deinit {
+        block.deallocate()
+        targetBlock.deallocate()
+    }
+
+    /// The LoRA intermediate inp·Aᵀ of `target` for the current layer: (T, R) with T = the arena's tokens.
+    func tmp(_ target: LoRATarget) -> UnsafeMutablePointer<Float> {
+        loraTmp + target.index * max(1, size.tokens) * max(1, size.rank)
+    }
+}
+
+extension LlamaModel {
+    /// The arena for `need`, reusing (and keeping) the current one when it is large enough.
+    func workspace(for need: WorkspaceSize) -> Workspace {
+        if let ws = workspace, ws.size.covers(need) { return ws }
+        let size = workspace.map { $0.size.union(need) } ?? need
+        workspace = nil  // free the old arena before allocating the new one
+        let ws = Workspace(size: size, config: config, layers: layers, lmHead: lmHead)
+        workspace = ws
+        return ws
+    }
+
+    /// Allocates the arena up front for batches of up to `tokens` tokens with up to `scoredTokens` scored
+    /// tokens, so training never allocates after its first step.
+    public func reserve(tokens: Int, scoredTokens: Int, loraRank: Int, training: Bool, dropout: Bool = false) {
+        _ = workspace(
+            for: WorkspaceSize(
+                tokens: tokens, rows: scoredTokens, rank: loraRank, training: training, dropout: dropout, threads: Parallel.threads))
+    }
+
+    /// Bytes held by the activation arena (0 before the first pass).
+    public var workspaceBytes: Int { (workspace?.floatCount ?? 0) * 4 }
+}

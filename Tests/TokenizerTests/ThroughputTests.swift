@@ -1,0 +1,32 @@
+// Prints encode throughput on about 10 MB of mixed text (the fixture strings repeated); asserts only
+// that the ids are the concatenation of the per-string ids, never anything about time.
+
+import Foundation
+import Testing
+import Tokenizer
+
+@Suite struct ThroughputTests {
+    @Test func encodeTenMegabytes() throws {
+        let tokenizer = try BPETokenizer(try Fixtures.smolLM2Data())  // fresh: its word cache starts empty
+        // Joined by <|endoftext|>, like documents: an added token ends every piece, so the ids concatenate.
+        let pieces = try Fixtures.encodings().encodings
+        let separator = "<|endoftext|>"
+        let separatorIds = [0]
+        var unit = ""
+        var unitIds: [Int] = []
+        for entry in pieces {
+            unit += separator + entry.text
+            unitIds += separatorIds + entry.ids
+        }
+        let repeats = max(1, 10_000_000 / unit.utf8.count)
+        let text = String(repeating: unit, count: repeats)
+        let started = DispatchTime.now().uptimeNanoseconds
+        let ids = tokenizer.encode(text)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        let megabytes = Double(text.utf8.count) / 1e6
+        print(String(format: "Tokenizer throughput: %.1f MB in %.2f s = %.1f MB/s (%d tokens)", megabytes, seconds, megabytes / seconds, ids.count))
+        let same = ids.count == unitIds.count * repeats
+            && (0..<repeats).allSatisfy { r in ids[(r * unitIds.count)..<((r + 1) * unitIds.count)].elementsEqual(unitIds) }
+        #expect(same, "ids of the repeated text are not the repeated ids")
+    }
+}

@@ -1,0 +1,100 @@
+// Finite-difference checks (central differences in Double) of every loss's analytic gradient w.r.t. every
+// policy input: summed logps, ld_alpha tails and ORPO's whole-sequence sum.
+
+import Foundation
+import Testing
+import Training
+
+// MARK: - Random inputs
+
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+func randomInputs(seed: UInt64, pairs n: Int = 6) -> LossInputs {
+    var g = SplitMix64(state: seed)
+    let cs = (0..<n).map { _ in Int.random(in: 2...9, using: &g) }
+    let rs = (0..<n).map { _ in Int.random(in: 2...9, using: &g) }
+    func logps(_ lengths: [Int]) -> [Double] { lengths.map { Double($0) * -Double.random(in: 0.2...1.5, using: &g) } }
+    var inputs = LossInputs(
+        policyChosen: logps(cs), policyRejected: logps(rs), referenceChosen: logps(cs), referenceRejected: logps(rs),
+        chosenCompletionTokens: cs.map { $0 + 1 }, rejectedCompletionTokens: rs.map { $0 + 1 },
+        chosenScoredTokens: cs, rejectedScoredTokens: rs)
+    inputs.policyChosenTail = inputs.policyChosen.map { $0 * Double.random(in: 0...0.4, using: &g) }
+    inputs.policyRejectedTail = inputs.policyRejected.map { $0 * Double.random(in: 0...0.4, using: &g) }
+    inputs.referenceChosenTail = inputs.referenceChosen!.map { $0 * Double.random(in: 0...0.4, using: &g) }
+    inputs.referenceRejectedTail = inputs.referenceRejected!.map { $0 * Double.random(in: 0...0.4, using: &g) }
+    inputs.chosenSequenceTokens = cs.map { $0 + Int.random(in: 1...6, using: &g) }
+    inputs.policyChosenSequence = zip(inputs.policyChosen, inputs.chosenSequenceTokens!).map { $0 - Double($1) * 0.7 }
+    return inputs
+}
+
+// MARK: - Cases
+
+struct GradientCase: CustomTestStringConvertible, Sendable {
+    var losses: [WeightedLoss]
+    var beta: Double
+    var labelSmoothing: Double = 0
+    var ldAlpha: Double?
+    var testDescription: String {
+        losses.map { "\($0.kind.rawValue)×\($0.weight)" }.joined(separator: "+") + " β=\(beta)" + (ldAlpha.map { " ld=\($0)" } ?? "")
+    }
+
+    var config: LossConfig {
+        LossConfig(losses: losses, beta: beta, labelSmoothing: labelSmoothing, ldAlpha: ldAlpha, discopopTau: 0.3)
+    }
+
+    static let all: [GradientCase] = {
+        var out: [GradientCase] = []
+        for kind in LossKind.allCases {
+            for beta in [0.1, 0.7] {
+                let eps = [.exoPair, .robust, .aot, .aotUnpaired, .simpo].contains(kind) ? 0.15 : 0
+                out.append(GradientCase(losses: [WeightedLoss(kind)], beta: beta, labelSmoothing: eps))
+            }
+        }
+        out.append(GradientCase(losses: [WeightedLoss(.sigmoid), WeightedLoss(.sft, weight: 0.4)], beta: 0.3, ldAlpha: 0.5))
+        out.append(GradientCase(losses: [WeightedLoss(.ipo), WeightedLoss(.apoDown, weight: 2)], beta: 0.2, ldAlpha: 0.2))
+        out.append(GradientCase(losses: [WeightedLoss(.simpo), WeightedLoss(.orpo, weight: 0.5), WeightedLoss(.hinge, weight: 0.3)], beta: 0.4))
+        return out
+    }()
+}
+
+// MARK: - Check
+
+/// Central differences with h = 1e-5 on inputs of magnitude ~1-10; the truncation error is O(h²·f''') ≈ 1e-10 and
+/// the rounding error ≈ 1e-16/h ≈ 1e-11, so atol 1e-7 + rtol 1e-5 leaves a wide margin while catching any wrong term.
+@Test(arguments: GradientCase.all)
+func analyticGradientMatchesFiniteDifferences(_ c: GradientCase) {
+    let config = c.config
+    for seed: UInt64 in [1, 2, 3] {
+        let inputs = randomInputs(seed: seed)
+        let g = DPOLoss.compute(inputs, config: config).gradient
+        let h = 1e-5
+        func numeric(_ set: (inout LossInputs, Double) -> Void) -> Double {
+            var plus = inputs, minus = inputs
+            set(&plus, h)
+            set(&minus, -h)
+            return (DPOLoss.compute(plus, config: config).loss - DPOLoss.compute(minus, config: config).loss) / (2 * h)
+        }
+        for i in 0..<inputs.count {
+            let checks: [(String, Double, (inout LossInputs, Double) -> Void)] = [
+                ("policyChosen", g.dPolicyChosen[i], { $0.policyChosen[i] += $1 }),
+                ("policyRejected", g.dPolicyRejected[i], { $0.policyRejected[i] += $1 }),
+                ("policyChosenTail", g.dPolicyChosenTail[i], { $0.policyChosenTail![i] += $1 }),
+                ("policyRejectedTail", g.dPolicyRejectedTail[i], { $0.policyRejectedTail![i] += $1 }),
+                ("policyChosenSequence", g.dPolicyChosenSequence[i], { $0.policyChosenSequence![i] += $1 }),
+            ]
+            for (name, analytic, set) in checks {
+                let fd = numeric(set)
+                #expect(abs(analytic - fd) <= 1e-7 + 1e-5 * abs(fd), "seed \(seed) pair \(i) d\(name): \(analytic) vs FD \(fd)")
+            }
+        }
+    }
+}

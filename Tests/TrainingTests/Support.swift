@@ -1,0 +1,120 @@
+// Test helpers for the Training target: fixture loading, a toy tokenizer + chat template that copies
+// tools/reference/gen_loss_fixtures.py's ToyTokenizer exactly, temporary data files and tolerance checks.
+
+import Foundation
+import Testing
+import TestSupport
+import Training
+
+// MARK: - Fixtures
+
+enum Fixture {
+    static func url(_ name: String) throws -> URL {
+        let dir = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+        return dir.appendingPathComponent(name)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ name: String) throws -> T {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(type, from: Data(contentsOf: url(name)))
+    }
+
+    static func json(_ name: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(contentsOf: url(name)))
+    }
+}
+
+// MARK: - Toy tokenizer (copy of gen_loss_fixtures.py ToyTokenizer)
+
+/// Special tokens "<s>" = 1 and "</s>" = 2 are matched in the text; the rest is split by greedy longest match
+/// over `vocab`, else single bytes (id 3 + byte). `addSpecialTokens` prepends BOS (1).
+enum Toy {
+    static let special: [(text: [UInt8], id: Int)] = [(Array("<s>".utf8), 1), (Array("</s>".utf8), 2)]
+    static let vocab: [[UInt8]: Int] = Dictionary(uniqueKeysWithValues: [
+        ("The", 300), ("Then", 301), (" I", 302), ("Human", 303), ("Assistant", 304), ("\n\n", 305), (": ", 306),
+        ("<|user|>", 307), ("<|assistant|>", 308), ("<|system|>", 309),
+    ].map { (Array($0.0.utf8), $0.1) })
+    static let longest = vocab.keys.map(\.count).max()!
+
+    static func encodePlain(_ bytes: ArraySlice<UInt8>) -> [Int] {
+        var ids: [Int] = []
+        var i = bytes.startIndex
+        outer: while i < bytes.endIndex {
+            for n in stride(from: min(longest, bytes.endIndex - i), through: 1, by: -1) {
+                if let id = vocab[Array(bytes[i..<(i + n)])] {
+                    ids.append(id)
+                    i += n
+                    continue outer
+                }
+            }
+            ids.append(3 + Int(bytes[i]))
+            i += 1
+        }
+        return ids
+    }
+
+    static func encode(_ text: String, addSpecialTokens: Bool) -> [Int] {
+        let bytes = Array(text.utf8)
+        var ids = addSpecialTokens ? [1] : []
+        var i = 0
+        while i < bytes.count {
+            var next: (pos: Int, len: Int, id: Int)?
+            for s in special {
+                if let pos = find(s.text, in: bytes, from: i), next == nil || pos < next!.pos {
+                    next = (pos, s.text.count, s.id)
+                }
+            }
+            guard let hit = next else {
+                ids += encodePlain(bytes[i...])
+                break
+            }
+            ids += encodePlain(bytes[i..<hit.pos]) + [hit.id]
+            i = hit.pos + hit.len
+        }
+        return ids
+    }
+
+    private static func find(_ needle: [UInt8], in hay: [UInt8], from start: Int) -> Int? {
+        guard needle.count <= hay.count else { return nil }
+        var p = start
+        while p + needle.count <= hay.count {
+            if hay[p..<(p + needle.count)].elementsEqual(needle) { return p }
+            p += 1
+        }
+        return nil
+    }
+
+    /// "<s>" + "<|role|>\n" + content + "</s>\n" per message, + "<|assistant|>\n" as the generation prompt.
+    static func render(_ messages: [ChatMessage], _ addGenerationPrompt: Bool) -> String {
+        "<s>" + messages.map { "<|\($0.role)|>\n\($0.content)</s>\n" }.joined()
+            + (addGenerationPrompt ? "<|assistant|>\n" : "")
+    }
+
+    static var context: TokenizationContext {
+        TokenizationContext(
+            encode: { text, special in encode(text, addSpecialTokens: special) }, eosToken: "</s>",
+            renderChat: { messages, gen in render(messages, gen) }, bosTokenId: 1)
+    }
+}
+
+// MARK: - Temporary files
+
+/// Writes `contents` to a fresh temporary file and returns its path.
+func temporaryFile(_ contents: [UInt8], name: String = "data.jsonl") throws -> String {
+    let dir = TestPaths.temporaryDirectory("training-tests")
+    let path = dir + "/" + name
+    try Data(contents).write(to: URL(fileURLWithPath: path))
+    return path
+}
+
+func temporaryFile(_ text: String, name: String = "data.jsonl") throws -> String {
+    try temporaryFile(Array(text.utf8), name: name)
+}
+
+// MARK: - Tolerances
+
+/// |a − b| ≤ atol + rtol·|b|.
+func close(_ a: Double, _ b: Double, rtol: Double = 1e-5, atol: Double = 1e-12) -> Bool {
+    abs(a - b) <= atol + rtol * abs(b)
+}

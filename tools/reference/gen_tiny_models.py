@@ -1,0 +1,91 @@
+"""Generate the tiny random models in Tests/ModelTests/Fixtures/{tiny_qwen2,tiny_qwen3,tiny_llama3}/:
+config.json + model.safetensors (f32, written by transformers save_pretrained) and expected_logits.json
+(full logits for two sequences, transformers float32 eager attention).
+Pinned: torch==2.13.0+cpu transformers==5.24.0 safetensors==0.8.0 numpy==2.4.6
+Usage: python tools/reference/gen_tiny_models.py"""
+import os
+import shutil
+import sys
+
+import torch
+from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config, Qwen3Config
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fixture_common import MODEL_FIXTURES, f32, f32_list, versions, write_json  # noqa: E402
+
+COMMON = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128,
+              vocab_size=512, max_position_embeddings=512, bos_token_id=1, eos_token_id=2, pad_token_id=None)
+
+MODELS = {
+    # Qwen2: q/k/v always have a bias (o_proj none); tied embeddings like the small Qwen2.5 models.
+    "tiny_qwen2": (Qwen2Config, dict(COMMON, rms_norm_eps=1e-6, tie_word_embeddings=True,
+                                     rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
+    # Qwen3: q_norm/k_norm over head_dim before RoPE; head_dim 32 != 64/4; no attention bias; tied.
+    "tiny_qwen3": (Qwen3Config, dict(COMMON, head_dim=32, rms_norm_eps=1e-6, tie_word_embeddings=True, attention_bias=False,
+                                     rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
+    # Llama with llama3 rope scaling and an untied lm_head. theta 10000 and original_max_position_embeddings 64 put the
+    # 8 frequency pairs (head_dim 16) in all three llama3 regimes: pair 0 kept (wavelen 6.3 < 16), pairs 1-2 smoothed
+    # (16 <= wavelen <= 64), pairs 3-7 divided by factor (wavelen > 64).
+    "tiny_llama3": (LlamaConfig, dict(COMMON, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                                      rope_parameters={"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0,
+                                                       "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                                       "original_max_position_embeddings": 64})),
+}
+SEQ_LENGTHS = [7, 13]
+SEED = 1234
+
+
+def randomize(model, seed):
+    """Every parameter ~ N(0, 0.05²); norm weights 1 + N(0, 0.05²); biases too (so they are nonzero)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in sorted(model.named_parameters()):
+            noise = torch.randn(p.shape, generator=g, dtype=torch.float32) * 0.05
+            p.copy_(1.0 + noise if "norm" in name else noise)
+
+
+def logits_for(model, seqs):
+    with torch.no_grad():
+        return [model(input_ids=torch.tensor([s])).logits[0] for s in seqs]  # each (T, V)
+
+
+def main():
+    torch.set_num_threads(2)
+    for i, (name, (cls, kwargs)) in enumerate(MODELS.items()):
+        out = os.path.join(MODEL_FIXTURES, name)
+        shutil.rmtree(out, ignore_errors=True)
+        torch.manual_seed(SEED + i)
+        config = cls(**kwargs)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="eager").eval()
+        randomize(model, SEED + i)
+        model.save_pretrained(out)
+        os.remove(os.path.join(out, "generation_config.json"))  # not part of the fixture: config + weights only
+        g = torch.Generator().manual_seed(SEED + 100 + i)
+        seqs = [torch.randint(0, config.vocab_size, (n,), generator=g).tolist() for n in SEQ_LENGTHS]
+        logits = logits_for(model, seqs)
+
+        # The committed files must reproduce the same logits when reloaded.
+        reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32, attn_implementation="eager").eval()
+        for a, b in zip(logits, logits_for(reloaded, seqs)):
+            assert torch.equal(a, b), name
+        model64 = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float64, attn_implementation="eager").eval()
+        noise = max(float((a.double() - b).abs().max()) for a, b in zip(logits, logits_for(model64, seqs)))
+
+        fixture = {
+            "format": "leandpo-tiny-logits-v1",
+            "generator": "tools/reference/gen_tiny_models.py",
+            "versions": versions(),
+            "model_class": type(model).__name__,
+            "dtype": "float32",
+            "attn_implementation": "eager",
+            "parameter_names": sorted(n for n, _ in model.named_parameters()),
+            "f32_vs_f64_max_abs_logit": f32(noise),
+            "sequences": [{"token_ids": s, "logits": [f32_list(row) for row in lg]} for s, lg in zip(seqs, logits)],
+        }
+        size = write_json(os.path.join(out, "expected_logits.json"), fixture)
+        files = {f: os.path.getsize(os.path.join(out, f)) for f in sorted(os.listdir(out))}
+        print(f"{name}: {type(model).__name__} files={files} f32-vs-f64={noise:.2e} json={size}")
+
+
+if __name__ == "__main__":
+    main()
