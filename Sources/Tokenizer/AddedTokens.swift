@@ -27,7 +27,8 @@ struct AddedTokenMatcher: Sendable {
         var table = [[Entry]](repeating: [], count: 256)
         for token in tokens {
             let bytes = Array(token.content.utf8)
-            let entry = Entry(bytes: bytes, id: token.id, lstrip: token.lstrip, rstrip: token.rstrip, singleWord: token.singleWord)
+            let entry = Entry(
+                bytes: bytes, id: token.id, lstrip: token.lstrip, rstrip: token.rstrip, singleWord: token.singleWord)
             table[Int(bytes[0])].append(entry)
         }
         for i in table.indices { table[i].sort { $0.bytes.count > $1.bytes.count } }

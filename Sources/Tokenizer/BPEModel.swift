@@ -1,7 +1,6 @@
 // Byte-level BPE on one pre-tokenized word: bytes become alphabet tokens, then the lowest-ranked
 // adjacent pair is merged until none is left (tokenizers' Word::merge_all, with the same tie-break).
 
-
 struct BPEModel: Sendable {
     /// Token id of each byte's alphabet character, or -1 when the vocab has none; tokenizers' BPE with
     /// no unk token drops such bytes (SmolLM2 has no token for 0x1D, 0xC0, 0xF5...0xFF and a few more).
@@ -16,7 +15,9 @@ struct BPEModel: Sendable {
     }
 
     /// Appends the ids of the word `p[start..<end]` to `out`.
-    func encodeWord(_ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, _ scratch: inout BPEScratch, into out: inout [Int32]) {
+    func encodeWord(
+        _ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, _ scratch: inout BPEScratch, into out: inout [Int32]
+    ) {
         // Symbols: ids[i] is -1 once merged into its left neighbour; next[i] links the live ones.
         scratch.ids.removeAll(keepingCapacity: true)
         scratch.next.removeAll(keepingCapacity: true)
@@ -37,7 +38,8 @@ struct BPEModel: Sendable {
                 scratch.next.withUnsafeMutableBufferPointer { next in
                     scratch.prev.withUnsafeMutableBufferPointer { prev in
                         scratch.heap.withUnsafeMutableBufferPointer { heap in
-                            mergeAll(ids.baseAddress!, next.baseAddress!, prev.baseAddress!, n, MinHeap(heap.baseAddress!))
+                            mergeAll(
+                                ids.baseAddress!, next.baseAddress!, prev.baseAddress!, n, MinHeap(heap.baseAddress!))
                         }
                     }
                 }

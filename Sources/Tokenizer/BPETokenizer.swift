@@ -3,6 +3,14 @@
 
 import TensorFile
 
+/// Encoding runs, in order:
+/// 1. added tokens with normalized == false are found in the raw text (leftmost-longest, then single_word,
+///    lstrip, rstrip), then those with normalized == true in the text between them;
+/// 2. the pre-tokenizer splits each remaining piece into words;
+/// 3. each word's bytes become GPT-2 alphabet tokens and are merged by rank. A byte whose alphabet
+///    character is not in the vocab is dropped, as tokenizers' BPE does without an unk token (the
+///    unk_token of the data is only reported, like tokenizer_config.json's).
+/// Thread-safe: encodes may run concurrently and share one word cache.
 public final class BPETokenizer: Sendable {
     public let preTokenizer: PreTokenizer
     /// Token strings by id (byte-level alphabet; added tokens as written).
@@ -51,15 +59,18 @@ public final class BPETokenizer: Sendable {
         for (rank, merge) in data.merges.enumerated() {
             let parts = merge.split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                throw TokenizerError.badMerge(index: rank, merge: merge, reason: "is not two tokens separated by one space")
+                throw TokenizerError.badMerge(
+                    index: rank, merge: merge, reason: "is not two tokens separated by one space")
             }
             let left = String(parts[0])
             let right = String(parts[1])
             guard let a = ids[ByteString(left)] else {
-                throw TokenizerError.badMerge(index: rank, merge: merge, reason: "part \(quoted(left)) is not in the vocab")
+                throw TokenizerError.badMerge(
+                    index: rank, merge: merge, reason: "part \(quoted(left)) is not in the vocab")
             }
             guard let b = ids[ByteString(right)] else {
-                throw TokenizerError.badMerge(index: rank, merge: merge, reason: "part \(quoted(right)) is not in the vocab")
+                throw TokenizerError.badMerge(
+                    index: rank, merge: merge, reason: "part \(quoted(right)) is not in the vocab")
             }
             guard let merged = ids[ByteString(left + right)] else {
                 throw TokenizerError.badMerge(
@@ -102,7 +113,9 @@ public final class BPETokenizer: Sendable {
 
         func lookUp(_ token: String?, _ field: String) throws -> Int? {
             guard let token else { return nil }
-            guard let id = ids[ByteString(token)] else { throw TokenizerError.unknownSpecialToken(field: field, token: token) }
+            guard let id = ids[ByteString(token)] else {
+                throw TokenizerError.unknownSpecialToken(field: field, token: token)
+            }
             return id
         }
         bosTokenId = try lookUp(data.bosToken, "bos_token")

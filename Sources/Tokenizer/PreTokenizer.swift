@@ -17,7 +17,10 @@ public enum PreTokenizer: String, Sendable, CaseIterable {
             guard let base = buffer.baseAddress else { return [] }
             var pieces: [String] = []
             forEachPiece(base, 0, buffer.count) { range in
-                pieces.append(String(decoding: UnsafeBufferPointer(start: base + range.lowerBound, count: range.count), as: UTF8.self))
+                pieces.append(
+                    String(
+                        decoding: UnsafeBufferPointer(start: base + range.lowerBound, count: range.count), as: UTF8.self
+                    ))
             }
             return pieces
         }

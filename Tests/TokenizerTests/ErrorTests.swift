@@ -19,8 +19,10 @@ import Tokenizer
     }()
 
     static func toy(
-        preTokenizer: String = "gpt2", extra: [String] = ["ab", "abc", "<s>", "</s>"], merges: [String] = ["a b", "ab c"],
-        added: [AddedToken]? = nil, bos: String? = "<s>", eos: String? = "</s>", addBos: Bool = false, addEos: Bool = false
+        preTokenizer: String = "gpt2", extra: [String] = ["ab", "abc", "<s>", "</s>"],
+        merges: [String] = ["a b", "ab c"],
+        added: [AddedToken]? = nil, bos: String? = "<s>", eos: String? = "</s>", addBos: Bool = false,
+        addEos: Bool = false
     ) -> TokenizerData {
         let vocab = alphabet + extra
         let added = added ?? [AddedToken(id: 258, content: "<s>"), AddedToken(id: 259, content: "</s>")]
@@ -62,7 +64,9 @@ import Tokenizer
     @Test func wordCacheIsByteExact() throws {
         // The second word of each pair is canonically equivalent to the first, which is cached by then.
         let tokenizer = try Fixtures.smolLM2()
-        for (first, second) in [("\u{2000}", "\u{2002}"), ("x\u{C5}", "x\u{212B}"), ("\u{1E9B}\u{323}", "\u{17F}\u{323}\u{307}")] {
+        for (first, second) in [
+            ("\u{2000}", "\u{2002}"), ("x\u{C5}", "x\u{212B}"), ("\u{1E9B}\u{323}", "\u{17F}\u{323}\u{307}"),
+        ] {
             for text in [first, second, first] {
                 #expect(tokenizer.decode(tokenizer.encode(text)).utf8.elementsEqual(text.utf8), "\(show(text))")
             }
@@ -91,10 +95,14 @@ import Tokenizer
         #expect(throws: TokenizerError.badMerge(index: 0, merge: "zz a", reason: "part \"zz\" is not in the vocab")) {
             try BPETokenizer(Self.toy(merges: ["zz a"]))
         }
-        #expect(throws: TokenizerError.badMerge(index: 0, merge: "ab", reason: "is not two tokens separated by one space")) {
+        #expect(
+            throws: TokenizerError.badMerge(index: 0, merge: "ab", reason: "is not two tokens separated by one space")
+        ) {
             try BPETokenizer(Self.toy(merges: ["ab"]))
         }
-        #expect(throws: TokenizerError.badMerge(index: 0, merge: "a  b", reason: "is not two tokens separated by one space")) {
+        #expect(
+            throws: TokenizerError.badMerge(index: 0, merge: "a  b", reason: "is not two tokens separated by one space")
+        ) {
             try BPETokenizer(Self.toy(merges: ["a  b"]))
         }
         #expect(throws: TokenizerError.badMerge(index: 1, merge: "b c", reason: "result \"bc\" is not in the vocab")) {
@@ -103,10 +111,16 @@ import Tokenizer
     }
 
     @Test func addedTokensMustMatchTheVocab() {
-        #expect(throws: TokenizerError.badAddedToken(index: 0, content: "<s>", reason: "id 999 is outside the vocab (0..<260)")) {
+        #expect(
+            throws: TokenizerError.badAddedToken(
+                index: 0, content: "<s>", reason: "id 999 is outside the vocab (0..<260)")
+        ) {
             try BPETokenizer(Self.toy(added: [AddedToken(id: 999, content: "<s>")]))
         }
-        #expect(throws: TokenizerError.badAddedToken(index: 0, content: "<x>", reason: "vocab[258] is \"<s>\", not this token")) {
+        #expect(
+            throws: TokenizerError.badAddedToken(
+                index: 0, content: "<x>", reason: "vocab[258] is \"<s>\", not this token")
+        ) {
             try BPETokenizer(Self.toy(added: [AddedToken(id: 258, content: "<x>")]))
         }
         #expect(throws: TokenizerError.badAddedToken(index: 0, content: "", reason: "content is empty")) {

@@ -75,7 +75,9 @@ struct FixtureError: Error, CustomStringConvertible {
 
 /// A string with control characters escaped, for readable failure messages.
 func show(_ s: String) -> String {
-    let escaped = s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }
+    let escaped = s.unicodeScalars.map {
+        $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0)
+    }
     let text = escaped.joined()
     return text.count > 120 ? String(text.prefix(120)) + "…(\(s.unicodeScalars.count) scalars)" : text
 }

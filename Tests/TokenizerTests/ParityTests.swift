@@ -37,7 +37,8 @@ import Tokenizer
         let tokenizer = try Fixtures.smolLM2()
         for entry in try Fixtures.encodings().encodings {
             #expect(tokenizer.decode(entry.ids) == entry.decoded, "decode of \(show(entry.text))")
-            #expect(tokenizer.decode(entry.ids, skipSpecialTokens: true) == entry.decodedSkip, "skip: \(show(entry.text))")
+            #expect(
+                tokenizer.decode(entry.ids, skipSpecialTokens: true) == entry.decodedSkip, "skip: \(show(entry.text))")
         }
     }
 
@@ -60,7 +61,8 @@ import Tokenizer
         let tokenizer = try Fixtures.smolLM2()
         for entry in try Fixtures.encodings().decodes {
             #expect(tokenizer.decode(entry.ids) == entry.text, "decode(\(entry.ids))")
-            #expect(tokenizer.decode(entry.ids, skipSpecialTokens: true) == entry.textSkip, "skip: decode(\(entry.ids))")
+            #expect(
+                tokenizer.decode(entry.ids, skipSpecialTokens: true) == entry.textSkip, "skip: decode(\(entry.ids))")
         }
     }
 
@@ -78,7 +80,8 @@ import Tokenizer
         for entry in fixture.extraCases {
             #expect(tokenizer.encode(entry.text) == entry.ids, "encode(\(show(entry.text)))")
             #expect(tokenizer.decode(entry.ids) == entry.decoded, "decode of \(show(entry.text))")
-            #expect(tokenizer.decode(entry.ids, skipSpecialTokens: true) == entry.decodedSkip, "skip: \(show(entry.text))")
+            #expect(
+                tokenizer.decode(entry.ids, skipSpecialTokens: true) == entry.decodedSkip, "skip: \(show(entry.text))")
         }
     }
 

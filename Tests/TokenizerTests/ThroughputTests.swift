@@ -24,9 +24,15 @@ import Tokenizer
         let ids = tokenizer.encode(text)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         let megabytes = Double(text.utf8.count) / 1e6
-        print(String(format: "Tokenizer throughput: %.1f MB in %.2f s = %.1f MB/s (%d tokens)", megabytes, seconds, megabytes / seconds, ids.count))
-        let same = ids.count == unitIds.count * repeats
-            && (0..<repeats).allSatisfy { r in ids[(r * unitIds.count)..<((r + 1) * unitIds.count)].elementsEqual(unitIds) }
+        print(
+            String(
+                format: "Tokenizer throughput: %.1f MB in %.2f s = %.1f MB/s (%d tokens)", megabytes, seconds,
+                megabytes / seconds, ids.count))
+        let same =
+            ids.count == unitIds.count * repeats
+            && (0..<repeats).allSatisfy { r in
+                ids[(r * unitIds.count)..<((r + 1) * unitIds.count)].elementsEqual(unitIds)
+            }
         #expect(same, "ids of the repeated text are not the repeated ids")
     }
 }
