@@ -1,0 +1,159 @@
+// Scoring preference pairs with the model: packing a micro-batch of pairs into one padding-free token
+// stream (all chosen sequences, then all rejected, as TRL's batch), the scored-token ranges, and turning
+// the model's per-token log-probs into the per-pair sums the losses take.
+
+import Model
+
+/// How a micro-batch's sequences are laid out in the packed stream.
+public struct PairBatch {
+    public let pairs: [TokenizedPair]
+    public let batch: PackedBatch
+    /// Per sequence (chosen 0..<B, then rejected 0..<B): the token indices whose log-probs are computed.
+    public let ranges: [Range<Int>]
+    /// Whether chosen sequences are scored from position 1 (orpo's whole-sequence NLL) instead of the completion.
+    public let wholeChosen: Bool
+
+    public init(pairs: [TokenizedPair], wholeChosen: Bool = false) {
+        precondition(!pairs.isEmpty)
+        self.pairs = pairs
+        self.wholeChosen = wholeChosen
+        let seqs = pairs.map(\.chosen) + pairs.map(\.rejected)
+        batch = PackedBatch(sequences: seqs.map(\.ids))
+        ranges = seqs.enumerated().map { i, s in
+            let start = (wholeChosen && i < pairs.count) ? 1 : max(s.completionStart, 1)
+            return start..<max(start, s.ids.count)
+        }
+    }
+
+    public var count: Int { pairs.count }
+    public var tokenCount: Int { batch.tokenCount }
+
+    /// Per-pair sums taken from the model's per-token log-probs.
+    public struct Sums {
+        public var chosen: [Double] = []
+        public var rejected: [Double] = []
+        public var chosenTail: [Double] = []
+        public var rejectedTail: [Double] = []
+        /// orpo: Σ over every predicted position of the chosen sequence.
+        public var chosenSequence: [Double] = []
+        public var chosenLogitSums: [Double] = []
+        public var rejectedLogitSums: [Double] = []
+    }
+
+    /// Completion sums (only tokens at positions ≥ max(completionStart, 1)), tail sums beyond the shared
+    /// scored length (ld_alpha), and the whole-sequence sum of chosen when it was scored.
+    public func sums(_ lp: SequenceLogProbs) -> Sums {
+        var s = Sums()
+        let b = count
+        for i in 0..<(2 * b) {
+            let pair = pairs[i % b]
+            let seq = i < b ? pair.chosen : pair.rejected
+            let tokens = lp.tokens(i)
+            // Completion tokens are the last `scoredTokens` entries of the computed range.
+            let scored = seq.scoredTokens
+            let completion = tokens.suffix(scored)
+            var total = 0.0
+            var tail = 0.0
+            for (k, v) in completion.enumerated() {
+                total += Double(v)
+                if k >= pair.sharedScoredTokens { tail += Double(v) }
+            }
+            if i < b {
+                s.chosen.append(total)
+                s.chosenTail.append(tail)
+                s.chosenSequence.append(tokens.reduce(0) { $0 + Double($1) })
+                s.chosenLogitSums.append(Double(lp.meanLogitSums[i]))
+            } else {
+                s.rejected.append(total)
+                s.rejectedTail.append(tail)
+                s.rejectedLogitSums.append(Double(lp.meanLogitSums[i]))
+            }
+        }
+        return s
+    }
+
+    /// d loss / d each computed token log-prob, in the model's layout, scaled by `scale` (1/grad-accum).
+    public func tokenGradients(_ g: LossGradient, scale: Double) -> [Float] {
+        var out: [Float] = []
+        out.reserveCapacity(ranges.reduce(0) { $0 + $1.count })
+        let b = count
+        for i in 0..<(2 * b) {
+            let pair = pairs[i % b]
+            let seq = i < b ? pair.chosen : pair.rejected
+            let full = g.tokenGradients(pair: i % b, chosen: i < b, sequence: seq, sharedScoredTokens: pair.sharedScoredTokens)
+            // full[j] is for token j+1; the range covers tokens ranges[i].
+            for t in ranges[i] { out.append(Float(full[t - 1] * scale)) }
+        }
+        return out
+    }
+}
+
+/// The reference model's per-pair sums (adapters off), computed once.
+public struct ReferenceLogps: Codable, Sendable, Equatable {
+    public var chosen: [Double]
+    public var rejected: [Double]
+    public var chosenTail: [Double]
+    public var rejectedTail: [Double]
+    /// TRL's logits/* inputs are policy-side, so only log-probs are kept here.
+    public init(chosen: [Double] = [], rejected: [Double] = [], chosenTail: [Double] = [], rejectedTail: [Double] = []) {
+        self.chosen = chosen
+        self.rejected = rejected
+        self.chosenTail = chosenTail
+        self.rejectedTail = rejectedTail
+    }
+
+    public var count: Int { chosen.count }
+
+    public subscript(_ indices: [Int]) -> ReferenceLogps {
+        ReferenceLogps(
+            chosen: indices.map { chosen[$0] }, rejected: indices.map { rejected[$0] },
+            chosenTail: indices.map { chosenTail[$0] }, rejectedTail: indices.map { rejectedTail[$0] })
+    }
+}
+
+public enum PairScoring {
+    /// Splits `indices` into consecutive groups whose packed streams stay near `tokenBudget` tokens.
+    public static func groups(_ indices: [Int], pairs: [TokenizedPair], tokenBudget: Int) -> [[Int]] {
+        var out: [[Int]] = []
+        var cur: [Int] = []
+        var tokens = 0
+        for i in indices {
+            let n = pairs[i].chosen.ids.count + pairs[i].rejected.ids.count
+            if !cur.isEmpty && tokens + n > tokenBudget {
+                out.append(cur)
+                cur = []
+                tokens = 0
+            }
+            cur.append(i)
+            tokens += n
+        }
+        if !cur.isEmpty { out.append(cur) }
+        return out
+    }
+
+    /// Log-prob sums of every pair under `model` with `adapter` (nil or disabled: the reference), in groups
+    /// of about `tokenBudget` tokens; `progress(done, total)` after each group.
+    public static func score(
+        _ pairs: [TokenizedPair], model: LlamaModel, adapter: LoRAAdapter?, tokenBudget: Int = 4096,
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> (ReferenceLogps, logitSums: (chosen: [Double], rejected: [Double])) {
+        var r = ReferenceLogps()
+        var lc: [Double] = []
+        var lr: [Double] = []
+        var done = 0
+        for g in groups(Array(pairs.indices), pairs: pairs, tokenBudget: tokenBudget) {
+            let pb = PairBatch(pairs: g.map { pairs[$0] })
+            let lp = try model.sequenceLogProbs(batch: pb.batch, completionRanges: pb.ranges, adapter: adapter)
+            let s = pb.sums(lp)
+            r.chosen += s.chosen
+            r.rejected += s.rejected
+            r.chosenTail += s.chosenTail
+            r.rejectedTail += s.rejectedTail
+            lc += s.chosenLogitSums
+            lr += s.rejectedLogitSums
+            done += g.count
+            progress?(done, pairs.count)
+        }
+        return (r, (lc, lr))
+    }
+}

@@ -1,0 +1,305 @@
+// The DPO training loop over LoRA adapters on the shared mapped base. It never prints: it reports typed
+// events to a callback that answers `.more` or `.stop` (../shared/STYLE.md lesson 7); the CLI prints,
+// writes metrics.jsonl and handles signals. Checkpoints make a stopped run resumable to the bit.
+
+import Foundation
+import Model
+import TensorFile
+
+// MARK: - Events
+
+public enum TrainerEvent {
+    /// Data loaded: train and eval summaries, steps planned.
+    case started(train: DataSummary, eval: DataSummary?, totalSteps: Int, startStep: Int, trainablePercent: Double)
+    /// Reference log-probs: `done` of `total` pairs (`cached`: loaded from the reference cache).
+    case reference(done: Int, total: Int, cached: Bool)
+    /// One optimizer step finished.
+    case step(StepReport)
+    /// A logging window closed (`values` has TRL's names; `step` and `epoch` included).
+    case log([(key: String, value: Double)])
+    /// Held-out evaluation (keys `eval_*`).
+    case evaluated(step: Int, [(key: String, value: Double)])
+    case saved(path: String, info: CheckpointInfo, seconds: Double)
+    case finished(step: Int)
+}
+
+public enum TrainerControl { case more, stop }
+
+public struct StepReport: Sendable {
+    public var step: Int
+    public var totalSteps: Int
+    public var epoch: Double
+    public var loss: Double
+    public var rewardAccuracy: Double
+    public var gradNorm: Double
+    public var learningRate: Double
+    public var tokens: Int
+    public var seconds: Double
+}
+
+public struct TrainerError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+// MARK: - Trainer
+
+public final class Trainer {
+    public let arguments: TrainArguments
+    public let model: LlamaModel
+    public let adapter: LoRAAdapter
+    public let train: PreferenceDataset
+    public let eval: PreferenceDataset?
+    public let lossConfig: LossConfig
+    public private(set) var optimizer: AdamW
+    public let schedule: LRSchedule
+    public let totalSteps: Int
+    public private(set) var step = 0
+    /// Pending micro-batch metrics of the open logging window (saved in checkpoints so logs resume exactly).
+    private var window: [[String: Double]] = []
+    private var reference: ReferenceLogps?
+    private var evalReference: ReferenceLogps?
+    private let pairsPerStep: Int
+    private let stepsPerEpoch: Int
+
+    /// Loads the model, the adapter (fresh, from `--init-adapter`, or from `resume`), the data, and plans
+    /// the run. Nothing is computed yet.
+    public init(arguments: TrainArguments, model: LlamaModel, context: TokenizationContext, resume: TrainingCheckpoint? = nil)
+        throws
+    {
+        try arguments.validate()
+        self.arguments = arguments
+        self.model = model
+        lossConfig = try arguments.lossConfig
+        let options = DataOptions(maxLength: arguments.maxLength, truncation: try arguments.truncation, skipInvalid: arguments.skipInvalid)
+        var trainSet = try PreferenceDataset.load(path: arguments.data, context: context, options: options)
+        var evalSet: PreferenceDataset?
+        if let e = arguments.evalData {
+            evalSet = try PreferenceDataset.load(path: e, context: context, options: options)
+        } else if let split = arguments.evalSplit {
+            // A seeded split: the same pairs go to eval on every run with this seed.
+            var order = Array(trainSet.pairs.indices)
+            var rng = SplitMix64(seed: arguments.seed ^ 0x5EED_E7A1)
+            order.shuffle(using: &rng)
+            let n = max(1, Int((Double(order.count) * split).rounded()))
+            guard n < order.count else { throw TrainerError("--eval-split \(split) leaves no training pairs") }
+            let evalIdx = Set(order.prefix(n))
+            var e = trainSet
+            e.pairs = trainSet.pairs.indices.filter { evalIdx.contains($0) }.map { trainSet.pairs[$0] }
+            e.summary.pairsKept = e.pairs.count
+            trainSet.pairs = trainSet.pairs.indices.filter { !evalIdx.contains($0) }.map { trainSet.pairs[$0] }
+            trainSet.summary.pairsKept = trainSet.pairs.count
+            evalSet = e
+        }
+        train = trainSet
+        eval = evalSet
+
+        if let resume {
+            adapter = try resume.makeAdapter(modelConfig: model.config)
+        } else if let dir = arguments.initAdapter {
+            adapter = try PEFTAdapter.load(directory: dir, modelConfig: model.config)
+        } else {
+            adapter = try LoRAAdapter(config: arguments.lora, modelConfig: model.config, seed: arguments.seed)
+        }
+        optimizer = AdamW(
+            parameterCount: adapter.parameterCount, beta1: arguments.adamBeta1, beta2: arguments.adamBeta2,
+            eps: arguments.adamEpsilon, weightDecay: arguments.weightDecay)
+        pairsPerStep = arguments.batchSize * arguments.gradAccum
+        stepsPerEpoch = max(1, (train.pairs.count + pairsPerStep - 1) / pairsPerStep)
+        totalSteps = arguments.maxSteps > 0 ? arguments.maxSteps : Int((arguments.epochs * Double(stepsPerEpoch)).rounded(.up))
+        let warmup: LRSchedule.Warmup = arguments.warmupSteps > 0 ? .steps(arguments.warmupSteps) : .ratio(arguments.warmupRatio)
+        schedule = LRSchedule(kind: try arguments.scheduleKind, baseLR: arguments.lr, totalSteps: totalSteps, warmup: warmup)
+
+        if let resume {
+            try resume.check(against: self)
+            try optimizer.restore(resume.optimizerState)
+            step = resume.state.step
+            window = resume.state.window
+        }
+    }
+
+    /// The hash of the tokenized training data (part of the reference-cache key and of checkpoints).
+    public var dataKey: String { ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: train.pairs) }
+
+    // MARK: - Data order
+
+    /// The training pairs of micro-batch `micro` of optimizer step `step`: epoch e's order is a permutation
+    /// seeded by (seed, e), so any position can be recomputed after a resume without saved RNG state.
+    func microBatch(step: Int, micro: Int) -> [Int] {
+        let n = train.pairs.count
+        let first = step * pairsPerStep + micro * arguments.batchSize
+        let epoch = first / (stepsPerEpoch * pairsPerStep)
+        let order = epochOrder(epoch)
+        let inEpoch = first - epoch * stepsPerEpoch * pairsPerStep
+        guard inEpoch < n else { return [] }
+        return Array(order[inEpoch..<min(n, inEpoch + arguments.batchSize)])
+    }
+
+    private var cachedOrder: (epoch: Int, order: [Int])?
+
+    func epochOrder(_ epoch: Int) -> [Int] {
+        if let c = cachedOrder, c.epoch == epoch { return c.order }
+        var order = Array(train.pairs.indices)
+        if arguments.shuffle {
+            var rng = SplitMix64(seed: arguments.seed &+ UInt64(epoch) &* 0x9E37_79B9)
+            order.shuffle(using: &rng)
+        }
+        cachedOrder = (epoch, order)
+        return order
+    }
+
+    public func epoch(atStep s: Int) -> Double { Double(s) / Double(stepsPerEpoch) }
+
+    // MARK: - Reference
+
+    /// Computes (or loads from the cache) the adapters-off log-probs of every train and eval pair.
+    func prepareReference(_ events: (TrainerEvent) -> TrainerControl) throws {
+        guard lossConfig.needsReference else { return }
+        func get(_ pairs: [TokenizedPair]) throws -> ReferenceLogps {
+            let key = ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: pairs)
+            if let r = ReferenceCache.load(key: key), r.count == pairs.count {
+                _ = events(.reference(done: pairs.count, total: pairs.count, cached: true))
+                return r
+            }
+            let (r, _) = try withoutActuallyEscaping(events) { events in
+                try PairScoring.score(pairs, model: model, adapter: nil) { done, total in
+                    _ = events(.reference(done: done, total: total, cached: false))
+                }
+            }
+            ReferenceCache.store(r, key: key)
+            return r
+        }
+        reference = try get(train.pairs)
+        if let e = eval { evalReference = try get(e.pairs) }
+    }
+
+    // MARK: - Loop
+
+    public func run(_ events: (TrainerEvent) -> TrainerControl) throws {
+        let trainable = Double(adapter.parameterCount) / Double(model.file.tensors.reduce(0) { $0 + $1.elementCount })
+        if events(.started(train: train.summary, eval: eval?.summary, totalSteps: totalSteps, startStep: step,
+            trainablePercent: 100 * trainable)) == .stop { return }
+        try prepareReference(events)
+        let initialStep = step
+        while step < totalSteps {
+            let report = try trainStep()
+            step += 1
+            if events(.step(report)) == .stop { return }
+            if step % arguments.loggingSteps == 0 || step == totalSteps {
+                var w = MetricsWindow()
+                for m in window { w.add(m) }
+                window = []
+                let values = [("step", Double(step)), ("epoch", epoch(atStep: step))] + w.flush()
+                if events(.log(values)) == .stop { return }
+            }
+            if let e = eval, arguments.evalSteps > 0, step % arguments.evalSteps == 0 || step == totalSteps {
+                let metrics = try evaluate(e.pairs, reference: evalReference)
+                if events(.evaluated(step: step, metrics)) == .stop { return }
+            }
+            if arguments.saveSteps > 0, step % arguments.saveSteps == 0, step != totalSteps {
+                if events(try save()) == .stop { return }
+            }
+        }
+        if step > initialStep || !FileManager.default.fileExists(atPath: checkpointPath(step)) {
+            _ = events(try save())
+        }
+        try PEFTAdapter.save(adapter, directory: arguments.output + "/adapter", baseModelName: model.file.metadata.provenance.sourceName)
+        _ = events(.finished(step: step))
+    }
+
+    /// One optimizer step: grad-accum micro-batches of forward+backward, clip, AdamW.
+    func trainStep() throws -> StepReport {
+        let start = DispatchTime.now().uptimeNanoseconds
+        adapter.zeroGradients()
+        var lossSum = 0.0
+        var accSum = 0.0
+        var tokens = 0
+        var micro = 0
+        let accum = arguments.gradAccum
+        for m in 0..<accum {
+            let idx = microBatch(step: step, micro: m)
+            if idx.isEmpty { continue }
+            micro += 1
+            let pb = PairBatch(pairs: idx.map { train.pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo })
+            let ref = reference?[idx]
+            var result: LossResult?
+            _ = try model.forwardBackward(
+                batch: pb.batch, completionRanges: pb.ranges, adapter: adapter,
+                dropoutSeed: arguments.seed ^ (UInt64(step) << 20 | UInt64(m))
+            ) { lp in
+                let r = DPOLoss.compute(Self.lossInputs(pb, lp, ref), config: lossConfig)
+                result = r
+                return pb.tokenGradients(r.gradient, scale: 1 / Double(accum))
+            }
+            guard let r = result else { continue }
+            guard r.loss.isFinite else {
+                throw TrainerError("loss is \(r.loss) at step \(step + 1) (pairs \(idx.map { train.pairs[$0].location.description }.joined(separator: ", "))); stopping without saving")
+            }
+            lossSum += r.loss
+            accSum += r.metrics[MetricKey.rewardsAccuracies] ?? 0
+            tokens += pb.tokenCount
+            window.append(r.metrics.merging(["loss": r.loss]) { a, _ in a })
+        }
+        let grads = UnsafeBufferPointer(adapter.gradients)
+        let norm = GradientClipping.globalNorm(grads)
+        guard norm.isFinite else { throw TrainerError("gradient norm is \(norm) at step \(step + 1); stopping without saving") }
+        if arguments.maxGradNorm > 0 { _ = GradientClipping.clip(adapter.gradients, maxNorm: arguments.maxGradNorm) }
+        let lr = schedule.lr(at: step)
+        optimizer.update(parameters: adapter.parameters, gradients: UnsafeBufferPointer(adapter.gradients), lr: lr)
+        // grad_norm and learning_rate are per optimizer step in the HF Trainer's logs.
+        if !window.isEmpty {
+            window[window.count - 1]["grad_norm"] = norm
+            window[window.count - 1]["learning_rate"] = lr
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let n = Double(max(1, micro))
+        return StepReport(
+            step: step + 1, totalSteps: totalSteps, epoch: epoch(atStep: step + 1), loss: lossSum / n, rewardAccuracy: accSum / n,
+            gradNorm: norm, learningRate: lr, tokens: tokens, seconds: seconds)
+    }
+
+    static func lossInputs(_ pb: PairBatch, _ lp: SequenceLogProbs, _ ref: ReferenceLogps?) -> LossInputs {
+        let s = pb.sums(lp)
+        var inputs = LossInputs(
+            pairs: pb.pairs, policyChosen: s.chosen, policyRejected: s.rejected, referenceChosen: ref?.chosen,
+            referenceRejected: ref?.rejected)
+        inputs.policyChosenTail = s.chosenTail
+        inputs.policyRejectedTail = s.rejectedTail
+        inputs.referenceChosenTail = ref?.chosenTail
+        inputs.referenceRejectedTail = ref?.rejectedTail
+        inputs.policyChosenSequence = s.chosenSequence
+        inputs.chosenLogitSums = s.chosenLogitSums
+        inputs.rejectedLogitSums = s.rejectedLogitSums
+        return inputs
+    }
+
+    // MARK: - Evaluation
+
+    /// TRL's metrics over `pairs` with the current adapter, `eval_`-prefixed, averaged over micro-batches
+    /// of `batchSize` pairs as TRL's evaluation loop does.
+    public func evaluate(_ pairs: [TokenizedPair], reference: ReferenceLogps?) throws -> [(key: String, value: Double)] {
+        var w = MetricsWindow()
+        let b = arguments.batchSize
+        for start in stride(from: 0, to: pairs.count, by: b) {
+            let idx = Array(start..<min(pairs.count, start + b))
+            let pb = PairBatch(pairs: idx.map { pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo })
+            let lp = try model.sequenceLogProbs(batch: pb.batch, completionRanges: pb.ranges, adapter: adapter)
+            let r = DPOLoss.compute(Self.lossInputs(pb, lp, reference?[idx]), config: lossConfig)
+            w.add(r.metrics.merging(["loss": r.loss]) { a, _ in a })
+        }
+        return w.flush(eval: true)
+    }
+
+    // MARK: - Checkpoints
+
+    public func checkpointPath(_ step: Int) -> String { arguments.output + "/checkpoint-\(step)" }
+
+    /// Writes checkpoint-STEP atomically, then removes the oldest beyond `--save-total-limit`.
+    func save() throws -> TrainerEvent {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let path = checkpointPath(step)
+        let info = try TrainingCheckpoint.write(path: path, trainer: self, window: window)
+        TrainingCheckpoint.prune(directory: arguments.output, keep: arguments.saveTotalLimit)
+        return .saved(path: path, info: info, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+}

@@ -1,0 +1,133 @@
+// What a training checkpoint holds (formats/adapter.md): the adapter, AdamW's moments, the step, the
+// open logging window, the full arguments, and the base fingerprint and data hash that make a resume
+// exact or refuse it. Stored in the CheckpointFile container.
+
+import Foundation
+import Model
+import TensorFile
+
+public struct CheckpointState: Codable, Sendable {
+    public static let kind = "leandpo-lora-dpo"
+    public var kind: String
+    public var leandpoVersion: String
+    public var baseFingerprint: String
+    /// ReferenceCache.key of the tokenized training pairs: same data, same tokenization.
+    public var dataHash: String
+    public var arguments: TrainArguments
+    public var lora: LoRAConfig
+    /// Optimizer steps completed; the next step has this 0-based index.
+    public var step: Int
+    public var totalSteps: Int
+    public var epoch: Double
+    public var adamStep: Int
+    /// Micro-batch metrics of the logging window that was open when the checkpoint was written.
+    public var window: [[String: Double]]
+    /// PEFT names and shapes of the adapter tensors, in the flat block's order.
+    public var adapterTensors: [AdapterTensorInfo]
+}
+
+public struct AdapterTensorInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var shape: [Int]
+    public var offset: Int
+}
+
+public struct TrainingCheckpoint: Sendable {
+    public static let version = "0.1.0"
+    public var state: CheckpointState
+    public var parameters: [Float]
+    public var optimizerState: AdamW.State
+    public var info: CheckpointInfo
+    public var path: String
+
+    // MARK: - Write
+
+    static func write(path: String, trainer: Trainer, window: [[String: Double]]) throws -> CheckpointInfo {
+        let a = trainer.adapter
+        let state = CheckpointState(
+            kind: CheckpointState.kind, leandpoVersion: version, baseFingerprint: trainer.model.file.fingerprint,
+            dataHash: trainer.dataKey, arguments: trainer.arguments, lora: a.config, step: trainer.step,
+            totalSteps: trainer.totalSteps, epoch: trainer.epoch(atStep: trainer.step), adamStep: trainer.optimizer.step,
+            window: window, adapterTensors: a.tensorNames.map { AdapterTensorInfo(name: $0.name, shape: $0.shape, offset: $0.offset) })
+        let o = trainer.optimizer.state
+        return try CheckpointFile.write(
+            path: path, state: state,
+            tensors: [
+                CheckpointTensor(name: "lora", shape: [a.parameterCount], values: a.parameterArray()),
+                CheckpointTensor(name: "adamw.m", shape: [o.m.count], values: o.m),
+                CheckpointTensor(name: "adamw.v", shape: [o.v.count], values: o.v),
+            ])
+    }
+
+    // MARK: - Read
+
+    public static func read(path: String) throws -> TrainingCheckpoint {
+        let (state, tensors, info) = try CheckpointFile.read(path: path, as: CheckpointState.self)
+        guard state.kind == CheckpointState.kind else {
+            throw CheckpointError.badManifest(path: path, what: "kind \(state.kind), expected \(CheckpointState.kind)")
+        }
+        guard let p = tensors["lora"], let m = tensors["adamw.m"], let v = tensors["adamw.v"],
+            m.values.count == p.values.count, v.values.count == p.values.count
+        else {
+            throw CheckpointError.badManifest(path: path, what: "missing or mismatched lora / adamw tensors")
+        }
+        return TrainingCheckpoint(
+            state: state, parameters: p.values, optimizerState: AdamW.State(step: state.adamStep, m: m.values, v: v.values),
+            info: info, path: path)
+    }
+
+    /// Resolves `--resume DIR|CHECKPOINT`: a checkpoint file, or the output directory's latest checkpoint.
+    public static func resolve(_ path: String) throws -> String {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw TrainerError("\(path): no such checkpoint or directory")
+        }
+        if !isDir.boolValue { return path }
+        guard let latest = list(directory: path).last else { throw TrainerError("\(path): holds no checkpoint-STEP file to resume from") }
+        return latest.path
+    }
+
+    /// checkpoint-STEP files in `directory`, oldest step first.
+    public static func list(directory: String) -> [(step: Int, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { n -> (Int, String)? in
+            guard n.hasPrefix("checkpoint-"), let s = Int(n.dropFirst("checkpoint-".count)) else { return nil }
+            return (s, directory + "/" + n)
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    static func prune(directory: String, keep: Int) {
+        let all = list(directory: directory)
+        for c in all.dropLast(keep) { try? FileManager.default.removeItem(atPath: c.path) }
+    }
+
+    // MARK: - Resume
+
+    func makeAdapter(modelConfig: ModelConfig) throws -> LoRAAdapter {
+        let a = try LoRAAdapter(config: state.lora, modelConfig: modelConfig, seed: 0)
+        guard a.parameterCount == parameters.count else {
+            throw CheckpointError.badManifest(
+                path: path, what: "adapter has \(parameters.count) parameters, this base needs \(a.parameterCount)")
+        }
+        a.setParameters(parameters)
+        return a
+    }
+
+    /// Refuses a resume that could not continue exactly, naming the reason.
+    func check(against t: Trainer) throws {
+        guard state.baseFingerprint == t.model.file.fingerprint else {
+            throw TrainerError(
+                "\(path): checkpoint was trained on base \(state.baseFingerprint), but \(t.arguments.model) is \(t.model.file.fingerprint)")
+        }
+        guard state.dataHash == t.dataKey else {
+            throw TrainerError("\(path): the training data or its tokenization changed since this checkpoint (--data, --max-length, --truncation-mode)")
+        }
+        let diff = t.arguments.exactnessDifferences(from: state.arguments)
+        guard diff.isEmpty else {
+            throw TrainerError("\(path): changed arguments would break exact resume: \(diff.joined(separator: ", ")) (give the original values)")
+        }
+        guard state.step <= t.totalSteps else {
+            throw TrainerError("\(path): checkpoint is at step \(state.step), beyond this run's \(t.totalSteps) steps")
+        }
+    }
+}
