@@ -10,7 +10,8 @@ let package = Package(
         .library(name: "LeanDPO", targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // MARK: - System libraries (C through system-library targets only)
@@ -30,6 +31,7 @@ let package = Package(
             dependencies: [
                 "TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]),
         .target(name: "TestSupport", dependencies: ["TensorFile"]),
 

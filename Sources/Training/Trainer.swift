@@ -294,6 +294,12 @@ public final class Trainer {
 
     public func checkpointPath(_ step: Int) -> String { arguments.output + "/checkpoint-\(step)" }
 
+    /// Saves the current step (after an interruption) unless that checkpoint already exists.
+    public func saveIfNeeded() throws -> TrainerEvent? {
+        guard step > 0, !FileManager.default.fileExists(atPath: checkpointPath(step)) else { return nil }
+        return try save()
+    }
+
     /// Writes checkpoint-STEP atomically, then removes the oldest beyond `--save-total-limit`.
     func save() throws -> TrainerEvent {
         let t0 = DispatchTime.now().uptimeNanoseconds
