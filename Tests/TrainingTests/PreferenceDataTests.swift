@@ -126,7 +126,7 @@ struct ErrorCase: CustomTestStringConvertible, Sendable {
     }
 
     static let all: [ErrorCase] = [
-        ErrorCase("malformed JSON", valid + "\n{\"prompt\": \"a\", \"chosen\": }\n", .malformedJSON, "t.jsonl: line 2: malformed JSON"),
+        ErrorCase("malformed JSON", valid + "\n{\"prompt\": \"a\", \"chosen\": }\n", .malformedJSON, "t.jsonl: line 2: malformed JSON (Invalid value around character 26)"),
         ErrorCase("missing field", valid + "\n\n" + #"{"prompt": "a", "chosen": "b"}"#, .missingField, "t.jsonl: line 3: field 'rejected': missing"),
         ErrorCase("missing chosen", #"{"prompt": "a", "rejected": "b"}"#, .missingField, "t.jsonl: line 1: field 'chosen': missing"),
         ErrorCase("array element not an object", "[1, 2]\n", file: "t.json", .notAnObject, "t.json: index 0: each record must be a JSON object, found a number"),
@@ -150,7 +150,7 @@ struct ErrorCase: CustomTestStringConvertible, Sendable {
         ErrorCase("blank file", "\n \n\t\n", .emptyFile, "t.jsonl: the file holds no records"),
         ErrorCase("empty array", "[]", file: "t.json", .emptyFile, "t.json: the file holds no records"),
         ErrorCase("array element missing field", "[" + valid + ", {\"prompt\": \"a\", \"rejected\": \"b\"}]", file: "t.json", .missingField, "t.json: index 1: field 'chosen': missing"),
-        ErrorCase("malformed array", "[" + valid + ", {]", file: "t.json", .malformedJSON, "t.json: malformed JSON array"),
+        ErrorCase("malformed array", "[" + valid + ",\n\n {]", file: "t.json", .malformedJSON, "t.json: line 3: malformed JSON array (Invalid value around character"),
         ErrorCase("system after a system prompt", #"{"system": "s", "prompt": [{"role": "system", "content": "t"}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#, .wrongType, "t.jsonl: line 1: field 'system': the prompt already starts with a system message"),
     ]
 }
