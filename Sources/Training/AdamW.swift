@@ -131,7 +131,7 @@ public enum GradientClipping {
     /// torch.nn.utils.clip_grad_norm_: `clip_coef = max_norm / (total_norm + 1e-6)`, gradients scaled by
     /// `min(clip_coef, 1)`. Returns the norm before clipping (what Hugging Face logs as `grad_norm`).
     @discardableResult
-    public static func clip(_ gradients: UnsafeMutableBufferPointer<Float>, maxNorm: Double) -> Double {
+    public static func clip(_ gradients: UnsafeMutableBufferPointer<Float>, maxNorm: Double = 1.0) -> Double {
         let norm = globalNorm(UnsafeBufferPointer(gradients))
         let coef = Float(maxNorm) / (Float(norm) + 1e-6)
         if coef < 1 {
@@ -141,7 +141,7 @@ public enum GradientClipping {
     }
 
     @discardableResult
-    public static func clip(_ gradients: inout [Float], maxNorm: Double) -> Double {
+    public static func clip(_ gradients: inout [Float], maxNorm: Double = 1.0) -> Double {
         gradients.withUnsafeMutableBufferPointer { clip($0, maxNorm: maxNorm) }
     }
 

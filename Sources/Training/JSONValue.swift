@@ -46,27 +46,28 @@ enum JSONValue: Decodable, Equatable, Sendable {
 
     /// Decodes one JSON text; on failure throws a short, one-line reason (no file or line: the caller adds them).
     static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseFailure) -> JSONValue {
+        let data = Data(bytes)
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        } catch let error as DecodingError {
-            throw JSONParseFailure(reason: Self.reason(error))
+            return try JSONDecoder().decode(JSONValue.self, from: data)
         } catch {
-            throw JSONParseFailure(reason: "\(error)")
+            throw failure(data, decoderError: error)
         }
     }
 
-    private static func reason(_ error: DecodingError) -> String {
-        switch error {
-        case .dataCorrupted(let context):
-            if let underlying = context.underlyingError {
-                let text = (underlying as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
-                    ?? "\(underlying)"
-                return oneLine(text)
+    /// JSONDecoder's errors on Linux say only "not valid JSON"; JSONSerialization's say where
+    /// ("Invalid value around character 26."), as a UTF-8 byte offset, so the failing text is parsed again with it.
+    private static func failure(_ data: Data, decoderError: Error) -> JSONParseFailure {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+        } catch {
+            let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            var offset: Int?
+            if let range = text.range(of: "around character ") {
+                offset = Int(text[range.upperBound...].prefix { $0.isNumber })
             }
-            return oneLine(context.debugDescription)
-        default:
-            return oneLine("\(error)")
+            return JSONParseFailure(reason: oneLine(text.hasSuffix(".") ? String(text.dropLast()) : text), byteOffset: offset)
         }
+        return JSONParseFailure(reason: oneLine("\(decoderError)"), byteOffset: nil)
     }
 
     private static func oneLine(_ s: String) -> String {
@@ -77,4 +78,6 @@ enum JSONValue: Decodable, Equatable, Sendable {
 /// Why a JSON text did not parse, as one line.
 struct JSONParseFailure: Error {
     var reason: String
+    /// Where the parser stopped, in UTF-8 bytes from the start of the text, when it says.
+    var byteOffset: Int?
 }

@@ -152,9 +152,13 @@ public enum PreferenceData {
         }
         let value: JSONValue
         do throws(JSONParseFailure) { value = try JSONValue.parse(body) } catch {
+            var position = RecordLocation.Position.wholeFile
+            if let offset = error.byteOffset, offset <= body.count {
+                let upTo = body.prefix(offset)
+                position = .line(1 + upTo.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) })
+            }
             throw DataError(
-                .malformedJSON, RecordLocation(file: file, position: .wholeFile),
-                "malformed JSON array (\(error.reason))")
+                .malformedJSON, RecordLocation(file: file, position: position), "malformed JSON array (\(error.reason))")
         }
         guard case .array(let elements) = value else {
             throw DataError(
