@@ -1,0 +1,71 @@
+// Any ModelSource → MTF: declare every tensor (the architecture's tensors in ModelConfig order, then the
+// extras), then stream them one at a time through one reused f32 buffer sized for the largest tensor,
+// so peak memory is about one tensor whatever the model size.
+
+import Foundation
+import TensorFile
+
+public enum Converter {
+    public static let name = "leandpo"
+    public static let version = "0.1.0"
+
+    /// The tensors to write, in file order, after checking the config and that every tensor the
+    /// architecture needs is present with its shape.
+    public static func plan(_ source: any ModelSource) throws -> [SourceTensor] {
+        let origin = source.metadata.provenance.sourceName
+        let config = source.metadata.config
+        do {
+            try config.validate()
+        } catch {
+            throw ModelFileError(.unsupported, origin, "config: \(error)")
+        }
+        var byName: [String: SourceTensor] = [:]
+        for t in source.tensors {
+            guard byName.updateValue(t, forKey: t.name) == nil else {
+                throw ModelFileError(.malformed, origin, "tensor \(t.name) appears twice")
+            }
+        }
+        var order: [SourceTensor] = []
+        var required = Set<String>()
+        for (name, shape) in config.requiredTensors {
+            guard let t = byName[name] else {
+                throw ModelFileError(.missing, origin, "required tensor \(name) is missing")
+            }
+            guard t.shape == shape else {
+                throw ModelFileError(.malformed, origin, "tensor \(name) has shape \(t.shape), the config needs \(shape)")
+            }
+            order.append(t)
+            required.insert(name)
+        }
+        for t in source.tensors where !required.contains(t.name) {
+            guard (1...4).contains(t.shape.count), t.shape.allSatisfy({ $0 > 0 && $0 <= 1 << 32 }) else {
+                throw ModelFileError(.unsupported, origin, "extra tensor \(t.name) has shape \(t.shape), which MTF cannot store (1 to 4 positive dimensions)")
+            }
+            order.append(t)
+        }
+        return order
+    }
+
+    /// Writes `source` to an MTF file at `path` with every tensor in `dtype` (f32, f16 or bf16).
+    /// `progress` gets (tensors written, total). Returns the base fingerprint.
+    @discardableResult
+    public static func convert(source: any ModelSource, to path: String, dtype: DType, progress: ((Int, Int) -> Void)?) throws
+        -> String
+    {
+        guard !dtype.isQuantized else {
+            throw ModelFileError(.unsupported, path, "cannot convert to \(dtype.rawValue); choose f32, bf16 or f16")
+        }
+        let order = try plan(source)
+        let writer = try MTFWriter(
+            path: path, metadata: source.metadata, tensors: order.map { TensorSpec(name: $0.name, dtype: dtype, shape: $0.shape) })
+        let capacity = max(1, order.map(\.elementCount).max() ?? 1)
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)  // (largest tensor)
+        defer { buffer.deallocate() }
+        for (i, t) in order.enumerated() {
+            try source.load(t, into: buffer)
+            try writer.write(name: t.name, floats: UnsafeBufferPointer(start: buffer, count: t.elementCount))
+            progress?(i + 1, order.count)
+        }
+        return try writer.finish()
+    }
+}

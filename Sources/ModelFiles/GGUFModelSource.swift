@@ -1,0 +1,287 @@
+// GGUF → model: the architecture config from `<arch>.*` keys (formats.md §1.4), tensors renamed to
+// Hugging Face names (§2) and dequantized with the llama Q/K permutation undone, the tokenizer from
+// `tokenizer.ggml.*` and the chat template. Architectures: llama (also Mistral, SmolLM2), qwen2, qwen3.
+
+import Foundation
+import TensorFile
+
+public final class GGUFModelSource: ModelSource {
+    public let file: GGUFFile
+    public let metadata: MTFMetadata
+    public let tensors: [SourceTensor]
+    public let notes: [String]
+    private let entries: [String: Entry]
+
+    private struct Entry {
+        let info: GGUFTensorInfo
+        /// Heads to un-permute rows with (llama Q and K), nil for every other tensor.
+        let permuteHeads: Int?
+    }
+
+    public convenience init(path: String) throws {
+        try self.init(file: GGUFFile(path: path))
+    }
+
+    public init(file: GGUFFile) throws {
+        self.file = file
+        var notes: [String] = []
+        let keys = GGUFKeys(file: file)
+        let config = try Self.config(keys, file: file, notes: &notes)
+        let (tokenizer, template) = try GGUFTokenizer.read(keys, notes: &notes)
+
+        // MARK: Tensors
+        var entries: [String: Entry] = [:]
+        var list: [SourceTensor] = []
+        for t in file.tensors {
+            if t.name == "rope_freqs.weight" { continue }  // recomputed from config.ropeScaling
+            guard let hf = Self.hfName(t.name, layers: config.numHiddenLayers) else {
+                throw ModelFileError(
+                    .unsupported, file.path, "tensor \(t.name) has no Hugging Face counterpart in a \(config.architecture.rawValue) model",
+                    at: "tensor \(t.name)")
+            }
+            guard t.type.isDequantizable else {
+                throw ModelFileError(
+                    .unsupported, file.path,
+                    "tensor \(t.name) has ggml type \(t.type) (id \(t.type.rawValue)), which cannot be dequantized; supported: \(GGMLType.dequantizable.map(\.description).joined(separator: ", "))",
+                    at: "tensor \(t.name)")
+            }
+            var heads: Int?
+            if config.architecture == .llama {
+                if hf.hasSuffix("self_attn.q_proj.weight") || hf.hasSuffix("self_attn.q_proj.bias") {
+                    heads = config.numAttentionHeads
+                } else if hf.hasSuffix("self_attn.k_proj.weight") || hf.hasSuffix("self_attn.k_proj.bias") {
+                    heads = config.numKeyValueHeads
+                }
+            }
+            if let heads {
+                let rows = t.ne.count >= 2 ? t.ne[1...].reduce(1, *) : t.elementCount
+                guard rows == heads * config.headDim, config.headDim % 2 == 0 else {
+                    throw ModelFileError(
+                        .malformed, file.path,
+                        "tensor \(t.name) has \(rows) rows, but \(heads) heads × head_dim \(config.headDim) are needed to undo the Q/K permutation",
+                        at: "tensor \(t.name)")
+                }
+            }
+            entries[hf] = Entry(info: t, permuteHeads: heads)
+            list.append(SourceTensor(name: hf, shape: t.shape, sourceDType: t.type.description))
+        }
+        var finalConfig = config
+        finalConfig.attentionBias = config.attentionBias || entries["model.layers.0.self_attn.q_proj.bias"] != nil
+        finalConfig.tieWordEmbeddings = entries["lm_head.weight"] == nil
+
+        if let freqs = file.tensors.first(where: { $0.name == "rope_freqs.weight" }) {
+            finalConfig.ropeScaling = try LlamaRopeFactors.scaling(
+                fromFactors: Self.floats(file, freqs), ropeTheta: config.ropeTheta, headDim: config.headDim,
+                known: config.ropeScaling, path: file.path)
+            notes.append("rope_freqs.weight read as llama3 rope scaling \(Self.describe(finalConfig.ropeScaling!)) and not stored")
+        }
+
+        metadata = MTFMetadata(
+            config: finalConfig, tokenizer: tokenizer, chatTemplate: template,
+            provenance: Provenance(
+                sourceFormat: "gguf", sourceName: (file.path as NSString).lastPathComponent,
+                sourceXxh64: try fileXXH64(file.path), converter: Converter.name, converterVersion: Converter.version))
+        tensors = list
+        self.entries = entries
+        self.notes = notes
+    }
+
+    // MARK: - Loading
+
+    public func load(_ t: SourceTensor, into dst: UnsafeMutablePointer<Float>) throws {
+        guard let e = entries[t.name] else {
+            throw ModelFileError(.missing, file.path, "no tensor \(t.name) in this file")
+        }
+        let info = e.info
+        let src = file.data(info)
+        defer { file.release(info) }
+        let cols = info.ne.first ?? 1
+        let rows = cols == 0 ? 0 : info.elementCount / cols
+        guard let heads = e.permuteHeads else {
+            info.type.dequantize(src.baseAddress!, into: dst, count: info.elementCount)
+            return
+        }
+        let headDim = (info.ne.count >= 2 ? rows : info.elementCount) / heads
+        if info.ne.count >= 2 {
+            // Rows are whole blocks, so each GGUF row dequantizes straight into its HF place.
+            let rowBytes = cols / info.type.blockSize * info.type.blockBytes
+            for r in 0..<rows {
+                let g = LlamaQKPermutation.ggufRow(forHFRow: r, headDim: headDim)
+                info.type.dequantize(src.baseAddress! + g * rowBytes, into: dst + r * cols, count: cols)
+            }
+        } else {
+            // A bias: the same permutation over single elements.
+            var tmp = [Float](repeating: 0, count: info.elementCount)
+            tmp.withUnsafeMutableBufferPointer { info.type.dequantize(src.baseAddress!, into: $0.baseAddress!, count: info.elementCount) }
+            for i in 0..<info.elementCount { dst[i] = tmp[LlamaQKPermutation.ggufRow(forHFRow: i, headDim: headDim)] }
+        }
+    }
+
+    private static func floats(_ file: GGUFFile, _ t: GGUFTensorInfo) throws -> [Float] {
+        guard t.type.isDequantizable else {
+            throw ModelFileError(.unsupported, file.path, "tensor \(t.name) has ggml type \(t.type) (id \(t.type.rawValue))", at: "tensor \(t.name)")
+        }
+        return [Float](unsafeUninitializedCapacity: t.elementCount) { buf, n in
+            t.type.dequantize(file.data(t).baseAddress!, into: buf.baseAddress!, count: t.elementCount)
+            n = t.elementCount
+        }
+    }
+
+    static func describe(_ s: RopeScaling) -> String {
+        "(factor \(s.factor), low_freq_factor \(s.lowFreqFactor ?? 0), high_freq_factor \(s.highFreqFactor ?? 0), original_max_position_embeddings \(s.originalMaxPositionEmbeddings ?? 0))"
+    }
+
+    // MARK: - Names
+
+    /// GGUF tensor name → Hugging Face name (formats.md §2), nil when there is none.
+    static func hfName(_ name: String, layers: Int) -> String? {
+        switch name {
+        case "token_embd.weight": return "model.embed_tokens.weight"
+        case "output_norm.weight": return "model.norm.weight"
+        case "output.weight": return "lm_head.weight"
+        default: break
+        }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "blk", let n = Int(parts[1]), n >= 0, n < layers, String(n) == parts[1],
+            parts[3] == "weight" || parts[3] == "bias"
+        else { return nil }
+        let module: String
+        switch parts[2] {
+        case "attn_norm": module = "input_layernorm"
+        case "ffn_norm": module = "post_attention_layernorm"
+        case "attn_q": module = "self_attn.q_proj"
+        case "attn_k": module = "self_attn.k_proj"
+        case "attn_v": module = "self_attn.v_proj"
+        case "attn_output": module = "self_attn.o_proj"
+        case "attn_q_norm": module = "self_attn.q_norm"
+        case "attn_k_norm": module = "self_attn.k_norm"
+        case "ffn_gate": module = "mlp.gate_proj"
+        case "ffn_up": module = "mlp.up_proj"
+        case "ffn_down": module = "mlp.down_proj"
+        default: return nil
+        }
+        return "model.layers.\(n).\(module).\(parts[3])"
+    }
+
+    // MARK: - Config
+
+    static func config(_ k: GGUFKeys, file: GGUFFile, notes: inout [String]) throws -> ModelConfig {
+        let archName = try k.requiredString("general.architecture")
+        let arch: ModelConfig.Architecture
+        switch archName {
+        case "llama": arch = .llama
+        case "qwen2": arch = .qwen2
+        case "qwen3": arch = .qwen3
+        default:
+            throw ModelFileError(
+                .unsupported, file.path, "architecture \(archName) is not supported (llama, qwen2, qwen3)", at: "key general.architecture")
+        }
+        let p = archName + "."
+        let hidden = try k.requiredInt(p + "embedding_length")
+        let heads = try k.requiredInt(p + "attention.head_count")
+        let kvHeads = try k.int(p + "attention.head_count_kv") ?? heads
+        var headDim = hidden / max(heads, 1)
+        let keyLength = try k.int(p + "attention.key_length")
+        let ropeDims = try k.int(p + "rope.dimension_count")
+        if let keyLength, let ropeDims, keyLength != ropeDims {
+            throw ModelFileError(
+                .unsupported, file.path, "partial rotary embeddings (rope.dimension_count \(ropeDims) < key_length \(keyLength)) are not supported",
+                at: "key \(p)rope.dimension_count")
+        }
+        if let v = keyLength ?? ropeDims { headDim = v }
+        if let valueLength = try k.int(p + "attention.value_length"), valueLength != headDim {
+            throw ModelFileError(
+                .unsupported, file.path, "attention.value_length \(valueLength) differs from the key length \(headDim)", at: "key \(p)attention.value_length")
+        }
+        var scaling: RopeScaling?
+        if let type = try k.string(p + "rope.scaling.type"), type != "none" {
+            guard type == "linear" else {
+                throw ModelFileError(.unsupported, file.path, "rope scaling type \(type) is not supported (linear, llama3)", at: "key \(p)rope.scaling.type")
+            }
+            let factor = try k.double(p + "rope.scaling.factor") ?? 1
+            scaling = RopeScaling(ropeType: "linear", factor: factor)
+        }
+        let vocab = try k.int(p + "vocab_size") ?? k.array("tokenizer.ggml.tokens")?.count
+        guard let vocab else {
+            throw ModelFileError(.missing, file.path, "neither \(p)vocab_size nor tokenizer.ggml.tokens is present")
+        }
+        var eos: [Int] = []
+        if let e = try k.int("tokenizer.ggml.eos_token_id") { eos.append(e) }
+        if let e = try k.int("tokenizer.ggml.eot_token_id"), !eos.contains(e) { eos.append(e) }
+        return ModelConfig(
+            architecture: arch, hiddenSize: hidden, intermediateSize: try k.requiredInt(p + "feed_forward_length"),
+            numHiddenLayers: try k.requiredInt(p + "block_count"), numAttentionHeads: heads, numKeyValueHeads: kvHeads,
+            headDim: headDim, rmsNormEps: try k.requiredDouble(p + "attention.layer_norm_rms_epsilon"),
+            ropeTheta: try k.double(p + "rope.freq_base") ?? 10000, ropeScaling: scaling,
+            maxPositionEmbeddings: try k.int(p + "context_length") ?? 2048, vocabSize: vocab, tieWordEmbeddings: true,
+            attentionBias: arch == .qwen2, qkNorm: arch == .qwen3, hiddenAct: "silu",
+            bosTokenId: try k.int("tokenizer.ggml.bos_token_id"), eosTokenIds: eos,
+            padTokenId: try k.int("tokenizer.ggml.padding_token_id"))
+    }
+}
+
+// MARK: - Typed key access
+
+/// Metadata lookups whose errors name the key; integer-valued arrays (per-layer counts) must be uniform.
+struct GGUFKeys {
+    let file: GGUFFile
+
+    private func wrong(_ key: String, _ expected: String, _ v: GGUFValue) -> ModelFileError {
+        ModelFileError(.malformed, file.path, "\(key) must be \(expected), found \(v.typeName)", at: "key \(key)")
+    }
+
+    func int(_ key: String) throws -> Int? {
+        guard let v = file[key] else { return nil }
+        if let i = v.int { return i }
+        if let a = v.array, let first = a.first?.int, a.allSatisfy({ $0.int == first }) { return first }
+        if v.array != nil {
+            throw ModelFileError(.unsupported, file.path, "\(key) differs between layers, which is not supported", at: "key \(key)")
+        }
+        throw wrong(key, "an integer", v)
+    }
+
+    func requiredInt(_ key: String) throws -> Int {
+        guard let i = try int(key) else { throw ModelFileError(.missing, file.path, "required key \(key) is missing") }
+        return i
+    }
+
+    func double(_ key: String) throws -> Double? {
+        guard let v = file[key] else { return nil }
+        guard let d = v.double else { throw wrong(key, "a number", v) }
+        return d
+    }
+
+    func requiredDouble(_ key: String) throws -> Double {
+        guard let d = try double(key) else { throw ModelFileError(.missing, file.path, "required key \(key) is missing") }
+        return d
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let v = file[key] else { return nil }
+        guard let s = v.string else { throw wrong(key, "a string", v) }
+        return s
+    }
+
+    func requiredString(_ key: String) throws -> String {
+        guard let s = try string(key) else { throw ModelFileError(.missing, file.path, "required key \(key) is missing") }
+        return s
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let v = file[key] else { return nil }
+        guard let b = v.bool else { throw wrong(key, "a bool", v) }
+        return b
+    }
+
+    func array(_ key: String) throws -> [GGUFValue]? {
+        guard let v = file[key] else { return nil }
+        guard let a = v.array else { throw wrong(key, "an array", v) }
+        return a
+    }
+
+    func stringArray(_ key: String) throws -> [String]? {
+        guard let v = file[key] else { return nil }
+        guard case .array(.string, let a) = v else { throw wrong(key, "an array of strings", v) }
+        return a.map { $0.string! }
+    }
+}

@@ -1,0 +1,92 @@
+// Hugging Face config.json → ModelConfig (formats.md §4.1), reading both the transformers 4 spellings
+// (rope_theta, rope_scaling, torch_dtype) and the transformers 5 ones (rope_parameters, dtype).
+// model_type llama, mistral, qwen2, qwen3.
+
+import TensorFile
+
+public enum HFConfig {
+    /// Parses a config.json value. `notes` collects settings read loosely or ignored.
+    public static func modelConfig(_ json: JSONValue, path: String, notes: inout [String]) throws -> ModelConfig {
+        let f = JSONFields(value: json, path: path)
+        guard json.object != nil else { throw ModelFileError(.malformed, path, "config is not a JSON object") }
+        guard let modelType = try f.string("model_type") else {
+            throw ModelFileError(.missing, path, "required key model_type is missing", at: "key model_type")
+        }
+        let arch: ModelConfig.Architecture
+        switch modelType {
+        case "llama", "mistral": arch = .llama
+        case "qwen2": arch = .qwen2
+        case "qwen3": arch = .qwen3
+        default:
+            throw ModelFileError(.unsupported, path, "model_type \(modelType) is not supported (llama, mistral, qwen2, qwen3)", at: "key model_type")
+        }
+        let hidden = try f.requiredInt("hidden_size")
+        let heads = try f.requiredInt("num_attention_heads")
+        let kvHeads = try f.int("num_key_value_heads") ?? heads
+
+        // RoPE: transformers 5 nests theta and scaling in rope_parameters; 4 has them at the top level.
+        let params = try f.object("rope_parameters")
+        let theta = try params?.double("rope_theta") ?? f.double("rope_theta") ?? 10000
+        var scaling: RopeScaling?
+        if let s = try params ?? f.object("rope_scaling") {
+            let type = try s.string("rope_type") ?? s.string("type") ?? "default"
+            switch type {
+            case "default": break
+            case "linear":
+                scaling = RopeScaling(ropeType: "linear", factor: try requiredNumber(s, "factor", path))
+            case "llama3":
+                scaling = RopeScaling(
+                    ropeType: "llama3", factor: try requiredNumber(s, "factor", path),
+                    lowFreqFactor: try requiredNumber(s, "low_freq_factor", path),
+                    highFreqFactor: try requiredNumber(s, "high_freq_factor", path),
+                    originalMaxPositionEmbeddings: try s.requiredInt("original_max_position_embeddings"))
+            default:
+                throw ModelFileError(.unsupported, path, "rope type \(type) is not supported (default, linear, llama3)", at: "key \(s.prefix)rope_type")
+            }
+        }
+
+        if try f.bool("mlp_bias") == true {
+            throw ModelFileError(.unsupported, path, "mlp_bias true is not supported", at: "key mlp_bias")
+        }
+        if arch != .llama, try f.bool("use_sliding_window") == true {
+            notes.append("\(path): use_sliding_window is set; LeanDPO attends over the whole sequence (exact while sequences are shorter than sliding_window)")
+        }
+        if arch == .llama, let w = try f.int("sliding_window") {
+            notes.append("\(path): sliding_window \(w) is ignored; LeanDPO attends over the whole sequence (exact for sequences up to \(w) tokens)")
+        }
+
+        var eos: [Int] = []
+        if let v = json["eos_token_id"], !v.isNull {
+            if let i = v.int {
+                eos = [i]
+            } else if let a = v.array, a.allSatisfy({ $0.int != nil }) {
+                eos = a.map { $0.int! }
+            } else {
+                throw ModelFileError(.malformed, path, "eos_token_id must be an integer or a list of integers", at: "key eos_token_id")
+            }
+        }
+        let attentionBias = try f.bool("attention_bias") ?? false
+        return ModelConfig(
+            architecture: arch, hiddenSize: hidden, intermediateSize: try f.requiredInt("intermediate_size"),
+            numHiddenLayers: try f.requiredInt("num_hidden_layers"), numAttentionHeads: heads, numKeyValueHeads: kvHeads,
+            headDim: try f.int("head_dim") ?? (heads > 0 ? hidden / heads : 0),
+            rmsNormEps: try f.double("rms_norm_eps") ?? 1e-6, ropeTheta: theta, ropeScaling: scaling,
+            maxPositionEmbeddings: try f.int("max_position_embeddings") ?? 2048, vocabSize: try f.requiredInt("vocab_size"),
+            tieWordEmbeddings: try f.bool("tie_word_embeddings") ?? false,
+            attentionBias: arch == .qwen2 || attentionBias, qkNorm: arch == .qwen3,
+            hiddenAct: try f.string("hidden_act") ?? f.string("hidden_activation") ?? "silu",
+            bosTokenId: try f.int("bos_token_id"), eosTokenIds: eos, padTokenId: try f.int("pad_token_id"))
+    }
+
+    /// The checkpoint's stored dtype name (torch_dtype in transformers 4, dtype in 5), if given.
+    public static func storedDType(_ json: JSONValue) -> String? {
+        json["dtype"]?.string ?? json["torch_dtype"]?.string
+    }
+
+    private static func requiredNumber(_ f: JSONFields, _ key: String, _ path: String) throws -> Double {
+        guard let d = try f.double(key) else {
+            throw ModelFileError(.missing, path, "required key \(f.prefix)\(key) is missing", at: "key \(f.prefix)\(key)")
+        }
+        return d
+    }
+}

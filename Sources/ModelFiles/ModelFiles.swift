@@ -1,1 +1,0 @@
-// ModelFiles: placeholder until its first file lands.

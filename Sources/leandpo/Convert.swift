@@ -1,0 +1,42 @@
+// `leandpo convert`: a GGUF file or a Hugging Face safetensors model → an MTF file, streamed tensor by
+// tensor. Prints one summary line; notes about the import go to stderr.
+
+import ArgumentParser
+import Foundation
+import ModelFiles
+import TensorFile
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert a GGUF file or a Hugging Face safetensors model to an MTF file.")
+
+    enum OutputDType: String, ExpressibleByArgument, CaseIterable {
+        case f32, bf16, f16
+        var dtype: DType {
+            switch self {
+            case .f32: .f32
+            case .bf16: .bf16
+            case .f16: .f16
+            }
+        }
+    }
+
+    @Argument(help: "A .gguf file, a Hugging Face model directory, or a .safetensors file next to its config.json.")
+    var source: String
+    @Option(name: .shortAndLong, help: "The MTF file to write.") var output: String
+    @Option(help: "Element type of the written tensors (\(OutputDType.allCases.map(\.rawValue).joined(separator: ", "))).")
+    var dtype: OutputDType = .f32
+
+    func run() throws {
+        try reportingErrors {
+            let start = Date()
+            let model = try ModelImporter.open(source)
+            for note in model.notes { printErr("note: \(note)") }
+            let fingerprint = try Converter.convert(source: model, to: output, dtype: dtype.dtype, progress: nil)
+            let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+            let seconds = Date().timeIntervalSince(start)
+            print(
+                "converted \(source) → \(output): \(model.tensors.count) tensors \(dtype.rawValue), \(formatBytes(size)), fingerprint \(fingerprint), \(String(format: "%.1f", seconds)) s")
+        }
+    }
+}
