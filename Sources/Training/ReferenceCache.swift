@@ -20,7 +20,7 @@ public enum ReferenceCache {
         h.update(Array("reference-v1|\(fingerprint)".utf8))
         for p in pairs {
             for s in [p.chosen, p.rejected] {
-                var header = [Int64(s.ids.count), Int64(s.completionStart)]
+                let header = [Int64(s.ids.count), Int64(s.completionStart)]
                 header.withUnsafeBytes { h.update($0) }
                 s.ids.map(Int32.init).withUnsafeBytes { h.update($0) }
             }

@@ -252,7 +252,7 @@ final class MetricsLog {
     let handle: FileHandle
 
     init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let h = FileHandle(forWritingAtPath: path) else { throw ArgumentError("\(path): cannot open for writing") }
         h.seekToEndOfFile()
         handle = h
