@@ -32,7 +32,7 @@ struct BenchmarkTests {
             let q = randomFloats(t * h * dh, seed: 1), k = randomFloats(t * hk * dh, seed: 2), v = randomFloats(t * hk * dh, seed: 3)
             var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: t * h)
             var dq = out, dk = k, dv = v
-            var scratch = [Float](repeating: 0, count: Attention.scratchFloats(maxSegmentLength: longest))
+            var scratch = [Float](repeating: 0, count: Attention.scratchFloats(tokens: t, maxSegmentLength: longest, kvHeads: hk, headDim: dh))
             let pairs = Double(segments.map { $0.count * ($0.count + 1) / 2 }.reduce(0, +))
             scratch.withUnsafeMutableBufferPointer { s in
                 let f = time {
