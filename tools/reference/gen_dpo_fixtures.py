@@ -62,7 +62,15 @@ def write_adapter(hf_dir):
                 p.copy_((torch.randn(p.shape, generator=g) * ADAPTER_STD).half().float())
     shutil.rmtree(ADAPTER_DIR, ignore_errors=True)
     os.makedirs(ADAPTER_DIR)
-    model.peft_config["default"].save_pretrained(ADAPTER_DIR)
+    config = model.peft_config["default"]
+    config.base_model_name_or_path = None  # not a machine path: the base is SmolLM2-135M-Instruct.Q4_1.gguf, dequantized
+    config.save_pretrained(ADAPTER_DIR)
+    path = os.path.join(ADAPTER_DIR, "adapter_config.json")
+    with open(path) as f:
+        saved = json.load(f)
+    saved["target_modules"] = sorted(saved["target_modules"])  # PEFT keeps a set: sort so reruns are byte-identical
+    with open(path, "w") as f:
+        json.dump(saved, f, indent=2, sort_keys=True)
     state = {k: v.detach().half().contiguous() for k, v in get_peft_model_state_dict(model).items()}
     save_file(state, os.path.join(ADAPTER_DIR, "adapter_model.safetensors"), metadata={"format": "pt"})
     return len(state)
