@@ -282,7 +282,7 @@ def main():
     layer_grads = {k: v.contiguous() for k, v in grads.items()
                    if any(f".layers.{i}." in k for i in GRAD_LAYERS)}
     grads_path = os.path.join(TRAINING_FIXTURES, "smollm2_dpo_grads.safetensors")
-    save_file(layer_grads, grads_path, metadata={"format": "pt", "generator": "tools/reference/gen_dpo_fixtures.py"})
+    save_file(layer_grads, grads_path, metadata={"format": "pt"})  # one key: safetensors orders metadata arbitrarily
 
     out_pairs = []
     for i, p in enumerate(pairs):
