@@ -30,7 +30,8 @@ CODE_NUMBERS_UNICODE = (
     '    """Average of 3.5, 2.25 and 10 → 5.25"""\n'
     "    return sum(xs) / len(xs)  # naïve café ☕, 日本語, 🚀, x² ≤ 1e-6, π≈3.14159\n"
     "\n"
-    "print(mean([1, 22, 333]))\t# 118.666…\n"
+    "print(mean([1, 22,  333]))\t# 118.666…\n"
+    "width  =   42  # runs of spaces before digits tell Digits+ByteLevel from ByteLevel alone\n"
 )
 
 # (name, prompt, completion). TRL 1.16 appends the EOS text to plain (non-conversational) completions.
