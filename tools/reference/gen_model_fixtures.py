@@ -97,12 +97,14 @@ def main():
 
     out_texts = []
     for name, text, ids, logits in runs:
+        top2 = logits.topk(2, dim=-1).values
         out_texts.append({
             "name": name,
             "text": text,
             "token_ids": ids,
             "tokens": tok.convert_ids_to_tokens(ids),
             "argmax": logits.argmax(-1).tolist(),
+            "top2_gap": f32_list(top2[:, 0] - top2[:, 1]),  # largest minus second-largest logit: skip argmax near ties
             "logsumexp": f32_list(torch.logsumexp(logits, -1)),
             "logits": [f32_list(row) for row in logits[:, idx]],  # (T, 64): logits[t, vocab_ids[j]]
         })
