@@ -7,7 +7,7 @@ import Foundation
 import TensorFile
 
 public enum TokenLogProbs {
-    public static let defaultChunk = 4096
+    public static let defaultChunk = 2048
 
     // MARK: - Scratch
 

@@ -30,7 +30,8 @@ CODE_NUMBERS_UNICODE = (
     '    """Average of 3.5, 2.25 and 10 → 5.25"""\n'
     "    return sum(xs) / len(xs)  # naïve café ☕, 日本語, 🚀, x² ≤ 1e-6, π≈3.14159\n"
     "\n"
-    "print(mean([1, 22, 333]))\t# 118.666…\n"
+    "print(mean([1, 22,  333]))\t# 118.666…\n"
+    "width  =   42  # runs of spaces before digits tell Digits+ByteLevel from ByteLevel alone\n"
 )
 
 # (name, prompt, completion). TRL 1.16 appends the EOS text to plain (non-conversational) completions.
@@ -96,12 +97,14 @@ def main():
 
     out_texts = []
     for name, text, ids, logits in runs:
+        top2 = logits.topk(2, dim=-1).values
         out_texts.append({
             "name": name,
             "text": text,
             "token_ids": ids,
             "tokens": tok.convert_ids_to_tokens(ids),
             "argmax": logits.argmax(-1).tolist(),
+            "top2_gap": f32_list(top2[:, 0] - top2[:, 1]),  # largest minus second-largest logit: skip argmax near ties
             "logsumexp": f32_list(torch.logsumexp(logits, -1)),
             "logits": [f32_list(row) for row in logits[:, idx]],  # (T, 64): logits[t, vocab_ids[j]]
         })
