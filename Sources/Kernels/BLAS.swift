@@ -4,6 +4,12 @@
 import COpenBLAS
 
 public enum BLAS {
+    // MARK: - Kernel set
+
+    /// The OpenBLAS kernel set in use ("Haswell", "SkylakeX", "Cooperlake", …). OpenBLAS picks it at load
+    /// time from the CPU, or from the OPENBLAS_CORETYPE environment variable when that is set.
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
     // MARK: - Threads
 
     /// Sets how many threads OpenBLAS itself uses for one large product (process-wide).

@@ -2,7 +2,6 @@
 // for Qwen3's q/k norm (rows = T·H, dim = Dh).
 // R rows, C = dim (features normalised together).
 
-
 public enum RMSNorm {
     // MARK: - Forward
 

@@ -12,10 +12,10 @@ import Testing
         var c = [Float](repeating: 0, count: m * n)
         let saved = BLAS.threads
         defer { BLAS.setThreads(saved) }
-        print("OpenBLAS:", BLAS.configuration)
+        print("OpenBLAS:", BLAS.configuration, "kernels:", BLAS.coreName)
         for threads in [1, 2] {
             BLAS.setThreads(threads)
-            let reps = 10
+            let reps = 20
             var best = Double.infinity
             for _ in 0..<reps {
                 let t0 = DispatchTime.now().uptimeNanoseconds

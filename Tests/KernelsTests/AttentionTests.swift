@@ -1,0 +1,140 @@
+// Attention over packed segments: forward (out and lse) against the Double reference for GQA ratios
+// 1, 3 and 4 with segments of different lengths (1, shorter and longer than a 64-row query block),
+// finite-difference checks of dq/dk/dv, and the KV-cache decode step.
+
+import Kernels
+import Testing
+
+@Suite struct AttentionTests {
+    struct Case: Sendable, CustomStringConvertible {
+        let heads: Int, kvHeads: Int, headDim: Int
+        let tokens: Int
+        let segments: [Range<Int>]
+        var description: String { "H\(heads) Hk\(kvHeads) Dh\(headDim) segments \(segments.map(\.count))" }
+    }
+
+    static func scratch(_ c: Case, threads: Int) -> [Float] {
+        let longest = c.segments.map(\.count).max() ?? 0
+        let count = Attention.scratchFloats(tokens: c.tokens, maxSegmentLength: longest, kvHeads: c.kvHeads, headDim: c.headDim, threads: threads)
+        return [Float](repeating: .nan, count: count)
+    }
+
+    static func run(_ c: Case, q: [Float], k: [Float], v: [Float], threads: Int = Parallel.threads) -> (out: [Float], lse: [Float]) {
+        var scratch = Self.scratch(c, threads: threads)
+        var out = [Float](repeating: 7, count: c.tokens * c.heads * c.headDim)
+        var lse = [Float](repeating: 7, count: c.tokens * c.heads)
+        scratch.withUnsafeMutableBufferPointer { s in
+            Attention.forward(
+                out: &out, lse: &lse, q: q, k: k, v: v, segments: c.segments, heads: c.heads, kvHeads: c.kvHeads,
+                headDim: c.headDim, scratch: s)
+        }
+        return (out, lse)
+    }
+
+    // Token 205 belongs to no segment and must be left untouched (7). Softmax-weighted averages of
+    // O(1) values: f32 vs Double differ by ~1e-6; atol 1e-5, rtol 1e-4.
+    @Test(arguments: [
+        Case(heads: 4, kvHeads: 4, headDim: 16, tokens: 206, segments: [0..<1, 1..<70, 70..<75, 75..<205]),
+        Case(heads: 6, kvHeads: 2, headDim: 16, tokens: 206, segments: [0..<130, 130..<131, 131..<205]),
+        Case(heads: 8, kvHeads: 2, headDim: 64, tokens: 206, segments: [0..<64, 64..<129, 129..<205]),
+        Case(heads: 3, kvHeads: 1, headDim: 7, tokens: 12, segments: [0..<12]),
+    ])
+    func forwardMatchesReference(c: Case) {
+        let q = randomFloats(c.tokens * c.heads * c.headDim, seed: 60, scale: 2)
+        let k = randomFloats(c.tokens * c.kvHeads * c.headDim, seed: 61, scale: 2)
+        let v = randomFloats(c.tokens * c.kvHeads * c.headDim, seed: 62)
+        let (out, lse) = Self.run(c, q: q, k: k, v: v)
+        let single = Self.run(c, q: q, k: k, v: v, threads: 1)
+        let ref = Reference.attention(
+            q: q.doubles, k: k.doubles, v: v.doubles, segments: c.segments, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+        let covered = c.segments.map(\.upperBound).max()!
+        let width = c.heads * c.headDim
+        expectClose(Array(out[0..<(covered * width)]), Array(ref.out[0..<(covered * width)]), atol: 1e-5, rtol: 1e-4, "out \(c)")
+        expectClose(Array(lse[0..<(covered * c.heads)]), Array(ref.lse[0..<(covered * c.heads)]), atol: 1e-5, rtol: 1e-5, "lse \(c)")
+        #expect(out[(covered * width)...].allSatisfy { $0 == 7 } && lse[(covered * c.heads)...].allSatisfy { $0 == 7 }, "tokens outside segments untouched")
+        expectClose(single.out, out.doubles, atol: 1e-6, rtol: 1e-6, "one worker vs all workers \(c)")
+
+        // Backward at this size: every worker count must agree (each sums dk/dv privately, then adds);
+        // the finite-difference test below checks the values themselves on small shapes.
+        let dout = randomFloats(out.count, seed: 59)
+        var grads: [[Float]] = []
+        for threads in [Parallel.threads, 1] {
+            var scratch = Self.scratch(c, threads: threads)
+            var dq = [Float](repeating: .nan, count: q.count), dk = [Float](repeating: .nan, count: k.count), dv = dk
+            scratch.withUnsafeMutableBufferPointer { s in
+                Attention.backward(
+                    dq: &dq, dk: &dk, dv: &dv, dout: dout, q: q, k: k, v: v, out: out, lse: lse, segments: c.segments,
+                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scratch: s)
+            }
+            grads.append(Array(dq[0..<(covered * width)] + dk[0..<(covered * c.kvHeads * c.headDim)] + dv[0..<(covered * c.kvHeads * c.headDim)]))
+        }
+        #expect(grads[0].allSatisfy { $0.isFinite })
+        expectClose(grads[0], grads[1].doubles, atol: 1e-5, rtol: 1e-5, "backward, all workers vs one \(c)")
+    }
+
+    // loss = Σ out·r. Central differences with eps 1e-3 on a smooth function of O(1) inputs: truncation
+    // error ~1e-7; f32 analytic gradients ~1e-6. atol 2e-5, rtol 1e-3. The first case has a 70-token
+    // segment, so the backward crosses a query-block boundary (64) and accumulates dk/dv across blocks.
+    @Test(arguments: [
+        Case(heads: 2, kvHeads: 1, headDim: 4, tokens: 75, segments: [0..<1, 1..<71, 71..<74]),
+        Case(heads: 3, kvHeads: 1, headDim: 4, tokens: 9, segments: [0..<4, 4..<9]),
+        Case(heads: 4, kvHeads: 4, headDim: 3, tokens: 7, segments: [0..<3, 3..<4, 4..<7]),
+        Case(heads: 4, kvHeads: 2, headDim: 5, tokens: 6, segments: [0..<6]),
+    ])
+    func backwardMatchesFiniteDifferences(c: Case) {
+        let q = randomFloats(c.tokens * c.heads * c.headDim, seed: 63)
+        let k = randomFloats(c.tokens * c.kvHeads * c.headDim, seed: 64)
+        let v = randomFloats(c.tokens * c.kvHeads * c.headDim, seed: 65)
+        let r = randomFloats(c.tokens * c.heads * c.headDim, seed: 66)
+        let (out, lse) = Self.run(c, q: q, k: k, v: v)
+        func backward(threads: Int) -> (dq: [Float], dk: [Float], dv: [Float]) {
+            var scratch = Self.scratch(c, threads: threads)
+            var dq = [Float](repeating: .nan, count: q.count), dk = [Float](repeating: .nan, count: k.count), dv = [Float](repeating: .nan, count: v.count)
+            // Rows outside every segment keep their old values; give them a known one.
+            let covered = c.segments.map(\.upperBound).max()!
+            for t in covered..<c.tokens {
+                for i in 0..<(c.heads * c.headDim) { dq[t * c.heads * c.headDim + i] = 0 }
+                for i in 0..<(c.kvHeads * c.headDim) {
+                    dk[t * c.kvHeads * c.headDim + i] = 0
+                    dv[t * c.kvHeads * c.headDim + i] = 0
+                }
+            }
+            scratch.withUnsafeMutableBufferPointer { s in
+                Attention.backward(
+                    dq: &dq, dk: &dk, dv: &dv, dout: r, q: q, k: k, v: v, out: out, lse: lse, segments: c.segments,
+                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scratch: s)
+            }
+            return (dq, dk, dv)
+        }
+        func loss(_ q: [Double], _ k: [Double], _ v: [Double]) -> Double {
+            weighted(
+                Reference.attention(q: q, k: k, v: v, segments: c.segments, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim).out,
+                r.doubles)
+        }
+        let gq = centralDifferences(q.doubles, eps: 1e-3) { loss($0, k.doubles, v.doubles) }
+        let gk = centralDifferences(k.doubles, eps: 1e-3) { loss(q.doubles, $0, v.doubles) }
+        let gv = centralDifferences(v.doubles, eps: 1e-3) { loss(q.doubles, k.doubles, $0) }
+        for threads in Set([Parallel.threads, 1]) {
+            let (dq, dk, dv) = backward(threads: threads)
+            expectClose(dq, gq, atol: 2e-5, rtol: 1e-3, "dq \(c), \(threads) workers")
+            expectClose(dk, gk, atol: 2e-5, rtol: 1e-3, "dk \(c), \(threads) workers")
+            expectClose(dv, gv, atol: 2e-5, rtol: 1e-3, "dv \(c), \(threads) workers")
+        }
+    }
+
+    // The decode step equals the last row of causal attention over the whole cache (atol 1e-5, rtol 1e-4).
+    @Test(arguments: [1, 2, 77])
+    func decodeMatchesLastRow(length: Int) {
+        let heads = 6, kvHeads = 2, dh = 16
+        let q = randomFloats(length * heads * dh, seed: 67, scale: 2)
+        let k = randomFloats(length * kvHeads * dh, seed: 68, scale: 2)
+        let v = randomFloats(length * kvHeads * dh, seed: 69)
+        let ref = Reference.attention(
+            q: q.doubles, k: k.doubles, v: v.doubles, segments: [0..<length], heads: heads, kvHeads: kvHeads, headDim: dh)
+        var out = [Float](repeating: .nan, count: heads * dh)
+        var scratch = [Float](repeating: .nan, count: Attention.decodeScratchFloats(length: length, heads: heads))
+        let lastQ = Array(q[((length - 1) * heads * dh)...])
+        Attention.decode(out: &out, q: lastQ, kCache: k, vCache: v, length: length, heads: heads, kvHeads: kvHeads, headDim: dh, scratch: &scratch)
+        expectClose(out, Array(ref.out[((length - 1) * heads * dh)...]), atol: 1e-5, rtol: 1e-4, "decode")
+    }
+}

@@ -1,0 +1,114 @@
+// TokenLogProbs: chunked online log-softmax against a full Double log_softmax (vocab not divisible by
+// the chunk, one-chunk vocab, f32 and quantized weights), the backward against finite differences,
+// and the full-logits path.
+
+import Kernels
+import TensorFile
+import Testing
+
+@Suite struct TokenLogProbsTests {
+    struct Setup {
+        let rows: Int, dim: Int, vocab: Int
+        let hidden: [Float], weight: [Float], targets: [Int32]
+        init(rows: Int, dim: Int, vocab: Int, seed: UInt64) {
+            self.rows = rows
+            self.dim = dim
+            self.vocab = vocab
+            hidden = randomFloats(rows * dim, seed: seed, scale: 2)
+            weight = randomFloats(vocab * dim, seed: seed + 1)
+            var g = SplitMix64(seed: seed + 2)
+            targets = (0..<rows).map { _ in Int32.random(in: 0..<Int32(vocab), using: &g) }
+        }
+    }
+
+    static func forward(_ s: Setup, weight: WeightMatrix, chunk: Int) -> (logps: [Float], lse: [Float], means: [Float]) {
+        var logps = [Float](repeating: .nan, count: s.rows), lse = logps, means = logps
+        var scratch = [Float](
+            repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: weight.dtype, chunk: chunk))
+        scratch.withUnsafeMutableBufferPointer { buf in
+            TokenLogProbs.forward(
+                logps: &logps, lse: &lse, logitMeans: &means, hidden: s.hidden, targets: s.targets, weight: weight, rows: s.rows,
+                scratch: buf, chunk: chunk)
+        }
+        return (logps, lse, means)
+    }
+
+    // Logits are sums of 32 products of O(1) values (|logit| up to ~10); lse in f32 over 1000 terms is
+    // good to ~1e-6 relative: atol 1e-4 on logps/lse, 1e-5 on the means (a sum of 1000 logits / 1000).
+    @Test(arguments: [(DType.f32, 256), (.f32, 4096), (.q8_0, 300), (.q4_1, 1000), (.bf16, 7)])
+    func forwardMatchesFullLogSoftmax(dtype: DType, chunk: Int) {
+        let s = Setup(rows: 7, dim: 32, vocab: 1000, seed: 80)
+        let bytes = FrozenLinearTests.encode(s.weight, dtype)
+        bytes.withUnsafeBytes { raw in
+            let w = WeightMatrix(base: raw.baseAddress!, dtype: dtype, rows: s.vocab, cols: s.dim)
+            var decoded = [Float](repeating: 0, count: s.vocab * s.dim)
+            w.decodeRows(0, count: s.vocab, into: &decoded)
+            let ref = Reference.logprobs(
+                hidden: s.hidden.doubles, targets: s.targets.map(Int.init), weight: decoded.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab)
+            let got = Self.forward(s, weight: w, chunk: chunk)
+            expectClose(got.logps, ref.logps, atol: 1e-4, rtol: 1e-5, "\(dtype) chunk \(chunk) logps")
+            expectClose(got.lse, ref.lse, atol: 1e-4, rtol: 1e-5, "\(dtype) chunk \(chunk) lse")
+            expectClose(got.means, ref.means, atol: 1e-5, rtol: 1e-4, "\(dtype) chunk \(chunk) mean logit")
+
+            // logits(): the plain product, chunked for non-f32 weights.
+            var logits = [Float](repeating: .nan, count: s.rows * s.vocab)
+            var scratch = [Float](repeating: .nan, count: max(1, TokenLogProbs.logitsScratchFloats(dim: s.dim, vocab: s.vocab, dtype: dtype, chunk: chunk)))
+            TokenLogProbs.logits(out: &logits, hidden: s.hidden, weight: w, rows: s.rows, scratch: &scratch, chunk: chunk)
+            let full = Reference.matmul(inp: s.hidden.doubles, weight: decoded.doubles, bias: nil, m: s.rows, k: s.dim, n: s.vocab)
+            expectClose(logits, full, atol: 1e-5, rtol: 1e-5, "\(dtype) logits")
+        }
+    }
+
+    // loss = Σ dlogps·logps. eps 1e-3 on a smooth function (log-sum-exp of linear maps): truncation
+    // ~1e-7; atol 1e-5, rtol 1e-3. Vocab 37 with chunk 16 (chunks 16, 16, 5).
+    @Test func backwardMatchesFiniteDifferences() {
+        let s = Setup(rows: 5, dim: 8, vocab: 37, seed: 81)
+        let dlogps = randomFloats(s.rows, seed: 84)
+        s.weight.withUnsafeBytes { raw in
+            let w = WeightMatrix(base: raw.baseAddress!, dtype: .f32, rows: s.vocab, cols: s.dim)
+            let (_, lse, _) = Self.forward(s, weight: w, chunk: 16)
+            var dhidden = [Float](repeating: .nan, count: s.rows * s.dim)
+            var scratch = [Float](repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: .f32, chunk: 16))
+            scratch.withUnsafeMutableBufferPointer { buf in
+                TokenLogProbs.backward(
+                    dhidden: &dhidden, dlogps: dlogps, hidden: s.hidden, targets: s.targets, lse: lse, weight: w, rows: s.rows,
+                    scratch: buf, chunk: 16)
+            }
+            let g = centralDifferences(s.hidden.doubles, eps: 1e-3) {
+                weighted(
+                    Reference.logprobs(hidden: $0, targets: s.targets.map(Int.init), weight: s.weight.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab).logps,
+                    dlogps.doubles)
+            }
+            expectClose(dhidden, g, atol: 1e-5, rtol: 1e-3, "dhidden")
+        }
+    }
+
+    // A quantized weight gives the same gradient as its decoded f32 copy (same data, chunked decode):
+    // atol/rtol 1e-5.
+    @Test func quantizedBackwardMatchesDecoded() {
+        let s = Setup(rows: 6, dim: 64, vocab: 333, seed: 85)
+        let dlogps = randomFloats(s.rows, seed: 86)
+        let bytes = quantizeQ8_0(s.weight)
+        bytes.withUnsafeBytes { raw in
+            let wq = WeightMatrix(base: raw.baseAddress!, dtype: .q8_0, rows: s.vocab, cols: s.dim)
+            var decoded = [Float](repeating: 0, count: s.vocab * s.dim)
+            wq.decodeRows(0, count: s.vocab, into: &decoded)
+            decoded.withUnsafeBytes { draw in
+                let wf = WeightMatrix(base: draw.baseAddress!, dtype: .f32, rows: s.vocab, cols: s.dim)
+                var results: [[Float]] = []
+                for w in [wq, wf] {
+                    let (_, lse, _) = Self.forward(s, weight: w, chunk: 100)
+                    var dhidden = [Float](repeating: .nan, count: s.rows * s.dim)
+                    var scratch = [Float](repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: w.dtype, chunk: 100))
+                    scratch.withUnsafeMutableBufferPointer { buf in
+                        TokenLogProbs.backward(
+                            dhidden: &dhidden, dlogps: dlogps, hidden: s.hidden, targets: s.targets, lse: lse, weight: w, rows: s.rows,
+                            scratch: buf, chunk: 100)
+                    }
+                    results.append(dhidden)
+                }
+                expectClose(results[0], results[1].doubles, atol: 1e-5, rtol: 1e-5, "q8_0 vs decoded dhidden")
+            }
+        }
+    }
+}
