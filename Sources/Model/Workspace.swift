@@ -100,7 +100,8 @@ final class Workspace {
         let heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
         let maxIn = max(d, qd, f)
         let linear = layers.flatMap { l in LoRATarget.allCases.map { l.linear($0).scratchFloats } }.max() ?? 0
-        let attn = Attention.scratchFloats(maxSegmentLength: t, threads: size.threads)
+        let attn = Attention.scratchFloats(
+            tokens: t, maxSegmentLength: t, kvHeads: kvHeads, headDim: c.headDim, threads: size.threads)
         let head = max(
             TokenLogProbs.scratchFloats(rows: p, dim: d, vocab: lmHead.rows, dtype: lmHead.dtype),
             TokenLogProbs.logitsScratchFloats(dim: d, vocab: lmHead.rows, dtype: lmHead.dtype), 1)
