@@ -81,3 +81,16 @@ func syntaxErrorsNameTheLine(source: String, line: Int) {
     let e = ChatTemplateError(.raised, line: 7, "two\nlines")
     #expect(e.description == "chat template line 7: two\\nlines")
 }
+
+@Test func runawayNestingFailsCleanly() {
+    let deep = String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000)
+    #expect(parseError("{{ \(deep) }}")?.message.contains("nests deeper") == true)
+    #expect(parseError("{{ " + String(repeating: "not ", count: 5000) + "x }}")?.kind == .syntax)
+    let loops = String(repeating: "{% if x %}", count: 1000) + String(repeating: "{% endif %}", count: 1000)
+    #expect(parseError(loops)?.kind == .syntax)
+    let recursive = renderError("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")
+    #expect(recursive?.message.contains("nested deeper") == true)
+    // legitimate recursion is fine
+    let countdown = "{% macro down(n) %}{{ n }}{% if n > 0 %}{{ down(n - 1) }}{% endif %}{% endmacro %}{{ down(5) }}"
+    #expect((try? ChatTemplate(countdown).render(context: [:])) == "543210")
+}
