@@ -72,7 +72,7 @@ enum Tests {
         case "callable":
             try none()
             switch value {
-            case .macro, .method, .builtin: return true
+            case .macro, .method, .builtin, .loop, .undefined: return true  // Undefined defines __call__
             default: return false
             }
         case "sameas":
