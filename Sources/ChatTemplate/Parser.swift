@@ -733,7 +733,7 @@ struct Parser {
                 args.positional = [try parsePostfix(try parsePrimary())]
             }
         }
-        guard Tests.names.contains(name) else {
+        guard JinjaTests.names.contains(name) else {
             throw ChatTemplateError(.unsupported, line: nameLine, "unsupported test '\(name)'")
         }
         return try makeExpr(.test(node, name: name, args, negated: negated), line: line)
