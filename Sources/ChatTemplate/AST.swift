@@ -35,6 +35,30 @@ struct Expr: Sendable {
 
     let kind: Kind
     let line: Int
+    /// Height of this expression tree (a leaf is 1); the parser bounds it so evaluation cannot overflow the stack.
+    let depth: Int
+
+    init(kind: Kind, line: Int) {
+        self.kind = kind
+        self.line = line
+        var children: [Expr] = []
+        switch kind {
+        case .literal, .name: break
+        case .list(let items), .tuple(let items), .concat(let items): children = items
+        case .dict(let pairs): children = pairs.flatMap { [$0.key, $0.value] }
+        case .attribute(let e, _), .negate(let e), .plus(let e), .not(let e), .filter(let e, _): children = [e]
+        case .item(let a, let b), .binary(_, let a, let b), .and(let a, let b), .or(let a, let b): children = [a, b]
+        case .slice(let e, let a, let b, let c): children = [e] + [a, b, c].compactMap { $0 }
+        case .call(let e, let args), .test(let e, _, let args, _):
+            children = [e] + args.positional + args.keyword.map(\.value)
+        case .compare(let e, let ops): children = [e] + ops.map(\.1)
+        case .conditional(let t, let a, let b): children = [t, a] + (b.map { [$0] } ?? [])
+        }
+        if case .filter(_, let f) = kind {
+            children += f.arguments.positional + f.arguments.keyword.map(\.value)
+        }
+        depth = 1 + (children.map(\.depth).max() ?? 0)
+    }
 }
 
 enum Literal: Sendable {

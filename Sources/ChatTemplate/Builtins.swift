@@ -89,7 +89,9 @@ enum Builtins {
         case .int(let i): return i
         case .bool(let b): return b ? 1 : 0
         case .double(let d):
-            guard d.isFinite, let i = Int(exactly: d.rounded(.towardZero)) else { return nil }
+            if d.isNaN { return nil }
+            guard d.isFinite else { throw TemplateFailure("OverflowError: cannot convert float infinity to integer") }
+            guard let i = Int(exactly: d.rounded(.towardZero)) else { throw bigInteger }
             return i
         default: return nil
         }
@@ -104,9 +106,12 @@ enum Builtins {
         }
     }
 
+    static let bigInteger = TemplateFailure(
+        "integer overflow (Python integers are unbounded, this renderer's are 64-bit)")
+
     /// Python int(text, base): surrounding whitespace, a sign, underscores between digits, an optional
     /// 0x/0o/0b prefix matching the base (or any prefix with base 0).
-    static func parseInt(_ text: String, base: Int) -> Int? {
+    static func parseInt(_ text: String, base: Int) throws(TemplateFailure) -> Int? {
         var s = Substring(PyText.strip(text, chars: nil))
         var negative = false
         if s.first == "-" || s.first == "+" {
@@ -122,7 +127,9 @@ enum Builtins {
         }
         if radix == 0 { radix = 10 }
         guard !s.isEmpty, s.first != "_", s.last != "_", !s.contains("__") else { return nil }
-        guard let magnitude = Int(s.replacingOccurrences(of: "_", with: ""), radix: radix) else { return nil }
+        let digits = s.replacingOccurrences(of: "_", with: "")
+        guard digits.allSatisfy({ $0.isHexDigit && Int(String($0), radix: radix) != nil }) else { return nil }
+        guard let magnitude = Int(digits, radix: radix) else { throw bigInteger }
         return negative ? -magnitude : magnitude
     }
 

@@ -48,7 +48,12 @@ enum Filters {
             case .string(let s)?: indention = s
             case let w?: indention = String(repeating: " ", count: max(0, try requireInt(w, "indent")))
             }
-            return .string(indent(try PyFormat.str(value), indention, first: a[1]?.isTruthy ?? false, blank: a[2]?.isTruthy ?? false))
+            // jinja2 appends "\n" to the value itself, so only strings work (undefined raises)
+            if case .undefined(let u) = value { throw u.failure }
+            guard case .string(let text) = value else {
+                throw TemplateFailure("TypeError: indent expects a string, not \(value.typeName)")
+            }
+            return .string(indent(text, indention, first: a[1]?.isTruthy ?? false, blank: a[2]?.isTruthy ?? false))
         case "center":
             let a = try args.bind(["width"], name)
             let width = try a[0].map { v throws(TemplateFailure) in try requireInt(v, "center") } ?? 80
@@ -78,16 +83,19 @@ enum Filters {
         case "int":
             let a = try args.bind(["default", "base"], name)
             let fallback = a[0] ?? .int(0)
+            if case .undefined(let u) = value { throw u.failure }  // int(Undefined) raises, it is not a ValueError
             let base = try a[1].map { v throws(TemplateFailure) in try requireInt(v, "int") } ?? 10
             if case .string(let s) = value {
-                if let i = Builtins.parseInt(s, base: base) { return .int(i) }
-                if let d = Builtins.parseDouble(s), d.isFinite, let i = Int(exactly: d.rounded(.towardZero)) { return .int(i) }
-                return fallback
+                if let i = try Builtins.parseInt(s, base: base) { return .int(i) }
+                // "42.7" falls back to int(float(s)); inf and nan give the default
+                guard let d = Builtins.parseDouble(s), d.isFinite else { return fallback }
+                return .int(try Builtins.toInt(.double(d))!)
             }
             return try Builtins.toInt(value).map { .int($0) } ?? fallback
         case "float":
             let a = try args.bind(["default"], name)
             let fallback = a[0] ?? .double(0)
+            if case .undefined(let u) = value { throw u.failure }
             if case .string(let s) = value { return Builtins.parseDouble(s).map { .double($0) } ?? fallback }
             return Builtins.toDouble(value).map { .double($0) } ?? fallback
         case "abs":
@@ -506,14 +514,14 @@ enum Filters {
         var test: String?
         if let t = positional.popFirst() {
             guard case .string(let s) = t else { throw TemplateFailure("TypeError: test name must be a string") }
-            guard Tests.names.contains(s) else { throw TemplateFailure.unsupported("unsupported test '\(s)'") }
+            guard JinjaTests.names.contains(s) else { throw TemplateFailure.unsupported("unsupported test '\(s)'") }
             test = s
         }
         let testArgs = CallArgs(positional: Array(positional), keyword: args.keyword)
         var out: [Value] = []
         for item in items {
             let subject = try lookup(item, path)
-            let passed = try test.map { t throws(TemplateFailure) in try Tests.apply(t, subject, testArgs) } ?? subject.isTruthy
+            let passed = try test.map { t throws(TemplateFailure) in try JinjaTests.apply(t, subject, testArgs) } ?? subject.isTruthy
             if passed == keep { out.append(item) }
         }
         return .generator(out)

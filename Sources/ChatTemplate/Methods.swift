@@ -21,7 +21,7 @@ enum Methods {
         switch receiver {
         case .string(let s): return try string(s, name, args)
         case .dict(let d): return try dict(d, name, args)
-        case .list(let items): return try list(items, name, args)
+        case .list(let items), .tuple(let items): return try list(items, name, args)
         case .loop(let l): return try loop(l, name, args)
         default: throw TemplateFailure.unsupported("unsupported method '\(name)' on \(receiver.typeName)")
         }

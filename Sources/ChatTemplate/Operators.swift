@@ -74,9 +74,9 @@ enum Operators {
         case .equal: return equal(a, b)
         case .notEqual: return !equal(a, b)
         case .less: return try less(a, b, op: "<")
-        case .lessEqual: return equal(a, b) ? true : try less(a, b, op: "<=")
+        case .lessEqual: return try less(a, b, op: "<=") || equal(a, b)
         case .greater: return try less(b, a, op: ">")
-        case .greaterEqual: return equal(a, b) ? true : try less(b, a, op: ">=")
+        case .greaterEqual: return try less(b, a, op: ">=") || equal(a, b)
         case .isIn: return try contains(b, a)
         case .notIn: return try !contains(b, a)
         }
@@ -118,6 +118,7 @@ enum Operators {
     }
 
     static func binary(_ op: BinaryOperator, _ a: Value, _ b: Value) throws(TemplateFailure) -> Value {
+        if op == .modulo, case .string(let s) = a { return .string(try PercentFormat.format(s, b)) }
         if case .undefined(let u) = a { throw u.failure }
         if case .undefined(let u) = b { throw u.failure }
         if let x = number(a), let y = number(b) { return try arithmetic(op, x, y) }
@@ -272,6 +273,7 @@ enum Operators {
         case .string where Methods.stringMethods.contains(name): return .method(obj, name)
         case .dict where Methods.dictMethods.contains(name): return .method(obj, name)
         case .list where Methods.listMethods.contains(name): return .method(obj, name)
+        case .tuple where name == "count" || name == "index": return .method(obj, name)
         case .namespace(let ns): return ns.attributes.get(name)
         case .loop(let l): return loopAttribute(l, name)
         default: return nil
@@ -332,7 +334,7 @@ enum Operators {
         return .undefined("\(obj.objectDescription) has no element \((try? PyFormat.repr(key)) ?? key.typeName)")
     }
 
-    /// `obj[start:stop:step]`.
+    /// `obj[start:stop:step]`: a plain Python subscript (jinja2 does not route slices through its safe getitem).
     static func slice(_ obj: Value, _ start: Value?, _ stop: Value?, _ step: Value?) throws(TemplateFailure) -> Value {
         if case .undefined(let u) = obj { throw u.failure }
         func bound(_ v: Value?) throws(TemplateFailure) -> Int? {
@@ -354,8 +356,11 @@ enum Operators {
         case .string(let s):
             let chars = PyText.scalars(s)
             return .string(PyText.string(try PyText.sliceIndices(count: chars.count, start: a, stop: b, step: c).map { chars[$0] }))
+        case .dict:
+            // jinja2 compiles slices to a plain Python subscript, so a dict raises
+            throw TemplateFailure("TypeError: unhashable type: 'slice'")
         default:
-            return .undefined("\(obj.objectDescription) has no element slice")
+            throw TemplateFailure("TypeError: '\(obj.typeName)' object is not subscriptable")
         }
     }
 }

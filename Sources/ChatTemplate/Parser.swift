@@ -9,6 +9,9 @@ struct Parser {
     private var loopDepth = 0
     /// Names read inside each macro body being parsed (to know whether it uses caller/varargs/kwargs).
     private var macroNameFrames: [Set<String>] = []
+    /// Current nesting of statements and expressions; bounded so a hostile template cannot overflow the stack.
+    private var depth = 0
+    static let maxDepth = 200
 
     init(tokens: [Token]) { self.tokens = tokens }
 
@@ -129,6 +132,10 @@ struct Parser {
     ]
 
     private mutating func parseStatement() throws(ChatTemplateError) -> Node {
+        try nested { (p: inout Parser) throws(ChatTemplateError) in try p.parseStatementBody() }
+    }
+
+    private mutating func parseStatementBody() throws(ChatTemplateError) -> Node {
         guard case .name(let tag) = current.kind else { throw fail("tag name expected") }
         let line = current.line
         switch tag {
@@ -162,6 +169,21 @@ struct Parser {
             if Parser.endTags.contains(tag) { throw fail("unexpected '\(tag)'") }
             throw ChatTemplateError(.unsupported, line: line, "unsupported tag '\(tag)'")
         }
+    }
+
+    /// Builds an expression node, failing cleanly when the tree grows deeper than `maxDepth`.
+    private func makeExpr(_ kind: Expr.Kind, line: Int) throws(ChatTemplateError) -> Expr {
+        let e = Expr(kind: kind, line: line)
+        guard e.depth <= Parser.maxDepth else { throw fail("expression nests deeper than \(Parser.maxDepth) levels", line: line) }
+        return e
+    }
+
+    /// Runs a nested parse, failing cleanly past `maxDepth`.
+    private mutating func nested<T>(_ body: (inout Parser) throws(ChatTemplateError) -> T) throws(ChatTemplateError) -> T {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Parser.maxDepth else { throw fail("template nests deeper than \(Parser.maxDepth) levels") }
+        return try body(&self)
     }
 
     private mutating func withoutLoop<T>(_ body: (inout Parser) throws(ChatTemplateError) -> T)
@@ -351,11 +373,13 @@ struct Parser {
             if let only = items.first { return only }
             if !explicitParentheses { throw fail("expected an expression, got '\(describe(current))'") }
         }
-        return Expr(kind: .tuple(items), line: line)
+        return try makeExpr(.tuple(items), line: line)
     }
 
     private mutating func parseExpression(withCondexpr: Bool = true) throws(ChatTemplateError) -> Expr {
-        withCondexpr ? try parseCondexpr() : try parseOr()
+        try nested { (p: inout Parser) throws(ChatTemplateError) in
+            withCondexpr ? try p.parseCondexpr() : try p.parseOr()
+        }
     }
 
     private mutating func parseCondexpr() throws(ChatTemplateError) -> Expr {
@@ -369,7 +393,7 @@ struct Parser {
                 advance()
                 otherwise = try parseCondexpr()
             }
-            e = Expr(kind: .conditional(test: test, then: e, otherwise: otherwise), line: line)
+            e = try makeExpr(.conditional(test: test, then: e, otherwise: otherwise), line: line)
         }
         return e
     }
@@ -378,7 +402,7 @@ struct Parser {
         var left = try parseAnd()
         while isName("or") {
             let line = advance().line
-            left = Expr(kind: .or(left, try parseAnd()), line: line)
+            left = try makeExpr(.or(left, try parseAnd()), line: line)
         }
         return left
     }
@@ -387,7 +411,7 @@ struct Parser {
         var left = try parseNot()
         while isName("and") {
             let line = advance().line
-            left = Expr(kind: .and(left, try parseNot()), line: line)
+            left = try makeExpr(.and(left, try parseNot()), line: line)
         }
         return left
     }
@@ -395,7 +419,8 @@ struct Parser {
     private mutating func parseNot() throws(ChatTemplateError) -> Expr {
         if isName("not") {
             let line = advance().line
-            return Expr(kind: .not(try parseNot()), line: line)
+            let operand = try nested { (p: inout Parser) throws(ChatTemplateError) in try p.parseNot() }
+            return try makeExpr(.not(operand), line: line)
         }
         return try parseCompare()
     }
@@ -419,7 +444,7 @@ struct Parser {
                 break
             }
         }
-        return ops.isEmpty ? left : Expr(kind: .compare(left, ops), line: line)
+        return ops.isEmpty ? left : try makeExpr(.compare(left, ops), line: line)
     }
 
     private mutating func parseMath1() throws(ChatTemplateError) -> Expr {
@@ -427,7 +452,7 @@ struct Parser {
         while isOp("+") || isOp("-") {
             let t = advance()
             guard case .op(let o) = t.kind else { break }
-            left = Expr(kind: .binary(BinaryOperator(rawValue: o)!, left, try parseConcat()), line: t.line)
+            left = try makeExpr(.binary(BinaryOperator(rawValue: o)!, left, try parseConcat()), line: t.line)
         }
         return left
     }
@@ -439,7 +464,7 @@ struct Parser {
             advance()
             items.append(try parseMath2())
         }
-        return items.count == 1 ? items[0] : Expr(kind: .concat(items), line: line)
+        return items.count == 1 ? items[0] : try makeExpr(.concat(items), line: line)
     }
 
     private mutating func parseMath2() throws(ChatTemplateError) -> Expr {
@@ -447,7 +472,7 @@ struct Parser {
         while isOp("*") || isOp("/") || isOp("//") || isOp("%") {
             let t = advance()
             guard case .op(let o) = t.kind else { break }
-            left = Expr(kind: .binary(BinaryOperator(rawValue: o)!, left, try parsePow()), line: t.line)
+            left = try makeExpr(.binary(BinaryOperator(rawValue: o)!, left, try parsePow()), line: t.line)
         }
         return left
     }
@@ -456,7 +481,7 @@ struct Parser {
         var left = try parseUnary()
         while isOp("**") {
             let line = advance().line
-            left = Expr(kind: .binary(.power, left, try parseUnary()), line: line)
+            left = try makeExpr(.binary(.power, left, try parseUnary()), line: line)
         }
         return left
     }
@@ -464,12 +489,11 @@ struct Parser {
     private mutating func parseUnary(withFilter: Bool = true) throws(ChatTemplateError) -> Expr {
         let line = current.line
         var node: Expr
-        if isOp("-") {
+        if isOp("-") || isOp("+") {
+            let negate = isOp("-")
             advance()
-            node = Expr(kind: .negate(try parseUnary(withFilter: false)), line: line)
-        } else if isOp("+") {
-            advance()
-            node = Expr(kind: .plus(try parseUnary(withFilter: false)), line: line)
+            let operand = try nested { (p: inout Parser) throws(ChatTemplateError) in try p.parseUnary(withFilter: false) }
+            node = try makeExpr(negate ? .negate(operand) : .plus(operand), line: line)
         } else {
             node = try parsePrimary()
         }
@@ -484,12 +508,12 @@ struct Parser {
         case .name(let n):
             advance()
             switch n {
-            case "true", "True": return Expr(kind: .literal(.bool(true)), line: t.line)
-            case "false", "False": return Expr(kind: .literal(.bool(false)), line: t.line)
-            case "none", "None": return Expr(kind: .literal(.none), line: t.line)
+            case "true", "True": return try makeExpr(.literal(.bool(true)), line: t.line)
+            case "false", "False": return try makeExpr(.literal(.bool(false)), line: t.line)
+            case "none", "None": return try makeExpr(.literal(.none), line: t.line)
             default:
                 for k in macroNameFrames.indices { macroNameFrames[k].insert(n) }
-                return Expr(kind: .name(n), line: t.line)
+                return try makeExpr(.name(n), line: t.line)
             }
         case .string(var s):
             advance()
@@ -497,13 +521,13 @@ struct Parser {
                 s += more
                 advance()
             }
-            return Expr(kind: .literal(.string(s)), line: t.line)
+            return try makeExpr(.literal(.string(s)), line: t.line)
         case .integer(let v):
             advance()
-            return Expr(kind: .literal(.int(v)), line: t.line)
+            return try makeExpr(.literal(.int(v)), line: t.line)
         case .float(let v):
             advance()
-            return Expr(kind: .literal(.double(v)), line: t.line)
+            return try makeExpr(.literal(.double(v)), line: t.line)
         case .op("("):
             advance()
             let e = try parseTuple(explicitParentheses: true)
@@ -518,7 +542,7 @@ struct Parser {
                 items.append(try parseExpression())
             }
             try expectOp("]")
-            return Expr(kind: .list(items), line: t.line)
+            return try makeExpr(.list(items), line: t.line)
         case .op("{"):
             advance()
             var pairs: [(key: Expr, value: Expr)] = []
@@ -530,7 +554,7 @@ struct Parser {
                 pairs.append((key, try parseExpression()))
             }
             try expectOp("}")
-            return Expr(kind: .dict(pairs), line: t.line)
+            return try makeExpr(.dict(pairs), line: t.line)
         default:
             throw fail("unexpected '\(describe(t))'")
         }
@@ -553,7 +577,7 @@ struct Parser {
         var node = start
         while true {
             if isOp("|") {
-                for f in try parseFilterChain(startInline: false) { node = Expr(kind: .filter(node, f), line: f.line) }
+                for f in try parseFilterChain(startInline: false) { node = try makeExpr(.filter(node, f), line: f.line) }
             } else if isName("is") {
                 node = try parseTest(node)
             } else if isOp("(") {
@@ -574,8 +598,8 @@ struct Parser {
         if case .op(".") = t.kind {
             let attr = advance()
             switch attr.kind {
-            case .name(let n): return Expr(kind: .attribute(node, n), line: t.line)
-            case .integer(let v): return Expr(kind: .item(node, Expr(kind: .literal(.int(v)), line: attr.line)), line: t.line)
+            case .name(let n): return try makeExpr(.attribute(node, n), line: t.line)
+            case .integer(let v): return try makeExpr(.item(node, try makeExpr(.literal(.int(v)), line: attr.line)), line: t.line)
             default: throw fail("expected name or number", line: attr.line)
             }
         }
@@ -587,8 +611,8 @@ struct Parser {
         try expectOp("]")
         if args.count == 1 {
             switch args[0] {
-            case .index(let e): return Expr(kind: .item(node, e), line: t.line)
-            case .slice(let a, let b, let c): return Expr(kind: .slice(node, start: a, stop: b, step: c), line: t.line)
+            case .index(let e): return try makeExpr(.item(node, e), line: t.line)
+            case .slice(let a, let b, let c): return try makeExpr(.slice(node, start: a, stop: b, step: c), line: t.line)
             }
         }
         var items: [Expr] = []
@@ -598,7 +622,7 @@ struct Parser {
             }
             items.append(e)
         }
-        return Expr(kind: .item(node, Expr(kind: .tuple(items), line: t.line)), line: t.line)
+        return try makeExpr(.item(node, try makeExpr(.tuple(items), line: t.line)), line: t.line)
     }
 
     private mutating func parseSubscribed() throws(ChatTemplateError) -> Subscript {
@@ -657,7 +681,7 @@ struct Parser {
 
     private mutating func parseCall(_ node: Expr) throws(ChatTemplateError) -> Expr {
         let line = current.line
-        return Expr(kind: .call(node, try parseCallArguments()), line: line)
+        return try makeExpr(.call(node, try parseCallArguments()), line: line)
     }
 
     private mutating func parseFilterChain(startInline: Bool) throws(ChatTemplateError) -> [FilterCall] {
@@ -709,9 +733,9 @@ struct Parser {
                 args.positional = [try parsePostfix(try parsePrimary())]
             }
         }
-        guard Tests.names.contains(name) else {
+        guard JinjaTests.names.contains(name) else {
             throw ChatTemplateError(.unsupported, line: nameLine, "unsupported test '\(name)'")
         }
-        return Expr(kind: .test(node, name: name, args, negated: negated), line: line)
+        return try makeExpr(.test(node, name: name, args, negated: negated), line: line)
     }
 }

@@ -4,6 +4,19 @@
 
 struct Renderer {
     let clock: Clock
+    private let calls = CallDepth()
+
+    /// Nesting so far (macro calls; expression evaluations including those inside macros), bounded so a
+    /// recursive macro or a pathological template fails cleanly instead of overflowing the stack.
+    private final class CallDepth {
+        var current = 0
+        var evaluations = 0
+    }
+
+    static let maxMacroDepth = 64
+    static let maxEvaluationDepth = 1500
+
+    init(clock: Clock) { self.clock = clock }
 
     enum Flow {
         case normal, breakLoop, continueLoop
@@ -135,7 +148,12 @@ struct Renderer {
     // MARK: - Expressions
 
     func eval(_ e: Expr, _ scope: Scope) throws -> Value {
-        try at(e.line) { try evalInner(e, scope) }
+        calls.evaluations += 1
+        defer { calls.evaluations -= 1 }
+        guard calls.evaluations <= Renderer.maxEvaluationDepth else {
+            throw ChatTemplateError(.runtime, line: e.line, "expressions nest deeper than \(Renderer.maxEvaluationDepth) levels while rendering")
+        }
+        return try at(e.line) { try evalInner(e, scope) }
     }
 
     private func evalInner(_ e: Expr, _ scope: Scope) throws -> Value {
@@ -175,7 +193,7 @@ struct Renderer {
             return try applyFilter(f, try eval(obj, scope), scope)
         case .test(let obj, let name, let arguments, let negated):
             let v = try eval(obj, scope)
-            let result = try Tests.apply(name, v, try evalArguments(arguments, scope))
+            let result = try JinjaTests.apply(name, v, try evalArguments(arguments, scope))
             return .bool(result != negated)
         case .negate(let x):
             return try Operators.negate(try eval(x, scope))
@@ -245,6 +263,11 @@ struct Renderer {
     /// Binds arguments the way jinja2's Macro.__call__ does, renders the body, returns its text.
     private func callMacro(_ m: Macro, _ args: CallArgs, caller: Value?) throws -> Value {
         let d = m.definition
+        calls.current += 1
+        defer { calls.current -= 1 }
+        guard calls.current <= Renderer.maxMacroDepth else {
+            throw TemplateFailure("macro '\(d.name)' nested deeper than \(Renderer.maxMacroDepth) calls (runaway recursion?)")
+        }
         let s = Scope(parent: m.closure)
         var keywords = args.keyword
         if let caller {

@@ -104,7 +104,13 @@ enum PercentFormat {
             }
             out += text
         }
-        if mapping == nil && next < positional.count {
+        // Python skips this check when the argument is any non-tuple object with __getitem__ (dict, list)
+        var sequenceArgument = false
+        switch argument {
+        case .list, .undefined: sequenceArgument = true
+        default: break
+        }
+        if mapping == nil && !sequenceArgument && next < positional.count {
             throw TemplateFailure("TypeError: not all arguments converted during string formatting")
         }
         return out

@@ -7,6 +7,7 @@
 #   chat_templates.json  real chat templates (templates/*.jinja) x conversations -> expected text or error
 #   constructs.json      small hand-written templates, one construct each -> expected text or error
 # strftime_now is pinned to FIXED_DATE (the Swift tests set the same instant, in UTC).
+import copy
 import datetime
 import json
 import os
@@ -370,11 +371,27 @@ CONSTRUCTS = [
     "{{ x() }}",
     "{{ x < 1 }}",
     "{{ l.append(1) if false else 'ok' }}",
+    # runtime semantics found by fuzzing against jinja2 (values come from the context, so nothing is constant-folded)
+    "{{ e >= e }}",
+    "{{ x | int }}",
+    "{{ x | float }}",
+    "{{ ' a %s|' % x }}{{ 'b' % x }}{{ '%s' % l }}",
+    "{{ l | indent }}",
+    "{{ n[1:] }}",
+    "{{ d[1:] }}",
+    "{{ (l | first, 2).count(2) }}{{ (l | first, 2).index(2) }}",
+    "{{ x is callable }}{{ d.get is callable }}{{ l is callable }}",
+    "{{ l <= l }}{{ [1, e] <= [1, e] }}{{ 'a' >= 'a' }}",
+    "{{ inf | int }}",
+    "{{ 'nan' | int(7) }}{{ '1e400' | int(8) }}",
 ]
 
 CONSTRUCT_CONTEXT = {
     "d": {"a": 1, "b": "two"},
     "l": [1, 2, 3],
+    "e": {},
+    "n": None,
+    "inf": float("inf"),
     "messages": [{"role": "user", "content": "one"}, {"role": "assistant", "content": "two"}],
 }
 
@@ -383,7 +400,7 @@ def constructs_fixture():
     out = []
     for source in CONSTRUCTS:
         pin_clock(source)
-        result = outcome(lambda: _compile_jinja_template(source).render(**CONSTRUCT_CONTEXT))
+        result = outcome(lambda: _compile_jinja_template(source).render(**copy.deepcopy(CONSTRUCT_CONTEXT)))
         out.append({"template": source, **result})
     return out
 

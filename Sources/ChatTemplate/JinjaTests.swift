@@ -1,7 +1,7 @@
 // jinja2's tests (`x is defined`, `x is divisibleby 3`, ...), with Python's type rules
 // (bool counts as a number; undefined is iterable and a sequence).
 
-enum Tests {
+enum JinjaTests {
     static let names: Set<String> = [
         "defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number", "string", "mapping",
         "sequence", "iterable", "callable", "sameas", "odd", "even", "divisibleby", "lower", "upper", "in", "filter",
@@ -72,7 +72,7 @@ enum Tests {
         case "callable":
             try none()
             switch value {
-            case .macro, .method, .builtin: return true
+            case .macro, .method, .builtin, .loop, .undefined: return true  // Undefined defines __call__
             default: return false
             }
         case "sameas":
