@@ -20,7 +20,7 @@ public struct SourceTensor: Sendable, Equatable {
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
-public protocol ModelSource: AnyObject {
+public protocol ModelSource {
     var metadata: MTFMetadata { get }
     var tensors: [SourceTensor] { get }
     /// Writes the tensor as f32 (dequantized, any GGUF row permutation undone) into `into`, which holds

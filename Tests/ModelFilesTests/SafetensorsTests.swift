@@ -143,3 +143,13 @@ func malformedSafetensorsGivesOneClearError(_ bad: BadSafetensors) throws {
     let f = try SafetensorsFile(path: dir.file("ok.safetensors"))
     #expect(f.tensors.map(\.name) == ["a", "b"])
 }
+
+@Test func offsetsSummingPastIntMaxAreRefused() throws {
+    let dir = TempDir()
+    // Sixteen U8 tensors of 2^59 bytes each tile a buffer whose end overflows.
+    let size = 1 << 59
+    let parts = (0..<15).map { #""t\#($0)":{"dtype":"U8","shape":[\#(size)],"data_offsets":[\#($0 * size),\#(($0 + 1) * size)]}"# }
+    let last = #""t15":{"dtype":"U8","shape":[\#(size - 1)],"data_offsets":[\#(15 * size),\#(Int.max)]}"#
+    try dir.write("o.safetensors", safetensorsBytes("{" + (parts + [last]).joined(separator: ",") + "}", []))
+    expectModelError("the header and data need more than", kind: .truncated) { _ = try SafetensorsFile(path: dir.file("o.safetensors")) }
+}
