@@ -55,7 +55,7 @@ public final class GGUFModelSource: ModelSource {
             }
             if let heads {
                 let rows = t.ne.count >= 2 ? t.ne[1...].reduce(1, *) : t.elementCount
-                guard rows == heads * config.headDim, config.headDim % 2 == 0 else {
+                guard heads > 0, config.headDim > 0, rows == heads * config.headDim, config.headDim % 2 == 0 else {
                     throw ModelFileError(
                         .malformed, file.path,
                         "tensor \(t.name) has \(rows) rows, but \(heads) heads × head_dim \(config.headDim) are needed to undo the Q/K permutation",

@@ -77,12 +77,12 @@ public final class HFModelSource: ModelSource {
         }
         if let d = HFConfig.storedDType(configJSON) { notes.append("\(configPath): checkpoint dtype \(d)") }
 
-        let isDirectoryInput = weights == nil
+        // Named after the directory, unless one .safetensors file was given.
+        let named = weights.map { $0.hasSuffix(".safetensors") } == true ? source : directory
         metadata = MTFMetadata(
             config: config, tokenizer: tokenizer, chatTemplate: template,
             provenance: Provenance(
-                sourceFormat: "safetensors",
-                sourceName: ((isDirectoryInput ? directory : source) as NSString).standardizingPath.components(separatedBy: "/").last ?? source,
+                sourceFormat: "safetensors", sourceName: URL(fileURLWithPath: named).standardizedFileURL.lastPathComponent,
                 sourceXxh64: try fileXXH64(source), converter: Converter.name, converterVersion: Converter.version))
         tensors = list
         self.files = files

@@ -3,7 +3,7 @@
 
 import Foundation
 
-public indirect enum JSONValue: Sendable, Equatable, Decodable {
+public indirect enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int)
@@ -12,34 +12,11 @@ public indirect enum JSONValue: Sendable, Equatable, Decodable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let b = try? c.decode(Bool.self) {
-            self = .bool(b)
-        } else if let i = try? c.decode(Int.self) {
-            self = .int(i)
-        } else if let d = try? c.decode(Double.self) {
-            self = .double(d)
-        } else if let s = try? c.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? c.decode([JSONValue].self) {
-            self = .array(a)
-        } else {
-            self = .object(try c.decode([String: JSONValue].self))
-        }
-    }
-
-    /// Parses `data`; the error names the file and says what is wrong in one line.
+    /// Parses `data` (RFC 8259); the error names the file, what is wrong and the line and column.
     public static func parse(_ data: Data, path: String) throws -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let DecodingError.dataCorrupted(ctx) {
-            let detail = (ctx.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            throw ModelFileError(.malformed, path, "invalid JSON: \(detail ?? ctx.debugDescription)")
-        } catch {
-            throw ModelFileError(.malformed, path, "invalid JSON: \(error)")
+        try data.withUnsafeBytes { bytes in
+            var p = JSONParser(bytes: bytes, path: path)
+            return try p.document()
         }
     }
 

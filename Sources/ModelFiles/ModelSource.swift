@@ -20,7 +20,7 @@ public struct SourceTensor: Sendable, Equatable {
     public var elementCount: Int { shape.reduce(1, *) }
 }
 
-public protocol ModelSource: AnyObject {
+public protocol ModelSource {
     var metadata: MTFMetadata { get }
     var tensors: [SourceTensor] { get }
     /// Writes the tensor as f32 (dequantized, any GGUF row permutation undone) into `into`, which holds
@@ -59,8 +59,8 @@ public enum ModelImporter {
             return try HFModelSource(directory: dir.isEmpty ? "." : dir, weights: path)
         }
         throw ModelFileError(
-            .unsupported, path, "not a GGUF file, a safetensors file or a Hugging Face model directory (unrecognised magic)",
-            at: "byte 0")
+            .unsupported, path, "not a GGUF file, a safetensors file or a Hugging Face model directory",
+            at: "unrecognised magic at byte 0")
     }
 
     static func readPrefix(_ path: String, count: Int) throws -> [UInt8] {

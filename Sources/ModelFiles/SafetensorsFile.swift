@@ -121,7 +121,8 @@ public final class SafetensorsFile: @unchecked Sendable {
                 elements = p
             }
             let (bits, o) = elements.multipliedReportingOverflow(by: Self.dtypeBits[t.dtype]!)
-            guard !o, bits % 8 == 0 else {
+            guard !o else { throw ModelFileError(.malformed, path, "tensor \(t.name): shape \(t.shape) × \(t.dtype) overflows", at: at) }
+            guard bits % 8 == 0 else {
                 throw ModelFileError(.malformed, path, "tensor \(t.name): shape \(t.shape) × \(t.dtype) is not a whole number of bytes", at: at)
             }
             guard t.end - t.begin == bits / 8 else {
@@ -131,10 +132,11 @@ public final class SafetensorsFile: @unchecked Sendable {
             }
             expected = t.end
         }
-        guard 8 + Int(n) + expected == size else {
+        let (needed, overflow) = (8 + Int(n)).addingReportingOverflow(expected)
+        guard !overflow, needed == size else {
             throw ModelFileError(
-                size < 8 + Int(n) + expected ? .truncated : .malformed, path,
-                "file is \(size) bytes, the header and data need \(8 + Int(n) + expected)")
+                overflow || size < needed ? .truncated : .malformed, path,
+                "file is \(size) bytes, the header and data need \(overflow ? "more than \(Int.max)" : String(needed))")
         }
         self.tensors = tensors
         self.metadata = metadata

@@ -24,7 +24,7 @@ struct Convert: ParsableCommand {
     @Argument(help: "A .gguf file, a Hugging Face model directory, or a .safetensors file next to its config.json.")
     var source: String
     @Option(name: .shortAndLong, help: "The MTF file to write.") var output: String
-    @Option(help: "Element type of the written tensors (\(OutputDType.allCases.map(\.rawValue).joined(separator: ", "))).")
+    @Option(help: "Element type of the written tensors.")
     var dtype: OutputDType = .f32
 
     func run() throws {

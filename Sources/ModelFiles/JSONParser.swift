@@ -1,0 +1,239 @@
+// A strict JSON parser (RFC 8259) into JSONValue: fast on multi-megabyte tokenizer files, with errors
+// that give the line and column. Duplicate object keys and nesting deeper than 512 levels are refused.
+
+import Foundation
+
+struct JSONParser {
+    let bytes: UnsafeRawBufferPointer
+    let path: String
+    private var i = 0
+    static let maxDepth = 512
+
+    init(bytes: UnsafeRawBufferPointer, path: String) {
+        self.bytes = bytes
+        self.path = path
+    }
+
+    mutating func document() throws -> JSONValue {
+        skipSpace()
+        let v = try value(depth: 0)
+        skipSpace()
+        guard i == bytes.count else { throw fail("unexpected characters after the JSON value") }
+        return v
+    }
+
+    // MARK: - Errors
+
+    private func fail(_ what: String) -> ModelFileError {
+        var line = 1, column = 1
+        for b in bytes[0..<min(i, bytes.count)] {
+            if b == 0x0A {
+                line += 1
+                column = 1
+            } else if b & 0xC0 != 0x80 {
+                column += 1
+            }
+        }
+        return ModelFileError(.malformed, path, "invalid JSON: \(what)", at: "line \(line), column \(column)")
+    }
+
+    private var peek: UInt8? { i < bytes.count ? bytes[i] : nil }
+
+    private mutating func skipSpace() {
+        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+    }
+
+    private mutating func expect(_ c: UInt8, _ what: String) throws {
+        guard peek == c else { throw fail(peek == nil ? "unexpected end, expected \(what)" : "expected \(what)") }
+        i += 1
+    }
+
+    // MARK: - Values
+
+    private mutating func value(depth: Int) throws -> JSONValue {
+        guard depth < Self.maxDepth else { throw fail("nested deeper than \(Self.maxDepth) levels") }
+        guard let c = peek else { throw fail("unexpected end of input") }
+        switch c {
+        case UInt8(ascii: "{"): return try object(depth: depth)
+        case UInt8(ascii: "["): return try array(depth: depth)
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
+        default: throw fail("unexpected character \(Self.show(c))")
+        }
+    }
+
+    private static func show(_ c: UInt8) -> String {
+        c >= 0x20 && c < 0x7F ? "'\(Character(UnicodeScalar(c)))'" : String(format: "0x%02x", c)
+    }
+
+    private mutating func literal(_ word: StaticString) throws {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= bytes.count, memcmp(bytes.baseAddress! + i, word.utf8Start, n) == 0 else {
+            throw fail("unexpected character \(Self.show(bytes[i]))")
+        }
+        i += n
+    }
+
+    private mutating func object(depth: Int) throws -> JSONValue {
+        i += 1
+        var out: [String: JSONValue] = [:]
+        skipSpace()
+        if peek == UInt8(ascii: "}") {
+            i += 1
+            return .object(out)
+        }
+        while true {
+            skipSpace()
+            guard peek == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let key = try string()
+            skipSpace()
+            try expect(UInt8(ascii: ":"), "':'")
+            skipSpace()
+            let v = try value(depth: depth + 1)
+            guard out.updateValue(v, forKey: key) == nil else { throw fail("duplicate key \"\(key)\"") }
+            skipSpace()
+            if peek == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            try expect(UInt8(ascii: "}"), "',' or '}'")
+            return .object(out)
+        }
+    }
+
+    private mutating func array(depth: Int) throws -> JSONValue {
+        i += 1
+        var out: [JSONValue] = []
+        skipSpace()
+        if peek == UInt8(ascii: "]") {
+            i += 1
+            return .array(out)
+        }
+        while true {
+            skipSpace()
+            out.append(try value(depth: depth + 1))
+            skipSpace()
+            if peek == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            try expect(UInt8(ascii: "]"), "',' or ']'")
+            return .array(out)
+        }
+    }
+
+    private mutating func string() throws -> String {
+        i += 1
+        let start = i
+        // Fast path: no escapes.
+        while i < bytes.count, bytes[i] != UInt8(ascii: "\""), bytes[i] != UInt8(ascii: "\\"), bytes[i] >= 0x20 { i += 1 }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "\"") {
+            guard let s = String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self) else {
+                throw fail("string is not valid UTF-8")
+            }
+            i += 1
+            return s
+        }
+        var buf = [UInt8](UnsafeRawBufferPointer(rebasing: bytes[start..<i]))
+        while true {
+            guard let c = peek else { throw fail("unterminated string") }
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                break
+            }
+            guard c >= 0x20 else { throw fail("control character \(Self.show(c)) in a string") }
+            if c != UInt8(ascii: "\\") {
+                buf.append(c)
+                i += 1
+                continue
+            }
+            i += 1
+            guard let e = peek else { throw fail("unterminated string") }
+            i += 1
+            switch e {
+            case UInt8(ascii: "\""): buf.append(0x22)
+            case UInt8(ascii: "\\"): buf.append(0x5C)
+            case UInt8(ascii: "/"): buf.append(0x2F)
+            case UInt8(ascii: "b"): buf.append(0x08)
+            case UInt8(ascii: "f"): buf.append(0x0C)
+            case UInt8(ascii: "n"): buf.append(0x0A)
+            case UInt8(ascii: "r"): buf.append(0x0D)
+            case UInt8(ascii: "t"): buf.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = try hex4()
+                if (0xD800..<0xDC00).contains(scalar) {
+                    guard peek == UInt8(ascii: "\\"), i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "u") else {
+                        throw fail("unpaired surrogate \\u\(String(scalar, radix: 16))")
+                    }
+                    i += 2
+                    let low = try hex4()
+                    guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate \\u\(String(scalar, radix: 16))") }
+                    scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                } else if (0xDC00..<0xE000).contains(scalar) {
+                    throw fail("unpaired surrogate \\u\(String(scalar, radix: 16))")
+                }
+                buf += Array(String(UnicodeScalar(scalar)!).utf8)
+            default:
+                throw fail("invalid escape \\\(Self.show(e))")
+            }
+        }
+        guard let s = String(validating: buf, as: UTF8.self) else { throw fail("string is not valid UTF-8") }
+        return s
+    }
+
+    private mutating func hex4() throws -> UInt32 {
+        guard i + 4 <= bytes.count else { throw fail("truncated \\u escape") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = bytes[i]
+            let d: UInt32
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): d = UInt32(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): d = UInt32(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): d = UInt32(c - UInt8(ascii: "A") + 10)
+            default: throw fail("invalid \\u escape")
+            }
+            v = v << 4 | d
+            i += 1
+        }
+        return v
+    }
+
+    private mutating func number() throws -> JSONValue {
+        let start = i
+        func digits() -> Int {
+            let s = i
+            while i < bytes.count, bytes[i] >= UInt8(ascii: "0"), bytes[i] <= UInt8(ascii: "9") { i += 1 }
+            return i - s
+        }
+        if peek == UInt8(ascii: "-") { i += 1 }
+        let intStart = i
+        let n = digits()
+        // Errors point at the number's first character.
+        func bad(_ what: String) -> ModelFileError {
+            i = start
+            return fail(what)
+        }
+        guard n > 0 else { throw bad("invalid number") }
+        guard !(n > 1 && bytes[intStart] == UInt8(ascii: "0")) else { throw bad("number with a leading zero") }
+        var integral = true
+        if peek == UInt8(ascii: ".") {
+            i += 1
+            guard digits() > 0 else { throw bad("invalid number") }
+            integral = false
+        }
+        if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
+            i += 1
+            if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { i += 1 }
+            guard digits() > 0 else { throw bad("invalid number") }
+            integral = false
+        }
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+        if integral, let v = Int(text) { return .int(v) }
+        guard let d = Double(text), d.isFinite else { throw bad("number \(text) is out of range") }
+        return .double(d)
+    }
+}

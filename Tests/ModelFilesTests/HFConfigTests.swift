@@ -1,0 +1,85 @@
+// config.json → ModelConfig: the transformers 4 and 5 spellings agree, family differences (Qwen2 bias,
+// Qwen3 q/k norm and head_dim, Mistral), rope scaling in both spellings, and clear errors.
+
+import Foundation
+import ModelFiles
+import TensorFile
+import Testing
+
+func parseConfig(_ json: String) throws -> ModelConfig {
+    var notes: [String] = []
+    return try HFConfig.modelConfig(try JSONValue.parse(Data(json.utf8), path: "config.json"), path: "config.json", notes: &notes)
+}
+
+/// A Llama config.json body; `extra` is spliced in as more keys.
+func llamaConfigJSON(_ extra: String = "", modelType: String = "llama") -> String {
+    """
+    {"model_type": "\(modelType)", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+     "num_attention_heads": 4, "num_key_value_heads": 2, "rms_norm_eps": 1e-05, "vocab_size": 10,
+     "max_position_embeddings": 512, "hidden_act": "silu", "bos_token_id": 1, "eos_token_id": 2\(extra.isEmpty ? "" : ", " + extra)}
+    """
+}
+
+@Test func transformers4And5SpellingsGiveTheSameConfig() throws {
+    var notes: [String] = []
+    let v5 = try HFConfig.modelConfig(try JSONValue.read(Fixture.path("hf_config_v5_base_tiny.json")), path: "v5", notes: &notes)
+    let v4 = try HFConfig.modelConfig(try JSONValue.read(Fixture.path("hf_config_v4_base_tiny.json")), path: "v4", notes: &notes)
+    #expect(v4 == v5)
+    #expect(v5.architecture == .llama && v5.hiddenSize == 576 && v5.intermediateSize == 1536 && v5.numHiddenLayers == 2)
+    #expect(v5.numAttentionHeads == 9 && v5.numKeyValueHeads == 3 && v5.headDim == 64)
+    #expect(v5.ropeTheta == 100000 && v5.ropeScaling == nil && v5.rmsNormEps == 1e-5 && v5.maxPositionEmbeddings == 8192)
+    #expect(v5.vocabSize == 49152 && v5.tieWordEmbeddings && !v5.attentionBias && !v5.qkNorm)
+    #expect(v5.bosTokenId == 1 && v5.eosTokenIds == [2] && v5.padTokenId == nil)
+    #expect(HFConfig.storedDType(try JSONValue.read(Fixture.path("hf_config_v5_base_tiny.json"))) == "float32")
+    #expect(HFConfig.storedDType(try JSONValue.read(Fixture.path("hf_config_v4_base_tiny.json"))) == "float32")
+}
+
+@Test func llama3RopeScalingInBothSpellings() throws {
+    let params = #""factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192"#
+    let v4 = try parseConfig(llamaConfigJSON(#""rope_theta": 500000.0, "rope_scaling": {"rope_type": "llama3", \#(params)}"#))
+    let v5 = try parseConfig(llamaConfigJSON(#""rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, \#(params)}"#))
+    let old = try parseConfig(llamaConfigJSON(#""rope_theta": 500000.0, "rope_scaling": {"type": "llama3", \#(params)}"#))
+    let want = RopeScaling(ropeType: "llama3", factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192)
+    #expect(v4.ropeScaling == want && v4.ropeTheta == 500000)
+    #expect(v5 == v4 && old == v4)
+    let linear = try parseConfig(llamaConfigJSON(#""rope_scaling": {"type": "linear", "factor": 2}"#))
+    #expect(linear.ropeScaling == RopeScaling(ropeType: "linear", factor: 2) && linear.ropeTheta == 10000)
+}
+
+@Test func familyDifferences() throws {
+    let base = try parseConfig(llamaConfigJSON())
+    #expect(base.headDim == 8 && base.eosTokenIds == [2] && !base.tieWordEmbeddings)
+    let list = try parseConfig(llamaConfigJSON().replacingOccurrences(of: #""eos_token_id": 2"#, with: #""eos_token_id": [2, 9]"#))
+    #expect(list.eosTokenIds == [2, 9])
+    let mistral = try parseConfig(llamaConfigJSON(#""head_dim": 16, "sliding_window": 4096"#, modelType: "mistral"))
+    #expect(mistral.architecture == .llama && mistral.headDim == 16)
+    let qwen2 = try parseConfig(llamaConfigJSON(#""tie_word_embeddings": true"#, modelType: "qwen2"))
+    #expect(qwen2.architecture == .qwen2 && qwen2.attentionBias && !qwen2.qkNorm && qwen2.tieWordEmbeddings)
+    let qwen3 = try parseConfig(llamaConfigJSON(#""head_dim": 16, "attention_bias": false"#, modelType: "qwen3"))
+    #expect(qwen3.architecture == .qwen3 && qwen3.qkNorm && !qwen3.attentionBias && qwen3.headDim == 16)
+    let biased = try parseConfig(llamaConfigJSON(#""attention_bias": true"#))
+    #expect(biased.attentionBias)
+}
+
+@Test func configErrorsNameTheKey() throws {
+    expectModelError("model_type gemma is not supported", "key model_type", kind: .unsupported) {
+        _ = try parseConfig(llamaConfigJSON(modelType: "gemma"))
+    }
+    expectModelError("required key hidden_size is missing", kind: .missing) {
+        _ = try parseConfig(llamaConfigJSON().replacingOccurrences(of: #""hidden_size": 32,"#, with: ""))
+    }
+    expectModelError("hidden_size must be an integer, found a string", "key hidden_size") {
+        _ = try parseConfig(llamaConfigJSON().replacingOccurrences(of: #""hidden_size": 32"#, with: #""hidden_size": "32""#))
+    }
+    expectModelError("rope type yarn is not supported", "rope_parameters.rope_type") {
+        _ = try parseConfig(llamaConfigJSON(#""rope_parameters": {"rope_type": "yarn", "factor": 4.0, "rope_theta": 1e6}"#))
+    }
+    expectModelError("required key rope_scaling.low_freq_factor is missing") {
+        _ = try parseConfig(llamaConfigJSON(#""rope_scaling": {"rope_type": "llama3", "factor": 8.0}"#))
+    }
+    expectModelError("eos_token_id must be an integer or a list of integers") {
+        _ = try parseConfig(llamaConfigJSON().replacingOccurrences(of: #""eos_token_id": 2"#, with: #""eos_token_id": "2""#))
+    }
+    expectModelError("invalid JSON", kind: .malformed) { _ = try parseConfig(#"{"model_type": "llama", "#) }
+    expectModelError("mlp_bias true is not supported") { _ = try parseConfig(llamaConfigJSON(#""mlp_bias": true"#)) }
+}
