@@ -87,6 +87,13 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         let d = c.hiddenSize, dh = c.headDim
+        do {
+            rope = try RoPE.Table(
+                headDim: dh, theta: c.ropeTheta, scaling: c.ropeScaling, maxPosition: min(c.maxPositionEmbeddings, 1024))
+        } catch {
+            throw ModelError.unsupported(what: "\(file.path): \(error)")
+        }
+        // Every name was checked above, so the lookups below cannot fail once the block is allocated.
         let perLayer = 2 * d + (c.qkNorm ? 2 * dh : 0)
         let small = UnsafeMutableBufferPointer<Float>.allocate(capacity: d + c.numHiddenLayers * perLayer)
         self.small = small
@@ -125,12 +132,6 @@ public final class LlamaModel: @unchecked Sendable {
                     down: try linear(p + "mlp.down_proj")))
         }
         self.layers = layers
-        do {
-            rope = try RoPE.Table(
-                headDim: dh, theta: c.ropeTheta, scaling: c.ropeScaling, maxPosition: min(c.maxPositionEmbeddings, 1024))
-        } catch {
-            throw ModelError.unsupported(what: "\(file.path): \(error)")
-        }
         if let threads { self.threads = threads }
     }
 

@@ -23,6 +23,17 @@ public struct SequenceLogProbs: Sendable, Equatable {
     public var sequenceCount: Int { sums.count }
     public func tokenCount(_ i: Int) -> Int { tokenOffsets[i + 1] - tokenOffsets[i] }
     public func tokens(_ i: Int) -> ArraySlice<Float> { tokenLogProbs[tokenOffsets[i]..<tokenOffsets[i + 1]] }
+
+    /// Per-token gradients for a loss that depends on the sequence sums only: every token of sequence i
+    /// gets dloss/dsums[i] (what forwardBackward's `lossGradient` returns for DPO's summed logps).
+    public func tokenGradient(fromSequenceGradient dsums: [Float]) -> [Float] {
+        precondition(dsums.count == sequenceCount, "one gradient per sequence")
+        var out = [Float](repeating: 0, count: tokenLogProbs.count)
+        for i in 0..<sequenceCount {
+            for j in tokenOffsets[i]..<tokenOffsets[i + 1] { out[j] = dsums[i] }
+        }
+        return out
+    }
 }
 
 extension LlamaModel {

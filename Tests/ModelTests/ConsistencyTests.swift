@@ -167,6 +167,45 @@ extension ModelTests {
             #expect(toleranceRatio(ga, Array(adapter.gradients), atol: 1e-5, rtol: 1e-4) <= 1)
         }
 
+        /// GGUF-style quantized storage (q4_1 projections, a q8_0 tied embedding / LM head, as in the SmolLM2
+        /// GGUF): block-decoded paths must equal an f32 model holding the dequantized values.
+        @Test func quantizedStorageEqualsItsF32Twin() throws {
+            let spec = TinySpec(name: "quant", dim: 32, heads: 4, kvHeads: 2, headDim: 8, ffn: 64, vocab: 45, tied: true)
+            let config = spec.config
+            var rng = Xoshiro256(seed: 21)
+            let path = TestPaths.temporaryDirectory("leandpo-model") + "/quant.mtf"
+            let specs = config.requiredTensors.map { t in
+                TensorSpec(name: t.name, dtype: t.shape.count == 1 ? .f32 : (t.name.contains("embed") ? .q8_0 : .q4_1), shape: t.shape)
+            }
+            let writer = try MTFWriter(path: path, metadata: testMetadata(config, source: "quant"), tensors: specs)
+            for s in specs {
+                let n = s.shape.reduce(1, *)
+                let scale: Float = s.shape.count == 1 ? 0.2 : (s.name.contains("embed") ? 1 : 1.7 / Float(s.shape[1]).squareRoot())
+                let values = (0..<n).map { _ in (s.shape.count == 1 ? 1 : 0) + scale * (2 * rng.nextUnitFloat() - 1) }
+                switch s.dtype {
+                case .q8_0: try quantizeQ8_0(values).withUnsafeBytes { try writer.write(name: s.name, raw: $0) }
+                case .q4_1: try quantizeQ4_1(values).withUnsafeBytes { try writer.write(name: s.name, raw: $0) }
+                default: try writer.write(name: s.name, floats: values)
+                }
+            }
+            try writer.finish()
+            let quant = try LlamaModel(path: path)
+            let file = try MappedTensorFile(path: path)
+            var tensors: [String: [Float]] = [:]
+            for t in file.tensors { tensors[t.name] = try file.view(t.name).toFloats() }
+            let twinPath = TestPaths.temporaryDirectory("leandpo-model") + "/quant-twin.mtf"
+            try writeMTF(path: twinPath, config: config, tensors: tensors, source: "twin")
+            let twin = try LlamaModel(path: twinPath)
+            let seqs = Self.sequences.map { $0.map { $0 % 45 } }
+            let batch = PackedBatch(sequences: seqs)
+            let adapter = try makeAdapter(quant)
+            let a = try quant.sequenceLogProbs(batch: batch, completionRanges: Self.ranges, adapter: adapter)
+            let b = try twin.sequenceLogProbs(batch: batch, completionRanges: Self.ranges, adapter: adapter)
+            #expect(maxAbsDiff(a.tokenLogProbs, b.tokenLogProbs) <= 1e-5)
+            let ga = try quant.generate(prompt: seqs[2], maxTokens: 5)
+            #expect(ga == (try twin.generate(prompt: seqs[2], maxTokens: 5)))
+        }
+
         @Test func badInputIsRefused() throws {
             let (model, _) = try makeTinyModel(.llama)
             let batch = PackedBatch(sequences: Self.sequences)
@@ -194,4 +233,34 @@ extension ModelTests {
             #expect(throws: ModelError.self) { try model.logits(batch: batch, rows: [32]) }
         }
     }
+}
+
+// MARK: - Reference quantizers (ggml's q8_0 and q4_1 block layouts)
+
+func quantizeQ8_0(_ x: [Float]) -> [UInt8] {
+    var out: [UInt8] = []
+    for b in stride(from: 0, to: x.count, by: 32) {
+        let block = x[b..<(b + 32)]
+        let amax = block.map(abs).max()!
+        let d = amax / 127
+        withUnsafeBytes(of: floatToHalf(d).littleEndian) { out += $0 }
+        let id = d == 0 ? 0 : 1 / d
+        for v in block { out.append(UInt8(bitPattern: Int8((v * id).rounded()))) }
+    }
+    return out
+}
+
+func quantizeQ4_1(_ x: [Float]) -> [UInt8] {
+    var out: [UInt8] = []
+    for b in stride(from: 0, to: x.count, by: 32) {
+        let block = Array(x[b..<(b + 32)])
+        let mn = block.min()!, mx = block.max()!
+        let d = (mx - mn) / 15
+        withUnsafeBytes(of: floatToHalf(d).littleEndian) { out += $0 }
+        withUnsafeBytes(of: floatToHalf(mn).littleEndian) { out += $0 }
+        let id = d == 0 ? 0 : 1 / d
+        func q(_ v: Float) -> UInt8 { UInt8(min(15, max(0, ((v - mn) * id).rounded()))) }
+        for j in 0..<16 { out.append(q(block[j]) | (q(block[j + 16]) << 4)) }
+    }
+    return out
 }
