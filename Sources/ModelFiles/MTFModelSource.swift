@@ -5,6 +5,10 @@
 import Foundation
 import TensorFile
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Changes one tensor in place after it is decoded: (Hugging Face name, its f32 values).
 public typealias TensorTransform = (_ name: String, _ values: UnsafeMutableBufferPointer<Float>) throws -> Void
 
@@ -29,9 +33,26 @@ public final class MTFModelSource: ModelSource {
 
     public func load(_ t: SourceTensor, into dst: UnsafeMutablePointer<Float>) throws {
         guard let info = file.info(t.name) else { throw ModelFileError(.missing, file.path, "no tensor \(t.name) in this file") }
+        // Decode a few MiB at a time and drop those pages at once, so the mapped tensor and its decoded
+        // copy are never both resident in full.
         let view = file.view(info)
-        view.decodeRows(0, count: view.rows, into: dst)
-        file.advise(info, .dontNeed)
+        let chunkRows = max(1, (4 << 20) / max(1, view.rowBytes))
+        var row = 0
+        while row < view.rows {
+            let n = min(chunkRows, view.rows - row)
+            view.decodeRows(row, count: n, into: dst + row * view.cols)
+            Self.release(view.row(row), count: n * view.rowBytes)
+            row += n
+        }
         try transform?(t.name, UnsafeMutableBufferPointer(start: dst, count: info.elementCount))
+    }
+
+    /// Drops the pages under [start, start+count) from this process (they stay in the page cache).
+    static func release(_ start: UnsafeRawPointer, count: Int) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let begin = Int(bitPattern: start) & ~(page - 1)
+        let end = Int(bitPattern: start) + count
+        guard end > begin, let p = UnsafeMutableRawPointer(bitPattern: begin) else { return }
+        _ = madvise(p, end - begin, MADV_DONTNEED)
     }
 }
