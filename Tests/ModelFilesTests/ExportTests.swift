@@ -187,7 +187,7 @@ import Testing
             for row in 0..<(w.count / d) {
                 let h = row / hd, i = row % hd
                 let src = h * hd + (i % 2) * (hd / 2) + i / 2  // GGUF_row[h·hd + 2j + s] = HF_row[h·hd + s·hd/2 + j]
-                #expect(Array(g[(row * d)..<((row + 1) * d)]) == Array(w[(src * d)..<((src + 1) * d)]))
+                #expect(g[(row * d)..<((row + 1) * d)].elementsEqual(w[(src * d)..<((src + 1) * d)]), "\(gguf) row \(row)")
                 #expect(gb[row] == b[src])
             }
         }
