@@ -154,11 +154,10 @@ extension ModelTests {
             let got = try merged.logits(batch: batch, rows: rows)
             let moved = maxAbsDiff(try base.logits(batch: batch, rows: rows), want)
             #expect(moved > 1)
-            // Logits here are O(10) after 30 layers; 1e-4 is about 10 ulps of them.
-            // Logits reach |35| after 30 layers; the two summation orders differ by ≈ 9e-5 even for an adapter
-            // with B ≈ 0 (measured: 9.2e-5 at B ~ 5e-4, 1.7e-4 at B ~ 2e-2), i.e. a few ulps of the largest
-            // logits, so the bound is 1e-4 plus 1e-5 relative.
-            #expect(toleranceRatio(got, want, atol: 1e-4, rtol: 1e-5) <= 1, "max diff \(maxAbsDiff(got, want)), adapter moved logits by \(moved)")
+            // Storing W + scale·B·A in f32 rounds each merged weight (≈ 6e-8 relative), and 30 layers with
+            // SmolLM2's large activations amplify that: even an adapter with B ~ 5e-4 gives 9.2e-5, B ~ 2e-2
+            // gives 1.7e-4 (logits reach |35|). The tiny models meet 1e-4; here the bound is 2.5e-4.
+            #expect(maxAbsDiff(got, want) <= 2.5e-4, "adapter moved logits by \(moved)")
         }
     }
 }
