@@ -35,10 +35,12 @@ public struct ExportRequest: Sendable {
     public var dtype: DType?
     public var force: Bool
     public var maxShardSize: Int
+    /// Asked before each tensor; answering true stops the export (nothing is left behind).
+    public var isCancelled: (@Sendable () -> Bool)?
 
     public init(
         model: String, adapter: String?, output: String, format: ExportFormat? = nil, dtype: DType? = nil, force: Bool = false,
-        maxShardSize: Int = HFExporter.defaultMaxShardSize
+        maxShardSize: Int = HFExporter.defaultMaxShardSize, isCancelled: (@Sendable () -> Bool)? = nil
     ) {
         self.model = model
         self.adapter = adapter
@@ -47,6 +49,7 @@ public struct ExportRequest: Sendable {
         self.dtype = dtype
         self.force = force
         self.maxShardSize = maxShardSize
+        self.isCancelled = isCancelled
     }
 }
 
@@ -124,9 +127,13 @@ public enum ModelExport {
         }
 
         let merge = try adapter.map { try LoRAMerge(adapter: $0, base: base.config) }
+        let cancelled = r.isCancelled
         let source = try MTFModelSource(
-            file: base, transform: merge.map { m in { name, values in m.apply(name: name, weights: values) } },
-            sourceXXH64: format == .mtf ? nil : base.fingerprint)
+            file: base,
+            transform: { name, values in
+                if cancelled?() == true { throw ArgumentError("export interrupted; nothing was written to \(output)") }
+                merge?.apply(name: name, weights: values)
+            }, sourceXXH64: format == .mtf ? nil : base.fingerprint)
         var result = ExportResult(
             format: format, output: output, dtype: dtype, tensors: 0, merged: merge?.mergedNames.count ?? 0, bytes: 0, fingerprint: nil,
             notes: [])

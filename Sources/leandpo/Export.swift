@@ -7,6 +7,10 @@ import ModelFiles
 import TensorFile
 import Training
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 extension ExportFormat: ExpressibleByArgument {}
 
 struct Export: ParsableCommand {
@@ -49,9 +53,10 @@ struct Export: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let start = Date()
+            ExportInterrupt.install()
             let request = ExportRequest(
                 model: model, adapter: adapter, output: to, format: format, dtype: dtype?.dtype, force: force,
-                maxShardSize: HFExporter.byteSize(maxShardSize)!)
+                maxShardSize: HFExporter.byteSize(maxShardSize)!, isCancelled: { ExportInterrupt.requested })
             let progress = ProgressLine()
             let r = try ModelExport.run(request) { done, total in
                 progress.update("export \(ProgressLine.bar(Double(done) / Double(total))) \(done)/\(total) tensors", force: done == total)
@@ -64,4 +69,23 @@ struct Export: ParsableCommand {
                 "exported \(r.format.rawValue) → \(r.output): \(what), \(formatBytes(r.bytes))\(r.fingerprint.map { ", fingerprint \($0)" } ?? ""), \(String(format: "%.1f", seconds)) s")
         }
     }
+}
+
+// MARK: - Interruption
+
+nonisolated(unsafe) var exportInterruptSignal: Int32 = 0
+
+/// SIGINT/SIGTERM stop the export before the next tensor, so the temporary file or directory is removed;
+/// a second signal exits at once.
+enum ExportInterrupt {
+    static func install() {
+        let handler: @convention(c) (Int32) -> Void = { sig in
+            if exportInterruptSignal != 0 { _exit(128 + sig) }
+            exportInterruptSignal = sig
+        }
+        signal(SIGINT, handler)
+        signal(SIGTERM, handler)
+    }
+
+    static var requested: Bool { exportInterruptSignal != 0 }
 }

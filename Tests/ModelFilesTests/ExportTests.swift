@@ -296,6 +296,26 @@ import Testing
         #expect(GGUFExporter.ggufName("model.rotary_emb.inv_freq") == nil)
     }
 
+    /// SmolLM2 (when present) exported to hf and gguf converts back to an MTF with the same fingerprint:
+    /// the same config, and every tensor bit for bit.
+    @Test(arguments: ["hf", "gguf"])
+    func smolLM2RoundTripKeepsTheFingerprint(_ format: String) throws {
+        guard let path = TestPaths.smolLM2 else { return }
+        let dir = TempDir("export-smollm2")
+        let base = try MappedTensorFile(path: path)
+        let source = try MTFModelSource(file: base, sourceXXH64: "0000000000000000")
+        if format == "hf" {
+            try HFExporter.write(source: source, to: dir.file("out"), dtype: .f32, maxShardSize: 200_000_000)
+            #expect(listing(dir.file("out")).filter { $0.hasSuffix(".safetensors") }.count == 3)
+        } else {
+            try GGUFExporter.write(source: source, to: dir.file("out"), type: .f32)
+        }
+        let back = try ModelImporter.open(dir.file("out"))
+        #expect(back.metadata.tokenizer == base.metadata.tokenizer && back.metadata.chatTemplate == base.metadata.chatTemplate)
+        let fingerprint = try Converter.convert(source: back, to: dir.file("back.mtf"), dtype: .f32, progress: nil)
+        #expect(fingerprint == base.fingerprint)
+    }
+
     // MARK: - Targets and failures
 
     @Test func existingTargetsNeedForce() throws {

@@ -225,6 +225,26 @@ import Training
         #expect(s.listing == ["base.mtf", "ckpt"])
     }
 
+    /// Cancelling between tensors (the CLI's Ctrl-C) stops every format with nothing left behind.
+    @Test func cancellationLeavesNothing() throws {
+        final class Counter: @unchecked Sendable { var n = 0 }
+        let s = Scratch()
+        let base = try Self.writeBase(s.file("base.mtf"), seed: 1)
+        try Self.writeCheckpoint(Self.makeAdapter(), fingerprint: base.fingerprint, to: s.file("ckpt"))
+        for out in ["m.mtf", "hf", "m.gguf"] {
+            let calls = Counter()
+            Self.expectError("export interrupted; nothing was written to \(s.file(out))") {
+                _ = try ModelExport.run(
+                    ExportRequest(model: s.file("base.mtf"), adapter: s.file("ckpt"), output: s.file(out)) {
+                        calls.n += 1
+                        return calls.n > 6
+                    })
+            }
+            #expect(calls.n == 7, "\(out)")
+        }
+        #expect(s.listing == ["base.mtf", "ckpt"])
+    }
+
     @Test func formatAndDTypeChoices() throws {
         let s = Scratch()
         try FileManager.default.createDirectory(atPath: s.file("existing.dir"), withIntermediateDirectories: false)
