@@ -38,10 +38,10 @@ struct Export: ParsableCommand {
     @Option(help: "A checkpoint file, PEFT adapter directory, or training output directory (default: export the base alone).")
     var adapter: String?
     @Option(help: "Output file (.mtf, .gguf) or directory (hf, peft).") var to: String
-    @Option(help: "mtf, hf, gguf or peft (default: from --to).") var format: ExportFormat?
-    @Option(help: "Tensor element type: f32, bf16, f16; q8_0 for gguf (default: the base's, f32 for a quantized base).")
+    @Option(help: "Output format (default: from --to).") var format: ExportFormat?
+    @Option(help: "Tensor element type, q8_0 for gguf only (default: the base's, f32 for a quantized base).")
     var dtype: OutputDType?
-    @Option(help: "Largest safetensors shard for hf, e.g. 5GB, 500MB, 2GiB (default 5GB).") var maxShardSize = "5GB"
+    @Option(help: "Largest safetensors shard for hf, e.g. 5GB, 500MB, 2GiB.") var maxShardSize = "5GB"
     @Flag(help: "Replace an existing output (a directory only if it is an earlier export).") var force = false
 
     func validate() throws {
