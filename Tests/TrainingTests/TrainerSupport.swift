@@ -1,7 +1,7 @@
 // Shared helpers of the trainer tests: a tiny random base model written as an MTF, a toy byte tokenizer,
 // small preference files, and a Trainer runner that records every event. Every test that runs a model
 // lives under the serialized `TrainerTests` suite: the kernels' thread count is process-wide, and the
-// exactness tests need one thread (the attention backward sums per-worker partials).
+// exactness tests compare runs bit for bit, which holds only at one fixed thread count.
 
 import Foundation
 import Model
