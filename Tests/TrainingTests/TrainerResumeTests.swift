@@ -121,7 +121,7 @@ extension TrainerTests {
         }
 
         enum Damage: String, CaseIterable, Sendable {
-            case truncated, truncatedPrefix, flippedPayloadBit, newerVersion, notACheckpoint
+            case truncated, truncatedPrefix, flippedPayloadBit, newerVersion, notACheckpoint, reservedPrefixByte, wrongPayloadLength
         }
 
         @Test(arguments: Damage.allCases)
@@ -142,6 +142,14 @@ extension TrainerTests {
             case .newerVersion:
                 bytes[8] = UInt8(CheckpointFile.version + 1)
                 expected = "newer"
+            case .reservedPrefixByte:
+                bytes[50] = 1
+                expected = "reserved prefix bytes"
+            case .wrongPayloadLength:
+                // The prefix now claims one payload byte more than the file holds.
+                let claimed = bytes[16..<24].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } + 1
+                for k in 0..<8 { bytes[16 + k] = UInt8(truncatingIfNeeded: claimed >> (8 * UInt64(k))) }
+                expected = "truncated"
             case .notACheckpoint:
                 bytes[0...7] = ArraySlice(Array("NOTACKPT".utf8))
                 expected = "not a LeanDPO checkpoint"
