@@ -117,7 +117,8 @@ struct CLIFixture {
             addedTokens: [AddedToken(id: 256, content: "<|im_end|>")], eosToken: "<|im_end|>")
         let metadata = MTFMetadata(
             config: config, tokenizer: tokenizer, chatTemplate: nil,
-            provenance: Provenance(sourceFormat: "test", sourceName: "tiny", sourceXxh64: "0000000000000000", converter: "CLITests", converterVersion: "1"))
+            provenance: Provenance(
+                sourceFormat: "test", sourceName: "tiny", sourceXxh64: "0000000000000000", converter: "CLITests", converterVersion: "1"))
         var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         func uniform() -> Float {  // xorshift64*, in [-1, 1)
             state ^= state >> 12

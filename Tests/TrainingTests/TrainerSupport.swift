@@ -102,7 +102,8 @@ enum TinyData {
         throws -> String
     {
         let lines = try pairs.map { p in
-            String(decoding: try JSONSerialization.data(withJSONObject: ["prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected], options: [.sortedKeys]), as: UTF8.self)
+            let object = ["prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected]
+            return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
         }
         let path = directory + "/" + name
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
