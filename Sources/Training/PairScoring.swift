@@ -131,26 +131,33 @@ public enum PairScoring {
         return out
     }
 
-    /// Log-prob sums of every pair under `model` with `adapter` (nil or disabled: the reference), in groups
-    /// of about `tokenBudget` tokens; `progress(done, total)` after each group.
+    /// Log-prob sums of every pair under `model` with `adapter` (nil or disabled: the reference), packed in
+    /// `groups` of pair indices (nil: consecutive groups of about `tokenBudget` tokens); `progress(done, total)`
+    /// after each group. A sequence's log-probs depend (in the last bits) on where it sits in the packed
+    /// stream, so a caller that compares against another pass packs both passes the same way.
     public static func score(
-        _ pairs: [TokenizedPair], model: LlamaModel, adapter: LoRAAdapter?, tokenBudget: Int = 4096,
+        _ pairs: [TokenizedPair], model: LlamaModel, adapter: LoRAAdapter?, tokenBudget: Int = 4096, groups: [[Int]]? = nil,
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> (ReferenceLogps, logitSums: (chosen: [Double], rejected: [Double])) {
-        var r = ReferenceLogps()
-        var lc: [Double] = []
-        var lr: [Double] = []
+        let n = pairs.count
+        var r = ReferenceLogps(
+            chosen: Array(repeating: 0, count: n), rejected: Array(repeating: 0, count: n),
+            chosenTail: Array(repeating: 0, count: n), rejectedTail: Array(repeating: 0, count: n))
+        var lc = [Double](repeating: 0, count: n)
+        var lr = [Double](repeating: 0, count: n)
         var done = 0
-        for g in groups(Array(pairs.indices), pairs: pairs, tokenBudget: tokenBudget) {
+        for g in groups ?? Self.groups(Array(pairs.indices), pairs: pairs, tokenBudget: tokenBudget) where !g.isEmpty {
             let pb = PairBatch(pairs: g.map { pairs[$0] })
             let lp = try model.sequenceLogProbs(batch: pb.batch, completionRanges: pb.ranges, adapter: adapter)
             let s = pb.sums(lp)
-            r.chosen += s.chosen
-            r.rejected += s.rejected
-            r.chosenTail += s.chosenTail
-            r.rejectedTail += s.rejectedTail
-            lc += s.chosenLogitSums
-            lr += s.rejectedLogitSums
+            for (k, i) in g.enumerated() {
+                r.chosen[i] = s.chosen[k]
+                r.rejected[i] = s.rejected[k]
+                r.chosenTail[i] = s.chosenTail[k]
+                r.rejectedTail[i] = s.rejectedTail[k]
+                lc[i] = s.chosenLogitSums[k]
+                lr[i] = s.rejectedLogitSums[k]
+            }
             done += g.count
             progress?(done, pairs.count)
         }
