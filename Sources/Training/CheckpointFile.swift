@@ -66,15 +66,43 @@ public enum CheckpointFile {
 
     // MARK: - Write
 
+    /// A tensor to write, read in place from the caller's memory (no copy is made).
+    public struct Source {
+        public var name: String
+        public var shape: [Int]
+        public var values: UnsafeBufferPointer<Float>
+        public init(name: String, shape: [Int], values: UnsafeBufferPointer<Float>) {
+            precondition(shape.reduce(1, *) == values.count, "checkpoint tensor \(name): shape does not match values")
+            self.name = name
+            self.shape = shape
+            self.values = values
+        }
+    }
+
     /// Writes atomically (temporary file, fsync, rename, directory fsync). An existing file at `path`
     /// is untouched if anything fails.
     @discardableResult
     public static func write<State: Codable>(path: String, state: State, tensors: [CheckpointTensor], level: Int32 = 3)
         throws -> CheckpointInfo
     {
+        func go(_ i: Int, _ sources: [Source]) throws -> CheckpointInfo {
+            if i == tensors.count { return try write(path: path, state: state, sources: sources, level: level) }
+            return try tensors[i].values.withUnsafeBufferPointer {
+                try go(i + 1, sources + [Source(name: tensors[i].name, shape: tensors[i].shape, values: $0)])
+            }
+        }
+        return try go(0, [])
+    }
+
+    /// Streams the payload through zstd into the file: memory stays at a few small buffers whatever the
+    /// adapter's size. The prefix is written last, once the compressed length and checksum are known.
+    @discardableResult
+    public static func write<State: Codable>(path: String, state: State, sources: [Source], level: Int32 = 3)
+        throws -> CheckpointInfo
+    {
         var entries: [TensorEntry] = []
         var offset = 0
-        for t in tensors {
+        for t in sources {
             entries.append(TensorEntry(name: t.name, shape: t.shape, offset: offset, count: t.values.count))
             offset += t.values.count * 4
         }
@@ -83,31 +111,53 @@ public enum CheckpointFile {
         encoder.outputFormatting = [.sortedKeys]
         let manifest = [UInt8](try encoder.encode(Manifest(state: state, tensors: entries)))
         let dataStart = (manifest.count + 63) / 64 * 64
-        var raw = [UInt8](repeating: 0, count: dataStart + offset)
-        raw.replaceSubrange(0..<manifest.count, with: manifest)
-        raw.withUnsafeMutableBytes { dst in
-            for (t, e) in zip(tensors, entries) {
-                t.values.withUnsafeBytes { src in shuffle(src, into: dst.baseAddress! + dataStart + e.offset) }
+        let rawLength = dataStart + offset
+
+        let file = try AtomicFileWriter(path: path)
+        try file.writeZeros(prefixSize)
+        var hasher = XXHash64()
+        var compressed = 0
+        let zstd = try ZstdCompressor(level: level, pledgedSize: rawLength) { chunk in
+            hasher.update(chunk)
+            compressed += chunk.count
+            try file.write(chunk)
+        }
+        try (manifest + [UInt8](repeating: 0, count: dataStart - manifest.count)).withUnsafeBytes { try zstd.write($0) }
+        // Byte plane k of a tensor is byte k of every float; emitted in chunks through one buffer.
+        let chunk = 1 << 16
+        var plane = [UInt8](repeating: 0, count: chunk)
+        for t in sources {
+            let n = t.values.count
+            let bytes = UnsafeRawBufferPointer(t.values)
+            for k in 0..<4 {
+                var start = 0
+                while start < n {
+                    let m = min(chunk, n - start)
+                    try plane.withUnsafeMutableBytes { buf in
+                        for i in 0..<m { buf[i] = bytes[4 * (start + i) + k] }
+                        try zstd.write(UnsafeRawBufferPointer(rebasing: buf[0..<m]))
+                    }
+                    start += m
+                }
             }
         }
-        let payload = try Zstd.compress(raw, level: level)
+        try zstd.finish()
+
         var prefix = magic
         func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { prefix += $0 } }
         put(version)
         put(UInt32(0))
-        put(UInt64(payload.count))
-        put(UInt64(raw.count))
-        put(XXHash64.hash(payload))
+        put(UInt64(compressed))
+        put(UInt64(rawLength))
+        put(hasher.finalize())
         put(UInt64(manifest.count))
         put(UInt64(0))
         put(UInt64(0))
-        let file = try AtomicFileWriter(path: path)
-        try file.write(prefix)
-        try file.write(payload)
+        try file.patch(prefix, at: 0)
         try file.commit()
         return CheckpointInfo(
-            version: version, fileBytes: UInt64(prefixSize + payload.count), rawBytes: UInt64(raw.count),
-            compressedBytes: UInt64(payload.count))
+            version: version, fileBytes: UInt64(prefixSize + compressed), rawBytes: UInt64(rawLength),
+            compressedBytes: UInt64(compressed))
     }
 
     // MARK: - Read
@@ -192,14 +242,8 @@ public enum CheckpointFile {
 
     // MARK: - Byte-plane shuffle
 
-    /// Stores byte k of every float together (plane k), which lets zstd find the redundancy in the
-    /// exponents and signs that it cannot see in interleaved floats.
-    static func shuffle(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawPointer) {
-        let n = src.count / 4
-        for i in 0..<n {
-            for k in 0..<4 { dst.storeBytes(of: src[4 * i + k], toByteOffset: k * n + i, as: UInt8.self) }
-        }
-    }
+    // Byte k of every float is stored together (plane k), which lets zstd find the redundancy in the
+    // exponents and signs that it cannot see in interleaved floats; `write` emits the planes.
 
     static func unshuffle(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawPointer) {
         let n = src.count / 4

@@ -50,13 +50,18 @@ public struct TrainingCheckpoint: Sendable {
             totalSteps: trainer.totalSteps, epoch: trainer.epoch(atStep: trainer.step), adamStep: trainer.optimizer.step,
             window: window, adapterTensors: a.tensorNames.map { AdapterTensorInfo(name: $0.name, shape: $0.shape, offset: $0.offset) })
         let o = trainer.optimizer.state
-        return try CheckpointFile.write(
-            path: path, state: state,
-            tensors: [
-                CheckpointTensor(name: "lora", shape: [a.parameterCount], values: a.parameterArray()),
-                CheckpointTensor(name: "adamw.m", shape: [o.m.count], values: o.m),
-                CheckpointTensor(name: "adamw.v", shape: [o.v.count], values: o.v),
-            ])
+        // The adapter and the moments are written from where they live: no copies.
+        return try o.m.withUnsafeBufferPointer { m in
+            try o.v.withUnsafeBufferPointer { v in
+                try CheckpointFile.write(
+                    path: path, state: state,
+                    sources: [
+                        .init(name: "lora", shape: [a.parameterCount], values: UnsafeBufferPointer(a.parameters)),
+                        .init(name: "adamw.m", shape: [m.count], values: m),
+                        .init(name: "adamw.v", shape: [v.count], values: v),
+                    ])
+            }
+        }
     }
 
     // MARK: - Read

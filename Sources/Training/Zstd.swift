@@ -53,3 +53,48 @@ public enum Zstd {
         try input.withUnsafeBytes { try decompress($0, expectedSize: expectedSize) }
     }
 }
+
+/// Streaming compression into one frame (content size pledged up front, checksum on), so a large
+/// payload never sits in memory twice: bytes go in, compressed chunks come out to `sink`.
+public final class ZstdCompressor {
+    private let cctx: OpaquePointer
+    private var output: [UInt8]
+    private let sink: (UnsafeRawBufferPointer) throws -> Void
+
+    public init(level: Int32 = 3, pledgedSize: Int, sink: @escaping (UnsafeRawBufferPointer) throws -> Void) throws {
+        guard let c = ZSTD_createCCtx() else { throw ZstdError(description: "zstd: cannot create a context") }
+        cctx = c
+        ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level)
+        ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1)
+        ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1)
+        ZSTD_CCtx_setPledgedSrcSize(c, UInt64(pledgedSize))
+        output = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
+        self.sink = sink
+    }
+
+    deinit { ZSTD_freeCCtx(cctx) }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var input = ZSTD_inBuffer(src: bytes.baseAddress, size: bytes.count, pos: 0)
+        while input.pos < input.size { try drive(&input, ZSTD_e_continue) }
+    }
+
+    /// Ends the frame; throws if fewer or more bytes than pledged were written.
+    public func finish() throws {
+        var input = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
+        while try drive(&input, ZSTD_e_end) != 0 {}
+    }
+
+    /// One compression call; returns zstd's "bytes still to flush" hint.
+    @discardableResult
+    private func drive(_ input: inout ZSTD_inBuffer, _ mode: ZSTD_EndDirective) throws -> Int {
+        let capacity = output.count
+        return try output.withUnsafeMutableBytes { out in
+            var o = ZSTD_outBuffer(dst: out.baseAddress, size: capacity, pos: 0)
+            let r = ZSTD_compressStream2(cctx, &o, &input, mode)
+            if ZSTD_isError(r) != 0 { throw ZstdError(description: "zstd: " + String(cString: ZSTD_getErrorName(r))) }
+            if o.pos > 0 { try sink(UnsafeRawBufferPointer(rebasing: out[0..<o.pos])) }
+            return r
+        }
+    }
+}
