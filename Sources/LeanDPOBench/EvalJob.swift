@@ -20,6 +20,7 @@ struct EvalJob: ParsableCommand {
 
     func run() throws {
         let loadStart = LoadAverage.read()
+        let residentAtStart = FileResidency.residentBytes(options.model)
         let sampler = AnonPeakSampler()
         var t0 = ProcessClock.now()
         let file = try MappedTensorFile(path: options.model)
@@ -78,6 +79,7 @@ struct EvalJob: ParsableCommand {
             ("pass_seconds", .numbers(passSeconds, digits: 3)),
             ("logps_sum", .number(sums.reduce(0, +))),
         ])
+        line.add("model_cached_at_start_mb", .number(residentAtStart.map { Double($0) / 1_048_576 }, digits: 1))
         line.add(options.footer(loadStart: loadStart))
         line.print()
     }

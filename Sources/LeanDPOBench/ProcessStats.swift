@@ -150,3 +150,24 @@ struct MemoryCgroup {
         return Double(limit) < Double(ProcessInfo.processInfo.physicalMemory) ? limit : nil
     }
 }
+
+// MARK: - Page cache
+
+enum FileResidency {
+    /// Bytes of `path` now in the page cache (mincore over a private read-only mapping), nil when unknown.
+    /// A memory-cap run starts with the model evicted, so its pages are charged to the capped cgroup.
+    static func residentBytes(_ path: String) -> Int? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size > 0 else { return nil }
+        let size = Int(st.st_size)
+        guard let p = mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0), p != MAP_FAILED else { return nil }
+        defer { munmap(p, size) }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        var vec = [UInt8](repeating: 0, count: (size + page - 1) / page)
+        guard mincore(p, size, &vec) == 0 else { return nil }
+        return vec.reduce(0) { $0 + Int($1 & 1) } * page
+    }
+}

@@ -21,6 +21,7 @@ struct TrainJob: ParsableCommand {
 
     func run() throws {
         let loadStart = LoadAverage.read()
+        let residentAtStart = FileResidency.residentBytes(options.model)
         let sampler = AnonPeakSampler()
         let scratch = try temporaryDirectory("leandpo-bench")
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -148,6 +149,7 @@ struct TrainJob: ParsableCommand {
             ("step_tokens", .array(reports.map { .int($0.tokens) })),
             ("losses", .numbers(reports.map(\.loss))),
         ])
+        line.add("model_cached_at_start_mb", .number(residentAtStart.map { Double($0) / 1_048_576 }, digits: 1))
         line.add(options.footer(loadStart: loadStart))
         line.print()
     }
