@@ -1,6 +1,8 @@
 // Compares two result lines of the same job (say uncapped vs. under a memory cap, or f32 vs. bf16): the
 // per-step losses side by side, whether they are bit-identical, their largest difference, and the
-// speed and memory ratios. With --require-equal-losses it fails unless every loss matches exactly.
+// speed and memory ratios. With --require-equal-losses it fails unless every loss matches exactly; with
+// --require-within T unless every loss is within T (runs on more than one thread are not bit-reproducible:
+// the attention backward adds per-worker partial sums whose split depends on the dynamic task hand-out).
 
 import ArgumentParser
 import Foundation
@@ -12,6 +14,7 @@ struct CompareResults: ParsableCommand {
     @Argument(help: "The variant result.") var variant: String
     @Option(help: "A name for the comparison (e.g. memory-cap, bf16).") var name = "compare"
     @Flag(help: "Exit with an error unless the losses are bit-identical.") var requireEqualLosses = false
+    @Option(help: "Exit with an error unless every loss differs by at most this much.") var requireWithin: Double?
 
     func run() throws {
         let a = try Self.load(baseline), b = try Self.load(variant)
@@ -42,12 +45,17 @@ struct CompareResults: ParsableCommand {
             ("compare", .string(name)), ("baseline", describe(a)), ("variant", describe(b)),
             ("losses_baseline", .numbers(la)), ("losses_variant", .numbers(lb)),
             ("losses_equal", .bool(equal)), ("max_abs_loss_diff", .number(diffs.max() ?? 0, digits: nil)),
+            ("tolerance", .number(requireWithin, digits: nil)),
+            ("losses_within_tolerance", requireWithin.map { t in .bool(diffs.allSatisfy { $0 <= t }) } ?? .null),
             ("sec_per_step_ratio", ratio("sec_per_step_median")), ("peak_rss_ratio", ratio("peak_rss_mb")),
             ("peak_anon_ratio", ratio("peak_anon_mb")),
         ])
         line.print()
         if requireEqualLosses && !equal {
             throw BenchError("the losses differ (largest difference \(diffs.max() ?? 0))")
+        }
+        if let t = requireWithin, !diffs.allSatisfy({ $0 <= t }) {
+            throw BenchError("the losses differ by up to \(diffs.max() ?? 0), more than \(t)")
         }
     }
 

@@ -35,11 +35,14 @@ struct EvalJob: ParsableCommand {
         guard !pairs.isEmpty else { throw BenchError("\(options.data) holds no pairs") }
 
         var passSeconds: [Double] = []
+        var passCPU: [Double] = []
         var sums: [Double] = []
         for i in 0..<passes {
             t0 = ProcessClock.now()
+            let cpu0 = ProcessClock.cpuSeconds()
             let (r, _) = try PairScoring.score(pairs, model: model, adapter: nil)
             passSeconds.append(ProcessClock.seconds(since: t0))
+            passCPU.append(ProcessClock.cpuSeconds() - cpu0)
             sums = r.chosen + r.rejected
             note(String(format: "pass %d/%d: %.3f s", i + 1, passes, passSeconds.last!))
         }
@@ -72,11 +75,15 @@ struct EvalJob: ParsableCommand {
             ("matmul_gflops", .number(gflops, digits: 2)),
             ("sgemm_peak_gflops", .number(peak.best, digits: 2)),
             ("mfu", .number(gflops / peak.best, digits: 3)),
+            ("matmul_gflop_per_cpu_s", .number(parts.total / median(Array(passCPU.dropFirst())) / 1e9, digits: 2)),
+            ("sgemm_peak_gflop_per_cpu_s", .number(peak.bestPerCPUSecond, digits: 2)),
+            ("mfu_cpu", .number(parts.total / median(Array(passCPU.dropFirst())) / 1e9 / peak.bestPerCPUSecond, digits: 3)),
             ("peak_rss_mb", .number(peakRSS.map { Double($0) / 1_048_576 }, digits: 1)),
             ("peak_anon_mb", .number(Double(peakAnon) / 1_048_576, digits: 1)),
             ("load_s", .number(loadSeconds, digits: 3)),
             ("prepare_data_s", .number(prepareSeconds, digits: 3)),
             ("pass_seconds", .numbers(passSeconds, digits: 3)),
+            ("pass_cpu_seconds", .numbers(passCPU, digits: 3)),
             ("logps_sum", .number(sums.reduce(0, +))),
         ])
         line.add("model_cached_at_start_mb", .number(residentAtStart.map { Double($0) / 1_048_576 }, digits: 1))

@@ -18,6 +18,7 @@ struct PeakJob: ParsableCommand {
         line.add([
             ("job", .string("peak")), ("threads", .int(threads)),
             ("sgemm_peak_gflops", .number(peak.best, digits: 2)),
+            ("sgemm_peak_gflop_per_cpu_s", .number(peak.bestPerCPUSecond, digits: 2)),
             ("sgemm_peak_by_shape", .object(peak.perShape.map { ($0.0.description, .number($0.1, digits: 2)) })),
             ("load_avg_start", loadStart.map { .numbers($0, digits: 2) } ?? .null),
             ("load_avg_end", LoadAverage.read().map { .numbers($0, digits: 2) } ?? .null),
