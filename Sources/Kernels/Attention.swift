@@ -1,9 +1,12 @@
-// Causal grouped-query attention over a packed token stream holding several sequences: a token attends
-// only to itself and earlier tokens of its own segment. Forward saves each (token, head)'s logsumexp;
-// backward recomputes the probabilities from it (FlashAttention-style). Work is split into tasks of one
-// query block (B rows) of one head, each a few sgemms against the keys that block can see; workers
-// take tasks largest first. Also the one-token decode step against a KV cache, for generation.
-// T tokens, H query heads, Hk kv heads, Dh head dim, L segment length, B query block rows, W workers.
+// Causal grouped-query attention over a packed token stream. The stream is cut into spans: a span's
+// queries attend causally to the span's own earlier tokens and, before those, to every key of an optional
+// prefix range elsewhere in the stream (a prompt shared by two completions). Forward saves each
+// (token, head)'s logsumexp; backward recomputes the probabilities from it (FlashAttention-style). Work is
+// split into tasks of one query block (B rows) of one head, each a few sgemms against the keys that block
+// can see (prefix keys, then own keys); workers take tasks largest first. Also the one-token decode step
+// against a KV cache, for generation.
+// T tokens, H query heads, Hk kv heads, Dh head dim, P prefix length, L longest P + span length,
+// B query block rows, W workers.
 
 import Foundation
 
@@ -11,12 +14,27 @@ public enum Attention {
     /// Query rows per block (B).
     public static let blockRows = 64
 
+    /// A run of query rows `rows` that attends causally to itself and, before itself, to all of `prefix`
+    /// (empty for an independent sequence). The prefix must end at or before `rows` starts. Query row
+    /// rows.lowerBound + i sees keys prefix ++ rows.lowerBound...rows.lowerBound + i.
+    public struct Span: Sendable, Equatable {
+        public var rows: Range<Int>
+        public var prefix: Range<Int>
+        public init(_ rows: Range<Int>, prefix: Range<Int> = 0..<0) {
+            self.rows = rows
+            self.prefix = prefix.isEmpty ? 0..<0 : prefix
+        }
+        /// Keys the span's last query sees (P + its own length).
+        public var keys: Int { prefix.count + rows.count }
+    }
+
     // MARK: - Scratch
 
     /// Floats of scratch `forward` and `backward` need: per worker a (B, L) score block and a (B, L)
     /// gradient block, and for every worker but the first private dk/dv sums, (T, Hk·Dh) each.
-    /// `tokens` is the length of the packed buffers (at least the end of the last segment). With less
-    /// scratch than `threads` workers need, the kernels use fewer workers.
+    /// `tokens` is the length of the packed buffers (at least the end of the last span);
+    /// `maxSegmentLength` the largest `Span.keys` (a span's prefix plus its own length). With less scratch
+    /// than `threads` workers need, the kernels use fewer workers.
     public static func scratchFloats(
         tokens: Int, maxSegmentLength: Int, kvHeads: Int, headDim: Int, threads: Int = Parallel.threads
     ) -> Int {
@@ -28,22 +46,40 @@ public enum Attention {
 
     struct Plan {
         let longest: Int  // L
-        let covered: Int  // end of the last segment
+        let covered: Int  // end of the last span
         let tasks: Int  // query blocks × H
         let workers: Int
+        /// Rows written by the backward's dk/dv (every span's rows and prefix), sorted and merged.
+        let keyRows: [Range<Int>]
     }
 
     static func plan(
-        _ segments: [Range<Int>], _ heads: Int, _ kvHeads: Int, _ headDim: Int, _ scratch: UnsafeMutableBufferPointer<Float>,
+        _ spans: [Span], _ heads: Int, _ kvHeads: Int, _ headDim: Int, _ scratch: UnsafeMutableBufferPointer<Float>,
         backward: Bool
     ) -> Plan {
         precondition(heads > 0 && kvHeads > 0 && heads % kvHeads == 0 && headDim > 0)
         var longest = 0, covered = 0, blocks = 0
-        for s in segments {
-            precondition(s.lowerBound >= 0, "segment \(s) starts before token 0")
-            longest = max(longest, s.count)
-            covered = max(covered, s.upperBound)
-            blocks += (s.count + blockRows - 1) / blockRows
+        var ranges: [Range<Int>] = []
+        for s in spans {
+            precondition(s.rows.lowerBound >= 0, "span \(s.rows) starts before token 0")
+            precondition(
+                s.prefix.isEmpty || (s.prefix.lowerBound >= 0 && s.prefix.upperBound <= s.rows.lowerBound),
+                "span \(s.rows): prefix \(s.prefix) must end before the span starts")
+            longest = max(longest, s.keys)
+            covered = max(covered, s.rows.upperBound)
+            blocks += (s.rows.count + blockRows - 1) / blockRows
+            if backward {
+                if !s.rows.isEmpty { ranges.append(s.rows) }
+                if !s.prefix.isEmpty { ranges.append(s.prefix) }
+            }
+        }
+        var keyRows: [Range<Int>] = []
+        for r in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+            if let last = keyRows.last, r.lowerBound <= last.upperBound {
+                keyRows[keyRows.count - 1] = last.lowerBound..<max(last.upperBound, r.upperBound)
+            } else {
+                keyRows.append(r)
+            }
         }
         let tasks = blocks * heads
         func needed(_ w: Int) -> Int {
@@ -53,16 +89,16 @@ public enum Attention {
         var workers = max(1, min(Parallel.threads, tasks))
         while workers > 1 && needed(workers) > scratch.count { workers -= 1 }
         precondition(scratch.count >= needed(workers), "attention scratch holds \(scratch.count) floats, needs \(needed(workers))")
-        return Plan(longest: longest, covered: covered, tasks: tasks, workers: workers)
+        return Plan(longest: longest, covered: covered, tasks: tasks, workers: workers, keyRows: keyRows)
     }
 
-    /// Task → (segment, first query row of the block, head). Heads vary fastest (a kv head's K/V block
-    /// stays in cache across its query heads); within a segment the last, largest blocks come first.
+    /// Task → (span, first query row of the block within the span, head). Heads vary fastest (a kv head's
+    /// K/V block stays in cache across its query heads); within a span the last, largest blocks come first.
     @inline(__always)
-    static func task(_ index: Int, _ segments: [Range<Int>], _ heads: Int) -> (seg: Range<Int>, i0: Int, h: Int) {
+    static func task(_ index: Int, _ spans: [Span], _ heads: Int) -> (span: Span, i0: Int, h: Int) {
         var j = index / heads
-        for s in segments {
-            let n = (s.count + blockRows - 1) / blockRows
+        for s in spans {
+            let n = (s.rows.count + blockRows - 1) / blockRows
             if j < n { return (s, (n - 1 - j) * blockRows, index % heads) }
             j -= n
         }
@@ -71,54 +107,90 @@ public enum Attention {
 
     // MARK: - Forward
 
-    /// out = softmax(q·kᵀ/√Dh + causal mask)·v per segment and head; lse = log Σ exp of each score row.
-    /// Tokens outside every segment are left untouched.
+    /// Causal attention inside each segment (no prefixes).
+    public static func forward(
+        out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
+        k: UnsafePointer<Float>, v: UnsafePointer<Float>, segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int,
+        scratch: UnsafeMutableBufferPointer<Float>
+    ) {
+        forward(
+            out: out, lse: lse, q: q, k: k, v: v, spans: segments.map { Span($0) }, heads: heads, kvHeads: kvHeads,
+            headDim: headDim, scratch: scratch)
+    }
+
+    /// out = softmax(q·kᵀ/√Dh + mask)·v per span and head, the mask letting a query see the span's prefix
+    /// and its own causal past; lse = log Σ exp of each score row. Tokens outside every span are left
+    /// untouched.
     public static func forward(
         out: UnsafeMutablePointer<Float>,  // (T, H·Dh)
         lse: UnsafeMutablePointer<Float>,  // (T, H)
         q: UnsafePointer<Float>,  // (T, H·Dh)
         k: UnsafePointer<Float>,  // (T, Hk·Dh)
         v: UnsafePointer<Float>,  // (T, Hk·Dh)
-        segments: [Range<Int>],
+        spans: [Span],
         heads: Int, kvHeads: Int, headDim: Int,
         scratch: UnsafeMutableBufferPointer<Float>  // (scratchFloats)
     ) {
-        let plan = plan(segments, heads, kvHeads, headDim, scratch, backward: false)
+        let plan = plan(spans, heads, kvHeads, headDim, scratch, backward: false)
         let stride = blockScratch(plan.longest)
         let dh = headDim, ldq = heads * dh, ldk = kvHeads * dh, group = heads / kvHeads
         let scale = Float(1 / Double(dh).squareRoot())
         BLAS.withThreads(plan.workers > 1 ? 1 : BLAS.threads) {
             Parallel.forEach(count: plan.tasks, threads: plan.workers) { index, worker in
-                let (seg, i0, h) = task(index, segments, heads)
-                let g = h / group, t0 = seg.lowerBound
-                let nb = min(blockRows, seg.count - i0), nk = i0 + nb
-                let s = scratch.baseAddress! + worker * stride  // (B, nk) scores, then probabilities
-                let qh = q + t0 * ldq + h * dh, kg = k + t0 * ldk + g * dh, vg = v + t0 * ldk + g * dh
-                // s = scale · q[i0..<i0+nb]·k[0..<nk]ᵀ
+                let (span, i0, h) = task(index, spans, heads)
+                let g = h / group, t0 = span.rows.lowerBound, np = span.prefix.count, p0 = span.prefix.lowerBound
+                let nb = min(blockRows, span.rows.count - i0), nk = i0 + nb, ld = np + nk
+                let s = scratch.baseAddress! + worker * stride  // (B, P + nk) scores, then probabilities
+                let qb = q + (t0 + i0) * ldq + h * dh
+                let kg = k + t0 * ldk + g * dh, vg = v + t0 * ldk + g * dh
+                let kp = k + p0 * ldk + g * dh, vp = v + p0 * ldk + g * dh
+                // s = scale · q[i0..<i0+nb]·[k[prefix]; k[0..<nk]]ᵀ
                 BLAS.sgemm(
-                    transA: false, transB: true, m: nb, n: nk, k: dh, alpha: scale, a: qh + i0 * ldq, lda: ldq,
-                    b: kg, ldb: ldk, beta: 0, c: s, ldc: nk)
+                    transA: false, transB: true, m: nb, n: np, k: dh, alpha: scale, a: qb, lda: ldq, b: kp, ldb: ldk, beta: 0,
+                    c: s, ldc: ld)
+                BLAS.sgemm(
+                    transA: false, transB: true, m: nb, n: nk, k: dh, alpha: scale, a: qb, lda: ldq, b: kg, ldb: ldk, beta: 0,
+                    c: s + np, ldc: ld)
                 for r in 0..<nb {
-                    let row = s + r * nk, valid = i0 + r + 1
+                    let row = s + r * ld, valid = np + i0 + r + 1
                     let mx = maximum(row, valid)
                     let sum = expShiftSum(row, valid, shift: mx)
                     let inv = 1 / sum
                     for j in 0..<valid { row[j] *= inv }
-                    (row + valid).update(repeating: 0, count: nk - valid)
+                    (row + valid).update(repeating: 0, count: ld - valid)
                     lse[(t0 + i0 + r) * heads + h] = mx + Foundation.log(sum)
                 }
-                // out[i0..<i0+nb] = p·v[0..<nk]
+                // out[i0..<i0+nb] = p·[v[prefix]; v[0..<nk]]
+                let o = out + (t0 + i0) * ldq + h * dh
+                if np > 0 {
+                    BLAS.sgemm(
+                        transA: false, transB: false, m: nb, n: dh, k: np, alpha: 1, a: s, lda: ld, b: vp, ldb: ldk, beta: 0,
+                        c: o, ldc: ldq)
+                }
                 BLAS.sgemm(
-                    transA: false, transB: false, m: nb, n: dh, k: nk, alpha: 1, a: s, lda: nk, b: vg, ldb: ldk,
-                    beta: 0, c: out + (t0 + i0) * ldq + h * dh, ldc: ldq)
+                    transA: false, transB: false, m: nb, n: dh, k: nk, alpha: 1, a: s + np, lda: ld, b: vg, ldb: ldk,
+                    beta: np > 0 ? 1 : 0, c: o, ldc: ldq)
             }
         }
     }
 
     // MARK: - Backward
 
-    /// dq, dk, dv (overwritten on the segments' tokens). Differentiates, per segment and head,
-    /// `s = scale·q·kᵀ; p = softmax(s) (causal); out = p·v`:
+    /// Backward of causal attention inside each segment (no prefixes).
+    public static func backward(
+        dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+        dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        out: UnsafePointer<Float>, lse: UnsafePointer<Float>, segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int,
+        scratch: UnsafeMutableBufferPointer<Float>
+    ) {
+        backward(
+            dq: dq, dk: dk, dv: dv, dout: dout, q: q, k: k, v: v, out: out, lse: lse, spans: segments.map { Span($0) },
+            heads: heads, kvHeads: kvHeads, headDim: headDim, scratch: scratch)
+    }
+
+    /// dq (overwritten on the spans' rows), dk, dv (overwritten on the spans' rows and prefixes; a prefix
+    /// row sums the gradients of every span that sees it). Differentiates, per span and head,
+    /// `s = scale·q·kᵀ; p = softmax(s) (masked); out = p·v` with k, v = [prefix keys; own keys]:
     /// dv += pᵀ·dout; dp = dout·vᵀ; ds = p ⊙ (dp − rowsum(dout ⊙ out)); dq = scale·ds·k; dk += scale·dsᵀ·q.
     /// Each worker sums dk and dv in its own buffer (the first worker in dk/dv itself); they are added
     /// at the end, so tasks never share a write.
@@ -132,47 +204,55 @@ public enum Attention {
         v: UnsafePointer<Float>,  // (T, Hk·Dh)
         out: UnsafePointer<Float>,  // (T, H·Dh)
         lse: UnsafePointer<Float>,  // (T, H)
-        segments: [Range<Int>],
+        spans: [Span],
         heads: Int, kvHeads: Int, headDim: Int,
         scratch: UnsafeMutableBufferPointer<Float>  // (scratchFloats)
     ) {
-        let plan = plan(segments, heads, kvHeads, headDim, scratch, backward: true)
+        let plan = plan(spans, heads, kvHeads, headDim, scratch, backward: true)
         let stride = blockScratch(plan.longest), bMax = min(blockRows, plan.longest)
         let dh = headDim, ldq = heads * dh, ldk = kvHeads * dh, group = heads / kvHeads
         let scale = Float(1 / Double(dh).squareRoot())
         let sums = scratch.baseAddress! + plan.workers * stride  // (W−1) × [(T, Hk·Dh) dk, (T, Hk·Dh) dv]
         let sumStride = 2 * plan.covered * ldk
-        for seg in segments {
-            (dk + seg.lowerBound * ldk).update(repeating: 0, count: seg.count * ldk)
-            (dv + seg.lowerBound * ldk).update(repeating: 0, count: seg.count * ldk)
+        for r in plan.keyRows {
+            (dk + r.lowerBound * ldk).update(repeating: 0, count: r.count * ldk)
+            (dv + r.lowerBound * ldk).update(repeating: 0, count: r.count * ldk)
         }
         sums.update(repeating: 0, count: (plan.workers - 1) * sumStride)
         BLAS.withThreads(plan.workers > 1 ? 1 : BLAS.threads) {
             Parallel.forEach(count: plan.tasks, threads: plan.workers) { index, worker in
-                let (seg, i0, h) = task(index, segments, heads)
-                let g = h / group, t0 = seg.lowerBound
-                let nb = min(blockRows, seg.count - i0), nk = i0 + nb
-                let p = scratch.baseAddress! + worker * stride  // (B, nk)
-                let ds = p + bMax * plan.longest  // (B, nk)
+                let (span, i0, h) = task(index, spans, heads)
+                let g = h / group, t0 = span.rows.lowerBound, np = span.prefix.count, p0 = span.prefix.lowerBound
+                let nb = min(blockRows, span.rows.count - i0), nk = i0 + nb, ld = np + nk
+                let p = scratch.baseAddress! + worker * stride  // (B, P + nk)
+                let ds = p + bMax * plan.longest  // (B, P + nk)
                 let dkAll = worker == 0 ? dk : sums + (worker - 1) * sumStride
                 let dvAll = worker == 0 ? dv : dkAll + plan.covered * ldk
                 let kg = k + t0 * ldk + g * dh, vg = v + t0 * ldk + g * dh
+                let kp = k + p0 * ldk + g * dh, vp = v + p0 * ldk + g * dh
                 let dkg = dkAll + t0 * ldk + g * dh, dvg = dvAll + t0 * ldk + g * dh
+                let dkp = dkAll + p0 * ldk + g * dh, dvp = dvAll + p0 * ldk + g * dh
                 let qb = q + (t0 + i0) * ldq + h * dh, ob = out + (t0 + i0) * ldq + h * dh
                 let dob = dout + (t0 + i0) * ldq + h * dh
                 // p = exp(scale · q·kᵀ − lse), recomputed
                 BLAS.sgemm(
+                    transA: false, transB: true, m: nb, n: np, k: dh, alpha: scale, a: qb, lda: ldq, b: kp, ldb: ldk,
+                    beta: 0, c: p, ldc: ld)
+                BLAS.sgemm(
                     transA: false, transB: true, m: nb, n: nk, k: dh, alpha: scale, a: qb, lda: ldq, b: kg, ldb: ldk,
-                    beta: 0, c: p, ldc: nk)
+                    beta: 0, c: p + np, ldc: ld)
                 // dp = dout·vᵀ
                 BLAS.sgemm(
+                    transA: false, transB: true, m: nb, n: np, k: dh, alpha: 1, a: dob, lda: ldq, b: vp, ldb: ldk,
+                    beta: 0, c: ds, ldc: ld)
+                BLAS.sgemm(
                     transA: false, transB: true, m: nb, n: nk, k: dh, alpha: 1, a: dob, lda: ldq, b: vg, ldb: ldk,
-                    beta: 0, c: ds, ldc: nk)
+                    beta: 0, c: ds + np, ldc: ld)
                 for r in 0..<nb {
-                    let valid = i0 + r + 1
-                    let prow = p + r * nk, drow = ds + r * nk
+                    let valid = np + i0 + r + 1
+                    let prow = p + r * ld, drow = ds + r * ld
                     _ = expShiftSum(prow, valid, shift: lse[(t0 + i0 + r) * heads + h])
-                    (prow + valid).update(repeating: 0, count: nk - valid)
+                    (prow + valid).update(repeating: 0, count: ld - valid)
                     // ds = p ⊙ (dp − Σ_d dout·out)
                     let delta = dot(dob + r * ldq, ob + r * ldq, dh)
                     var j = 0
@@ -184,29 +264,41 @@ public enum Attention {
                         drow[j] = prow[j] * (drow[j] - delta)
                         j += 1
                     }
-                    (drow + valid).update(repeating: 0, count: nk - valid)
+                    (drow + valid).update(repeating: 0, count: ld - valid)
                 }
-                // dv[0..<nk] += pᵀ·dout[i0..<i0+nb]
+                // dv[prefix] += p[:, prefix]ᵀ·dout; dv[0..<nk] += p[:, own]ᵀ·dout[i0..<i0+nb]
                 BLAS.sgemm(
-                    transA: true, transB: false, m: nk, n: dh, k: nb, alpha: 1, a: p, lda: nk, b: dob, ldb: ldq,
+                    transA: true, transB: false, m: np, n: dh, k: nb, alpha: 1, a: p, lda: ld, b: dob, ldb: ldq,
+                    beta: 1, c: dvp, ldc: ldk)
+                BLAS.sgemm(
+                    transA: true, transB: false, m: nk, n: dh, k: nb, alpha: 1, a: p + np, lda: ld, b: dob, ldb: ldq,
                     beta: 1, c: dvg, ldc: ldk)
-                // dq[i0..<i0+nb] = scale · ds·k[0..<nk]
+                // dq[i0..<i0+nb] = scale · ds·[k[prefix]; k[0..<nk]]
+                let dqb = dq + (t0 + i0) * ldq + h * dh
+                if np > 0 {
+                    BLAS.sgemm(
+                        transA: false, transB: false, m: nb, n: dh, k: np, alpha: scale, a: ds, lda: ld, b: kp, ldb: ldk,
+                        beta: 0, c: dqb, ldc: ldq)
+                }
                 BLAS.sgemm(
-                    transA: false, transB: false, m: nb, n: dh, k: nk, alpha: scale, a: ds, lda: nk, b: kg, ldb: ldk,
-                    beta: 0, c: dq + (t0 + i0) * ldq + h * dh, ldc: ldq)
-                // dk[0..<nk] += scale · dsᵀ·q[i0..<i0+nb]
+                    transA: false, transB: false, m: nb, n: dh, k: nk, alpha: scale, a: ds + np, lda: ld, b: kg, ldb: ldk,
+                    beta: np > 0 ? 1 : 0, c: dqb, ldc: ldq)
+                // dk[prefix] += scale · ds[:, prefix]ᵀ·q; dk[0..<nk] += scale · ds[:, own]ᵀ·q[i0..<i0+nb]
                 BLAS.sgemm(
-                    transA: true, transB: false, m: nk, n: dh, k: nb, alpha: scale, a: ds, lda: nk, b: qb, ldb: ldq,
+                    transA: true, transB: false, m: np, n: dh, k: nb, alpha: scale, a: ds, lda: ld, b: qb, ldb: ldq,
+                    beta: 1, c: dkp, ldc: ldk)
+                BLAS.sgemm(
+                    transA: true, transB: false, m: nk, n: dh, k: nb, alpha: scale, a: ds + np, lda: ld, b: qb, ldb: ldq,
                     beta: 1, c: dkg, ldc: ldk)
             }
         }
-        // dk += Σ_workers partial dk (and dv), over the segments' rows
+        // dk += Σ_workers partial dk (and dv), over the rows written
         if plan.workers > 1 {
-            for seg in segments {
-                Parallel.forChunks(count: seg.count, minChunk: max(1, 8192 / ldk)) { range, _ in
+            for rows in plan.keyRows {
+                Parallel.forChunks(count: rows.count, minChunk: max(1, 8192 / ldk)) { range, _ in
                     for w in 1..<plan.workers {
                         let base = sums + (w - 1) * sumStride
-                        let off = (seg.lowerBound + range.lowerBound) * ldk, n = range.count * ldk
+                        let off = (rows.lowerBound + range.lowerBound) * ldk, n = range.count * ldk
                         axpy(dk + off, 1, base + off, n)
                         axpy(dv + off, 1, base + plan.covered * ldk + off, n)
                     }

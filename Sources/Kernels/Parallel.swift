@@ -1,5 +1,7 @@
-// Parallel loops over Dispatch's concurrentPerform: a fixed number of workers pull chunks of the index
-// range, and each body call learns its worker index so it can use its own slice of a scratch buffer.
+// Parallel loops over Dispatch's concurrentPerform: a fixed number of workers each take a fixed,
+// interleaved share of the chunks, and each body call learns its worker index so it can use its own
+// slice of a scratch buffer. The share depends only on (count, threads), never on timing, so per-worker
+// partial sums — and therefore every result — are bit-identical from run to run (exact resume needs it).
 
 import Dispatch
 import Foundation
@@ -21,7 +23,8 @@ public enum Parallel {
     // MARK: - Loops
 
     /// Calls `body(range, worker)` over disjoint chunks covering 0..<count, on up to `threads` workers
-    /// (worker in 0..<threads). Chunks are handed out dynamically, so unequal work balances itself.
+    /// (worker in 0..<threads). Worker w runs chunks w, w+W, w+2W, … in order: interleaving balances
+    /// work that grows along the range (causal attention) while keeping the assignment deterministic.
     /// `minChunk` keeps tiny ranges from being split (the loop runs inline when one chunk covers it all).
     public static func forChunks(
         count: Int, threads: Int = Parallel.threads, minChunk: Int = 1,
@@ -37,13 +40,10 @@ public enum Parallel {
         // About four chunks per worker: enough to balance, few enough to keep overhead negligible.
         let chunk = max(minChunk, (count + 4 * workers - 1) / (4 * workers))
         let chunks = (count + chunk - 1) / chunk
-        let next = Counter()
         withoutActuallyEscaping(body) { body in
             let body = Unchecked(body)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                while true {
-                    let c = next.take()
-                    if c >= chunks { break }
+                for c in stride(from: worker, to: chunks, by: workers) {
                     let start = c * chunk
                     body.value(start..<min(count, start + chunk), worker)
                 }
@@ -51,8 +51,8 @@ public enum Parallel {
         }
     }
 
-    /// Calls `body(index, worker)` for every index in 0..<count, one index per hand-out (use it when
-    /// each index is a large task, e.g. one attention head of one sequence).
+    /// Calls `body(index, worker)` for every index in 0..<count; worker w runs indices w, w+W, … (use it
+    /// when each index is a large task, e.g. one attention head of one sequence).
     public static func forEach(
         count: Int, threads: Int = Parallel.threads, body: (_ index: Int, _ worker: Int) -> Void
     ) {
@@ -63,39 +63,20 @@ public enum Parallel {
             for i in 0..<count { body(i, 0) }
             return
         }
-        let next = Counter()
         withoutActuallyEscaping(body) { body in
             let body = Unchecked(body)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                while true {
-                    let i = next.take()
-                    if i >= count { break }
-                    body.value(i, worker)
-                }
+                for i in stride(from: worker, to: count, by: workers) { body.value(i, worker) }
             }
         }
     }
 }
 
-// MARK: - Work counter
+// MARK: - Helpers
 
 /// Carries a closure into Dispatch's @Sendable worker closure. Safe here because the caller waits for
 /// every worker, and each body call touches only the disjoint work it was handed.
 private struct Unchecked<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
-}
-
-/// A locked counter handing out task numbers; a lock per hand-out is negligible next to a task.
-private final class Counter: @unchecked Sendable {
-    private var value = 0
-    private let lock = NSLock()
-
-    func take() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        let v = value
-        value += 1
-        return v
-    }
 }

@@ -80,16 +80,25 @@ public enum Reference {
     public static func attention(
         q: [Double], k: [Double], v: [Double], segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int
     ) -> (out: [Double], lse: [Double]) {
+        attention(q: q, k: k, v: v, spans: segments.map { Attention.Span($0) }, heads: heads, kvHeads: kvHeads, headDim: headDim)
+    }
+
+    /// GQA attention per span: query i of a span sees the span's prefix keys, then its own keys up to i.
+    /// out (T, H·Dh) and lse (T, H); tokens outside spans stay 0.
+    public static func attention(
+        q: [Double], k: [Double], v: [Double], spans: [Attention.Span], heads: Int, kvHeads: Int, headDim: Int
+    ) -> (out: [Double], lse: [Double]) {
         let t = q.count / (heads * headDim)
         var out = [Double](repeating: 0, count: q.count), lse = [Double](repeating: 0, count: t * heads)
         let ldq = heads * headDim, ldk = kvHeads * headDim, group = heads / kvHeads
         let scale = 1 / Double(headDim).squareRoot()
-        for seg in segments {
+        for span in spans {
             for h in 0..<heads {
                 let g = h / group
-                for i in seg {
+                for i in span.rows {
+                    let keys = Array(span.prefix) + Array(span.rows.lowerBound...i)
                     var scores: [Double] = []
-                    for j in seg.lowerBound...i {
+                    for j in keys {
                         var s = 0.0
                         for d in 0..<headDim { s += q[i * ldq + h * headDim + d] * k[j * ldk + g * headDim + d] }
                         scores.append(s * scale)
@@ -97,7 +106,7 @@ public enum Reference {
                     let mx = scores.max()!
                     let sum = scores.reduce(0) { $0 + exp($1 - mx) }
                     lse[i * heads + h] = mx + log(sum)
-                    for (n, j) in (seg.lowerBound...i).enumerated() {
+                    for (n, j) in keys.enumerated() {
                         let p = exp(scores[n] - mx) / sum
                         for d in 0..<headDim { out[i * ldq + h * headDim + d] += p * v[j * ldk + g * headDim + d] }
                     }

@@ -10,7 +10,7 @@ extension LlamaModel {
     // MARK: - Layer backward
 
     func layerBackward(
-        _ l: Int, input: UnsafePointer<Float>, count t: Int, segments: [Range<Int>], plan: AdapterPlan,
+        _ l: Int, input: UnsafePointer<Float>, count t: Int, spans: [Attention.Span], plan: AdapterPlan,
         needInputGradient: Bool, ws: Workspace
     ) {
         let w = layers[l], c = config
@@ -40,7 +40,7 @@ extension LlamaModel {
         loraBackward(l, .o, dinp: datt, dout: dres, inp: ws.att, count: t, plan: plan, ws: ws)
         // att = softmax(q·kᵀ/√Dh + causal)·v
         Attention.backward(
-            dq: dq, dk: dk, dv: dv, dout: datt, q: ws.q, k: ws.k, v: ws.v, out: ws.att, lse: ws.lse, segments: segments,
+            dq: dq, dk: dk, dv: dv, dout: datt, q: ws.q, k: ws.k, v: ws.v, out: ws.att, lse: ws.lse, spans: spans,
             heads: heads, kvHeads: kvHeads, headDim: dh, scratch: ws.attnScratch)
         // q = rope(q), k = rope(k)
         RoPE.backward(dx: dq, positions: ws.positions, count: t, heads: heads, headDim: dh, table: rope)

@@ -8,8 +8,8 @@ import Kernels
 
 /// How a layer's attention sees its keys.
 enum AttentionMode {
-    /// Causal attention inside each segment of the packed stream.
-    case packed([Range<Int>])
+    /// Causal attention inside each span of the packed stream (plus the span's prefix).
+    case packed([Attention.Span])
     /// Keys and values also go to a KV cache (L-major rows of KV floats) at rows start..<start+T. With
     /// start == 0 the T tokens form one causal segment (prefill); otherwise T must be 1 (a decode step).
     /// `layerStride` floats separate consecutive layers' caches.
@@ -54,9 +54,9 @@ extension LlamaModel {
 
         // att = softmax(q·kᵀ/√Dh + causal)·v
         switch mode {
-        case .packed(let segments):
+        case .packed(let spans):
             Attention.forward(
-                out: ws.att, lse: ws.lse, q: ws.q, k: ws.k, v: ws.v, segments: segments, heads: heads, kvHeads: kvHeads,
+                out: ws.att, lse: ws.lse, q: ws.q, k: ws.k, v: ws.v, spans: spans, heads: heads, kvHeads: kvHeads,
                 headDim: dh, scratch: ws.attnScratch)
         case .cached(let kc, let vc, let stride, let start, let scratch):
             let kl = kc + l * stride, vl = vc + l * stride

@@ -152,13 +152,15 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
-    /// Token ids in range, every sequence within the model's positions, segments tiling the stream.
+    /// Token ids in range, every sequence within the model's positions, segments tiling the stream, and
+    /// each prefix the start of an earlier independent segment.
     func validate(_ batch: PackedBatch) throws {
         guard batch.tokenCount > 0 else { throw ModelError.emptyBatch }
         guard batch.positions.count == batch.tokenCount else {
             throw ModelError.unsupported(what: "malformed PackedBatch: \(batch.positions.count) positions for \(batch.tokenCount) tokens")
         }
         var next = 0
+        var independent: [Int: Int] = [:]  // start → segment index
         for (s, seg) in batch.segments.enumerated() {
             guard seg.start == next, seg.length >= 1 else {
                 throw ModelError.unsupported(what: "malformed PackedBatch: segment \(s) starts at \(seg.start), expected \(next)")
@@ -167,10 +169,19 @@ public final class LlamaModel: @unchecked Sendable {
             guard next <= batch.tokenCount else {
                 throw ModelError.unsupported(what: "malformed PackedBatch: segment \(s) runs past token \(batch.tokenCount)")
             }
+            if !seg.prefix.isEmpty {
+                guard let j = independent[seg.prefix.lowerBound], seg.prefix.count <= batch.segments[j].length else {
+                    throw ModelError.unsupported(
+                        what: "malformed PackedBatch: segment \(s)'s prefix \(seg.prefix) is not the start of an earlier independent segment")
+                }
+            } else {
+                independent[seg.start] = s
+            }
             for i in seg.range {
                 let id = batch.tokens[i], p = batch.positions[i]
                 guard id >= 0, Int(id) < config.vocabSize else {
-                    throw ModelError.tokenOutOfRange(sequence: s, index: i - seg.start, id: id, vocab: config.vocabSize)
+                    throw ModelError.tokenOutOfRange(
+                        sequence: s, index: i - seg.start + seg.prefix.count, id: id, vocab: config.vocabSize)
                 }
                 guard p >= 0, Int(p) < config.maxPositionEmbeddings else {
                     throw ModelError.sequenceTooLong(sequence: s, length: Int(p) + 1, maximum: config.maxPositionEmbeddings)
@@ -179,6 +190,21 @@ public final class LlamaModel: @unchecked Sendable {
         }
         guard next == batch.tokenCount else {
             throw ModelError.unsupported(what: "malformed PackedBatch: segments cover \(next) of \(batch.tokenCount) tokens")
+        }
+    }
+
+    /// Offsets rising from 0 to the entry count, rows inside the batch, targets in the vocabulary.
+    func validate(_ scoring: ScoredTokens, tokens: Int) throws {
+        let n = scoring.rows.count
+        guard scoring.targets.count == n else { throw ModelError.badScoring(what: "\(n) rows but \(scoring.targets.count) targets") }
+        guard scoring.offsets.first == 0, scoring.offsets.last == n, zip(scoring.offsets, scoring.offsets.dropFirst()).allSatisfy({ $0 <= $1 })
+        else { throw ModelError.badScoring(what: "group offsets must rise from 0 to \(n)") }
+        for i in 0..<n {
+            let r = scoring.rows[i], id = scoring.targets[i]
+            guard r >= 0, Int(r) < tokens else { throw ModelError.badScoring(what: "entry \(i): row \(r) is outside the batch's \(tokens) tokens") }
+            guard id >= 0, Int(id) < config.vocabSize else {
+                throw ModelError.badScoring(what: "entry \(i): target \(id) is outside the vocabulary (0..<\(config.vocabSize))")
+            }
         }
     }
 

@@ -10,6 +10,7 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
     case gradientCount(got: Int, expected: Int)
     case adapterMismatch(what: String)
     case badRow(row: Int, tokens: Int)
+    case badScoring(what: String)
     case unsupported(what: String)
     case generation(what: String)
 
@@ -26,6 +27,7 @@ public enum ModelError: Error, CustomStringConvertible, Sendable {
         case .gradientCount(let g, let e): "the loss gradient has \(g) values, the batch scores \(e) tokens"
         case .adapterMismatch(let w): "the LoRA adapter does not fit this model: \(w)"
         case .badRow(let r, let t): "row \(r) is outside the batch's \(t) tokens"
+        case .badScoring(let w): "scored tokens: \(w)"
         case .unsupported(let w): w
         case .generation(let w): "generation: \(w)"
         }

@@ -1,23 +1,24 @@
 // The model's passes over a packed batch: completion log-probs (inference and the adapters-off reference),
 // logits at chosen rows, and the training pass — a forward that keeps only each layer's input as its
 // checkpoint, the caller's loss gradient, then a backward that recomputes each layer (most recent first)
-// and accumulates the LoRA gradients. The final norm and LM head run only at the scored rows.
+// and accumulates the LoRA gradients. The final norm and LM head run only at the scored rows, given
+// either as completion ranges per sequence or as explicit (row, target) lists (`ScoredTokens`).
 // T tokens, P scored tokens, D model dim, V vocab, L layers.
 
 import Kernels
 
 // MARK: - Results
 
-/// Log-probabilities of the scored (completion) tokens of every sequence in a batch.
+/// Log-probabilities of the scored (completion) tokens of every sequence (or scoring group) in a batch.
 public struct SequenceLogProbs: Sendable, Equatable {
-    /// Per sequence: Σ log p over its completion tokens (TRL's summed logps).
+    /// Per sequence (group): Σ log p over its completion tokens (TRL's summed logps).
     public var sums: [Float]
     /// Every scored token's log p, sequence after sequence.
     public var tokenLogProbs: [Float]
     /// Sequence i's tokens are tokenLogProbs[tokenOffsets[i]..<tokenOffsets[i+1]] (count = sequences + 1).
     public var tokenOffsets: [Int]
-    /// Per sequence: Σ over its scored tokens of the mean logit over the vocabulary (TRL's logits/* metric
-    /// is this divided by the token count).
+    /// Per sequence (group): Σ over its scored tokens of the mean logit over the vocabulary (TRL's logits/*
+    /// metric is this divided by the token count).
     public var meanLogitSums: [Float]
 
     public var sequenceCount: Int { sums.count }
@@ -40,23 +41,31 @@ extension LlamaModel {
     // MARK: - Public passes
 
     /// Log-probabilities of each sequence's completion tokens. `completionRanges[i]` are token indices
-    /// [start, end) inside sequence i; token t is scored by the logits at t−1 (as TRL), so start ≥ 1.
-    /// A nil or disabled adapter gives the base model (the DPO reference).
+    /// [start, end) inside sequence i (a continuation's sequence includes its prefix); token t is scored by
+    /// the logits at t−1 (as TRL), so start ≥ 1. A nil or disabled adapter gives the base model (the DPO
+    /// reference).
     public func sequenceLogProbs(batch: PackedBatch, completionRanges: [Range<Int>], adapter: LoRAAdapter? = nil) throws
+        -> SequenceLogProbs
+    {
+        try sequenceLogProbs(batch: batch, scoring: batch.scoring(completionRanges: completionRanges), adapter: adapter)
+    }
+
+    /// Log-probabilities of the tokens `scoring` lists, per group.
+    public func sequenceLogProbs(batch: PackedBatch, scoring: ScoredTokens, adapter: LoRAAdapter? = nil) throws
         -> SequenceLogProbs
     {
         precondition(!busy, "the model is inside forwardBackward's loss callback")
         let active = try activeAdapter(adapter)
-        let (ws, p) = try prepare(batch, completionRanges, rank: active?.rank ?? 0, training: false, dropout: false)
+        let ws = try prepare(batch, scoring, rank: active?.rank ?? 0, training: false, dropout: false)
         let plan = active.map { AdapterPlan(adapter: $0, dropout: nil) }
         let t = batch.tokenCount
         Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
-        let mode = AttentionMode.packed(batch.segments.map(\.range))
+        let mode = AttentionMode.packed(spans(batch))
         for l in 0..<layers.count {
             layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
         }
-        headForward(final: ws.x, rows: p, ws: ws)
-        return collect(completionRanges, ws: ws)
+        headForward(final: ws.x, rows: scoring.count, ws: ws)
+        return collect(scoring, ws: ws)
     }
 
     /// Full-vocabulary logits at stream rows `rows` of the batch: (rows.count, V), row-major.
@@ -71,7 +80,7 @@ extension LlamaModel {
         load(batch, ws: ws)
         let plan = active.map { AdapterPlan(adapter: $0, dropout: nil) }
         Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
-        let mode = AttentionMode.packed(batch.segments.map(\.range))
+        let mode = AttentionMode.packed(spans(batch))
         for l in 0..<layers.count {
             layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
         }
@@ -94,27 +103,39 @@ extension LlamaModel {
         batch: PackedBatch, completionRanges: [Range<Int>], adapter: LoRAAdapter, dropoutSeed: UInt64 = 0,
         lossGradient: (SequenceLogProbs) throws -> [Float]
     ) throws -> SequenceLogProbs {
+        try forwardBackward(
+            batch: batch, scoring: batch.scoring(completionRanges: completionRanges), adapter: adapter, dropoutSeed: dropoutSeed,
+            lossGradient: lossGradient)
+    }
+
+    /// The training pass over the tokens `scoring` lists (see the completion-range version).
+    @discardableResult
+    public func forwardBackward(
+        batch: PackedBatch, scoring: ScoredTokens, adapter: LoRAAdapter, dropoutSeed: UInt64 = 0,
+        lossGradient: (SequenceLogProbs) throws -> [Float]
+    ) throws -> SequenceLogProbs {
         precondition(!busy, "forwardBackward called from inside its own loss callback")
         guard let adapter = try activeAdapter(adapter) else {
             throw ModelError.unsupported(what: "forwardBackward needs an enabled LoRA adapter (it trains only LoRA parameters)")
         }
         let p = adapter.config.dropout
         let dropout = p > 0 ? LoRADropout(seed: dropoutSeed, p: Float(p)) : nil
-        let (ws, rows) = try prepare(batch, completionRanges, rank: adapter.rank, training: true, dropout: dropout != nil)
+        let ws = try prepare(batch, scoring, rank: adapter.rank, training: true, dropout: dropout != nil)
+        let rows = scoring.count
         let plan = AdapterPlan(adapter: adapter, dropout: dropout)
         let t = batch.tokenCount, d = config.hiddenSize, nl = layers.count
         let ckpt = ws.checkpoints!  // (L+1, T, D), layer l's input at l·T·D
         let layerSize = t * d
-        let segments = batch.segments.map(\.range)
+        let spans = spans(batch)
 
         // ---- forward, keeping each layer's input
         Embedding.forward(out: ckpt, tokens: ws.tokenIds, table: embedding, count: t)
         for l in 0..<nl {
             layerForward(
-                l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(segments), plan: plan, ws: ws)
+                l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(spans), plan: plan, ws: ws)
         }
         headForward(final: ckpt + nl * layerSize, rows: rows, ws: ws)
-        let result = collect(completionRanges, ws: ws)
+        let result = collect(scoring, ws: ws)
 
         // ---- the caller's loss
         busy = true
@@ -146,44 +167,32 @@ extension LlamaModel {
             let input = ckpt + l * layerSize
             // The last layer's intermediates are still in the arena from the forward.
             if l != nl - 1 {
-                layerForward(l, input: input, output: nil, count: t, mode: .packed(segments), plan: plan, ws: ws)
+                layerForward(l, input: input, output: nil, count: t, mode: .packed(spans), plan: plan, ws: ws)
             }
-            layerBackward(l, input: input, count: t, segments: segments, plan: plan, needInputGradient: l > 0, ws: ws)
+            layerBackward(l, input: input, count: t, spans: spans, plan: plan, needInputGradient: l > 0, ws: ws)
         }
         return result
     }
 
     // MARK: - Shared steps
 
-    /// Validates the batch and ranges, picks the arena and loads tokens, positions, scored rows and targets.
-    func prepare(_ batch: PackedBatch, _ ranges: [Range<Int>], rank: Int, training: Bool, dropout: Bool) throws
-        -> (Workspace, rows: Int)
-    {
+    /// Validates the batch and the scoring, picks the arena and loads tokens, positions, scored rows and targets.
+    func prepare(_ batch: PackedBatch, _ scoring: ScoredTokens, rank: Int, training: Bool, dropout: Bool) throws -> Workspace {
         try validate(batch)
-        guard ranges.count == batch.sequenceCount else {
-            throw ModelError.completionRangeCount(got: ranges.count, sequences: batch.sequenceCount)
-        }
-        var p = 0
-        for (s, r) in ranges.enumerated() {
-            guard r.lowerBound >= 1, r.upperBound <= batch.segments[s].length else {
-                throw ModelError.badCompletionRange(sequence: s, range: r, length: batch.segments[s].length)
-            }
-            p += r.count
-        }
+        try validate(scoring, tokens: batch.tokenCount)
+        let p = scoring.count
         let ws = workspace(
             for: WorkspaceSize(
                 tokens: batch.tokenCount, rows: p, rank: rank, training: training, dropout: dropout, threads: Parallel.threads))
         load(batch, ws: ws)
-        var i = 0
-        for (s, r) in ranges.enumerated() {
-            let start = batch.segments[s].start
-            for tok in r {
-                ws.rowIndex[i] = Int32(start + tok - 1)
-                ws.targets[i] = batch.tokens[start + tok]
-                i += 1
-            }
-        }
-        return (ws, p)
+        scoring.rows.withUnsafeBufferPointer { ws.rowIndex.update(from: $0.baseAddress!, count: p) }
+        scoring.targets.withUnsafeBufferPointer { ws.targets.update(from: $0.baseAddress!, count: p) }
+        return ws
+    }
+
+    /// The attention spans of a batch: each segment's rows, seeing its prefix.
+    func spans(_ batch: PackedBatch) -> [Attention.Span] {
+        batch.segments.map { Attention.Span($0.range, prefix: $0.prefix) }
     }
 
     /// Copies token ids and positions into the arena and sizes the RoPE table.
@@ -203,23 +212,19 @@ extension LlamaModel {
             scratch: ws.headScratch)
     }
 
-    /// Gathers the head's outputs into per-sequence results (sums in Double, stored as Float).
-    func collect(_ ranges: [Range<Int>], ws: Workspace) -> SequenceLogProbs {
-        var sums: [Float] = [], means: [Float] = [], offsets = [0]
-        let total = ranges.reduce(0) { $0 + $1.count }
-        let tokens = Array(UnsafeBufferPointer(start: ws.logps, count: total))
-        var i = 0
-        for r in ranges {
+    /// Gathers the head's outputs into per-group results (sums in Double, stored as Float).
+    func collect(_ scoring: ScoredTokens, ws: Workspace) -> SequenceLogProbs {
+        var sums: [Float] = [], means: [Float] = []
+        let tokens = Array(UnsafeBufferPointer(start: ws.logps, count: scoring.count))
+        for g in 0..<scoring.groupCount {
             var s = 0.0, m = 0.0
-            for _ in r {
+            for i in scoring.offsets[g]..<scoring.offsets[g + 1] {
                 s += Double(ws.logps[i])
                 m += Double(ws.means[i])
-                i += 1
             }
             sums.append(Float(s))
             means.append(Float(m))
-            offsets.append(i)
         }
-        return SequenceLogProbs(sums: sums, tokenLogProbs: tokens, tokenOffsets: offsets, meanLogitSums: means)
+        return SequenceLogProbs(sums: sums, tokenLogProbs: tokens, tokenOffsets: scoring.offsets, meanLogitSums: means)
     }
 }

@@ -180,10 +180,12 @@ final class Workspace {
 }
 
 extension LlamaModel {
-    /// The arena for `need`, reusing (and keeping) the current one when it is large enough.
+    /// The arena for `need`, reusing (and keeping) the current one when it is large enough. A training
+    /// need replaces an inference-only arena instead of growing it: the reference pass scores big groups
+    /// without gradients, and a training arena that large would hold (L+1)·T·D checkpoints it never uses.
     func workspace(for need: WorkspaceSize) -> Workspace {
         if let ws = workspace, ws.size.covers(need) { return ws }
-        let size = workspace.map { $0.size.union(need) } ?? need
+        let size = workspace.map { need.training && !$0.size.training ? need : $0.size.union(need) } ?? need
         workspace = nil  // free the old arena before allocating the new one
         let ws = Workspace(size: size, config: config, layers: layers, lmHead: lmHead)
         workspace = ws

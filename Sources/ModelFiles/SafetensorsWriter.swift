@@ -71,19 +71,9 @@ public final class SafetensorsWriter {
     /// JSON with keys in data order after __metadata__, as the reference writer emits it.
     static func header(_ entries: [Entry], metadata: [String: String]) -> [UInt8] {
         func quote(_ s: String) -> String {
-            var out = "\""
-            for u in s.unicodeScalars {
-                switch u {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case "\r": out += "\\r"
-                case "\t": out += "\\t"
-                default:
-                    if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-                }
-            }
-            return out + "\""
+            var out = ""
+            JSONText.quote(s, into: &out)
+            return out
         }
         var parts: [String] = []
         if !metadata.isEmpty {

@@ -35,6 +35,11 @@ public final class AtomicFileWriter {
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         var p = bytes.baseAddress
         var left = bytes.count
+        var full = false
+        if let limit = Self.faultAfterBytes, bytesWritten + UInt64(left) > limit {
+            left = Int(limit - min(limit, bytesWritten))
+            full = true
+        }
         while left > 0, let q = p {
             let n = Glibc.write(fd, q, left)
             if n < 0 {
@@ -45,6 +50,7 @@ public final class AtomicFileWriter {
             left -= n
             bytesWritten += UInt64(n)
         }
+        if full { throw TensorFileError.writer(path: path, what: "write failed: \(String(cString: strerror(ENOSPC)))") }
     }
 
     public func write(_ bytes: [UInt8]) throws {
@@ -62,6 +68,13 @@ public final class AtomicFileWriter {
             throw TensorFileError.writer(path: path, what: "write failed: \(String(cString: strerror(errno)))")
         }
     }
+
+    // MARK: - Test seam
+
+    /// LEANDPO_FAULT_WRITE_AFTER_BYTES=N, read once per process: a TEST SEAM that makes every writer behave
+    /// like a full disk, writing at most N bytes of its file and then failing with ENOSPC. The CLI tests
+    /// use it to show that a failed save leaves every earlier file intact. Unset in normal use.
+    static let faultAfterBytes: UInt64? = ProcessInfo.processInfo.environment["LEANDPO_FAULT_WRITE_AFTER_BYTES"].flatMap { UInt64($0) }
 
     /// fsync, rename over the target, fsync the directory.
     public func commit() throws {

@@ -129,6 +129,9 @@ public enum CheckpointFile {
         let v = u32(8)
         guard v <= version else { throw CheckpointError.newerVersion(path: path, found: v) }
         guard v == version else { throw CheckpointError.corrupted(path: path, what: "unknown version \(v) at byte 8") }
+        guard u32(12) == 0, u64(48) == 0, u64(56) == 0 else {
+            throw CheckpointError.corrupted(path: path, what: "reserved prefix bytes (12..15, 48..63) are not zero")
+        }
         let payloadLength = u64(16)
         let rawLength = u64(24)
         let manifestLength = u64(40)

@@ -1,32 +1,63 @@
 // Scoring preference pairs with the model: packing a micro-batch of pairs into one padding-free token
-// stream (all chosen sequences, then all rejected, as TRL's batch), the scored-token ranges, and turning
-// the model's per-token log-probs into the per-pair sums the losses take.
+// stream, the scored-token ranges, and turning the model's per-token log-probs into the per-pair sums the
+// losses take. Sequences are chosen 0..<B, then rejected 0..<B (TRL's batch order); a pair's rejected
+// sequence is packed as a continuation of its chosen one over their common prefix (normally the prompt),
+// so the prompt runs once per pair instead of twice.
 
 import Model
 
 /// How a micro-batch's sequences are laid out in the packed stream.
 public struct PairBatch {
     public let pairs: [TokenizedPair]
+    /// Stream: [chosen 0] … [chosen B−1] [rejected 0] … [rejected B−1]; rejected i holds only its tokens past
+    /// the prefix it shares with chosen i (its whole sequence when they share nothing).
     public let batch: PackedBatch
-    /// Per sequence (chosen 0..<B, then rejected 0..<B): the token indices whose log-probs are computed.
+    /// Per sequence (chosen 0..<B, then rejected 0..<B): the token indices whose log-probs are computed,
+    /// inside the whole sequence (prompt + completion), as `LlamaModel.sequenceLogProbs` takes them.
     public let ranges: [Range<Int>]
     /// Whether chosen sequences are scored from position 1 (orpo's whole-sequence NLL) instead of the completion.
     public let wholeChosen: Bool
 
-    public init(pairs: [TokenizedPair], wholeChosen: Bool = false) {
+    /// `sharePrompts: false` packs every sequence on its own (the results are the same up to rounding).
+    public init(pairs: [TokenizedPair], wholeChosen: Bool = false, sharePrompts: Bool = true) {
         precondition(!pairs.isEmpty)
         self.pairs = pairs
         self.wholeChosen = wholeChosen
+        var batch = PackedBatch()
+        for p in pairs { batch.append(p.chosen.ids.map { Int32($0) }) }
+        for (i, p) in pairs.enumerated() {
+            let shared = sharePrompts ? Self.sharedPrefix(p) : 0
+            let ids = p.rejected.ids.map { Int32($0) }
+            if shared > 0 {
+                batch.append(Array(ids[shared...]), continuing: i, prefixLength: shared)
+            } else {
+                batch.append(ids)
+            }
+        }
+        self.batch = batch
         let seqs = pairs.map(\.chosen) + pairs.map(\.rejected)
-        batch = PackedBatch(sequences: seqs.map(\.ids))
         ranges = seqs.enumerated().map { i, s in
             let start = (wholeChosen && i < pairs.count) ? 1 : max(s.completionStart, 1)
             return start..<max(start, s.ids.count)
         }
     }
 
+    /// Tokens rejected can take from chosen: their common prefix, leaving rejected at least one own token.
+    /// Causal attention makes those rows identical in both sequences, so computing them once changes nothing.
+    static func sharedPrefix(_ p: TokenizedPair) -> Int {
+        let c = p.chosen.ids, r = p.rejected.ids
+        let limit = min(c.count, r.count - 1)
+        var n = 0
+        while n < limit && c[n] == r[n] { n += 1 }
+        return n
+    }
+
     public var count: Int { pairs.count }
-    public var tokenCount: Int { batch.tokenCount }
+    /// Real tokens: prompt+chosen plus prompt+rejected of every pair (a shared prompt counted twice), the
+    /// figure throughput is quoted in.
+    public var tokenCount: Int { batch.sequenceTokenCount }
+    /// Tokens the model actually runs (a shared prompt once).
+    public var streamTokenCount: Int { batch.tokenCount }
 
     /// Per-pair sums taken from the model's per-token log-probs.
     public struct Sums {
@@ -131,26 +162,33 @@ public enum PairScoring {
         return out
     }
 
-    /// Log-prob sums of every pair under `model` with `adapter` (nil or disabled: the reference), in groups
-    /// of about `tokenBudget` tokens; `progress(done, total)` after each group.
+    /// Log-prob sums of every pair under `model` with `adapter` (nil or disabled: the reference), packed in
+    /// `groups` of pair indices (nil: consecutive groups of about `tokenBudget` tokens); `progress(done, total)`
+    /// after each group. A sequence's log-probs depend (in the last bits) on where it sits in the packed
+    /// stream, so a caller that compares against another pass packs both passes the same way.
     public static func score(
-        _ pairs: [TokenizedPair], model: LlamaModel, adapter: LoRAAdapter?, tokenBudget: Int = 4096,
+        _ pairs: [TokenizedPair], model: LlamaModel, adapter: LoRAAdapter?, tokenBudget: Int = 4096, groups: [[Int]]? = nil,
         progress: ((Int, Int) -> Void)? = nil
     ) throws -> (ReferenceLogps, logitSums: (chosen: [Double], rejected: [Double])) {
-        var r = ReferenceLogps()
-        var lc: [Double] = []
-        var lr: [Double] = []
+        let n = pairs.count
+        var r = ReferenceLogps(
+            chosen: Array(repeating: 0, count: n), rejected: Array(repeating: 0, count: n),
+            chosenTail: Array(repeating: 0, count: n), rejectedTail: Array(repeating: 0, count: n))
+        var lc = [Double](repeating: 0, count: n)
+        var lr = [Double](repeating: 0, count: n)
         var done = 0
-        for g in groups(Array(pairs.indices), pairs: pairs, tokenBudget: tokenBudget) {
+        for g in groups ?? Self.groups(Array(pairs.indices), pairs: pairs, tokenBudget: tokenBudget) where !g.isEmpty {
             let pb = PairBatch(pairs: g.map { pairs[$0] })
             let lp = try model.sequenceLogProbs(batch: pb.batch, completionRanges: pb.ranges, adapter: adapter)
             let s = pb.sums(lp)
-            r.chosen += s.chosen
-            r.rejected += s.rejected
-            r.chosenTail += s.chosenTail
-            r.rejectedTail += s.rejectedTail
-            lc += s.chosenLogitSums
-            lr += s.rejectedLogitSums
+            for (k, i) in g.enumerated() {
+                r.chosen[i] = s.chosen[k]
+                r.rejected[i] = s.rejected[k]
+                r.chosenTail[i] = s.chosenTail[k]
+                r.rejectedTail[i] = s.rejectedTail[k]
+                lc[i] = s.chosenLogitSums[k]
+                lr[i] = s.rejectedLogitSums[k]
+            }
             done += g.count
             progress?(done, pairs.count)
         }

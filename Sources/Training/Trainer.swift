@@ -152,25 +152,30 @@ public final class Trainer {
 
     // MARK: - Reference
 
-    /// Computes (or loads from the cache) the adapters-off log-probs of every train and eval pair.
+    /// Computes (or loads from the cache) the adapters-off log-probs of every train and eval pair. They are
+    /// packed as the first epoch's micro-batches (and the eval batches), so with B = 0 the policy equals the
+    /// reference bit for bit and a fresh adapter's first loss is exactly ln 2.
     func prepareReference(_ events: (TrainerEvent) -> TrainerControl) throws {
         guard lossConfig.needsReference else { return }
-        func get(_ pairs: [TokenizedPair]) throws -> ReferenceLogps {
-            let key = ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: pairs)
+        func get(_ pairs: [TokenizedPair], order: [Int]) throws -> ReferenceLogps {
+            let groups = stride(from: 0, to: order.count, by: arguments.batchSize).map {
+                Array(order[$0..<min(order.count, $0 + arguments.batchSize)])
+            }
+            let key = ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: pairs, groups: groups)
             if let r = ReferenceCache.load(key: key), r.count == pairs.count {
                 _ = events(.reference(done: pairs.count, total: pairs.count, cached: true))
                 return r
             }
             let (r, _) = try withoutActuallyEscaping(events) { events in
-                try PairScoring.score(pairs, model: model, adapter: nil) { done, total in
+                try PairScoring.score(pairs, model: model, adapter: nil, groups: groups) { done, total in
                     _ = events(.reference(done: done, total: total, cached: false))
                 }
             }
             ReferenceCache.store(r, key: key)
             return r
         }
-        reference = try get(train.pairs)
-        if let e = eval { evalReference = try get(e.pairs) }
+        reference = try get(train.pairs, order: epochOrder(0))
+        if let e = eval { evalReference = try get(e.pairs, order: Array(e.pairs.indices)) }
     }
 
     // MARK: - Loop
@@ -184,15 +189,19 @@ public final class Trainer {
         while step < totalSteps {
             let report = try trainStep()
             step += 1
-            if events(.step(report)) == .stop { return }
+            var stop = events(.step(report)) == .stop
+            // A due log is written even when stopping, so a checkpoint never carries a window that an
+            // uninterrupted run would already have logged (a resume then logs exactly the same lines).
             if step % arguments.loggingSteps == 0 || step == totalSteps {
                 var w = MetricsWindow()
                 for m in window { w.add(m) }
                 window = []
                 let values = [("step", Double(step)), ("epoch", epoch(atStep: step))] + w.flush()
-                if events(.log(values)) == .stop { return }
+                if events(.log(values)) == .stop { stop = true }
             }
-            if let e = eval, arguments.evalSteps > 0, step % arguments.evalSteps == 0 || step == totalSteps {
+            if stop { return }
+            // --eval-steps 0: only at the end.
+            if let e = eval, step == totalSteps || (arguments.evalSteps > 0 && step % arguments.evalSteps == 0) {
                 let metrics = try evaluate(e.pairs, reference: evalReference)
                 if events(.evaluated(step: step, metrics)) == .stop { return }
             }
@@ -258,7 +267,8 @@ public final class Trainer {
             gradNorm: norm, learningRate: lr, tokens: tokens, seconds: seconds)
     }
 
-    static func lossInputs(_ pb: PairBatch, _ lp: SequenceLogProbs, _ ref: ReferenceLogps?) -> LossInputs {
+    /// The loss inputs of a packed micro-batch: the policy's per-pair sums from `lp`, the reference's from `ref`.
+    public static func lossInputs(_ pb: PairBatch, _ lp: SequenceLogProbs, _ ref: ReferenceLogps?) -> LossInputs {
         let s = pb.sums(lp)
         var inputs = LossInputs(
             pairs: pb.pairs, policyChosen: s.chosen, policyRejected: s.rejected, referenceChosen: ref?.chosen,
@@ -304,6 +314,7 @@ public final class Trainer {
     func save() throws -> TrainerEvent {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let path = checkpointPath(step)
+        try FileManager.default.createDirectory(atPath: arguments.output, withIntermediateDirectories: true)
         let info = try TrainingCheckpoint.write(path: path, trainer: self, window: window)
         TrainingCheckpoint.prune(directory: arguments.output, keep: arguments.saveTotalLimit)
         return .saved(path: path, info: info, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)

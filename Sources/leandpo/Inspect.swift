@@ -1,33 +1,26 @@
-// `leandpo inspect`: what a model file holds: config, tokenizer, tensors, sizes, fingerprint.
+// `leandpo inspect`: what a model file holds (config, tokenizer, tensors, sizes, fingerprint), or what a
+// training checkpoint holds (step, base fingerprint, training arguments, sizes, compression, checksums).
 
 import ArgumentParser
 import Foundation
 import TensorFile
+import Training
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Describe an MTF model file.")
+    static let configuration = CommandConfiguration(abstract: "Describe an MTF model file or a training checkpoint.")
 
-    @Argument(help: "An MTF file.") var file: String
-    @Flag(help: "Recompute every tensor checksum.") var verify = false
+    @Argument(help: "An MTF file or a checkpoint-STEP file.") var file: String
+    @Flag(help: "Recompute every tensor checksum (MTF; a checkpoint is always fully verified).") var verify = false
     @Option(help: "Print one tensor's shape and summary statistics.") var tensor: String?
 
     func run() throws {
         try reportingErrors {
+            if CheckpointFile.looksLikeCheckpoint(file) { return try inspectCheckpoint() }
             let m = try MappedTensorFile(path: file)
             if let name = tensor {
                 let v = try m.view(name)
-                let x = v.toFloats()
-                var sum = 0.0, sq = 0.0, lo = Float.infinity, hi = -Float.infinity, bad = 0
-                for f in x {
-                    if !f.isFinite { bad += 1; continue }
-                    sum += Double(f); sq += Double(f) * Double(f); lo = min(lo, f); hi = max(hi, f)
-                }
-                let n = Double(max(1, x.count - bad))
-                let mean = sum / n
                 print("tensor \(name)  dtype \(v.dtype.rawValue)  shape \(v.shape)  bytes \(v.info.length)")
-                print(String(format: "  mean %.6g  std %.6g  min %.6g  max %.6g  non-finite %d", mean,
-                    (sq / n - mean * mean).squareRoot(), lo, hi, bad))
-                print("  first values: " + x.prefix(8).map { String(format: "%.6g", $0) }.joined(separator: " "))
+                printStatistics(v.toFloats())
                 return
             }
             let c = m.config
@@ -58,7 +51,64 @@ struct Inspect: ParsableCommand {
             }
         }
     }
+
+    // MARK: - Checkpoints
+
+    /// Reads (and so fully verifies) a checkpoint and prints what it is, where it stands and what made it.
+    func inspectCheckpoint() throws {
+        let c = try TrainingCheckpoint.read(path: file)
+        let s = c.state
+        let a = s.arguments
+        let tensors: [(name: String, values: [Float])] = [("lora", c.parameters), ("adamw.m", c.optimizerState.m), ("adamw.v", c.optimizerState.v)]
+        if let name = tensor {
+            guard let t = tensors.first(where: { $0.name == name }) else {
+                throw ArgumentError("\(file): no tensor \(name) (the checkpoint holds \(tensors.map(\.name).joined(separator: ", ")))")
+            }
+            print("tensor \(name)  f32  shape [\(t.values.count)]")
+            printStatistics(t.values)
+            return
+        }
+        let info = c.info
+        print("checkpoint   \(file) (\(formatBytes(Int(info.fileBytes))))")
+        print("format       LeanDPO checkpoint v\(info.version), \(s.kind), written by leandpo \(s.leandpoVersion)")
+        print(String(format: "step         %d of %d (epoch %.2f), AdamW step %d", s.step, s.totalSteps, s.epoch, s.adamStep))
+        print("base         fingerprint \(s.baseFingerprint) (trained on \(a.model))")
+        print("data         hash \(s.dataHash) (\(a.data))")
+        let l = s.lora
+        print("lora         r \(l.r), alpha \(formatNumber(l.alpha))\(l.rslora ? " (rsLoRA)" : ""), dropout \(formatNumber(l.dropout)), targets \(l.targets.map(\.rawValue).joined(separator: ",")); \(c.parameters.count) parameters in \(s.adapterTensors.count) tensors")
+        print("loss         \(a.loss.joined(separator: ","))\(a.lossWeights.map { " weights " + $0.map(formatNumber).joined(separator: ",") } ?? ""), beta \(formatNumber(a.beta))")
+        print("optimizer    AdamW lr \(formatNumber(a.lr)) \(a.lrSchedulerType), warmup \(a.warmupSteps > 0 ? "\(a.warmupSteps) steps" : "ratio \(formatNumber(a.warmupRatio))"), weight decay \(formatNumber(a.weightDecay)), max grad norm \(formatNumber(a.maxGradNorm))")
+        print("batches      \(a.batchSize) pairs × \(a.gradAccum) accumulation, max length \(a.maxLength), seed \(a.seed)\(a.shuffle ? "" : ", no shuffle")")
+        print(String(format: "sizes        raw %@, zstd %@ (%.2fx), file %@", formatBytes(Int(info.rawBytes)), formatBytes(Int(info.compressedBytes)),
+            info.compressionRatio, formatBytes(Int(info.fileBytes))))
+        print("open window  \(s.window.count) micro-batch\(s.window.count == 1 ? "" : "es") of metrics not yet logged")
+        print("tensors      \(tensors.count), all f32, checksums verified")
+        for t in tensors {
+            let h = t.values.withUnsafeBytes { XXHash64.hex(XXHash64.hash($0)) }
+            print("  \(t.name.padding(toLength: 10, withPad: " ", startingAt: 0)) [\(t.values.count)]  xxh64 \(h)")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        print("arguments    " + String(decoding: try encoder.encode(a), as: UTF8.self))
+    }
 }
+
+/// Mean, standard deviation, range and non-finite count of `x`, then its first values.
+func printStatistics(_ x: [Float]) {
+    var sum = 0.0, sq = 0.0, lo = Float.infinity, hi = -Float.infinity, bad = 0
+    for f in x {
+        if !f.isFinite { bad += 1; continue }
+        sum += Double(f); sq += Double(f) * Double(f); lo = min(lo, f); hi = max(hi, f)
+    }
+    let n = Double(max(1, x.count - bad))
+    let mean = sum / n
+    print(String(format: "  mean %.6g  std %.6g  min %.6g  max %.6g  non-finite %d", mean,
+        max(0, sq / n - mean * mean).squareRoot(), lo, hi, bad))
+    print("  first values: " + x.prefix(8).map { String(format: "%.6g", $0) }.joined(separator: " "))
+}
+
+func formatNumber(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : "\(v)" }
 
 func formatBytes(_ n: Int) -> String {
     let d = Double(n)

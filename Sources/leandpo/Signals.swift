@@ -17,6 +17,13 @@ enum Signals {
         }
         signal(SIGINT, handler)
         signal(SIGTERM, handler)
+        // A process started from a thread that blocks signals (a Dispatch worker, as Foundation's Process
+        // does) inherits that mask: unblock the two, or they would stay pending and never interrupt.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     static var interrupted: Bool { interruptSignal != 0 }

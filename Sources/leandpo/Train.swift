@@ -117,6 +117,9 @@ struct Train: ParsableCommand {
             if let c = checkpoint {
                 printErr("resuming from \(c.path) at step \(c.state.step)")
                 try truncateMetrics(args.output + "/metrics.jsonl", afterStep: c.state.step)
+            } else {
+                // A fresh start (a new directory, --overwrite, or the same run that never saved): old lines are stale.
+                try? FileManager.default.removeItem(atPath: args.output + "/metrics.jsonl")
             }
             try writeRunFile(args, fingerprint: file.fingerprint, dataHash: trainer.dataKey)
             Signals.install()

@@ -1,6 +1,8 @@
-// Attention over packed segments: forward (out and lse) against the Double reference for GQA ratios
-// 1, 3 and 4 with segments of different lengths (1, shorter and longer than a 64-row query block),
-// finite-difference checks of dq/dk/dv, and the KV-cache decode step.
+// Attention over packed spans: forward (out and lse) against the Double reference for GQA ratios
+// 1, 3 and 4 with segments of different lengths (1, shorter and longer than a 64-row query block) and
+// spans that also see a shared prefix (one or two continuations of a prompt, prefixes longer than a
+// block), finite-difference checks of dq/dk/dv (prefix rows sum both continuations' gradients), and the
+// KV-cache decode step.
 
 import Kernels
 import Testing
@@ -9,12 +11,25 @@ import Testing
     struct Case: Sendable, CustomStringConvertible {
         let heads: Int, kvHeads: Int, headDim: Int
         let tokens: Int
-        let segments: [Range<Int>]
-        var description: String { "H\(heads) Hk\(kvHeads) Dh\(headDim) segments \(segments.map(\.count))" }
+        let spans: [Attention.Span]
+        init(heads: Int, kvHeads: Int, headDim: Int, tokens: Int, segments: [Range<Int>]) {
+            self.init(heads: heads, kvHeads: kvHeads, headDim: headDim, tokens: tokens, spans: segments.map { Attention.Span($0) })
+        }
+        init(heads: Int, kvHeads: Int, headDim: Int, tokens: Int, spans: [Attention.Span]) {
+            self.heads = heads
+            self.kvHeads = kvHeads
+            self.headDim = headDim
+            self.tokens = tokens
+            self.spans = spans
+        }
+        var covered: Int { spans.map(\.rows.upperBound).max()! }
+        var description: String {
+            "H\(heads) Hk\(kvHeads) Dh\(headDim) spans \(spans.map { $0.prefix.isEmpty ? "\($0.rows.count)" : "\($0.prefix.count)+\($0.rows.count)" })"
+        }
     }
 
     static func scratch(_ c: Case, threads: Int) -> [Float] {
-        let longest = c.segments.map(\.count).max() ?? 0
+        let longest = c.spans.map(\.keys).max() ?? 0
         let count = Attention.scratchFloats(tokens: c.tokens, maxSegmentLength: longest, kvHeads: c.kvHeads, headDim: c.headDim, threads: threads)
         return [Float](repeating: .nan, count: count)
     }
@@ -25,7 +40,7 @@ import Testing
         var lse = [Float](repeating: 7, count: c.tokens * c.heads)
         scratch.withUnsafeMutableBufferPointer { s in
             Attention.forward(
-                out: &out, lse: &lse, q: q, k: k, v: v, segments: c.segments, heads: c.heads, kvHeads: c.kvHeads,
+                out: &out, lse: &lse, q: q, k: k, v: v, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads,
                 headDim: c.headDim, scratch: s)
         }
         return (out, lse)
@@ -38,6 +53,17 @@ import Testing
         Case(heads: 6, kvHeads: 2, headDim: 16, tokens: 206, segments: [0..<130, 130..<131, 131..<205]),
         Case(heads: 8, kvHeads: 2, headDim: 64, tokens: 206, segments: [0..<64, 64..<129, 129..<205]),
         Case(heads: 3, kvHeads: 1, headDim: 7, tokens: 12, segments: [0..<12]),
+        // prompt+chosen, then rejected seeing the prompt; an independent pair; a 100-token prompt shared
+        // by two continuations, one longer than a block
+        Case(
+            heads: 6, kvHeads: 2, headDim: 16, tokens: 206,
+            spans: [
+                .init(0..<30), .init(30..<50, prefix: 0..<12), .init(50..<60), .init(60..<61, prefix: 50..<51),
+                .init(61..<131), .init(131..<205, prefix: 61..<131),
+            ]),
+        Case(
+            heads: 4, kvHeads: 4, headDim: 64, tokens: 206,
+            spans: [.init(0..<120), .init(120..<140, prefix: 0..<100), .init(140..<205, prefix: 0..<100)]),
     ])
     func forwardMatchesReference(c: Case) {
         let q = randomFloats(c.tokens * c.heads * c.headDim, seed: 60, scale: 2)
@@ -46,12 +72,12 @@ import Testing
         let (out, lse) = Self.run(c, q: q, k: k, v: v)
         let single = Self.run(c, q: q, k: k, v: v, threads: 1)
         let ref = Reference.attention(
-            q: q.doubles, k: k.doubles, v: v.doubles, segments: c.segments, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
-        let covered = c.segments.map(\.upperBound).max()!
+            q: q.doubles, k: k.doubles, v: v.doubles, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+        let covered = c.covered
         let width = c.heads * c.headDim
         expectClose(Array(out[0..<(covered * width)]), Array(ref.out[0..<(covered * width)]), atol: 1e-5, rtol: 1e-4, "out \(c)")
         expectClose(Array(lse[0..<(covered * c.heads)]), Array(ref.lse[0..<(covered * c.heads)]), atol: 1e-5, rtol: 1e-5, "lse \(c)")
-        #expect(out[(covered * width)...].allSatisfy { $0 == 7 } && lse[(covered * c.heads)...].allSatisfy { $0 == 7 }, "tokens outside segments untouched")
+        #expect(out[(covered * width)...].allSatisfy { $0 == 7 } && lse[(covered * c.heads)...].allSatisfy { $0 == 7 }, "tokens outside spans untouched")
         expectClose(single.out, out.doubles, atol: 1e-6, rtol: 1e-6, "one worker vs all workers \(c)")
 
         // Backward at this size: every worker count must agree (each sums dk/dv privately, then adds);
@@ -63,7 +89,7 @@ import Testing
             var dq = [Float](repeating: .nan, count: q.count), dk = [Float](repeating: .nan, count: k.count), dv = dk
             scratch.withUnsafeMutableBufferPointer { s in
                 Attention.backward(
-                    dq: &dq, dk: &dk, dv: &dv, dout: dout, q: q, k: k, v: v, out: out, lse: lse, segments: c.segments,
+                    dq: &dq, dk: &dk, dv: &dv, dout: dout, q: q, k: k, v: v, out: out, lse: lse, spans: c.spans,
                     heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scratch: s)
             }
             grads.append(Array(dq[0..<(covered * width)] + dk[0..<(covered * c.kvHeads * c.headDim)] + dv[0..<(covered * c.kvHeads * c.headDim)]))
@@ -80,6 +106,8 @@ import Testing
         Case(heads: 3, kvHeads: 1, headDim: 4, tokens: 9, segments: [0..<4, 4..<9]),
         Case(heads: 4, kvHeads: 4, headDim: 3, tokens: 7, segments: [0..<3, 3..<4, 4..<7]),
         Case(heads: 4, kvHeads: 2, headDim: 5, tokens: 6, segments: [0..<6]),
+        Case(heads: 3, kvHeads: 1, headDim: 4, tokens: 13, spans: [.init(0..<5), .init(5..<9, prefix: 0..<3), .init(9..<12, prefix: 0..<3)]),
+        Case(heads: 2, kvHeads: 1, headDim: 4, tokens: 80, spans: [.init(0..<10), .init(10..<78, prefix: 0..<7)]),
     ])
     func backwardMatchesFiniteDifferences(c: Case) {
         let q = randomFloats(c.tokens * c.heads * c.headDim, seed: 63)
@@ -91,7 +119,7 @@ import Testing
             var scratch = Self.scratch(c, threads: threads)
             var dq = [Float](repeating: .nan, count: q.count), dk = [Float](repeating: .nan, count: k.count), dv = [Float](repeating: .nan, count: v.count)
             // Rows outside every segment keep their old values; give them a known one.
-            let covered = c.segments.map(\.upperBound).max()!
+            let covered = c.covered
             for t in covered..<c.tokens {
                 for i in 0..<(c.heads * c.headDim) { dq[t * c.heads * c.headDim + i] = 0 }
                 for i in 0..<(c.kvHeads * c.headDim) {
@@ -101,14 +129,14 @@ import Testing
             }
             scratch.withUnsafeMutableBufferPointer { s in
                 Attention.backward(
-                    dq: &dq, dk: &dk, dv: &dv, dout: r, q: q, k: k, v: v, out: out, lse: lse, segments: c.segments,
+                    dq: &dq, dk: &dk, dv: &dv, dout: r, q: q, k: k, v: v, out: out, lse: lse, spans: c.spans,
                     heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scratch: s)
             }
             return (dq, dk, dv)
         }
         func loss(_ q: [Double], _ k: [Double], _ v: [Double]) -> Double {
             weighted(
-                Reference.attention(q: q, k: k, v: v, segments: c.segments, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim).out,
+                Reference.attention(q: q, k: k, v: v, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim).out,
                 r.doubles)
         }
         let gq = centralDifferences(q.doubles, eps: 1e-3) { loss($0, k.doubles, v.doubles) }

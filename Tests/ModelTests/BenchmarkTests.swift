@@ -1,6 +1,8 @@
-// Timing of the training hot path on SmolLM2-135M: an eval pass (the reference log-probs) and one
-// forward+backward over a DPO-sized packed batch (8 sequences, ~1240 tokens). Runs only with
-// LEANDPO_BENCH=1 and the model present; prints the figures, checks only that the results are finite.
+// Timing of the training hot path on SmolLM2-135M with a bench-sized DPO micro-batch (4 pairs, prompts
+// ~164 tokens, completions ~80, ~1950 real tokens): the eval pass (reference log-probs) and one
+// forward+backward, with the prompts shared (the trainer's layout) and packed twice. Reports the median
+// wall and CPU (user+sys) seconds of 3 runs, so figures taken on a busy machine can still be compared.
+// Runs only with LEANDPO_BENCH=1 and the model present; checks only that the results are finite.
 
 import Foundation
 import Model
@@ -11,46 +13,70 @@ extension ModelTests {
     @Suite struct Benchmark {
         static var enabled: Bool { ProcessInfo.processInfo.environment["LEANDPO_BENCH"] == "1" && TestPaths.smolLM2 != nil }
 
+        /// Wall and CPU seconds of `body`.
+        static func time(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+            func cpu() -> Double {
+                var u = rusage()
+                getrusage(RUSAGE_SELF.rawValue, &u)
+                return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+            }
+            let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpu()
+            try body()
+            return (Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9, cpu() - c0)
+        }
+
+        static func median(_ runs: [(wall: Double, cpu: Double)]) -> String {
+            let w = runs.map(\.wall).sorted()[runs.count / 2], c = runs.map(\.cpu).sorted()[runs.count / 2]
+            return String(format: "%.2f s wall, %.2f s cpu", w, c)
+        }
+
         @Test(.enabled(if: Benchmark.enabled))
         func smolLM2TrainingStepTiming() throws {
             let threads = Int(ProcessInfo.processInfo.environment["LEANDPO_THREADS"] ?? "") ?? 2
             let model = try LlamaModel(path: TestPaths.smolLM2!, threads: threads)
             var rng = Xoshiro256(seed: 1)
-            // 4 pairs: a shared prompt per pair, chosen and rejected completions of different lengths.
-            let lengths = [150, 170, 140, 160, 165, 135, 155, 165]
-            let sequences: [[Int32]] = lengths.map { n in (0..<n).map { _ in Int32(rng.next() % 49_000) + 3 } }
-            let ranges = lengths.map { ($0 / 2)..<$0 }
-            let batch = PackedBatch(sequences: sequences)
+            func ids(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(rng.next() % 49_000) + 3 } }
+            // (prompt, chosen, rejected) lengths: 4 pairs, 1952 real tokens, 656 scored.
+            let shapes = [(170, 85, 70), (150, 90, 80), (160, 75, 85), (176, 80, 81)]
+            let pairs = shapes.map { (ids($0.0), ids($0.1), ids($0.2)) }
+            var shared = PackedBatch()
+            for p in pairs { shared.append(p.0 + p.1) }
+            for (i, p) in pairs.enumerated() { shared.append(p.2, continuing: i, prefixLength: p.0.count) }
+            let plain = PackedBatch(sequences: pairs.map { $0.0 + $0.1 } + pairs.map { $0.0 + $0.2 })
+            let ranges = pairs.map { $0.0.count..<($0.0.count + $0.1.count) } + pairs.map { $0.0.count..<($0.0.count + $0.2.count) }
+            let real = plain.tokenCount
             let adapter = try LoRAAdapter(config: LoRAConfig(r: 16, alpha: 32), modelConfig: model.config, seed: 1)
-            model.reserve(tokens: batch.tokenCount, scoredTokens: ranges.reduce(0) { $0 + $1.count }, loraRank: 16, training: true)
-            func time(_ body: () throws -> Void) rethrows -> Double {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                try body()
-                return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-            }
+            model.reserve(tokens: plain.tokenCount, scoredTokens: ranges.reduce(0) { $0 + $1.count }, loraRank: 16, training: true)
             var ref: SequenceLogProbs? = nil
-            _ = try model.sequenceLogProbs(batch: batch, completionRanges: ranges)  // warm the page cache
-            let evalSeconds = try (0..<2).map { _ in
-                try time { ref = try model.sequenceLogProbs(batch: batch, completionRanges: ranges) }
-            }.min()!
-            var trainSeconds: [Double] = []
-            for _ in 0..<2 {
-                adapter.zeroGradients()
-                trainSeconds.append(
-                    try time {
-                        try model.forwardBackward(batch: batch, completionRanges: ranges, adapter: adapter) { r in
-                            [Float](repeating: 0.01, count: r.tokenLogProbs.count)
-                        }
-                    })
+            _ = try model.sequenceLogProbs(batch: shared, completionRanges: ranges)  // warm the page cache
+            let eval = try (0..<3).map { _ in try Self.time { ref = try model.sequenceLogProbs(batch: shared, completionRanges: ranges) } }
+            var train: [String: [(wall: Double, cpu: Double)]] = [:]
+            for (name, batch) in [("shared", shared), ("unshared", plain)] {
+                for _ in 0..<3 {
+                    adapter.zeroGradients()
+                    train[name, default: []].append(
+                        try Self.time {
+                            try model.forwardBackward(batch: batch, completionRanges: ranges, adapter: adapter) { r in
+                                [Float](repeating: 0.01, count: r.tokenLogProbs.count)
+                            }
+                        })
+                }
             }
-            let gen = try time { _ = try model.generate(prompt: sequences[0], maxTokens: 32) }
+            let gen = try Self.time { _ = try model.generate(prompt: pairs[0].0, maxTokens: 32) }
+            let fb = train["shared"]!.map(\.wall).sorted()[1]
             print(
-                "BENCH SmolLM2 f32, \(threads) threads, T=\(batch.tokenCount): eval \(String(format: "%.2f", evalSeconds)) s "
-                    + "(\(Int(Double(batch.tokenCount) / evalSeconds)) tok/s); forward+backward r=16 all targets "
-                    + "\(trainSeconds.map { String(format: "%.2f", $0) }) s; generate 32 tokens after 150: \(String(format: "%.2f", gen)) s; "
-                    + "arena \(model.workspaceBytes >> 20) MiB")
+                "BENCH SmolLM2 f32, \(threads) threads, \(real) real tokens (\(shared.tokenCount) with shared prompts): "
+                    + "eval \(Self.median(eval)); forward+backward r=16 all targets: shared \(Self.median(train["shared"]!)) "
+                    + "(\(Int(Double(real) / fb)) real tok/s), unshared \(Self.median(train["unshared"]!)); "
+                    + "generate 32 tokens after \(pairs[0].0.count): \(String(format: "%.2f", gen.wall)) s; "
+                    + "arena \(model.workspaceBytes >> 20) MiB; load \(String(format: "%.2f", Self.loadAverage()))")
             #expect(ref!.sums.allSatisfy { $0.isFinite })
             #expect(adapter.gradients.allSatisfy { $0.isFinite })
+        }
+
+        static func loadAverage() -> Double {
+            var l = [Double](repeating: 0, count: 3)
+            return getloadavg(&l, 3) > 0 ? l[0] : .nan
         }
     }
 }

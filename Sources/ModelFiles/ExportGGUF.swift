@@ -1,0 +1,270 @@
+// Model → a GGUF file llama.cpp loads (formats.md §1, §2): `general.*` and `<arch>.*` keys, the
+// tokenizer as `tokenizer.ggml.*`, tensors renamed Hugging Face → GGUF (the inverse of the importer's
+// map), llama's Q/K rows permuted back to GGML's adjacent-pair RoPE order, Llama 3 rope scaling as
+// `rope_freqs.weight`, 1-D tensors always F32, no `output.weight` when the embeddings are tied.
+
+import Foundation
+import TensorFile
+
+public enum GGUFExporter {
+    /// What was written.
+    public struct Summary: Sendable {
+        public var tensors: Int
+        public var bytes: Int
+        /// Matrices written in another type than asked (Q8_0 rows that are not whole blocks go F16).
+        public var notes: [String]
+    }
+
+    /// Writes `source` to `path` with matrices in `type` (F32, F16, BF16 or Q8_0). `name` is
+    /// general.name (default: the source name without its extension).
+    @discardableResult
+    public static func write(
+        source: any ModelSource, to path: String, type: GGMLType, name: String? = nil, force: Bool = false,
+        progress: ((Int, Int) -> Void)? = nil
+    ) throws -> Summary {
+        guard GGMLType.encodable.contains(type) else {
+            throw ModelFileError(.unsupported, path, "cannot write GGUF tensors as \(type); choose F32, F16, BF16 or Q8_0")
+        }
+        try ExportDestination.check(path, kind: .file, force: force)
+        let meta = source.metadata
+        let config = meta.config
+        var notes: [String] = []
+
+        // MARK: Tensors
+        struct Planned {
+            let source: SourceTensor?
+            let out: GGUFWriter.Tensor
+            /// Heads to permute rows with (llama Q and K).
+            let permuteHeads: Int?
+        }
+        var planned: [Planned] = []
+        var tail: [Planned] = []
+        let plan = try Converter.plan(source)
+        for t in plan {
+            if t.name == "lm_head.weight" && config.tieWordEmbeddings { continue }
+            guard let g = ggufName(t.name) else {
+                throw ModelFileError(.unsupported, path, "tensor \(t.name) has no GGUF name in a \(config.architecture.rawValue) model")
+            }
+            var outType = t.shape.count == 1 ? GGMLType.f32 : type
+            if outType.blockSize > 1 && t.shape.last! % outType.blockSize != 0 {
+                outType = .f16
+                notes.append("\(g): rows of \(t.shape.last!) are not whole \(type) blocks; written as F16")
+            }
+            var heads: Int?
+            if config.architecture == .llama {
+                if t.name.hasSuffix("self_attn.q_proj.weight") || t.name.hasSuffix("self_attn.q_proj.bias") {
+                    heads = config.numAttentionHeads
+                } else if t.name.hasSuffix("self_attn.k_proj.weight") || t.name.hasSuffix("self_attn.k_proj.bias") {
+                    heads = config.numKeyValueHeads
+                }
+            }
+            let p = Planned(source: t, out: GGUFWriter.Tensor(name: g, shape: t.shape, type: outType), permuteHeads: heads)
+            if g == "output_norm.weight" || g == "output.weight" { tail.append(p) } else { planned.append(p) }
+        }
+        planned += tail.sorted { $0.out.name > $1.out.name }  // output_norm, then output (llama.cpp's order)
+        var ropeFactors: [Float]?
+        if let s = config.ropeScaling, s.ropeType == "llama3" {
+            ropeFactors = LlamaRopeFactors.factors(s, ropeTheta: config.ropeTheta, headDim: config.headDim).map { Float($0) }
+            planned.insert(
+                Planned(source: nil, out: GGUFWriter.Tensor(name: "rope_freqs.weight", shape: [config.headDim / 2], type: .f32), permuteHeads: nil),
+                at: min(1, planned.count))
+        }
+
+        // MARK: Write
+        let writer = try GGUFWriter(
+            path: path, metadata: try metadata(meta, type: type, name: name ?? defaultName(meta)), tensors: planned.map(\.out))
+        let capacity = max(1, plan.map(\.elementCount).max() ?? 1)
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)  // (largest tensor)
+        defer { buffer.deallocate() }
+        var scratch = [UInt8](repeating: 0, count: 1 << 20)
+        for (i, p) in planned.enumerated() {
+            let count = p.out.elementCount
+            if let t = p.source {
+                try source.load(t, into: buffer)
+            } else {
+                ropeFactors!.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: count) }
+            }
+            try encode(buffer, p.out, permuteHeads: p.permuteHeads, headDim: config.headDim, scratch: &scratch, writer: writer)
+            progress?(i + 1, planned.count)
+        }
+        try writer.finish()
+        let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        return Summary(tensors: planned.count, bytes: bytes, notes: notes)
+    }
+
+    /// Encodes one tensor from f32 and appends it, rows in GGUF order (permuted for llama Q/K).
+    static func encode(
+        _ values: UnsafeMutablePointer<Float>, _ t: GGUFWriter.Tensor, permuteHeads: Int?, headDim: Int, scratch: inout [UInt8],
+        writer: GGUFWriter
+    ) throws {
+        let cols = t.ne[0]
+        let rows = t.elementCount / cols
+        let rowBytes = cols / t.type.blockSize * t.type.blockBytes
+        if let heads = permuteHeads, rows == 1 {
+            // A bias: the same permutation over single elements, done in place through a copy.
+            let copy = Array(UnsafeBufferPointer(start: values, count: cols))
+            let hd = cols / heads
+            for g in 0..<cols { values[g] = copy[LlamaQKPermutation.hfRow(forGGUFRow: g, headDim: hd)] }
+        }
+        let permuteRows = permuteHeads != nil && rows > 1
+        if scratch.count < rowBytes { scratch = [UInt8](repeating: 0, count: rowBytes) }
+        let rowsPerChunk = max(1, scratch.count / rowBytes)
+        var r = 0
+        while r < rows {
+            let n = min(rowsPerChunk, rows - r)
+            try scratch.withUnsafeMutableBytes { dst in
+                for k in 0..<n {
+                    let g = r + k
+                    let src = permuteRows ? LlamaQKPermutation.hfRow(forGGUFRow: g, headDim: headDim) : g
+                    t.type.encode(values + src * cols, into: dst.baseAddress! + k * rowBytes, count: cols)
+                }
+                try writer.append(UnsafeRawBufferPointer(rebasing: dst[0..<(n * rowBytes)]))
+            }
+            r += n
+        }
+    }
+
+    static func defaultName(_ m: MTFMetadata) -> String {
+        let n = m.provenance.sourceName
+        for ext in [".mtf", ".gguf", ".safetensors"] where n.hasSuffix(ext) { return String(n.dropLast(ext.count)) }
+        return n
+    }
+
+    // MARK: - Names
+
+    /// Hugging Face tensor name → GGUF name (formats.md §2), nil when there is none.
+    public static func ggufName(_ name: String) -> String? {
+        switch name {
+        case "model.embed_tokens.weight": return "token_embd.weight"
+        case "model.norm.weight": return "output_norm.weight"
+        case "lm_head.weight": return "output.weight"
+        default: break
+        }
+        let prefix = "model.layers."
+        guard name.hasPrefix(prefix) else { return nil }
+        let rest = name.dropFirst(prefix.count)
+        guard let dot = rest.firstIndex(of: "."), let n = Int(rest[..<dot]), n >= 0, String(n) == rest[..<dot] else { return nil }
+        let module = rest[rest.index(after: dot)...]
+        let suffix: String
+        let base: Substring
+        if module.hasSuffix(".weight") {
+            suffix = "weight"
+            base = module.dropLast(".weight".count)
+        } else if module.hasSuffix(".bias") {
+            suffix = "bias"
+            base = module.dropLast(".bias".count)
+        } else {
+            return nil
+        }
+        let g: String
+        switch base {
+        case "input_layernorm": g = "attn_norm"
+        case "post_attention_layernorm": g = "ffn_norm"
+        case "self_attn.q_proj": g = "attn_q"
+        case "self_attn.k_proj": g = "attn_k"
+        case "self_attn.v_proj": g = "attn_v"
+        case "self_attn.o_proj": g = "attn_output"
+        case "self_attn.q_norm": g = "attn_q_norm"
+        case "self_attn.k_norm": g = "attn_k_norm"
+        case "mlp.gate_proj": g = "ffn_gate"
+        case "mlp.up_proj": g = "ffn_up"
+        case "mlp.down_proj": g = "ffn_down"
+        default: return nil
+        }
+        return "blk.\(n).\(g).\(suffix)"
+    }
+
+    // MARK: - Metadata
+
+    /// TokenizerData.preTokenizer → tokenizer.ggml.pre.
+    static let preTokenizerNames: [String: String] = ["smollm": "smollm", "gpt2": "gpt-2", "llama3": "llama-bpe", "qwen2": "qwen2"]
+
+    /// llama.cpp's LLAMA_FTYPE of a whole-file type.
+    static func fileType(_ t: GGMLType) -> UInt32 {
+        switch t {
+        case .f16: 1
+        case .q8_0: 7
+        case .bf16: 32
+        default: 0
+        }
+    }
+
+    /// Every key, in the order llama.cpp's converter writes them.
+    public static func metadata(_ m: MTFMetadata, type: GGMLType, name: String) throws -> [(key: String, value: GGUFValue)] {
+        let c = m.config
+        let tok = m.tokenizer
+        let origin = m.provenance.sourceName
+        let arch = c.architecture.rawValue
+        func u32(_ v: Int, _ key: String) throws -> GGUFValue {
+            guard let x = UInt32(exactly: v) else { throw ModelFileError(.unsupported, origin, "\(key) \(v) does not fit a GGUF u32") }
+            return .uint32(x)
+        }
+        var kv: [(key: String, value: GGUFValue)] = [
+            ("general.architecture", .string(arch)),
+            ("general.type", .string("model")),
+            ("general.name", .string(name)),
+            ("general.file_type", .uint32(fileType(type))),
+        ]
+        if type.blockSize > 1 { kv.append(("general.quantization_version", .uint32(2))) }
+        let p = arch + "."
+        kv += [
+            (p + "vocab_size", try u32(c.vocabSize, "vocab_size")),
+            (p + "context_length", try u32(c.maxPositionEmbeddings, "max_position_embeddings")),
+            (p + "embedding_length", try u32(c.hiddenSize, "hidden_size")),
+            (p + "block_count", try u32(c.numHiddenLayers, "num_hidden_layers")),
+            (p + "feed_forward_length", try u32(c.intermediateSize, "intermediate_size")),
+            (p + "rope.dimension_count", try u32(c.headDim, "head_dim")),
+            (p + "attention.head_count", try u32(c.numAttentionHeads, "num_attention_heads")),
+            (p + "attention.head_count_kv", try u32(c.numKeyValueHeads, "num_key_value_heads")),
+            (p + "attention.key_length", try u32(c.headDim, "head_dim")),
+            (p + "attention.value_length", try u32(c.headDim, "head_dim")),
+            (p + "rope.freq_base", .float32(Float(c.ropeTheta))),
+            (p + "attention.layer_norm_rms_epsilon", .float32(Float(c.rmsNormEps))),
+        ]
+        if let s = c.ropeScaling {
+            switch s.ropeType {
+            case "llama3": break  // rope_freqs.weight carries it
+            case "linear": kv += [(p + "rope.scaling.type", .string("linear")), (p + "rope.scaling.factor", .float32(Float(s.factor)))]
+            default: throw ModelFileError(.unsupported, origin, "rope scaling \(s.ropeType) cannot be written to GGUF (linear, llama3)")
+            }
+        }
+
+        // MARK: Tokenizer
+        guard let pre = preTokenizerNames[tok.preTokenizer] else {
+            throw ModelFileError(.unsupported, origin, "pre-tokenizer \(tok.preTokenizer) has no llama.cpp name (smollm, gpt2, llama3, qwen2)")
+        }
+        var types = [GGUFValue](repeating: .int32(1), count: tok.vocab.count)
+        for a in tok.addedTokens where a.id >= 0 && a.id < types.count { types[a.id] = .int32(a.special ? 3 : 4) }
+        kv += [
+            ("tokenizer.ggml.model", .string("gpt2")),
+            ("tokenizer.ggml.pre", .string(pre)),
+            ("tokenizer.ggml.tokens", .array(.string, tok.vocab.map { .string($0) })),
+            ("tokenizer.ggml.token_type", .array(.int32, types)),
+            ("tokenizer.ggml.merges", .array(.string, tok.merges.map { .string($0) })),
+        ]
+        let ids = TokenIds(tok)
+        func idKey(_ key: String, _ id: Int?) throws {
+            if let id, id >= 0, id < tok.vocab.count { kv.append((key, try u32(id, key))) }
+        }
+        try idKey("tokenizer.ggml.bos_token_id", ids.id(tok.bosToken) ?? c.bosTokenId)
+        try idKey("tokenizer.ggml.eos_token_id", ids.id(tok.eosToken) ?? c.eosTokenIds.first)
+        try idKey("tokenizer.ggml.unknown_token_id", ids.id(tok.unkToken))
+        try idKey("tokenizer.ggml.padding_token_id", ids.id(tok.padToken) ?? c.padTokenId)
+        kv += [("tokenizer.ggml.add_bos_token", .bool(tok.addBosToken)), ("tokenizer.ggml.add_eos_token", .bool(tok.addEosToken))]
+        if let t = m.chatTemplate { kv.append(("tokenizer.chat_template", .string(t))) }
+        return kv
+    }
+}
+
+/// Token string → id, added tokens first (they win over an equal vocabulary string).
+struct TokenIds {
+    private var map: [String: Int] = [:]
+
+    init(_ t: TokenizerData) {
+        map.reserveCapacity(t.vocab.count)
+        for (i, s) in t.vocab.enumerated().reversed() { map[s] = i }
+        for a in t.addedTokens.reversed() { map[a.content] = a.id }
+    }
+
+    func id(_ token: String?) -> Int? { token.flatMap { map[$0] } }
+}

@@ -1,0 +1,201 @@
+// Helpers of the CLI tests, which run the built `leandpo` binary as a subprocess: finding it, running
+// it (or starting it to signal later), and a tiny MTF model with a real byte-level tokenizer plus a tiny
+// preference file, both written by the test.
+
+import Foundation
+import TensorFile
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// CLI tests start processes that each use a core: run them one at a time.
+@Suite(.serialized) struct CLITests {}
+
+// MARK: - The binary
+
+enum CLI {
+    /// `$LEANDPO_BIN`, else `leandpo` beside the test executable (the same build), else
+    /// `<repo>/.build/release/leandpo` (tools/test builds it first).
+    static let binary: String? = {
+        let fm = FileManager.default
+        var candidates: [String] = []
+        if let b = ProcessInfo.processInfo.environment["LEANDPO_BIN"], !b.isEmpty { candidates.append(b) }
+        if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            // .../release/LeanDPOPackageTests.xctest (a file on Linux)
+            candidates.append(((exe as NSString).deletingLastPathComponent as NSString).appendingPathComponent("leandpo"))
+        }
+        candidates.append(TestPaths.repositoryRoot + "/.build/release/leandpo")
+        return candidates.first { fm.isExecutableFile(atPath: $0) }
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// A started process whose output goes to files in `directory`.
+    final class Running {
+        let process = Process()
+        let stdoutPath: String
+        let stderrPath: String
+
+        init(_ arguments: [String], environment: [String: String], directory: String) throws {
+            let binary = try #require(CLI.binary, "no leandpo binary: build it (swift build -c release --product leandpo) or set LEANDPO_BIN")
+            let id = UUID().uuidString.prefix(8)
+            stdoutPath = directory + "/stdout-\(id).txt"
+            stderrPath = directory + "/stderr-\(id).txt"
+            _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+            process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
+            process.standardError = FileHandle(forWritingAtPath: stderrPath)
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+        }
+
+        var pid: Int32 { process.processIdentifier }
+
+        func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+        func wait() -> Result {
+            process.waitUntilExit()
+            func read(_ p: String) -> String { (try? String(contentsOfFile: p, encoding: .utf8)) ?? "" }
+            return Result(status: process.terminationStatus, stdout: read(stdoutPath), stderr: read(stderrPath))
+        }
+    }
+
+    /// Runs `leandpo arguments…` to the end.
+    static func run(_ arguments: [String], environment: [String: String] = [:], directory: String) throws -> Result {
+        try Running(arguments, environment: environment, directory: directory).wait()
+    }
+}
+
+// MARK: - A tiny model and data
+
+/// A workspace with a tiny MTF (D 16, L 2, V 257: the 256 byte tokens and <|im_end|>) and a data file.
+struct CLIFixture {
+    let directory: String
+    let model: String
+    let data: String
+    /// Every subprocess gets a private reference cache.
+    let environment: [String: String]
+
+    init(pairs: Int = 8, seed: UInt64 = 1) throws {
+        directory = TestPaths.temporaryDirectory("cli-tests")
+        model = directory + "/tiny.mtf"
+        data = directory + "/train.jsonl"
+        environment = ["LEANDPO_CACHE": directory + "/cache"]
+        try Self.writeModel(model, seed: seed)
+        try Self.writeData(data, count: pairs, seed: seed)
+    }
+
+    /// GPT-2's printable stand-in for every byte, in byte order.
+    static let byteTokens: [String] = {
+        var shifted: UInt32 = 0
+        return (0..<256).map { b -> String in
+            let printable = (0x21...0x7E).contains(b) || (0xA1...0xAC).contains(b) || (0xAE...0xFF).contains(b)
+            let scalar: UInt32 = printable ? UInt32(b) : 256 + shifted
+            if !printable { shifted += 1 }
+            return String(Character(Unicode.Scalar(scalar)!))
+        }
+    }()
+
+    static func writeModel(_ path: String, seed: UInt64) throws {
+        let config = ModelConfig(
+            architecture: .llama, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
+            numKeyValueHeads: 2, headDim: 4, rmsNormEps: 1e-6, ropeTheta: 10_000, ropeScaling: nil,
+            maxPositionEmbeddings: 128, vocabSize: 257, tieWordEmbeddings: true, attentionBias: false, qkNorm: false,
+            bosTokenId: nil, eosTokenIds: [256])
+        let tokenizer = TokenizerData(
+            preTokenizer: "gpt2", vocab: byteTokens + ["<|im_end|>"], merges: [],
+            addedTokens: [AddedToken(id: 256, content: "<|im_end|>")], eosToken: "<|im_end|>")
+        let metadata = MTFMetadata(
+            config: config, tokenizer: tokenizer, chatTemplate: nil,
+            provenance: Provenance(
+                sourceFormat: "test", sourceName: "tiny", sourceXxh64: "0000000000000000", converter: "CLITests", converterVersion: "1"))
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+        func uniform() -> Float {  // xorshift64*, in [-1, 1)
+            state ^= state >> 12
+            state ^= state << 25
+            state ^= state >> 27
+            return Float((state &* 0x2545_F491_4F6C_DD1D) >> 40) / Float(1 << 23) - 1
+        }
+        let writer = try MTFWriter(
+            path: path, metadata: metadata, tensors: config.requiredTensors.map { TensorSpec(name: $0.name, dtype: .f32, shape: $0.shape) })
+        for t in config.requiredTensors {
+            let n = t.shape.reduce(1, *)
+            let values: [Float] =
+                t.name.hasSuffix("norm.weight") ? (0..<n).map { _ in 1 + 0.2 * uniform() }
+                : t.name.contains("embed_tokens") ? (0..<n).map { _ in uniform() }
+                : (0..<n).map { _ in uniform() * Float(1.7 / Double(t.shape[1]).squareRoot()) }
+            try writer.write(name: t.name, floats: values)
+        }
+        try writer.finish()
+    }
+
+    /// Letters and "=" as the prompt; chosen from a–d, rejected from e–h.
+    static func writeData(_ path: String, count: Int, seed: UInt64) throws {
+        var state = seed &+ 77
+        func pick(_ pool: String, _ n: Int) -> String {
+            let p = Array(pool)
+            return String((0..<n).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return p[Int((state >> 33) % UInt64(p.count))]
+            })
+        }
+        let lines = (0..<count).map { i in
+            #"{"prompt": "\#(pick("abcdefgh", 3 + i % 3))=", "chosen": " \#(pick("abcd", 2))", "rejected": " \#(pick("efgh", 1 + i % 2))"}"#
+        }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    /// `train` with the fixture's model and data, one thread, into `output` (relative to the workspace).
+    func trainArguments(_ output: String, _ extra: [String]) -> [String] {
+        ["train", "--model", model, "--data", data, "--output", directory + "/" + output, "--threads", "1", "--batch-size", "2", "--lr", "1e-2"]
+            + extra
+    }
+
+    func train(_ output: String, _ extra: [String] = [], environment extraEnvironment: [String: String] = [:]) throws -> CLI.Result {
+        try CLI.run(trainArguments(output, extra), environment: environment.merging(extraEnvironment) { _, b in b }, directory: directory)
+    }
+
+    func start(_ output: String, _ extra: [String] = []) throws -> CLI.Running {
+        try CLI.Running(trainArguments(output, extra), environment: environment, directory: directory)
+    }
+
+    func path(_ relative: String) -> String { directory + "/" + relative }
+
+    /// `leandpo inspect` of a checkpoint: its "  lora [N]  xxh64 H" line's hash.
+    func loraChecksum(_ checkpoint: String) throws -> String? {
+        let r = try CLI.run(["inspect", checkpoint], directory: directory)
+        guard r.status == 0 else { return nil }
+        let line = r.stdout.split(separator: "\n").first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("lora ") }
+        return line?.split(separator: " ").last.map(String.init)
+    }
+
+    /// Checkpoint steps in an output directory.
+    func checkpoints(_ output: String) -> [Int] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path(output))) ?? []).compactMap {
+            $0.hasPrefix("checkpoint-") ? Int($0.dropFirst("checkpoint-".count)) : nil
+        }.sorted()
+    }
+
+    /// metrics.jsonl as one dictionary per line.
+    func metrics(_ output: String) -> [[String: Any]] {
+        let text = (try? String(contentsOfFile: path(output + "/metrics.jsonl"), encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+}
+
+/// The one line of an error message (stderr without progress lines), checking it is one line.
+func errorLine(_ r: CLI.Result, sourceLocation: SourceLocation = #_sourceLocation) -> String {
+    let lines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+    #expect(lines.count == 1, "one error line, got: \(r.stderr)", sourceLocation: sourceLocation)
+    return lines.first.map(String.init) ?? ""
+}
