@@ -1,5 +1,6 @@
 // swift-tools-version: 6.1
 // LeanDPO: LoRA DPO training on a memory-mapped base, on the CPU.
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -33,6 +34,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]),
+        .executableTarget(
+            name: "leandpo-bench",
+            dependencies: [
+                "TensorFile", "Kernels", "Model", "Training",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/LeanDPOBench"),
         .target(name: "TestSupport", dependencies: ["TensorFile"]),
 
         // MARK: - Tests
@@ -46,3 +54,18 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),
     ]
 )
+
+// MARK: - Kernel micro-benchmarks (opt-in)
+
+// ordo-one/benchmark and its dependencies add minutes to a clean build, so they join the package graph
+// only when LEANDPO_BENCHMARKS=1 (tools/bench --micro sets it). The plugin finds benchmark targets by
+// their parent directory, which must be named Benchmarks.
+if ProcessInfo.processInfo.environment["LEANDPO_BENCHMARKS"] == "1" {
+    package.dependencies.append(.package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "KernelBenchmarks",
+            dependencies: ["Kernels", "TensorFile", .product(name: "Benchmark", package: "benchmark")],
+            path: "Tests/Benchmarks/KernelBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+}

@@ -1,0 +1,135 @@
+// The FLOPs of the large products (every sgemm) of a pass, counted analytically from the model's shapes
+// and the batch's token counts, following what the code runs (Sources/Model/Passes.swift, LayerForward,
+// LayerBackward; Kernels Attention and TokenLogProbs). Elementwise work (norms, RoPE, SwiGLU, softmax,
+// AdamW) is not counted: it is small next to these and is not what MFU measures. A multiply-add is 2.
+//
+// T tokens of the packed batch, P scored rows (completion tokens), D model dim, Q = H·Dh, KV = Hk·Dh,
+// F ffn dim, V vocab, L layers, R LoRA rank, B = Attention.blockRows; a LoRA target maps K → N features.
+//
+//   frozen(T)      = 2T·(D·Q + 2·D·KV + Q·D + 2·D·F + F·D)          q, k, v, o, gate, up, down
+//   loraF(T)       = Σ_targets 2T·R·(K + N)                           tmp = x·Aᵀ; out += s·tmp·Bᵀ
+//   loraB(T)       = Σ_targets 2T·R·(2N + K) + 2T·R·K [dinp]           dtmp, dB, dA (+ dinp)
+//   S              = Σ_segments Σ_query blocks nb·(i0 + nb)            score entries the kernel computes
+//                                                                      (causal, whole B-row blocks)
+//   attnF          = 4·Dh·H·S                                          q·kᵀ, p·v
+//   attnB          = 10·Dh·H·S                                         recomputed q·kᵀ, dout·vᵀ, pᵀ·dout, ds·k, dsᵀ·q
+//   head(P)        = 2·P·D·V                                           logits at the scored rows only
+//
+//   forward pass (reference, eval)  = L·(frozen + [loraF] + attnF) + head
+//   training step                   = L·(frozen + loraF + attnF) + head            forward
+//                                   + 2·head                                        head backward (recomputes logits)
+//                                   + (L−1)·(frozen − 2T·F·D + loraF − 2T·R·D·[down] + attnF)
+//                                                                                   recompute of every layer but the last,
+//                                                                                   no frozen down, only x·Aᵀ of down's LoRA
+//                                   + L·(frozen + loraB + attnB) − 2T·D·(Q + 2·KV) − Σ_{q,k,v} 2T·R·D
+//                                                                                   backward; layer 0 skips the input
+//                                                                                   gradient of q, k, v (frozen and LoRA)
+
+import Kernels
+import Model
+import TensorFile
+
+struct FlopCount {
+    let config: ModelConfig
+    /// nil: no adapter (the reference pass).
+    let lora: LoRAConfig?
+
+    /// The products of one pass, by kind, in FLOPs.
+    struct Parts {
+        var frozen = 0.0
+        var lora = 0.0
+        var attention = 0.0
+        var head = 0.0
+        var total: Double { frozen + lora + attention + head }
+
+        static func + (a: Parts, b: Parts) -> Parts {
+            Parts(frozen: a.frozen + b.frozen, lora: a.lora + b.lora, attention: a.attention + b.attention, head: a.head + b.head)
+        }
+    }
+
+    var d: Double { Double(config.hiddenSize) }
+    var q: Double { Double(config.numAttentionHeads * config.headDim) }
+    var kv: Double { Double(config.numKeyValueHeads * config.headDim) }
+    var f: Double { Double(config.intermediateSize) }
+    var layers: Double { Double(config.numHiddenLayers) }
+
+    // MARK: - Pieces
+
+    func frozen(_ t: Double) -> Double { 2 * t * (d * q + 2 * d * kv + q * d + 2 * d * f + f * d) }
+
+    func loraTargets() -> [(target: LoRATarget, k: Double, n: Double)] {
+        guard let lora else { return [] }
+        return lora.targets.map { t in
+            let s = LoRAAdapter.shape(t, config)
+            return (t, Double(s.inFeatures), Double(s.outFeatures))
+        }
+    }
+
+    var rank: Double { Double(lora?.r ?? 0) }
+
+    func loraForward(_ t: Double) -> Double { loraTargets().reduce(0) { $0 + 2 * t * rank * ($1.k + $1.n) } }
+
+    func loraBackward(_ t: Double) -> Double { loraTargets().reduce(0) { $0 + 2 * t * rank * (2 * $1.n + 2 * $1.k) } }
+
+    /// Score entries the blocked causal kernel computes: per segment, per block of B query rows starting
+    /// at i0, nb rows against the i0 + nb keys they can see.
+    static func scoreEntries(_ lengths: [Int]) -> Double {
+        var s = 0.0
+        for l in lengths {
+            var i0 = 0
+            while i0 < l {
+                let nb = min(Attention.blockRows, l - i0)
+                s += Double(nb) * Double(i0 + nb)
+                i0 += nb
+            }
+        }
+        return s
+    }
+
+    func attention(_ lengths: [Int], products: Double) -> Double {
+        products * Double(config.headDim * config.numAttentionHeads) * Self.scoreEntries(lengths)
+    }
+
+    func head(_ p: Int) -> Double { 2 * Double(p) * d * Double(config.vocabSize) }
+
+    // MARK: - Passes
+
+    /// A forward pass over a packed batch of sequences of `lengths` tokens, scoring `scored` rows.
+    func forward(lengths: [Int], scored: Int) -> Parts {
+        let t = Double(lengths.reduce(0, +))
+        return Parts(
+            frozen: layers * frozen(t), lora: layers * loraForward(t), attention: layers * attention(lengths, products: 4),
+            head: head(scored))
+    }
+
+    /// One forward + backward of the training pass (`LlamaModel.forwardBackward`).
+    func trainingStep(lengths: [Int], scored: Int) -> Parts {
+        precondition(lora != nil, "a training step has an adapter")
+        let t = Double(lengths.reduce(0, +))
+        var p = forward(lengths: lengths, scored: scored)
+        // head backward: logits recomputed chunk by chunk, then dhidden = dlogits·W
+        p.head += 2 * head(scored)
+        // recompute of layers 0..<L−1: no frozen down; down's LoRA only makes tmp = h·Aᵀ
+        let targets = loraTargets()
+        let downB = targets.contains { $0.target == .down } ? 2 * t * rank * d : 0
+        p.frozen += (layers - 1) * (frozen(t) - 2 * t * f * d)
+        p.lora += (layers - 1) * (loraForward(t) - downB)
+        p.attention += (layers - 1) * attention(lengths, products: 4)
+        // backward of every layer; layer 0 needs no input gradient through q, k, v
+        p.frozen += layers * frozen(t) - 2 * t * d * (q + 2 * kv)
+        let qkvInput = targets.filter { [.q, .k, .v].contains($0.target) }.reduce(0) { $0 + 2 * t * rank * $1.k }
+        p.lora += layers * loraBackward(t) - qkvInput
+        p.attention += layers * attention(lengths, products: 10)
+        return p
+    }
+}
+
+extension FlopCount.Parts {
+    /// GFLOP by kind, for the JSON line.
+    var fields: JSONValue {
+        .object([
+            ("frozen", .number(frozen / 1e9, digits: 2)), ("lora", .number(lora / 1e9, digits: 2)),
+            ("attention", .number(attention / 1e9, digits: 2)), ("lm_head", .number(head / 1e9, digits: 2)),
+        ])
+    }
+}
