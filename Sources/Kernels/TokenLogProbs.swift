@@ -1,6 +1,8 @@
 // The LM head fused with log-softmax, evaluated only at selected rows and never as a full (N, V) matrix:
 // logits are computed a vocabulary chunk at a time (one sgemm per chunk), folded into an online
-// logsumexp, and the target's logit is picked out. Backward recomputes each chunk.
+// logsumexp, and the target's logit is picked out. Backward recomputes each chunk — or, for training,
+// the forward also folds the softmax-weighted mean of the head's rows, E_p[W] (one more sgemm per
+// chunk), and the backward is then one (D)-vector per row: no logits recomputed.
 // N selected rows, D model dim, V vocab, C vocab chunk.
 
 import Foundation
@@ -29,10 +31,12 @@ public enum TokenLogProbs {
 
     /// logps[n] = logit[n, targets[n]] − lse[n], lse[n] = log Σ_v exp(logit[n, v]), logit = hidden·Wᵀ.
     /// `logitMeans` (optional) receives Σ_v logit[n, v] / V per row (TRL's logits/* metrics).
+    /// `expected` (optional) receives Σ_v softmax(logit[n])_v · W[v] per row, for `backward(expected:)`.
     public static func forward(
         logps: UnsafeMutablePointer<Float>,  // (N)
         lse: UnsafeMutablePointer<Float>,  // (N)
         logitMeans: UnsafeMutablePointer<Float>? = nil,  // (N)
+        expected: UnsafeMutablePointer<Float>? = nil,  // (N, D)
         hidden: UnsafePointer<Float>,  // (N, D)
         targets: UnsafePointer<Int32>,  // (N)
         weight: WeightMatrix,  // (V, D)
@@ -76,10 +80,19 @@ public enum TokenLogProbs {
                     // online logsumexp: m' = max(m, max chunk); s' = s·e^(m−m') + Σ e^(l−m')
                     let mx = maximum(row, cn)
                     let m = first ? mx : max(runMax[i], mx)
-                    let chunkSum = expShiftSum(row, cn, shift: m)
-                    runSum[i] = first ? chunkSum : runSum[i] * fastExp(runMax[i] - m) + chunkSum
+                    let chunkSum = expShiftSum(row, cn, shift: m)  // row = e^(l−m')
+                    let rescale = first ? 1 : fastExp(runMax[i] - m)
+                    runSum[i] = first ? chunkSum : runSum[i] * rescale + chunkSum
                     runMax[i] = m
+                    // expected accumulates Σ e^(l−m')·W[v] unnormalized: rescale the earlier chunks' sum
+                    if let expected, !first, rescale != 1 { scale(expected + i * d, rescale, d) }
                 }
+            }
+            if let expected {
+                // expected (+)= e^(l−m')·W[v0..<v0+cn]
+                BLAS.sgemm(
+                    transA: false, transB: false, m: n, n: d, k: cn, alpha: 1, a: logits, lda: cn, b: w, ldb: d,
+                    beta: first ? 0 : 1, c: expected, ldc: d)
             }
             v0 += cn
         }
@@ -87,6 +100,7 @@ public enum TokenLogProbs {
             lse[i] = runMax[i] + Foundation.log(runSum[i])
             logps[i] -= lse[i]
             if let logitMeans { logitMeans[i] /= Float(vocab) }
+            if let expected { scale(expected + i * d, 1 / runSum[i], d) }
         }
     }
 
@@ -139,6 +153,34 @@ public enum TokenLogProbs {
                 transA: false, transB: false, m: n, n: d, k: cn, alpha: 1, a: dlogits, lda: cn, b: w, ldb: d,
                 beta: v0 == 0 ? 0 : 1, c: dhidden, ldc: d)
             v0 += cn
+        }
+    }
+
+    /// dhidden[n] = dlogps[n] · (W[targets[n]] − expected[n]) (overwritten), with `expected` from the
+    /// forward: the same gradient as `backward`, without recomputing the logits. `rowScratch` holds one
+    /// decoded row (D floats) for a non-f32 weight.
+    public static func backward(
+        dhidden: UnsafeMutablePointer<Float>,  // (N, D)
+        dlogps: UnsafePointer<Float>,  // (N)
+        expected: UnsafePointer<Float>,  // (N, D)
+        targets: UnsafePointer<Int32>,  // (N)
+        weight: WeightMatrix,  // (V, D)
+        rows n: Int,
+        rowScratch: UnsafeMutablePointer<Float>  // (D)
+    ) {
+        let d = weight.cols
+        for i in 0..<n {
+            let t = Int(targets[i])
+            precondition(t >= 0 && t < weight.rows, "target \(t) is outside the vocabulary (\(weight.rows))")
+            let wt: UnsafePointer<Float>
+            if let w = weight.floats {
+                wt = w + t * d
+            } else {
+                weight.dtype.decode(weight.row(t), into: rowScratch, count: d)
+                wt = UnsafePointer(rowScratch)
+            }
+            let g = dlogps[i], out = dhidden + i * d, e = expected + i * d
+            for j in 0..<d { out[j] = g * (wt[j] - e[j]) }
         }
     }
 

@@ -68,6 +68,19 @@
     }
 }
 
+/// a[i] *= alpha
+@inline(__always) func scale(_ a: UnsafeMutablePointer<Float>, _ alpha: Float, _ n: Int) {
+    var i = 0
+    while i + 8 <= n {
+        store8(alpha * load8(a + i), a + i)
+        i += 8
+    }
+    while i < n {
+        a[i] *= alpha
+        i += 1
+    }
+}
+
 // MARK: - exp
 
 // Cephes-style expf: n = round(x·log2 e) by the 1.5·2^23 trick (whose low mantissa bits then hold n),

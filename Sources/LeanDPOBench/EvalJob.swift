@@ -54,7 +54,7 @@ struct EvalJob: ParsableCommand {
         var parts = FlopCount.Parts()
         for g in PairScoring.groups(Array(pairs.indices), pairs: pairs, tokenBudget: 4096) {
             let pb = PairBatch(pairs: g.map { pairs[$0] })
-            parts = parts + flops.forward(lengths: pb.batch.segments.map(\.length), scored: pb.ranges.reduce(0) { $0 + $1.count })
+            parts = parts + flops.forward(segments: FlopCount.segments(pb.batch), scored: pb.ranges.reduce(0) { $0 + $1.count })
         }
         let peak = SgemmPeak.measure(threads: options.threads)
         let measured = Array(passSeconds.dropFirst())

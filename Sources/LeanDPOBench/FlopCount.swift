@@ -3,14 +3,16 @@
 // LayerBackward; Kernels Attention and TokenLogProbs). Elementwise work (norms, RoPE, SwiGLU, softmax,
 // AdamW) is not counted: it is small next to these and is not what MFU measures. A multiply-add is 2.
 //
-// T tokens of the packed batch, P scored rows (completion tokens), D model dim, Q = H·Dh, KV = Hk·Dh,
+// T rows of the packed stream (a pair's shared prompt runs once: rejected continues chosen's prefix),
+// P scored rows (completion tokens), D model dim, Q = H·Dh, KV = Hk·Dh,
 // F ffn dim, V vocab, L layers, R LoRA rank, B = Attention.blockRows; a LoRA target maps K → N features.
 //
 //   frozen(T)      = 2T·(D·Q + 2·D·KV + Q·D + 2·D·F + F·D)          q, k, v, o, gate, up, down
 //   loraF(T)       = Σ_targets 2T·R·(K + N)                           tmp = x·Aᵀ; out += s·tmp·Bᵀ
 //   loraB(T)       = Σ_targets 2T·R·(2N + K) + 2T·R·K [dinp]           dtmp, dB, dA (+ dinp)
-//   S              = Σ_segments Σ_query blocks nb·(i0 + nb)            score entries the kernel computes
-//                                                                      (causal, whole B-row blocks)
+//   S              = Σ_segments Σ_query blocks nb·(np + i0 + nb)       score entries the kernel computes
+//                                                                      (causal, whole B-row blocks; np the
+//                                                                      prefix a continuation attends to)
 //   attnF          = 4·Dh·H·S                                          q·kᵀ, p·v
 //   attnB          = 10·Dh·H·S                                         recomputed q·kᵀ, dout·vᵀ, pᵀ·dout, ds·k, dsᵀ·q
 //   head(P)        = 2·P·D·V                                           logits at the scored rows only
@@ -71,42 +73,52 @@ struct FlopCount {
 
     func loraBackward(_ t: Double) -> Double { loraTargets().reduce(0) { $0 + 2 * t * rank * (2 * $1.n + 2 * $1.k) } }
 
+    /// One segment of the packed stream: its own rows and the prefix rows it continues (0: independent).
+    struct Segment {
+        var length: Int
+        var prefix: Int
+    }
+
+    static func segments(_ batch: PackedBatch) -> [Segment] {
+        batch.segments.map { Segment(length: $0.length, prefix: $0.prefix.count) }
+    }
+
     /// Score entries the blocked causal kernel computes: per segment, per block of B query rows starting
-    /// at i0, nb rows against the i0 + nb keys they can see.
-    static func scoreEntries(_ lengths: [Int]) -> Double {
+    /// at i0, nb rows against the np + i0 + nb keys they can see (np: the prefix it continues).
+    static func scoreEntries(_ segments: [Segment]) -> Double {
         var s = 0.0
-        for l in lengths {
+        for seg in segments {
             var i0 = 0
-            while i0 < l {
-                let nb = min(Attention.blockRows, l - i0)
-                s += Double(nb) * Double(i0 + nb)
+            while i0 < seg.length {
+                let nb = min(Attention.blockRows, seg.length - i0)
+                s += Double(nb) * Double(seg.prefix + i0 + nb)
                 i0 += nb
             }
         }
         return s
     }
 
-    func attention(_ lengths: [Int], products: Double) -> Double {
-        products * Double(config.headDim * config.numAttentionHeads) * Self.scoreEntries(lengths)
+    func attention(_ segments: [Segment], products: Double) -> Double {
+        products * Double(config.headDim * config.numAttentionHeads) * Self.scoreEntries(segments)
     }
 
     func head(_ p: Int) -> Double { 2 * Double(p) * d * Double(config.vocabSize) }
 
     // MARK: - Passes
 
-    /// A forward pass over a packed batch of sequences of `lengths` tokens, scoring `scored` rows.
-    func forward(lengths: [Int], scored: Int) -> Parts {
-        let t = Double(lengths.reduce(0, +))
+    /// A forward pass over a packed stream of `segments`, scoring `scored` rows.
+    func forward(segments: [Segment], scored: Int) -> Parts {
+        let t = Double(segments.reduce(0) { $0 + $1.length })
         return Parts(
-            frozen: layers * frozen(t), lora: layers * loraForward(t), attention: layers * attention(lengths, products: 4),
+            frozen: layers * frozen(t), lora: layers * loraForward(t), attention: layers * attention(segments, products: 4),
             head: head(scored))
     }
 
     /// One forward + backward of the training pass (`LlamaModel.forwardBackward`).
-    func trainingStep(lengths: [Int], scored: Int) -> Parts {
+    func trainingStep(segments: [Segment], scored: Int) -> Parts {
         precondition(lora != nil, "a training step has an adapter")
-        let t = Double(lengths.reduce(0, +))
-        var p = forward(lengths: lengths, scored: scored)
+        let t = Double(segments.reduce(0) { $0 + $1.length })
+        var p = forward(segments: segments, scored: scored)
         // head backward: logits recomputed chunk by chunk, then dhidden = dlogits·W
         p.head += 2 * head(scored)
         // recompute of layers 0..<L−1: no frozen down; down's LoRA only makes tmp = h·Aᵀ
@@ -114,12 +126,12 @@ struct FlopCount {
         let downB = targets.contains { $0.target == .down } ? 2 * t * rank * d : 0
         p.frozen += (layers - 1) * (frozen(t) - 2 * t * f * d)
         p.lora += (layers - 1) * (loraForward(t) - downB)
-        p.attention += (layers - 1) * attention(lengths, products: 4)
+        p.attention += (layers - 1) * attention(segments, products: 4)
         // backward of every layer; layer 0 needs no input gradient through q, k, v
         p.frozen += layers * frozen(t) - 2 * t * d * (q + 2 * kv)
         let qkvInput = targets.filter { [.q, .k, .v].contains($0.target) }.reduce(0) { $0 + 2 * t * rank * $1.k }
         p.lora += layers * loraBackward(t) - qkvInput
-        p.attention += layers * attention(lengths, products: 10)
+        p.attention += layers * attention(segments, products: 10)
         return p
     }
 }

@@ -91,6 +91,7 @@ struct TrainJob: ParsableCommand {
         let flops = FlopCount(config: model.config, lora: args.lora)
         var stepParts: [FlopCount.Parts] = []
         var scored: [Int] = []
+        var stream: [Int] = []
         for (s, r) in reports.enumerated() {
             let pairs = StepPlan.pairs(step: s, trainer: trainer)
             let pb = PairBatch(pairs: pairs)
@@ -99,7 +100,8 @@ struct TrainJob: ParsableCommand {
             }
             let p = pb.ranges.reduce(0) { $0 + $1.count }
             scored.append(p)
-            stepParts.append(flops.trainingStep(lengths: pb.batch.segments.map(\.length), scored: p))
+            stream.append(pb.batch.tokenCount)
+            stepParts.append(flops.trainingStep(segments: FlopCount.segments(pb.batch), scored: p))
         }
 
         // ---- sgemm ceiling, measured after the job so it does not delay the first step
@@ -126,6 +128,7 @@ struct TrainJob: ParsableCommand {
             ("cpu_sec_per_step_median", .number(median(Array(stepCPU.dropFirst())), digits: 3)),
             ("cpu_utilization", .number(stepCPU.dropFirst().reduce(0, +) / secondsSum / Double(options.threads), digits: 2)),
             ("tokens_per_step", .number(Double(tokensSum) / n, digits: 1)),
+            ("stream_tokens_per_step", .number(Double(stream.dropFirst().reduce(0, +)) / n, digits: 1)),
             ("scored_tokens_per_step", .number(Double(scored.dropFirst().reduce(0, +)) / n, digits: 1)),
             ("tokens_per_s", .number(Double(tokensSum) / secondsSum, digits: 1)),
             ("matmul_gflop_per_step", .number(flopsMeasured / n / 1e9, digits: 2)),

@@ -134,7 +134,7 @@ extension LlamaModel {
             layerForward(
                 l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(spans), plan: plan, ws: ws)
         }
-        headForward(final: ckpt + nl * layerSize, rows: rows, ws: ws)
+        headForward(final: ckpt + nl * layerSize, rows: rows, expected: ws.expected, ws: ws)
         let result = collect(scoring, ws: ws)
 
         // ---- the caller's loss
@@ -148,9 +148,10 @@ extension LlamaModel {
 
         // ---- backward through the head at the scored rows
         dlogps.withUnsafeBufferPointer { ws.dlogps!.update(from: $0.baseAddress!, count: rows) }
+        // logps = log_softmax(hn·Wᵀ)[target]: dhn = dlogps·(W[target] − E_p[W]), E_p[W] kept by the forward
         TokenLogProbs.backward(
-            dhidden: ws.dhn!, dlogps: ws.dlogps!, hidden: ws.hn, targets: ws.targets, lse: ws.lseF, weight: lmHead, rows: rows,
-            scratch: ws.headScratch)
+            dhidden: ws.dhn!, dlogps: ws.dlogps!, expected: ws.expected!, targets: ws.targets, weight: lmHead, rows: rows,
+            rowScratch: ws.headScratch.baseAddress!)
         // hn = rmsnorm(hsel)
         RMSNorm.backward(
             dinp: ws.dhsel!, dweight: nil, dout: ws.dhn!, inp: ws.hsel, weight: finalNorm, rstd: ws.rstdF, rows: rows, dim: d)
@@ -202,13 +203,14 @@ extension LlamaModel {
         ensureRope(Int(batch.positions.max() ?? 0) + 1)
     }
 
-    /// hsel = final[rowIndex]; hn = rmsnorm(hsel); logps, lse, mean logits = TokenLogProbs(hn).
-    func headForward(final: UnsafePointer<Float>, rows p: Int, ws: Workspace) {
+    /// hsel = final[rowIndex]; hn = rmsnorm(hsel); logps, lse, mean logits (and E_p[W] for the backward
+    /// when `expected` is given) = TokenLogProbs(hn).
+    func headForward(final: UnsafePointer<Float>, rows p: Int, expected: UnsafeMutablePointer<Float>? = nil, ws: Workspace) {
         let d = config.hiddenSize
         for i in 0..<p { (ws.hsel + i * d).update(from: final + Int(ws.rowIndex[i]) * d, count: d) }
         RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: finalNorm, rows: p, dim: d, eps: Float(config.rmsNormEps))
         TokenLogProbs.forward(
-            logps: ws.logps, lse: ws.lseF, logitMeans: ws.means, hidden: ws.hn, targets: ws.targets, weight: lmHead, rows: p,
+            logps: ws.logps, lse: ws.lseF, logitMeans: ws.means, expected: expected, hidden: ws.hn, targets: ws.targets, weight: lmHead, rows: p,
             scratch: ws.headScratch)
     }
 

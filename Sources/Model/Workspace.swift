@@ -89,6 +89,7 @@ final class Workspace {
     let dhn: UnsafeMutablePointer<Float>?  // (P, D)
     let dhsel: UnsafeMutablePointer<Float>?  // (P, D)
     let dlogps: UnsafeMutablePointer<Float>?  // (P)
+    let expected: UnsafeMutablePointer<Float>?  // (P, D) E_p[W] per scored row, from the head's forward
 
     /// Total floats held (for reports).
     var floatCount: Int { block.count }
@@ -128,7 +129,7 @@ final class Workspace {
             dqRaw: reserve(tr && qk ? t * qd : 0), dkRaw: reserve(tr && qk ? t * kvd : 0), dgate: reserve(tr ? t * f : 0),
             dup: reserve(tr ? t * f : 0), dh: reserve(tr ? t * f : 0), dtmp: reserve(tr ? t * max(r, 1) : 0),
             ddrop: reserve(tr && size.dropout ? t * maxIn : 0), dhn: reserve(tr ? p * d : 0), dhsel: reserve(tr ? p * d : 0),
-            dlogps: reserve(tr ? p : 0))
+            dlogps: reserve(tr ? p : 0), expected: reserve(tr ? p * d : 0))
         // Round every buffer up to 16 floats (64 bytes) so rows start cache-line aligned.
         var offsets: [Int] = []
         var total = 0
@@ -165,7 +166,7 @@ final class Workspace {
         dqRaw = qk ? opt(gids.dqRaw) : opt(gids.dq)
         dkRaw = qk ? opt(gids.dkRaw) : opt(gids.dk)
         dgate = opt(gids.dgate); dup = opt(gids.dup); dh = opt(gids.dh); dtmp = opt(gids.dtmp); ddrop = opt(gids.ddrop)
-        dhn = opt(gids.dhn); dhsel = opt(gids.dhsel); dlogps = opt(gids.dlogps)
+        dhn = opt(gids.dhn); dhsel = opt(gids.dhsel); dlogps = opt(gids.dlogps); expected = opt(gids.expected)
     }
 
     deinit {

@@ -1,6 +1,6 @@
 // TokenLogProbs: chunked online log-softmax against a full Double log_softmax (vocab not divisible by
 // the chunk, one-chunk vocab, f32 and quantized weights), the backward against finite differences,
-// and the full-logits path.
+// the training backward from the forward's E_p[W] against both, and the full-logits path.
 
 import Kernels
 import TensorFile
@@ -108,6 +108,47 @@ import Testing
                     results.append(dhidden)
                 }
                 expectClose(results[0], results[1].doubles, atol: 1e-5, rtol: 1e-5, "q8_0 vs decoded dhidden")
+            }
+        }
+    }
+
+    // The forward's E_p[W] (folded chunk by chunk with the running max rescaled) gives the recomputing
+    // backward's dhidden: same f32 products in another order, atol/rtol 1e-5; and the finite differences
+    // (atol 1e-5, rtol 1e-3) on the small f32 case. The forward's other outputs are unchanged by it.
+    @Test(arguments: [(DType.f32, 37, 16), (.f32, 1000, 4096), (.q8_0, 333, 100), (.f32, 333, 7)])
+    func backwardFromExpectedMatches(dtype: DType, vocab: Int, chunk: Int) {
+        let s = Setup(rows: 6, dim: 32, vocab: vocab, seed: 87)
+        let dlogps = randomFloats(s.rows, seed: 88)
+        let bytes = FrozenLinearTests.encode(s.weight, dtype)
+        bytes.withUnsafeBytes { raw in
+            let w = WeightMatrix(base: raw.baseAddress!, dtype: dtype, rows: s.vocab, cols: s.dim)
+            let plain = Self.forward(s, weight: w, chunk: chunk)
+            var logps = [Float](repeating: .nan, count: s.rows), lse = logps, means = logps
+            var expected = [Float](repeating: .nan, count: s.rows * s.dim)
+            var scratch = [Float](
+                repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: dtype, chunk: chunk))
+            var recomputed = [Float](repeating: .nan, count: s.rows * s.dim)
+            scratch.withUnsafeMutableBufferPointer { buf in
+                TokenLogProbs.forward(
+                    logps: &logps, lse: &lse, logitMeans: &means, expected: &expected, hidden: s.hidden, targets: s.targets, weight: w,
+                    rows: s.rows, scratch: buf, chunk: chunk)
+                TokenLogProbs.backward(
+                    dhidden: &recomputed, dlogps: dlogps, hidden: s.hidden, targets: s.targets, lse: lse, weight: w, rows: s.rows,
+                    scratch: buf, chunk: chunk)
+            }
+            #expect(logps == plain.logps && lse == plain.lse && means == plain.means)
+            var dhidden = [Float](repeating: .nan, count: s.rows * s.dim)
+            var row = [Float](repeating: .nan, count: s.dim)
+            TokenLogProbs.backward(
+                dhidden: &dhidden, dlogps: dlogps, expected: expected, targets: s.targets, weight: w, rows: s.rows, rowScratch: &row)
+            expectClose(dhidden, recomputed.doubles, atol: 1e-5, rtol: 1e-5, "\(dtype) V\(vocab) chunk \(chunk): from E_p[W] vs recomputed")
+            if dtype == .f32 && vocab < 100 {
+                let g = centralDifferences(s.hidden.doubles, eps: 1e-3) {
+                    weighted(
+                        Reference.logprobs(hidden: $0, targets: s.targets.map(Int.init), weight: s.weight.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab).logps,
+                        dlogps.doubles)
+                }
+                expectClose(dhidden, g, atol: 1e-5, rtol: 1e-3, "dhidden vs finite differences")
             }
         }
     }
