@@ -1,5 +1,6 @@
-// A thin, Swifty wrapper over OpenBLAS's row-major cblas_sgemm. This is the only file that imports
-// COpenBLAS; every other kernel calls `BLAS.sgemm`.
+// A thin, Swifty wrapper over OpenBLAS's row-major cblas_sgemm, and the same product split over our own
+// workers (parallelSgemm). This is the only file that imports COpenBLAS; every other kernel calls
+// `BLAS.sgemm` (on the calling thread) or `BLAS.parallelSgemm`.
 
 import COpenBLAS
 
@@ -46,6 +47,51 @@ public enum BLAS {
 }
 
 extension BLAS {
+    // MARK: - Products on our own workers
+
+    /// Products below this many flops (2·m·n·k) run on the calling thread: the hand-off costs more.
+    public static let parallelMinFlops = 1 << 21
+
+    /// The same product as `sgemm`, cut into blocks of C's rows (or, when C has few rows, of its columns)
+    /// that `threads` workers (Parallel) take dynamically, each block one sgemm on the worker's thread.
+    /// Every block writes its own part of C, so workers share no sums. With OpenBLAS kept at one thread
+    /// this is the only threading the products see: no second thread pool spinning beside ours.
+    public static func parallelSgemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = Parallel.threads
+    ) {
+        let flops = 2 * m * n * k
+        let workers = min(threads, max(1, flops / parallelMinFlops))
+        // Blocks of 16 rows/columns (the kernels' unroll), about two per worker so a slow core evens out.
+        let byRows = m >= n || n < 32
+        let extent = byRows ? m : n
+        let units = (extent + 15) / 16
+        guard workers > 1, units >= 2 else {
+            sgemm(
+                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c,
+                ldc: ldc)
+            return
+        }
+        let blocks = min(units, 2 * workers)
+        let per = (units + blocks - 1) / blocks * 16
+        let count = (extent + per - 1) / per
+        Parallel.forEach(count: count, threads: workers) { i, _ in
+            let lo = i * per, len = min(per, extent - lo)
+            if byRows {
+                // rows lo..<lo+len of C = rows of op(A)
+                sgemm(
+                    transA: transA, transB: transB, m: len, n: n, k: k, alpha: alpha, a: transA ? a + lo : a + lo * lda, lda: lda,
+                    b: b, ldb: ldb, beta: beta, c: c + lo * ldc, ldc: ldc)
+            } else {
+                // columns lo..<lo+len of C = columns of op(B)
+                sgemm(
+                    transA: transA, transB: transB, m: m, n: len, k: k, alpha: alpha, a: a, lda: lda,
+                    b: transB ? b + lo * ldb : b + lo, ldb: ldb, beta: beta, c: c + lo, ldc: ldc)
+            }
+        }
+    }
+
     /// Runs `body` with OpenBLAS limited to `count` threads, restoring the previous count afterwards.
     /// Kernels whose own workers each call sgemm use it so the two thread pools do not oversubscribe.
     public static func withThreads<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {

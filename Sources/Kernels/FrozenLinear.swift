@@ -62,7 +62,7 @@ public struct FrozenLinear: @unchecked Sendable {
         }
         let beta: Float = accumulate || bias != nil ? 1 : 0
         if let w = weight.floats {
-            BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: inp, lda: k, b: w, ldb: k, beta: beta, c: out, ldc: n)
+            BLAS.parallelSgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: inp, lda: k, b: w, ldb: k, beta: beta, c: out, ldc: n)
             return
         }
         guard let scratch else { preconditionFailure("a \(weight.dtype.rawValue) weight needs scratch") }
@@ -71,7 +71,7 @@ public struct FrozenLinear: @unchecked Sendable {
             let nb = min(blockRows, n - n0)
             weight.decodeRows(n0, count: nb, into: scratch)  // (B, K)
             // out[:, n0..<n0+nb] = inp·Wblockᵀ
-            BLAS.sgemm(
+            BLAS.parallelSgemm(
                 transA: false, transB: true, m: m, n: nb, k: k, alpha: 1, a: inp, lda: k, b: scratch, ldb: k,
                 beta: beta, c: out + n0, ldc: n)
             n0 += nb
@@ -99,7 +99,7 @@ public struct FrozenLinear: @unchecked Sendable {
             let nb = min(blockRows, n - n0)
             weight.decodeRows(n0, count: nb, into: scratch)  // (B, K)
             // dinp (+)= dout[:, n0..<n0+nb]·Wblock
-            BLAS.sgemm(
+            BLAS.parallelSgemm(
                 transA: false, transB: false, m: m, n: k, k: nb, alpha: 1, a: dout + n0, lda: n, b: scratch, ldb: k,
                 beta: accumulate || n0 > 0 ? 1 : 0, c: dinp, ldc: k)
             n0 += nb

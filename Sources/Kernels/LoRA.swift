@@ -15,9 +15,9 @@ public enum LoRA {
         scale: Float, m: Int, k: Int, n: Int, r: Int
     ) {
         // tmp = inp·Aᵀ
-        BLAS.sgemm(transA: false, transB: true, m: m, n: r, k: k, alpha: 1, a: inp, lda: k, b: a, ldb: k, beta: 0, c: tmp, ldc: r)
+        BLAS.parallelSgemm(transA: false, transB: true, m: m, n: r, k: k, alpha: 1, a: inp, lda: k, b: a, ldb: k, beta: 0, c: tmp, ldc: r)
         // out += scale · tmp·Bᵀ
-        BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: r, alpha: scale, a: tmp, lda: r, b: b, ldb: r, beta: 1, c: out, ldc: n)
+        BLAS.parallelSgemm(transA: false, transB: true, m: m, n: n, k: r, alpha: scale, a: tmp, lda: r, b: b, ldb: r, beta: 1, c: out, ldc: n)
     }
 
     // MARK: - Backward
@@ -37,11 +37,11 @@ public enum LoRA {
         tmp: UnsafePointer<Float>,  // (M, R)
         scale: Float, m: Int, k: Int, n: Int, r: Int
     ) {
-        BLAS.sgemm(transA: false, transB: false, m: m, n: r, k: n, alpha: scale, a: dout, lda: n, b: b, ldb: r, beta: 0, c: dtmp, ldc: r)
-        BLAS.sgemm(transA: true, transB: false, m: n, n: r, k: m, alpha: scale, a: dout, lda: n, b: tmp, ldb: r, beta: 1, c: db, ldc: r)
-        BLAS.sgemm(transA: true, transB: false, m: r, n: k, k: m, alpha: 1, a: dtmp, lda: r, b: inp, ldb: k, beta: 1, c: da, ldc: k)
+        BLAS.parallelSgemm(transA: false, transB: false, m: m, n: r, k: n, alpha: scale, a: dout, lda: n, b: b, ldb: r, beta: 0, c: dtmp, ldc: r)
+        BLAS.parallelSgemm(transA: true, transB: false, m: n, n: r, k: m, alpha: scale, a: dout, lda: n, b: tmp, ldb: r, beta: 1, c: db, ldc: r)
+        BLAS.parallelSgemm(transA: true, transB: false, m: r, n: k, k: m, alpha: 1, a: dtmp, lda: r, b: inp, ldb: k, beta: 1, c: da, ldc: k)
         if let dinp {
-            BLAS.sgemm(transA: false, transB: false, m: m, n: k, k: r, alpha: 1, a: dtmp, lda: r, b: a, ldb: k, beta: 1, c: dinp, ldc: k)
+            BLAS.parallelSgemm(transA: false, transB: false, m: m, n: k, k: r, alpha: 1, a: dtmp, lda: r, b: a, ldb: k, beta: 1, c: dinp, ldc: k)
         }
     }
 }

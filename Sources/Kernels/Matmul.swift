@@ -14,7 +14,7 @@ public enum Matmul {
         m: Int, k: Int, n: Int, accumulate: Bool = false
     ) {
         if let bias { addBias(out: out, bias: bias, m: m, n: n, accumulate: accumulate) }
-        BLAS.sgemm(
+        BLAS.parallelSgemm(
             transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: inp, lda: k, b: weight, ldb: k,
             beta: accumulate || bias != nil ? 1 : 0, c: out, ldc: n)
     }
@@ -41,7 +41,7 @@ public enum Matmul {
         weight: UnsafePointer<Float>,  // (N, K)
         m: Int, k: Int, n: Int, accumulate: Bool = false
     ) {
-        BLAS.sgemm(
+        BLAS.parallelSgemm(
             transA: false, transB: false, m: m, n: k, k: n, alpha: 1, a: dout, lda: n, b: weight, ldb: k,
             beta: accumulate ? 1 : 0, c: dinp, ldc: k)
     }
@@ -55,7 +55,7 @@ public enum Matmul {
         inp: UnsafePointer<Float>,  // (M, K)
         m: Int, k: Int, n: Int
     ) {
-        BLAS.sgemm(
+        BLAS.parallelSgemm(
             transA: true, transB: false, m: n, n: k, k: m, alpha: 1, a: dout, lda: n, b: inp, ldb: k,
             beta: 1, c: dweight, ldc: k)
         if let dbias {

@@ -55,7 +55,7 @@ public enum TokenLogProbs {
             let cn = min(c, vocab - v0)
             let w = vocabChunk(weight, v0, cn, wbuf)
             // logits = hidden·W[v0..<v0+cn]ᵀ
-            BLAS.sgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: logits, ldc: cn)
+            BLAS.parallelSgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: logits, ldc: cn)
             let first = v0 == 0
             let start = v0
             Parallel.forChunks(count: n, minChunk: max(1, 16_384 / cn)) { range, _ in
@@ -90,7 +90,7 @@ public enum TokenLogProbs {
             }
             if let expected {
                 // expected (+)= e^(l−m')·W[v0..<v0+cn]
-                BLAS.sgemm(
+                BLAS.parallelSgemm(
                     transA: false, transB: false, m: n, n: d, k: cn, alpha: 1, a: logits, lda: cn, b: w, ldb: d,
                     beta: first ? 0 : 1, c: expected, ldc: d)
             }
@@ -128,7 +128,7 @@ public enum TokenLogProbs {
         while v0 < vocab {
             let cn = min(c, vocab - v0)
             let w = vocabChunk(weight, v0, cn, wbuf)
-            BLAS.sgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: dlogits, ldc: cn)
+            BLAS.parallelSgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: dlogits, ldc: cn)
             let start = v0
             Parallel.forChunks(count: n, minChunk: max(1, 16_384 / cn)) { range, _ in
                 for i in range {
@@ -149,7 +149,7 @@ public enum TokenLogProbs {
                 }
             }
             // dhidden (+)= dlogits·W[v0..<v0+cn]
-            BLAS.sgemm(
+            BLAS.parallelSgemm(
                 transA: false, transB: false, m: n, n: d, k: cn, alpha: 1, a: dlogits, lda: cn, b: w, ldb: d,
                 beta: v0 == 0 ? 0 : 1, c: dhidden, ldc: d)
             v0 += cn
@@ -202,7 +202,7 @@ public enum TokenLogProbs {
     ) {
         let d = weight.cols, vocab = weight.rows
         if let w = weight.floats {
-            BLAS.sgemm(transA: false, transB: true, m: n, n: vocab, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: out, ldc: vocab)
+            BLAS.parallelSgemm(transA: false, transB: true, m: n, n: vocab, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: out, ldc: vocab)
             return
         }
         guard let scratch else { preconditionFailure("a \(weight.dtype.rawValue) weight needs scratch") }
@@ -211,7 +211,7 @@ public enum TokenLogProbs {
         while v0 < vocab {
             let cn = min(c, vocab - v0)
             let w = vocabChunk(weight, v0, cn, scratch)
-            BLAS.sgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: out + v0, ldc: vocab)
+            BLAS.parallelSgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: out + v0, ldc: vocab)
             v0 += cn
         }
     }

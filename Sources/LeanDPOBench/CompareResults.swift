@@ -17,9 +17,7 @@ struct CompareResults: ParsableCommand {
     @Option(help: "Exit with an error unless every loss differs by at most this much.") var requireWithin: Double?
 
     func run() throws {
-        let a = try Self.load(baseline), b = try Self.load(variant)
-        let la = (a["losses"] as? [Any])?.compactMap { ($0 as? NSNumber)?.doubleValue } ?? []
-        let lb = (b["losses"] as? [Any])?.compactMap { ($0 as? NSNumber)?.doubleValue } ?? []
+        let (a, la) = try Self.load(baseline), (b, lb) = try Self.load(variant)
         guard !la.isEmpty, la.count == lb.count else {
             throw BenchError("\(baseline) has \(la.count) losses, \(variant) has \(lb.count); compare runs of the same job and steps")
         }
@@ -59,11 +57,17 @@ struct CompareResults: ParsableCommand {
         }
     }
 
-    /// The last line of `path` that parses as a JSON object.
-    static func load(_ path: String) throws -> [String: Any] {
+    /// The last line of `path` that parses as a JSON object, and its losses read straight from the text
+    /// with Double(String) (exact), since JSONSerialization may round the last bit of a number.
+    static func load(_ path: String) throws -> ([String: Any], [Double]) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw BenchError("\(path): cannot read") }
         for line in text.split(separator: "\n").reversed() {
-            if let d = line.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] { return o }
+            guard let d = line.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { continue }
+            var losses: [Double] = []
+            if let start = line.range(of: "\"losses\":["), let end = line[start.upperBound...].firstIndex(of: "]") {
+                losses = line[start.upperBound..<end].split(separator: ",").compactMap { Double($0) }
+            }
+            return (o, losses)
         }
         throw BenchError("\(path): no JSON result line")
     }

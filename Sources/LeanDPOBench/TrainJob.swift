@@ -14,6 +14,8 @@ struct TrainJob: ParsableCommand {
 
     @OptionGroup var options: JobOptions
     @Option(help: "Optimizer steps (the first is excluded from the median).") var steps = 6
+    @Flag(help: "Stop right after the last step, before the trainer writes its final checkpoint and adapter.")
+    var noFinalSave = false
 
     func validate() throws {
         guard steps >= 2 else { throw ValidationError("--steps must be ≥ 2 (the first step is not measured)") }
@@ -76,6 +78,7 @@ struct TrainJob: ParsableCommand {
                 cpuMark = cpu
                 reports.append(r)
                 note(String(format: "step %d/%d: %.3f s, %d tokens, loss %.6f", r.step, r.totalSteps, r.seconds, r.tokens, r.loss))
+                if noFinalSave && r.step == steps { return .stop }
             case .saved(_, _, let seconds):
                 saveSeconds += seconds
             default:
@@ -149,6 +152,7 @@ struct TrainJob: ParsableCommand {
             ("prepare_data_s", .number(prepareSeconds, digits: 3)),
             ("reference_pass_s", .number(referenceSeconds, digits: 2)),
             ("first_step_s", .number(reports[0].seconds, digits: 3)),
+            ("final_save", .bool(!noFinalSave)),
             ("checkpoint_save_s", .number(saveSeconds, digits: 3)),
             ("step_seconds", .numbers(reports.map(\.seconds), digits: 3)),
             ("step_cpu_seconds", .numbers(stepCPU, digits: 3)),

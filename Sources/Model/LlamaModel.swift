@@ -59,13 +59,15 @@ public final class LlamaModel: @unchecked Sendable {
     /// Longest sequence the model accepts (its max_position_embeddings).
     public var maxPositions: Int { config.maxPositionEmbeddings }
 
-    /// Worker threads for the kernels' loops and for OpenBLAS (process-wide settings).
+    /// Worker threads for the kernels' loops and products (process-wide). The products are split over
+    /// these workers (BLAS.parallelSgemm) and OpenBLAS itself stays at one thread: its own pool would spin
+    /// (sched_yield) between products and compete with ours for the cores.
     public var threads: Int {
         get { Parallel.threads }
         set {
             precondition(newValue >= 1)
             Parallel.threads = newValue
-            BLAS.setThreads(newValue)
+            BLAS.setThreads(1)
         }
     }
 
@@ -132,7 +134,7 @@ public final class LlamaModel: @unchecked Sendable {
                     down: try linear(p + "mlp.down_proj")))
         }
         self.layers = layers
-        if let threads { self.threads = threads }
+        self.threads = threads ?? Parallel.threads
     }
 
     deinit { small.deallocate() }

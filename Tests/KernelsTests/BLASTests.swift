@@ -1,5 +1,6 @@
-// BLAS wrapper: correctness of every transpose combination against the naive reference, and the
-// measured throughput this machine reaches (printed, never asserted).
+// BLAS wrapper: the product split over our own workers equals the one-call product for every transpose
+// combination, split by rows and by columns, and the measured throughput this machine reaches
+// (printed, never asserted).
 
 import Foundation
 import Kernels
@@ -42,5 +43,29 @@ import Testing
         }
         print("2 concurrent single-thread sgemm: \(String(format: "%.1f", 4.0 * Double(m * n * k) / best)) GFLOPS total")
         #expect(c == c2)
+    }
+
+    /// parallelSgemm against one sgemm call: rows of C split (m ≥ n) or columns (m < n), ragged last
+    /// blocks, leading dimensions wider than the matrices, beta 0 and 1. Each element of C is one
+    /// single-threaded dot product either way: atol 1e-5 for O(1) values summed over k ≤ 400. All but
+    /// the last shape are above parallelMinFlops, so they really split.
+    @Test(arguments: [(false, false), (false, true), (true, false), (true, true)])
+    func parallelEqualsOneCall(transA: Bool, transB: Bool) {
+        for (m, n, k) in [(301, 37, 300), (19, 1500, 200), (1, 20_000, 129), (3000, 1, 400), (64, 64, 1)] {
+            let lda = (transA ? m : k) + 3, ldb = (transB ? k : n) + 5, ldc = n + 2
+            let a = randomFloats((transA ? k : m) * lda, seed: 11), b = randomFloats((transB ? n : k) * ldb, seed: 12)
+            let c0 = randomFloats(m * ldc, seed: 13)
+            for beta: Float in [0, 1] {
+                var one = c0, split = c0
+                BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &one, ldc: ldc)
+                for threads in [2, 3] {
+                    split = c0
+                    BLAS.parallelSgemm(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &split,
+                        ldc: ldc, threads: threads)
+                    expectClose(split, one.doubles, atol: 1e-5, rtol: 1e-6, "\(m)x\(n)x\(k) trans \(transA)/\(transB) beta \(beta), \(threads) workers")
+                }
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
-// Micro-benchmarks of the kernels at SmolLM2-135M sizes on the reference job's packed batch (4 sequences
-// of 512 tokens, T = 2048): D 576, F 1536, H 9, Hk 3, Dh 64, V 49152. Run with `tools/bench --micro`
+// Micro-benchmarks of the kernels at SmolLM2-135M sizes on a packed batch like the reference job's (4
+// sequences of 512 tokens, T = 2048; attention also in the trainer's shared-prompt layout): D 576,
+// F 1536, H 9, Hk 3, Dh 64, V 49152. Run with `tools/bench --micro`
 // (ordo-one/benchmark; the target exists only when LEANDPO_BENCHMARKS=1, see Package.swift). Each
 // benchmark reports wall clock, CPU time, mallocs (the hot kernels should allocate nothing) and, for the
 // products, the rate in MFLOP/s from the same FLOP counts as Sources/LeanDPOBench/FlopCount.swift.
@@ -89,40 +90,45 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // MARK: Attention, packed 4×512
+    // MARK: Attention: packed 4×512, and the trainer's shared-prompt layout
 
-    do {
+    // Shared prompts (PairBatch): 4 chosen sequences of 256 prompt + 256 completion tokens, then 4
+    // rejected completions of 256 tokens, each continuing its chosen sequence's prompt (T = 3072).
+    let shared = (0..<4).map { Attention.Span($0 * 512..<($0 + 1) * 512) }
+        + (0..<4).map { Attention.Span(2048 + $0 * 256..<2048 + ($0 + 1) * 256, prefix: $0 * 512..<$0 * 512 + 256) }
+    for (name, spans) in [("4x512", segments.map { Attention.Span($0) }), ("shared-prompt 4x(256+256|256)", shared)] {
+        let rows = spans.map(\.rows.upperBound).max()!, longest = spans.map(\.keys).max()!
         let qd = heads * headDim, kvd = kvHeads * headDim
-        let q = filled(t * qd, seed: 6), k = filled(t * kvd, seed: 7), v = filled(t * kvd, seed: 8)
-        let out = filled(t * qd, seed: 9), lse = filled(t * heads, seed: 10)
-        let dq = filled(t * qd, seed: 11), dk = filled(t * kvd, seed: 12), dv = filled(t * kvd, seed: 13)
-        let scratch = filled(Attention.scratchFloats(tokens: t, maxSegmentLength: 512, kvHeads: kvHeads, headDim: headDim), seed: 14)
-        // score entries the blocked kernel computes (FlopCount.scoreEntries)
+        let q = filled(rows * qd, seed: 6), k = filled(rows * kvd, seed: 7), v = filled(rows * kvd, seed: 8)
+        let out = filled(rows * qd, seed: 9), lse = filled(rows * heads, seed: 10)
+        let dq = filled(rows * qd, seed: 11), dk = filled(rows * kvd, seed: 12), dv = filled(rows * kvd, seed: 13)
+        let scratch = filled(Attention.scratchFloats(tokens: rows, maxSegmentLength: longest, kvHeads: kvHeads, headDim: headDim), seed: 14)
+        // score entries the blocked kernel computes (FlopCount.scoreEntries): nb rows × (prefix + i0 + nb) keys
         var entries = 0.0
-        for s in segments {
+        for s in spans {
             var i0 = 0
-            while i0 < s.count {
-                let nb = min(Attention.blockRows, s.count - i0)
-                entries += Double(nb * (i0 + nb))
+            while i0 < s.rows.count {
+                let nb = min(Attention.blockRows, s.rows.count - i0)
+                entries += Double(nb * (s.prefix.count + i0 + nb))
                 i0 += nb
             }
         }
         let perEntry = Double(headDim * heads)
         Attention.forward(
-            out: out.baseAddress!, lse: lse.baseAddress!, q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, segments: segments,
+            out: out.baseAddress!, lse: lse.baseAddress!, q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!, spans: spans,
             heads: heads, kvHeads: kvHeads, headDim: headDim, scratch: scratch)
-        Benchmark("Attention forward 4x512") { b in
+        Benchmark("Attention forward \(name)") { b in
             measured(b, flops: 4 * perEntry * entries) {
                 Attention.forward(
                     out: out.baseAddress!, lse: lse.baseAddress!, q: q.baseAddress!, k: k.baseAddress!, v: v.baseAddress!,
-                    segments: segments, heads: heads, kvHeads: kvHeads, headDim: headDim, scratch: scratch)
+                    spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim, scratch: scratch)
             }
         }
-        Benchmark("Attention backward 4x512") { b in
+        Benchmark("Attention backward \(name)") { b in
             measured(b, flops: 10 * perEntry * entries) {
                 Attention.backward(
                     dq: dq.baseAddress!, dk: dk.baseAddress!, dv: dv.baseAddress!, dout: out.baseAddress!, q: q.baseAddress!,
-                    k: k.baseAddress!, v: v.baseAddress!, out: out.baseAddress!, lse: lse.baseAddress!, segments: segments,
+                    k: k.baseAddress!, v: v.baseAddress!, out: out.baseAddress!, lse: lse.baseAddress!, spans: spans,
                     heads: heads, kvHeads: kvHeads, headDim: headDim, scratch: scratch)
             }
         }
