@@ -1,8 +1,7 @@
 // Compares two result lines of the same job (say uncapped vs. under a memory cap, or f32 vs. bf16): the
 // per-step losses side by side, whether they are bit-identical, their largest difference, and the
 // speed and memory ratios. With --require-equal-losses it fails unless every loss matches exactly; with
-// --require-within T unless every loss is within T (runs on more than one thread are not bit-reproducible:
-// the attention backward adds per-worker partial sums whose split depends on the dynamic task hand-out).
+// --require-within T unless every loss is within T (for comparing builds whose summation order differs).
 
 import ArgumentParser
 import Foundation
