@@ -52,6 +52,10 @@ public final class LlamaModel: @unchecked Sendable {
     var workspace: Workspace?
     /// Set while forwardBackward waits for the caller's loss gradient; any other call then is a bug.
     var busy = false
+    let pages: WeightPages
+    /// Whether batch passes (scoring, training) unmap each layer's weight pages once done with it, so the
+    /// resident set holds about one layer of the model instead of all of it (WeightPages). Default on.
+    public var releasesWeightPages = true
 
     public var dim: Int { config.hiddenSize }
     public var vocabSize: Int { config.vocabSize }
@@ -134,6 +138,7 @@ public final class LlamaModel: @unchecked Sendable {
                     down: try linear(p + "mlp.down_proj")))
         }
         self.layers = layers
+        pages = WeightPages(file: file, config: c)
         self.threads = threads ?? Parallel.threads
     }
 

@@ -63,8 +63,10 @@ extension LlamaModel {
         let mode = AttentionMode.packed(spans(batch))
         for l in 0..<layers.count {
             layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
+            releasePages(layer: l)
         }
         headForward(final: ws.x, rows: scoring.count, ws: ws)
+        releasePages(layer: nil)
         return collect(scoring, ws: ws)
     }
 
@@ -83,7 +85,9 @@ extension LlamaModel {
         let mode = AttentionMode.packed(spans(batch))
         for l in 0..<layers.count {
             layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
+            releasePages(layer: l)
         }
+        defer { releasePages(layer: nil) }
         for (i, r) in rows.enumerated() { (ws.hsel + i * d).update(from: ws.x + r * d, count: d) }
         RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: finalNorm, rows: n, dim: d, eps: Float(config.rmsNormEps))
         var out = [Float](repeating: 0, count: n * v)
@@ -133,8 +137,10 @@ extension LlamaModel {
         for l in 0..<nl {
             layerForward(
                 l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(spans), plan: plan, ws: ws)
+            if l != nl - 1 { releasePages(layer: l) }  // the backward starts with the last layer
         }
         headForward(final: ckpt + nl * layerSize, rows: rows, expected: ws.expected, ws: ws)
+        releasePages(layer: nil)  // the head's backward reads only the target rows
         let result = collect(scoring, ws: ws)
 
         // ---- the caller's loss
@@ -171,6 +177,7 @@ extension LlamaModel {
                 layerForward(l, input: input, output: nil, count: t, mode: .packed(spans), plan: plan, ws: ws)
             }
             layerBackward(l, input: input, count: t, spans: spans, plan: plan, needInputGradient: l > 0, ws: ws)
+            releasePages(layer: l)
         }
         return result
     }
@@ -189,6 +196,12 @@ extension LlamaModel {
         scoring.rows.withUnsafeBufferPointer { ws.rowIndex.update(from: $0.baseAddress!, count: p) }
         scoring.targets.withUnsafeBufferPointer { ws.targets.update(from: $0.baseAddress!, count: p) }
         return ws
+    }
+
+    /// Unmaps layer `layer`'s weight pages (nil: the embedding and LM head) when `releasesWeightPages`.
+    func releasePages(layer: Int?) {
+        guard releasesWeightPages else { return }
+        if let layer { pages.release(layer: layer) } else { pages.releaseHead() }
     }
 
     /// The attention spans of a batch: each segment's rows, seeing its prefix.
