@@ -131,12 +131,16 @@ extension LlamaModel {
         let ckpt = ws.checkpoints!  // (L+1, T, D), layer l's input at l·T·D
         let layerSize = t * d
         let spans = spans(batch)
+        // The layers just below the last keep their gate/up from the forward, as many as the store holds.
+        let keptLayers = min(nl - 1, ws.keptSlots(tokens: t, ffn: config.intermediateSize))
+        let firstKept = nl - 1 - keptLayers
 
         // ---- forward, keeping each layer's input
         Embedding.forward(out: ckpt, tokens: ws.tokenIds, table: embedding, count: t)
         for l in 0..<nl {
             layerForward(
-                l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(spans), plan: plan, ws: ws)
+                l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(spans), plan: plan,
+                keep: l >= firstKept && l < nl - 1 ? .save(l - firstKept) : .none, ws: ws)
             if l != nl - 1 { releasePages(layer: l) }  // the backward starts with the last layer
         }
         headForward(final: ckpt + nl * layerSize, rows: rows, expected: ws.expected, ws: ws)
@@ -173,10 +177,11 @@ extension LlamaModel {
         for l in stride(from: nl - 1, through: 0, by: -1) {
             let input = ckpt + l * layerSize
             // The last layer's intermediates are still in the arena from the forward.
+            let keep: MLPKeep = l >= firstKept && l < nl - 1 ? .reuse(l - firstKept) : .none
             if l != nl - 1 {
-                layerForward(l, input: input, output: nil, count: t, mode: .packed(spans), plan: plan, ws: ws)
+                layerForward(l, input: input, output: nil, count: t, mode: .packed(spans), plan: plan, keep: keep, ws: ws)
             }
-            layerBackward(l, input: input, count: t, spans: spans, plan: plan, needInputGradient: l > 0, ws: ws)
+            layerBackward(l, input: input, count: t, spans: spans, plan: plan, needInputGradient: l > 0, keep: keep, ws: ws)
             releasePages(layer: l)
         }
         return result
@@ -191,7 +196,8 @@ extension LlamaModel {
         let p = scoring.count
         let ws = workspace(
             for: WorkspaceSize(
-                tokens: batch.tokenCount, rows: p, rank: rank, training: training, dropout: dropout, threads: Parallel.threads))
+                tokens: batch.tokenCount, rows: p, rank: rank, training: training, dropout: dropout, threads: Parallel.threads,
+                keptFloats: training ? keptFloats(tokens: batch.tokenCount) : 0))
         load(batch, ws: ws)
         scoring.rows.withUnsafeBufferPointer { ws.rowIndex.update(from: $0.baseAddress!, count: p) }
         scoring.targets.withUnsafeBufferPointer { ws.targets.update(from: $0.baseAddress!, count: p) }
