@@ -40,6 +40,15 @@ public enum BLAS {
         precondition(m >= 0 && n >= 0 && k >= 0)
         if m == 0 || n == 0 { return }
         precondition(lda >= max(1, transA ? m : k) && ldb >= max(1, transB ? k : n) && ldc >= max(1, n))
+        if m == 1 && !transA && k > 0 {
+            // One row (a decode step): a matrix-vector product reads B in place, where sgemm would first
+            // copy all of it into its packed layout (most of a decode step's time).
+            // c = alpha·op(B)ᵀ·a + beta·c: B (n, k) with transB, else (k, n).
+            cblas_sgemv(
+                CblasRowMajor, transB ? CblasNoTrans : CblasTrans, Int32(transB ? n : k), Int32(transB ? k : n), alpha, b,
+                Int32(ldb), a, 1, beta, c, 1)
+            return
+        }
         cblas_sgemm(
             CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -49,8 +58,9 @@ public enum BLAS {
 extension BLAS {
     // MARK: - Products on our own workers
 
-    /// Products below this many flops (2·m·n·k) run on the calling thread: the hand-off costs more.
-    public static let parallelMinFlops = 1 << 21
+    /// Products below this many flops (2·m·n·k) run on the calling thread: the hand-off costs more. Low
+    /// enough that a decode step's matrix-vector products (memory-bound) still use every core.
+    public static let parallelMinFlops = 1 << 18
 
     /// The same product as `sgemm`, cut into blocks of C's rows (or, when C has few rows, of its columns)
     /// that `threads` workers (Parallel) take dynamically, each block one sgemm on the worker's thread.
@@ -63,7 +73,8 @@ extension BLAS {
     ) {
         let flops = 2 * m * n * k
         let workers = min(threads, max(1, flops / parallelMinFlops))
-        // Blocks of 16 rows/columns (the kernels' unroll), about two per worker so a slow core evens out.
+        // Blocks of 16 rows/columns (the kernels' unroll): two per worker on big products so a slow core
+        // evens out, one per worker on small ones (a decode step's matrix-vector products).
         let byRows = m >= n || n < 32
         let extent = byRows ? m : n
         let units = (extent + 15) / 16
@@ -73,7 +84,7 @@ extension BLAS {
                 ldc: ldc)
             return
         }
-        let blocks = min(units, 2 * workers)
+        let blocks = min(units, flops >= 1 << 24 ? 2 * workers : workers)
         let per = (units + blocks - 1) / blocks * 16
         let count = (extent + per - 1) / per
         Parallel.forEach(count: count, threads: workers) { i, _ in

@@ -11,7 +11,7 @@ extension LlamaModel {
 
     func layerBackward(
         _ l: Int, input: UnsafePointer<Float>, count t: Int, spans: [Attention.Span], plan: AdapterPlan,
-        needInputGradient: Bool, ws: Workspace
+        needInputGradient: Bool, keep: MLPKeep = .none, ws: Workspace
     ) {
         let w = layers[l], c = config
         let d = c.hiddenSize, f = c.intermediateSize, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
@@ -24,7 +24,8 @@ extension LlamaModel {
         w.down.backwardInput(dinp: dh_, dout: dres, rows: t, scratch: ws.linearScratch)
         loraBackward(l, .down, dinp: dh_, dout: dres, inp: ws.h, count: t, plan: plan, ws: ws)
         // h = silu(gate)·up
-        SwiGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: ws.gate, up: ws.up, count: t * f)
+        let (gate, up) = ws.mlp(keep, tokens: t, ffn: f)
+        SwiGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: gate, up: up, count: t * f)
         // gate = ln2·Wgᵀ (+ LoRA), up = ln2·Wuᵀ (+ LoRA)
         w.gate.backwardInput(dinp: dln, dout: dgate, rows: t, scratch: ws.linearScratch)
         w.up.backwardInput(dinp: dln, dout: dup, rows: t, scratch: ws.linearScratch, accumulate: true)

@@ -18,6 +18,18 @@ enum AttentionMode {
         scratch: UnsafeMutablePointer<Float>)
 }
 
+/// Where a layer's gate and up projections live in a training pass. Most layers use the arena's shared
+/// (T, F) buffers and the backward recomputes them; up to the store's capacity the training forward
+/// writes them to a kept slot instead, and the backward's recompute reuses them (skipping the two largest
+/// products of the recompute).
+enum MLPKeep {
+    case none
+    /// Training forward: write gate/up to kept slot `slot`.
+    case save(Int)
+    /// Backward's recompute: gate/up are already in kept slot `slot`.
+    case reuse(Int)
+}
+
 /// What a pass applies on top of the frozen base.
 struct AdapterPlan {
     let adapter: LoRAAdapter
@@ -31,7 +43,7 @@ extension LlamaModel {
     /// `output` (the backward's recompute) the down projection is skipped, only its LoRA intermediate made.
     func layerForward(
         _ l: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>?, count t: Int,
-        mode: AttentionMode, plan: AdapterPlan?, ws: Workspace
+        mode: AttentionMode, plan: AdapterPlan?, keep: MLPKeep = .none, ws: Workspace
     ) {
         let w = layers[l], c = config
         let d = c.hiddenSize, f = c.intermediateSize, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
@@ -80,21 +92,36 @@ extension LlamaModel {
 
         // ln2 = rmsnorm(x2); h = silu(ln2·Wgᵀ) · (ln2·Wuᵀ)
         RMSNorm.forward(out: ws.ln2, rstd: ws.rstd2, inp: ws.x2, weight: w.postNorm, rows: t, dim: d, eps: eps)
-        project(l, .gate, w.gate, out: ws.gate, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
-        project(l, .up, w.up, out: ws.up, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
-        SwiGLU.forward(out: ws.h, gate: ws.gate, up: ws.up, count: t * f)
+        let (gate, up) = ws.mlp(keep, tokens: t, ffn: f)
+        if case .reuse = keep {
+            // gate and up were kept by the forward; only the LoRA intermediates ln2·Aᵀ are needed again
+            if let plan {
+                loraTmp(l, .gate, inp: ws.ln2, count: t, plan: plan, ws: ws)
+                loraTmp(l, .up, inp: ws.ln2, count: t, plan: plan, ws: ws)
+            }
+        } else {
+            project(l, .gate, w.gate, out: gate, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
+            project(l, .up, w.up, out: up, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
+        }
+        SwiGLU.forward(out: ws.h, gate: gate, up: up, count: t * f)
 
         // out = x2 + h·Wdᵀ (+ LoRA)
         if let output {
             output.update(from: ws.x2, count: t * d)
             project(l, .down, w.down, out: output, inp: ws.h, count: t, accumulate: true, plan: plan, ws: ws)
-        } else if let plan, let e = plan.adapter.entry(layer: l, target: .down) {
+        } else if let plan {
             // recompute: only tmp = h·Aᵀ, which the backward needs
-            let src = loraInput(l, .down, inp: ws.h, count: t, inFeatures: f, plan: plan, ws: ws)
-            BLAS.sgemm(
-                transA: false, transB: true, m: t, n: plan.adapter.rank, k: f, alpha: 1, a: src, lda: f,
-                b: plan.adapter.a(e), ldb: f, beta: 0, c: ws.tmp(.down), ldc: plan.adapter.rank)
+            loraTmp(l, .down, inp: ws.h, count: t, plan: plan, ws: ws)
         }
+    }
+
+    /// tmp(target) = drop(inp)·Aᵀ alone (the LoRA intermediate the backward needs), when `target` is adapted.
+    func loraTmp(_ l: Int, _ target: LoRATarget, inp: UnsafePointer<Float>, count t: Int, plan: AdapterPlan, ws: Workspace) {
+        guard let e = plan.adapter.entry(layer: l, target: target) else { return }
+        let src = loraInput(l, target, inp: inp, count: t, inFeatures: e.inFeatures, plan: plan, ws: ws)
+        BLAS.parallelSgemm(
+            transA: false, transB: true, m: t, n: plan.adapter.rank, k: e.inFeatures, alpha: 1, a: src, lda: e.inFeatures,
+            b: plan.adapter.a(e), ldb: e.inFeatures, beta: 0, c: ws.tmp(target), ldc: plan.adapter.rank)
     }
 
     // MARK: - Projections

@@ -52,6 +52,16 @@ public final class LlamaModel: @unchecked Sendable {
     var workspace: Workspace?
     /// Set while forwardBackward waits for the caller's loss gradient; any other call then is a bug.
     var busy = false
+    let pages: WeightPages
+    /// Whether batch passes (scoring, training) unmap each layer's weight pages once done with it, so the
+    /// resident set holds about one layer of the model instead of all of it (WeightPages). Default on.
+    public var releasesWeightPages = true
+    /// Bytes a training pass may spend keeping some layers' gate/up projections from the forward, so the
+    /// backward need not recompute them (the two largest products of the recompute). 0 recomputes all.
+    /// Set it before the first training pass: the arena is sized from it. The default holds 24 of
+    /// SmolLM2-135M's 30 layers for a 1300-token step (−12% CPU per step, peak RSS ~870 MiB with
+    /// `releasesWeightPages`).
+    public var keptActivationBytes = 384 << 20
 
     public var dim: Int { config.hiddenSize }
     public var vocabSize: Int { config.vocabSize }
@@ -134,6 +144,7 @@ public final class LlamaModel: @unchecked Sendable {
                     down: try linear(p + "mlp.down_proj")))
         }
         self.layers = layers
+        pages = WeightPages(file: file, config: c)
         self.threads = threads ?? Parallel.threads
     }
 

@@ -63,8 +63,10 @@ extension LlamaModel {
         let mode = AttentionMode.packed(spans(batch))
         for l in 0..<layers.count {
             layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
+            releasePages(layer: l)
         }
         headForward(final: ws.x, rows: scoring.count, ws: ws)
+        releasePages(layer: nil)
         return collect(scoring, ws: ws)
     }
 
@@ -83,7 +85,9 @@ extension LlamaModel {
         let mode = AttentionMode.packed(spans(batch))
         for l in 0..<layers.count {
             layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
+            releasePages(layer: l)
         }
+        defer { releasePages(layer: nil) }
         for (i, r) in rows.enumerated() { (ws.hsel + i * d).update(from: ws.x + r * d, count: d) }
         RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: finalNorm, rows: n, dim: d, eps: Float(config.rmsNormEps))
         var out = [Float](repeating: 0, count: n * v)
@@ -127,14 +131,20 @@ extension LlamaModel {
         let ckpt = ws.checkpoints!  // (L+1, T, D), layer l's input at l·T·D
         let layerSize = t * d
         let spans = spans(batch)
+        // The layers just below the last keep their gate/up from the forward, as many as the store holds.
+        let keptLayers = min(nl - 1, ws.keptSlots(tokens: t, ffn: config.intermediateSize))
+        let firstKept = nl - 1 - keptLayers
 
         // ---- forward, keeping each layer's input
         Embedding.forward(out: ckpt, tokens: ws.tokenIds, table: embedding, count: t)
         for l in 0..<nl {
             layerForward(
-                l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(spans), plan: plan, ws: ws)
+                l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(spans), plan: plan,
+                keep: l >= firstKept && l < nl - 1 ? .save(l - firstKept) : .none, ws: ws)
+            if l != nl - 1 { releasePages(layer: l) }  // the backward starts with the last layer
         }
         headForward(final: ckpt + nl * layerSize, rows: rows, expected: ws.expected, ws: ws)
+        releasePages(layer: nil)  // the head's backward reads only the target rows
         let result = collect(scoring, ws: ws)
 
         // ---- the caller's loss
@@ -167,10 +177,12 @@ extension LlamaModel {
         for l in stride(from: nl - 1, through: 0, by: -1) {
             let input = ckpt + l * layerSize
             // The last layer's intermediates are still in the arena from the forward.
+            let keep: MLPKeep = l >= firstKept && l < nl - 1 ? .reuse(l - firstKept) : .none
             if l != nl - 1 {
-                layerForward(l, input: input, output: nil, count: t, mode: .packed(spans), plan: plan, ws: ws)
+                layerForward(l, input: input, output: nil, count: t, mode: .packed(spans), plan: plan, keep: keep, ws: ws)
             }
-            layerBackward(l, input: input, count: t, spans: spans, plan: plan, needInputGradient: l > 0, ws: ws)
+            layerBackward(l, input: input, count: t, spans: spans, plan: plan, needInputGradient: l > 0, keep: keep, ws: ws)
+            releasePages(layer: l)
         }
         return result
     }
@@ -184,11 +196,18 @@ extension LlamaModel {
         let p = scoring.count
         let ws = workspace(
             for: WorkspaceSize(
-                tokens: batch.tokenCount, rows: p, rank: rank, training: training, dropout: dropout, threads: Parallel.threads))
+                tokens: batch.tokenCount, rows: p, rank: rank, training: training, dropout: dropout, threads: Parallel.threads,
+                keptFloats: training ? keptFloats(tokens: batch.tokenCount) : 0))
         load(batch, ws: ws)
         scoring.rows.withUnsafeBufferPointer { ws.rowIndex.update(from: $0.baseAddress!, count: p) }
         scoring.targets.withUnsafeBufferPointer { ws.targets.update(from: $0.baseAddress!, count: p) }
         return ws
+    }
+
+    /// Unmaps layer `layer`'s weight pages (nil: the embedding and LM head) when `releasesWeightPages`.
+    func releasePages(layer: Int?) {
+        guard releasesWeightPages else { return }
+        if let layer { pages.release(layer: layer) } else { pages.releaseHead() }
     }
 
     /// The attention spans of a batch: each segment's rows, seeing its prefix.

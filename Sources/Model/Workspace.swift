@@ -14,16 +14,17 @@ struct WorkspaceSize: Equatable {
     var training: Bool  // checkpoints and gradient buffers
     var dropout: Bool  // dropped LoRA inputs
     var threads: Int  // attention workers
+    var keptFloats = 0  // training: room for gate/up kept from the forward (whole (T, 2F) slots)
 
     func covers(_ o: WorkspaceSize) -> Bool {
         tokens >= o.tokens && rows >= o.rows && rank >= o.rank && (training || !o.training) && (dropout || !o.dropout)
-            && threads >= o.threads
+            && threads >= o.threads && keptFloats >= o.keptFloats
     }
 
     func union(_ o: WorkspaceSize) -> WorkspaceSize {
         WorkspaceSize(
             tokens: max(tokens, o.tokens), rows: max(rows, o.rows), rank: max(rank, o.rank), training: training || o.training,
-            dropout: dropout || o.dropout, threads: max(threads, o.threads))
+            dropout: dropout || o.dropout, threads: max(threads, o.threads), keptFloats: max(keptFloats, o.keptFloats))
     }
 }
 
@@ -90,6 +91,7 @@ final class Workspace {
     let dhsel: UnsafeMutablePointer<Float>?  // (P, D)
     let dlogps: UnsafeMutablePointer<Float>?  // (P)
     let expected: UnsafeMutablePointer<Float>?  // (P, D) E_p[W] per scored row, from the head's forward
+    let kept: UnsafeMutablePointer<Float>?  // (keptFloats) gate/up of a few layers, [(T, F) gate, (T, F) up] per slot
 
     /// Total floats held (for reports).
     var floatCount: Int { block.count }
@@ -129,7 +131,7 @@ final class Workspace {
             dqRaw: reserve(tr && qk ? t * qd : 0), dkRaw: reserve(tr && qk ? t * kvd : 0), dgate: reserve(tr ? t * f : 0),
             dup: reserve(tr ? t * f : 0), dh: reserve(tr ? t * f : 0), dtmp: reserve(tr ? t * max(r, 1) : 0),
             ddrop: reserve(tr && size.dropout ? t * maxIn : 0), dhn: reserve(tr ? p * d : 0), dhsel: reserve(tr ? p * d : 0),
-            dlogps: reserve(tr ? p : 0), expected: reserve(tr ? p * d : 0))
+            dlogps: reserve(tr ? p : 0), expected: reserve(tr ? p * d : 0), kept: reserve(tr ? size.keptFloats : 0))
         // Round every buffer up to 16 floats (64 bytes) so rows start cache-line aligned.
         var offsets: [Int] = []
         var total = 0
@@ -167,11 +169,27 @@ final class Workspace {
         dkRaw = qk ? opt(gids.dkRaw) : opt(gids.dk)
         dgate = opt(gids.dgate); dup = opt(gids.dup); dh = opt(gids.dh); dtmp = opt(gids.dtmp); ddrop = opt(gids.ddrop)
         dhn = opt(gids.dhn); dhsel = opt(gids.dhsel); dlogps = opt(gids.dlogps); expected = opt(gids.expected)
+        kept = opt(gids.kept)
     }
 
     deinit {
         block.deallocate()
         targetBlock.deallocate()
+    }
+
+    /// Kept slots of `tokens` rows that fit the arena's store.
+    func keptSlots(tokens t: Int, ffn f: Int) -> Int { kept == nil ? 0 : size.keptFloats / max(1, 2 * t * f) }
+
+    /// gate and up (T, F) for a layer: the shared buffers, or kept slot `slot` (T = the pass's tokens,
+    /// slots packed at that size).
+    func mlp(_ keep: MLPKeep, tokens t: Int, ffn f: Int) -> (gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>) {
+        switch keep {
+        case .none: return (gate, up)
+        case .save(let s), .reuse(let s):
+            precondition(s >= 0 && s < keptSlots(tokens: t, ffn: f), "kept slot \(s) out of range")
+            let g = kept! + s * 2 * t * f
+            return (g, g + t * f)
+        }
     }
 
     /// The LoRA intermediate inp·Aᵀ of `target` for the current layer: (T, R) with T = the arena's tokens.
@@ -198,7 +216,15 @@ extension LlamaModel {
     public func reserve(tokens: Int, scoredTokens: Int, loraRank: Int, training: Bool, dropout: Bool = false) {
         _ = workspace(
             for: WorkspaceSize(
-                tokens: tokens, rows: scoredTokens, rank: loraRank, training: training, dropout: dropout, threads: Parallel.threads))
+                tokens: tokens, rows: scoredTokens, rank: loraRank, training: training, dropout: dropout, threads: Parallel.threads,
+                keptFloats: training ? keptFloats(tokens: tokens) : 0))
+    }
+
+    /// Floats of kept gate/up a training pass over `tokens` tokens gets: whole (T, 2F) slots within
+    /// `keptActivationBytes`, at most one per layer below the last.
+    func keptFloats(tokens: Int) -> Int {
+        let slot = 2 * max(1, tokens) * config.intermediateSize
+        return min(max(0, keptActivationBytes) / 4 / slot, config.numHiddenLayers - 1) * slot
     }
 
     /// Bytes held by the activation arena (0 before the first pass).

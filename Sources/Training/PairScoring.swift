@@ -19,6 +19,8 @@ public struct PairBatch {
     public let wholeChosen: Bool
 
     /// `sharePrompts: false` packs every sequence on its own (the results are the same up to rounding).
+    /// With LoRA dropout the shared prompt rows draw one mask for both completions, where packing apart
+    /// (and TRL) draws one per sequence: the same distribution per sequence, correlated between the two.
     public init(pairs: [TokenizedPair], wholeChosen: Bool = false, sharePrompts: Bool = true) {
         precondition(!pairs.isEmpty)
         self.pairs = pairs

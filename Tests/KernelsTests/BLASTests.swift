@@ -68,4 +68,20 @@ import Testing
             }
         }
     }
+
+    /// One-row products go through sgemv (no packing): against a Double reference, B stored either way,
+    /// alpha ≠ 1, beta 0 and 1, a leading dimension wider than B. atol 1e-5 for O(1) values over k = 300.
+    @Test(arguments: [false, true])
+    func oneRowProductMatchesReference(transB: Bool) {
+        let n = 77, k = 300, ldb = (transB ? k : n) + 3
+        let a = randomFloats(k, seed: 21), b = randomFloats((transB ? n : k) * ldb, seed: 22), c0 = randomFloats(n, seed: 23)
+        for beta: Float in [0, 1] {
+            var c = c0
+            BLAS.sgemm(transA: false, transB: transB, m: 1, n: n, k: k, alpha: 0.5, a: a, lda: k, b: b, ldb: ldb, beta: beta, c: &c, ldc: n)
+            let ref = (0..<n).map { j in
+                0.5 * (0..<k).reduce(0.0) { $0 + Double(a[$1]) * Double(transB ? b[j * ldb + $1] : b[$1 * ldb + j]) } + Double(beta * c0[j])
+            }
+            expectClose(c, ref, atol: 1e-5, rtol: 1e-5, "m = 1, transB \(transB), beta \(beta)")
+        }
+    }
 }

@@ -2,6 +2,7 @@
 // log-probs and LoRA gradients as the sequence packed whole, its whole-model gradient passes the
 // finite-difference check, explicit scoring lists equal completion ranges, and malformed layouts or
 // scoring lists are refused with a typed error. On SmolLM2 (when present) shared equals unshared too.
+// (SharedPrefix's batches are reused by WeightPageTests and KeptActivationTests.)
 
 import Foundation
 import Model
