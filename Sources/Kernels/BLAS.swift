@@ -62,6 +62,11 @@ extension BLAS {
     /// enough that a decode step's matrix-vector products (memory-bound) still use every core.
     public static let parallelMinFlops = 1 << 18
 
+    /// Whether `parallelSgemm` splits products over our own workers (the default). Off hands each whole
+    /// product to OpenBLAS's own thread pool instead, the design this replaced; kept for A/B measurement
+    /// (tools/bench --ablate). Process-wide; set it before any work starts.
+    nonisolated(unsafe) public static var splitsProducts = true
+
     /// The same product as `sgemm`, cut into blocks of C's rows (or, when C has few rows, of its columns)
     /// that `threads` workers (Parallel) take dynamically, each block one sgemm on the worker's thread.
     /// Every block writes its own part of C, so workers share no sums. With OpenBLAS kept at one thread
@@ -72,6 +77,14 @@ extension BLAS {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = Parallel.threads
     ) {
         let flops = 2 * m * n * k
+        if !splitsProducts {
+            withThreads(threads) {
+                sgemm(
+                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
+                    c: c, ldc: ldc)
+            }
+            return
+        }
         let workers = min(threads, max(1, flops / parallelMinFlops))
         // Blocks of 16 rows/columns (the kernels' unroll): two per worker on big products so a slow core
         // evens out, one per worker on small ones (a decode step's matrix-vector products).

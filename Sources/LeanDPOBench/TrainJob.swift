@@ -16,6 +16,7 @@ struct TrainJob: ParsableCommand {
     @Option(help: "Optimizer steps (the first is excluded from the median).") var steps = 6
     @Flag(help: "Stop right after the last step, before the trainer writes its final checkpoint and adapter.")
     var noFinalSave = false
+    @OptionGroup var ablation: Ablation
 
     func validate() throws {
         guard steps >= 2 else { throw ValidationError("--steps must be ≥ 2 (the first step is not measured)") }
@@ -34,6 +35,7 @@ struct TrainJob: ParsableCommand {
         let file = try MappedTensorFile(path: options.model)
         let text = try ModelText(file.metadata)
         let model = try LlamaModel(file: file, threads: options.threads)
+        ablation.apply(to: model)
         let loadSeconds = ProcessClock.seconds(since: t0)
 
         // ---- trainer: data, tokenization, adapter
@@ -51,6 +53,7 @@ struct TrainJob: ParsableCommand {
         args.loggingSteps = steps
         t0 = ProcessClock.now()
         let trainer = try Trainer(arguments: args, model: model, context: text.context)
+        trainer.sharesPrompts = !ablation.noSharedPrompts
         let prepareSeconds = ProcessClock.seconds(since: t0)
 
         // ---- run
@@ -97,7 +100,7 @@ struct TrainJob: ParsableCommand {
         var stream: [Int] = []
         for (s, r) in reports.enumerated() {
             let pairs = StepPlan.pairs(step: s, trainer: trainer)
-            let pb = PairBatch(pairs: pairs)
+            let pb = PairBatch(pairs: pairs, sharePrompts: trainer.sharesPrompts)
             guard pb.tokenCount == r.tokens else {
                 throw BenchError("step \(s + 1): the reconstructed batch has \(pb.tokenCount) tokens, the trainer reported \(r.tokens); StepPlan no longer follows Trainer's data order")
             }
@@ -121,6 +124,7 @@ struct TrainJob: ParsableCommand {
 
         var line = JSONLine()
         line.add("job", .string("train"))
+        line.add("variant", .string(ablation.name))
         line.add(options.header(file: ModelFileInfo(file)))
         line.add([
             ("pairs_per_step", .int(options.pairsPerStep)), ("max_length", .int(options.maxLength)),

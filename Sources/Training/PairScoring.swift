@@ -170,7 +170,7 @@ public enum PairScoring {
     /// stream, so a caller that compares against another pass packs both passes the same way.
     public static func score(
         _ pairs: [TokenizedPair], model: LlamaModel, adapter: LoRAAdapter?, tokenBudget: Int = 4096, groups: [[Int]]? = nil,
-        progress: ((Int, Int) -> Void)? = nil
+        sharePrompts: Bool = true, progress: ((Int, Int) -> Void)? = nil
     ) throws -> (ReferenceLogps, logitSums: (chosen: [Double], rejected: [Double])) {
         let n = pairs.count
         var r = ReferenceLogps(
@@ -180,7 +180,7 @@ public enum PairScoring {
         var lr = [Double](repeating: 0, count: n)
         var done = 0
         for g in groups ?? Self.groups(Array(pairs.indices), pairs: pairs, tokenBudget: tokenBudget) where !g.isEmpty {
-            let pb = PairBatch(pairs: g.map { pairs[$0] })
+            let pb = PairBatch(pairs: g.map { pairs[$0] }, sharePrompts: sharePrompts)
             let lp = try model.sequenceLogProbs(batch: pb.batch, completionRanges: pb.ranges, adapter: adapter)
             let s = pb.sums(lp)
             for (k, i) in g.enumerated() {

@@ -25,6 +25,35 @@ extension TrainerTests {
             #expect((first["grad_norm"] ?? 0) > 0, "the first step still moves B")
         }
 
+        @Test func sharingPromptsChangesOnlyTheRounding() throws {
+            // Off, every sequence is packed whole, the reference pass included. The scores agree to rounding
+            // (trajectories drift further: Adam's first updates are ±lr for gradients near zero, whose sign
+            // the rounding may flip).
+            let f = try TrainerFixture(data: TinyData.letterTask(count: 16, seed: 5))
+            var a = f.arguments(maxSteps: 3)
+            a.lr = 1e-2
+            let unshared = try f.trainer(a)
+            unshared.sharesPrompts = false
+            #expect(try unshared.record().steps.first?.loss == log(2.0), "the unshared reference equals the unshared policy")
+            let t = try f.trainer(a)
+            _ = try t.record()
+            let pairs = t.train.pairs
+            let groups = stride(from: 0, to: pairs.count, by: a.batchSize).map { Array($0..<min(pairs.count, $0 + a.batchSize)) }
+            let reference = try PairScoring.score(pairs, model: f.model, adapter: nil, groups: groups).0
+            var scores: [[String: Double]] = []
+            for shares in [true, false] {
+                t.sharesPrompts = shares
+                scores.append(Dictionary(try t.evaluate(pairs, reference: reference).map { ($0.key, $0.value) }) { x, _ in x })
+            }
+            let chosen = try #require(scores[0]["eval_logps/chosen"])
+            #expect(chosen < 0, "a trained adapter scores the pairs")
+            #expect(scores[0] != scores[1], "the two packings are different computations (they round differently)")
+            for (key, x) in scores[0] {
+                let y = try #require(scores[1][key])
+                #expect(abs(x - y) <= 1e-5 * max(1, abs(x)), "\(key): shared \(x), unshared \(y)")
+            }
+        }
+
         @Test func heldOutRewardAccuracyRises() throws {
             let dir = TestPaths.temporaryDirectory("trainer-learn")
             let f = try TrainerFixture(data: TinyData.letterTask(count: 32, seed: 21))
