@@ -14,6 +14,8 @@ struct Ablation: ParsableArguments {
     var keepWeightPages = false
     @Option(help: "MiB a training pass may keep of gate/up activations (default: the model's, MemoryRoom; 0 recomputes all).")
     var keptActivationMib: Int?
+    @Flag(help: "Recompute the LM head's logits in the backward instead of folding E_p[W] into the forward.")
+    var recomputeHeadLogits = false
     @Flag(help: "Hand each large product to OpenBLAS's own threads instead of splitting it over our workers.")
     var openblasThreading = false
 
@@ -23,6 +25,7 @@ struct Ablation: ParsableArguments {
         if noSharedPrompts { parts.append("no-shared-prompts") }
         if keepWeightPages { parts.append("keep-weight-pages") }
         if let m = keptActivationMib { parts.append("kept-activation-mib-\(m)") }
+        if recomputeHeadLogits { parts.append("recompute-head-logits") }
         if openblasThreading { parts.append("openblas-threading") }
         return parts.isEmpty ? "baseline" : parts.joined(separator: "+")
     }
@@ -35,6 +38,7 @@ struct Ablation: ParsableArguments {
     func apply(to model: LlamaModel) {
         if keepWeightPages { model.releasesWeightPages = false }
         if let m = keptActivationMib { model.keptActivationBytes = m << 20 }
+        if recomputeHeadLogits { model.recomputesHeadLogits = true }
         if openblasThreading { BLAS.splitsProducts = false }
     }
 }

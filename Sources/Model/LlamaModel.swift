@@ -56,6 +56,10 @@ public final class LlamaModel: @unchecked Sendable {
     /// Whether batch passes (scoring, training) unmap each layer's weight pages once done with it, so the
     /// resident set holds about one layer of the model instead of all of it (WeightPages). Default on.
     public var releasesWeightPages = true
+    /// Whether the training backward recomputes the LM head's logits (one more pass over the vocabulary)
+    /// instead of using E_p[W] folded into the forward. Off by default; kept for A/B measurement
+    /// (tools/bench --ablate). The gradients agree to rounding.
+    public var recomputesHeadLogits = false
     /// Bytes a training pass may spend keeping some layers' gate/up projections from the forward, so the
     /// backward need not recompute them (the two largest products of the recompute). 0 recomputes all;
     /// results are the same bits either way. Set it before the first training pass: the arena is sized

@@ -143,7 +143,7 @@ extension LlamaModel {
                 keep: l >= firstKept && l < nl - 1 ? .save(l - firstKept) : .none, ws: ws)
             if l != nl - 1 { releasePages(layer: l) }  // the backward starts with the last layer
         }
-        headForward(final: ckpt + nl * layerSize, rows: rows, expected: ws.expected, ws: ws)
+        headForward(final: ckpt + nl * layerSize, rows: rows, expected: recomputesHeadLogits ? nil : ws.expected, ws: ws)
         releasePages(layer: nil)  // the head's backward reads only the target rows
         let result = collect(scoring, ws: ws)
 
@@ -159,9 +159,15 @@ extension LlamaModel {
         // ---- backward through the head at the scored rows
         dlogps.withUnsafeBufferPointer { ws.dlogps!.update(from: $0.baseAddress!, count: rows) }
         // logps = log_softmax(hn·Wᵀ)[target]: dhn = dlogps·(W[target] − E_p[W]), E_p[W] kept by the forward
-        TokenLogProbs.backward(
-            dhidden: ws.dhn!, dlogps: ws.dlogps!, expected: ws.expected!, targets: ws.targets, weight: lmHead, rows: rows,
-            rowScratch: ws.headScratch.baseAddress!)
+        if recomputesHeadLogits {
+            TokenLogProbs.backward(
+                dhidden: ws.dhn!, dlogps: ws.dlogps!, hidden: ws.hn, targets: ws.targets, lse: ws.lseF, weight: lmHead, rows: rows,
+                scratch: ws.headScratch)
+        } else {
+            TokenLogProbs.backward(
+                dhidden: ws.dhn!, dlogps: ws.dlogps!, expected: ws.expected!, targets: ws.targets, weight: lmHead, rows: rows,
+                rowScratch: ws.headScratch.baseAddress!)
+        }
         // hn = rmsnorm(hsel)
         RMSNorm.backward(
             dinp: ws.dhsel!, dweight: nil, dout: ws.dhn!, inp: ws.hsel, weight: finalNorm, rstd: ws.rstdF, rows: rows, dim: d)
