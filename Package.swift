@@ -21,9 +21,10 @@ let package = Package(
 
         // MARK: - Libraries, dependencies flow one way
         .target(name: "TensorFile"),
-        .target(name: "ModelFiles", dependencies: ["TensorFile"]),
+        .target(name: "ModelFiles", dependencies: ["TensorFile", "JSON"]),
         .target(name: "Tokenizer", dependencies: ["TensorFile"]),
-        .target(name: "ChatTemplate"),
+        .target(name: "JSON"),
+        .target(name: "ChatTemplate", dependencies: ["JSON"]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "TensorFile"]),
         .target(name: "Model", dependencies: ["TensorFile", "Kernels", "Tokenizer"]),
         .target(name: "Training", dependencies: ["TensorFile", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "CZstd"]),

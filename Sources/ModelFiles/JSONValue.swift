@@ -2,6 +2,7 @@
 // (config.json, tokenizer.json, safetensors headers), with typed accessors that name the key on failure.
 
 import Foundation
+import JSON
 
 public indirect enum JSONValue: Sendable, Equatable {
     case null
@@ -14,9 +15,27 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     /// Parses `data` (RFC 8259); the error names the file, what is wrong and the line and column.
     public static func parse(_ data: Data, path: String) throws -> JSONValue {
-        try data.withUnsafeBytes { bytes in
-            var p = JSONParser(bytes: bytes, path: path)
-            return try p.document()
+        do {
+            return JSONValue(try data.withUnsafeBytes { b in try JSONReader.parse(b, rules: .strict) })
+        } catch let error as JSONSyntaxError {
+            throw ModelFileError(.malformed, path, "invalid JSON: \(error.message)", at: "line \(error.line), column \(error.column)")
+        }
+    }
+
+    /// The reader's tree as this module's (strict parsing has refused repeated keys already).
+    init(_ node: JSONNode) {
+        switch node {
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .int(let i): self = .int(i)
+        case .double(let d): self = .double(d)
+        case .string(let s): self = .string(s)
+        case .array(let a): self = .array(a.map(JSONValue.init))
+        case .object(let fields):
+            var o: [String: JSONValue] = [:]
+            o.reserveCapacity(fields.count)
+            for (k, v) in fields { o[k] = JSONValue(v) }
+            self = .object(o)
         }
     }
 

@@ -179,6 +179,24 @@ private func render(_ source: String, _ context: [String: JinjaValue] = [:]) thr
     #expect(throws: JinjaJSONError.self) { try JinjaValue(json: "[1] 2") }
 }
 
+@Test func jinjaValueJSONFollowsPythonsRules() throws {
+    // json.loads: NaN and the infinities are numbers, a repeated key keeps its first place and last value.
+    guard case .dictionary(let d) = try JinjaValue(json: #"{"x": NaN, "y": [Infinity, -Infinity, 1e999], "x": 2, "z": 0}"#) else {
+        Issue.record("not a dictionary")
+        return
+    }
+    #expect(d.keys == ["x", "y", "z"])
+    #expect(d["x"] == 2)
+    #expect(d["y"] == [JinjaValue.double(.infinity), .double(-.infinity), .double(.infinity)])
+    guard case .double(let nan) = try JinjaValue(json: "NaN") else {
+        Issue.record("NaN is not a number")
+        return
+    }
+    #expect(nan.isNaN)
+    let e = try #require(throws: JinjaJSONError.self) { try JinjaValue(json: "[1, tru]") }
+    #expect(e.offset == 4)
+}
+
 @Test func jinjaDictionaryLiteralsAndMutation() {
     var d: JinjaDictionary = ["z": 1, "a": 2]
     d["m"] = "x"

@@ -1,20 +1,75 @@
-// A strict JSON parser (RFC 8259) into JSONValue: fast on multi-megabyte tokenizer files, with errors
-// that give the line and column. Duplicate object keys and nesting deeper than 512 levels are refused.
+// The package's one JSON reader: strict RFC 8259 by default (config.json, tokenizer.json, safetensors
+// headers: a repeated key is an error), or Python's json.loads rules on request (NaN and Infinity
+// accepted, a repeated key keeps its first place and its last value). Objects keep their key order.
+// Fast on multi-megabyte tokenizer files; errors carry the byte offset, line and column.
 
 import Foundation
 
-struct JSONParser {
-    let bytes: UnsafeRawBufferPointer
-    let path: String
-    private var i = 0
-    static let maxDepth = 512
+// MARK: - Values and errors
 
-    init(bytes: UnsafeRawBufferPointer, path: String) {
-        self.bytes = bytes
-        self.path = path
+/// A parsed JSON value. Integers without a fraction or exponent that fit in Int stay integers.
+public indirect enum JSONNode: Sendable {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case array([JSONNode])
+    case object([(key: String, value: JSONNode)])
+}
+
+public struct JSONSyntaxError: Error, CustomStringConvertible, Sendable {
+    /// Byte offset into the UTF-8 text, and the same place as a 1-based line and column (in characters).
+    public let offset: Int
+    public let line: Int
+    public let column: Int
+    public let message: String
+
+    public var description: String { "line \(line), column \(column): \(message)" }
+}
+
+public enum JSONReader {
+    public struct Rules: Sendable {
+        /// Accept NaN, Infinity and -Infinity, and numbers too large for a Double (as infinities).
+        public var allowsNonFinite: Bool
+        /// Refuse an object that repeats a key (otherwise the last value wins, in the first key's place).
+        public var refusesDuplicateKeys: Bool
+        public var maxDepth = 512
+
+        /// RFC 8259, repeated keys refused.
+        public static let strict = Rules(allowsNonFinite: false, refusesDuplicateKeys: true)
+        /// What Python's json.loads accepts.
+        public static let python = Rules(allowsNonFinite: true, refusesDuplicateKeys: false)
     }
 
-    mutating func document() throws -> JSONValue {
+    /// Parses one JSON text (surrounding whitespace allowed, nothing else).
+    public static func parse(_ bytes: UnsafeRawBufferPointer, rules: Rules = .strict) throws(JSONSyntaxError) -> JSONNode {
+        var p = Parser(bytes: bytes, rules: rules)
+        return try p.document()
+    }
+
+    public static func parse(_ text: String, rules: Rules = .strict) throws(JSONSyntaxError) -> JSONNode {
+        let utf8 = Array(text.utf8)
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: utf8.count, alignment: 1)
+        defer { copy.deallocate() }
+        copy.copyBytes(from: utf8)
+        return try parse(UnsafeRawBufferPointer(copy), rules: rules)
+    }
+}
+
+// MARK: - Parser
+
+private struct Parser {
+    let bytes: UnsafeRawBufferPointer
+    let rules: JSONReader.Rules
+    var i = 0
+
+    init(bytes: UnsafeRawBufferPointer, rules: JSONReader.Rules) {
+        self.bytes = bytes
+        self.rules = rules
+    }
+
+    mutating func document() throws(JSONSyntaxError) -> JSONNode {
         skipSpace()
         let v = try value(depth: 0)
         skipSpace()
@@ -24,7 +79,7 @@ struct JSONParser {
 
     // MARK: - Errors
 
-    private func fail(_ what: String) -> ModelFileError {
+    func fail(_ what: String) -> JSONSyntaxError {
         var line = 1, column = 1
         for b in bytes[0..<min(i, bytes.count)] {
             if b == 0x0A {
@@ -34,52 +89,56 @@ struct JSONParser {
                 column += 1
             }
         }
-        return ModelFileError(.malformed, path, "invalid JSON: \(what)", at: "line \(line), column \(column)")
+        return JSONSyntaxError(offset: i, line: line, column: column, message: what)
     }
 
-    private var peek: UInt8? { i < bytes.count ? bytes[i] : nil }
+    static func show(_ c: UInt8) -> String {
+        c >= 0x20 && c < 0x7F ? "'\(Character(UnicodeScalar(c)))'" : String(format: "0x%02x", c)
+    }
 
-    private mutating func skipSpace() {
+    var peek: UInt8? { i < bytes.count ? bytes[i] : nil }
+
+    mutating func skipSpace() {
         while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
     }
 
-    private mutating func expect(_ c: UInt8, _ what: String) throws {
+    mutating func expect(_ c: UInt8, _ what: String) throws(JSONSyntaxError) {
         guard peek == c else { throw fail(peek == nil ? "unexpected end, expected \(what)" : "expected \(what)") }
         i += 1
     }
 
+    /// Consumes `word` if the text continues with it.
+    mutating func skip(_ word: StaticString) -> Bool {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= bytes.count, memcmp(bytes.baseAddress! + i, word.utf8Start, n) == 0 else { return false }
+        i += n
+        return true
+    }
+
     // MARK: - Values
 
-    private mutating func value(depth: Int) throws -> JSONValue {
-        guard depth < Self.maxDepth else { throw fail("nested deeper than \(Self.maxDepth) levels") }
+    mutating func value(depth: Int) throws(JSONSyntaxError) -> JSONNode {
+        guard depth < rules.maxDepth else { throw fail("nested deeper than \(rules.maxDepth) levels") }
         guard let c = peek else { throw fail("unexpected end of input") }
         switch c {
         case UInt8(ascii: "{"): return try object(depth: depth)
         case UInt8(ascii: "["): return try array(depth: depth)
         case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t") where skip("true"): return .bool(true)
+        case UInt8(ascii: "f") where skip("false"): return .bool(false)
+        case UInt8(ascii: "n") where skip("null"): return .null
+        case UInt8(ascii: "N") where rules.allowsNonFinite && skip("NaN"): return .double(.nan)
+        case UInt8(ascii: "I") where rules.allowsNonFinite && skip("Infinity"): return .double(.infinity)
+        case UInt8(ascii: "-") where rules.allowsNonFinite && skip("-Infinity"): return .double(-.infinity)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try number()
         default: throw fail("unexpected character \(Self.show(c))")
         }
     }
 
-    private static func show(_ c: UInt8) -> String {
-        c >= 0x20 && c < 0x7F ? "'\(Character(UnicodeScalar(c)))'" : String(format: "0x%02x", c)
-    }
-
-    private mutating func literal(_ word: StaticString) throws {
-        let n = word.utf8CodeUnitCount
-        guard i + n <= bytes.count, memcmp(bytes.baseAddress! + i, word.utf8Start, n) == 0 else {
-            throw fail("unexpected character \(Self.show(bytes[i]))")
-        }
-        i += n
-    }
-
-    private mutating func object(depth: Int) throws -> JSONValue {
+    mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONNode {
         i += 1
-        var out: [String: JSONValue] = [:]
+        var out: [(key: String, value: JSONNode)] = []
+        var place: [String: Int] = [:]
         skipSpace()
         if peek == UInt8(ascii: "}") {
             i += 1
@@ -93,7 +152,13 @@ struct JSONParser {
             try expect(UInt8(ascii: ":"), "':'")
             skipSpace()
             let v = try value(depth: depth + 1)
-            guard out.updateValue(v, forKey: key) == nil else { throw fail("duplicate key \"\(key)\"") }
+            if let k = place[key] {
+                if rules.refusesDuplicateKeys { throw fail("duplicate key \"\(key)\"") }
+                out[k].value = v
+            } else {
+                place[key] = out.count
+                out.append((key, v))
+            }
             skipSpace()
             if peek == UInt8(ascii: ",") {
                 i += 1
@@ -104,9 +169,9 @@ struct JSONParser {
         }
     }
 
-    private mutating func array(depth: Int) throws -> JSONValue {
+    mutating func array(depth: Int) throws(JSONSyntaxError) -> JSONNode {
         i += 1
-        var out: [JSONValue] = []
+        var out: [JSONNode] = []
         skipSpace()
         if peek == UInt8(ascii: "]") {
             i += 1
@@ -125,7 +190,9 @@ struct JSONParser {
         }
     }
 
-    private mutating func string() throws -> String {
+    // MARK: - Strings and numbers
+
+    mutating func string() throws(JSONSyntaxError) -> String {
         i += 1
         let start = i
         // Fast path: no escapes.
@@ -184,7 +251,7 @@ struct JSONParser {
         return s
     }
 
-    private mutating func hex4() throws -> UInt32 {
+    mutating func hex4() throws(JSONSyntaxError) -> UInt32 {
         guard i + 4 <= bytes.count else { throw fail("truncated \\u escape") }
         var v: UInt32 = 0
         for _ in 0..<4 {
@@ -202,7 +269,7 @@ struct JSONParser {
         return v
     }
 
-    private mutating func number() throws -> JSONValue {
+    mutating func number() throws(JSONSyntaxError) -> JSONNode {
         let start = i
         func digits() -> Int {
             let s = i
@@ -213,7 +280,7 @@ struct JSONParser {
         let intStart = i
         let n = digits()
         // Errors point at the number's first character.
-        func bad(_ what: String) -> ModelFileError {
+        func bad(_ what: String) -> JSONSyntaxError {
             i = start
             return fail(what)
         }
@@ -233,7 +300,7 @@ struct JSONParser {
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
         if integral, let v = Int(text) { return .int(v) }
-        guard let d = Double(text), d.isFinite else { throw bad("number \(text) is out of range") }
+        guard let d = Double(text), d.isFinite || rules.allowsNonFinite else { throw bad("number \(text) is out of range") }
         return .double(d)
     }
 }
