@@ -38,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "leandpo-bench",
             dependencies: [
-                "TensorFile", "Kernels", "Model", "Training",
+                "JSON", "TensorFile", "Kernels", "Model", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/LeanDPOBench"),

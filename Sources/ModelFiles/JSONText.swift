@@ -1,6 +1,8 @@
 // Writing JSON with a fixed key order and Python-compatible number spelling (1e-05, 100000.0), for the
 // files an export produces (config.json, tokenizer.json, index files). Reading is JSONValue's job.
 
+import JSON
+
 // MARK: - Value
 
 /// A JSON value to write; objects keep the order their keys were given in.
@@ -86,26 +88,5 @@ public indirect enum JSONText: Sendable, Equatable {
     }
 
     /// A JSON string literal; non-ASCII text is written as UTF-8, control characters escaped.
-    static func quote(_ s: String, into out: inout String) {
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            default:
-                if u.value < 0x20 || u.value == 0x7F {
-                    let hex = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        out += "\""
-    }
+    static func quote(_ s: String, into out: inout String) { JSONString.append(s, to: &out) }
 }
