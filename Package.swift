@@ -50,8 +50,11 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TensorFile", "TestSupport"]),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "Kernels", "TensorFile", "Tokenizer", "ModelFiles", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Model", "Kernels", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ModelTests", dependencies: ["Model", "Kernels", "TensorFile", "Tokenizer", "ModelFiles", "TestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "TrainingTests", dependencies: ["Training", "Model", "Kernels", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),
     ]
 )

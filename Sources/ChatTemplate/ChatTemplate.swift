@@ -34,8 +34,10 @@ public struct ChatTemplate: Sendable {
     /// Renders a plain conversation as transformers does: `messages` (role/content dicts),
     /// `add_generation_prompt`, `tools` and `documents` (both none), `bos_token`/`eos_token` when given,
     /// and any extra variables (which override the others).
-    public func render(messages: [ChatMessage], addGenerationPrompt: Bool, bosToken: String? = nil,
-                       eosToken: String? = nil, extra: [String: JinjaValue] = [:]) throws -> String {
+    public func render(
+        messages: [ChatMessage], addGenerationPrompt: Bool, bosToken: String? = nil,
+        eosToken: String? = nil, extra: [String: JinjaValue] = [:]
+    ) throws -> String {
         var context: [String: JinjaValue] = [
             "messages": .array(messages.map { ["role": .string($0.role), "content": .string($0.content)] }),
             "add_generation_prompt": .bool(addGenerationPrompt),

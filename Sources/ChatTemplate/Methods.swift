@@ -86,7 +86,9 @@ enum Methods {
             let a = try args.bind(["sep", "maxsplit"], name)
             let sep = try optionalString(a[0], name)
             let maxsplit = try optionalInt(a[1], name, -1)
-            let parts = name == "split" ? try PyText.split(s, sep: sep, maxsplit: maxsplit)
+            let parts =
+                name == "split"
+                ? try PyText.split(s, sep: sep, maxsplit: maxsplit)
                 : try PyText.rsplit(s, sep: sep, maxsplit: maxsplit)
             return .list(parts.map { .string($0) })
         case "splitlines":

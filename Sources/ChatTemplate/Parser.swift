@@ -267,8 +267,10 @@ struct Parser {
     }
 
     /// Parses a macro-like body, recording which special names it reads.
-    private mutating func parseMacroBody(name: String, parameters: [(name: String, defaultValue: Expr?)],
-                                         endTag: String, line: Int) throws(ChatTemplateError) -> MacroDefinition {
+    private mutating func parseMacroBody(
+        name: String, parameters: [(name: String, defaultValue: Expr?)],
+        endTag: String, line: Int
+    ) throws(ChatTemplateError) -> MacroDefinition {
         macroNameFrames.append([])
         let body = try withoutLoop { (p: inout Parser) throws(ChatTemplateError) in
             try p.parseStatements([endTag], dropNeedle: true)

@@ -174,7 +174,8 @@ enum BraceFormat {
                 if numbering == nil { numbering = manual }
                 guard numbering == manual else {
                     throw TemplateFailure(
-                        "ValueError: cannot switch from \(manual ? "automatic field numbering to manual" : "manual field specification to automatic") field \(manual ? "specification" : "numbering")")
+                        "ValueError: cannot switch from \(manual ? "automatic field numbering to manual" : "manual field specification to automatic") field \(manual ? "specification" : "numbering")"
+                    )
                 }
             }
             if head.isEmpty {
@@ -251,11 +252,15 @@ enum BraceFormat {
             if let precision, case .string = value { text = PyText.string(PyText.scalars(text).prefix(precision)) }
             numeric = number(value)
         case "d":
-            guard case .int(let i) = value else { throw TemplateFailure("ValueError: Unknown format code 'd' for object of type '\(value.typeName)'") }
+            guard case .int(let i) = value else {
+                throw TemplateFailure("ValueError: Unknown format code 'd' for object of type '\(value.typeName)'")
+            }
             text = String(i)
             numeric = true
         case "f":
-            guard let d = Builtins.toDouble(value) else { throw TemplateFailure("ValueError: Unknown format code 'f' for object of type '\(value.typeName)'") }
+            guard let d = Builtins.toDouble(value) else {
+                throw TemplateFailure("ValueError: Unknown format code 'f' for object of type '\(value.typeName)'")
+            }
             text = String(format: "%.\(precision ?? 6)f", d)
             numeric = true
         default:

@@ -45,7 +45,8 @@ public enum TokenLogProbs {
         chunk: Int = defaultChunk
     ) {
         let d = weight.cols, vocab = weight.rows, c = min(chunk, vocab)
-        precondition(scratch.count >= scratchFloats(rows: n, dim: d, vocab: vocab, dtype: weight.dtype, chunk: chunk), "TokenLogProbs scratch is too small")
+        precondition(
+            scratch.count >= scratchFloats(rows: n, dim: d, vocab: vocab, dtype: weight.dtype, chunk: chunk), "TokenLogProbs scratch is too small")
         for i in 0..<n { precondition(targets[i] >= 0 && Int(targets[i]) < vocab, "target \(targets[i]) is outside the vocabulary (\(vocab))") }
         let logits = scratch.baseAddress!  // (N, C)
         let runMax = logits + n * c, runSum = runMax + n  // (N), (N)
@@ -121,14 +122,16 @@ public enum TokenLogProbs {
         chunk: Int = defaultChunk
     ) {
         let d = weight.cols, vocab = weight.rows, c = min(chunk, vocab)
-        precondition(scratch.count >= scratchFloats(rows: n, dim: d, vocab: vocab, dtype: weight.dtype, chunk: chunk), "TokenLogProbs scratch is too small")
+        precondition(
+            scratch.count >= scratchFloats(rows: n, dim: d, vocab: vocab, dtype: weight.dtype, chunk: chunk), "TokenLogProbs scratch is too small")
         let dlogits = scratch.baseAddress!  // (N, C)
         let wbuf = dlogits + n * c + 2 * n  // (C, D)
         var v0 = 0
         while v0 < vocab {
             let cn = min(c, vocab - v0)
             let w = vocabChunk(weight, v0, cn, wbuf)
-            BLAS.parallelSgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: dlogits, ldc: cn)
+            BLAS.parallelSgemm(
+                transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: dlogits, ldc: cn)
             let start = v0
             Parallel.forChunks(count: n, minChunk: max(1, 16_384 / cn)) { range, _ in
                 for i in range {
@@ -202,7 +205,8 @@ public enum TokenLogProbs {
     ) {
         let d = weight.cols, vocab = weight.rows
         if let w = weight.floats {
-            BLAS.parallelSgemm(transA: false, transB: true, m: n, n: vocab, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: out, ldc: vocab)
+            BLAS.parallelSgemm(
+                transA: false, transB: true, m: n, n: vocab, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: out, ldc: vocab)
             return
         }
         guard let scratch else { preconditionFailure("a \(weight.dtype.rawValue) weight needs scratch") }
@@ -211,7 +215,8 @@ public enum TokenLogProbs {
         while v0 < vocab {
             let cn = min(c, vocab - v0)
             let w = vocabChunk(weight, v0, cn, scratch)
-            BLAS.parallelSgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: out + v0, ldc: vocab)
+            BLAS.parallelSgemm(
+                transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: out + v0, ldc: vocab)
             v0 += cn
         }
     }

@@ -7,7 +7,8 @@ import ArgumentParser
 import Foundation
 
 struct CompareResults: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "compare", abstract: "Compare two result lines (files holding leandpo-bench output).")
+    static let configuration = CommandConfiguration(
+        commandName: "compare", abstract: "Compare two result lines (files holding leandpo-bench output).")
 
     @Argument(help: "The baseline result (a file whose last JSON line is a leandpo-bench result).") var baseline: String
     @Argument(help: "The variant result.") var variant: String

@@ -28,7 +28,8 @@ struct ExportJob: ParsableCommand {
         let sampler = AnonPeakSampler()
         let t0 = ProcessClock.now()
         let cpu0 = ProcessClock.cpuSeconds()
-        let result = try ModelExport.run(ExportRequest(model: options.model, adapter: scratch + "/adapter", output: scratch + "/merged.mtf", format: .mtf))
+        let result = try ModelExport.run(
+            ExportRequest(model: options.model, adapter: scratch + "/adapter", output: scratch + "/merged.mtf", format: .mtf))
         let seconds = ProcessClock.seconds(since: t0)
         let cpu = ProcessClock.cpuSeconds() - cpu0
         let peakAnon = sampler.stop()

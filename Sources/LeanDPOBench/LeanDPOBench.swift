@@ -10,7 +10,8 @@ struct LeanDPOBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "leandpo-bench",
         abstract: "Measure LeanDPO's speed and memory on a fixed job; one JSON line per run.",
-        discussion: "Run through tools/bench, which builds, fetches the model and picks the job. The FLOP model is documented in Sources/LeanDPOBench/FlopCount.swift.",
+        discussion:
+            "Run through tools/bench, which builds, fetches the model and picks the job. The FLOP model is documented in Sources/LeanDPOBench/FlopCount.swift.",
         subcommands: [TrainJob.self, EvalJob.self, ExportJob.self, PeakJob.self, CompareResults.self, AblationSummary.self],
         defaultSubcommand: TrainJob.self)
 }

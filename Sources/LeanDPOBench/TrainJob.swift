@@ -102,7 +102,9 @@ struct TrainJob: ParsableCommand {
             let pairs = StepPlan.pairs(step: s, trainer: trainer)
             let pb = PairBatch(pairs: pairs, sharePrompts: trainer.sharesPrompts)
             guard pb.tokenCount == r.tokens else {
-                throw BenchError("step \(s + 1): the reconstructed batch has \(pb.tokenCount) tokens, the trainer reported \(r.tokens); StepPlan no longer follows Trainer's data order")
+                throw BenchError(
+                    "step \(s + 1): the reconstructed batch has \(pb.tokenCount) tokens, the trainer reported \(r.tokens); StepPlan no longer follows Trainer's data order"
+                )
             }
             let p = pb.ranges.reduce(0) { $0 + $1.count }
             scored.append(p)
@@ -139,8 +141,12 @@ struct TrainJob: ParsableCommand {
             ("scored_tokens_per_step", .number(Double(scored.dropFirst().reduce(0, +)) / n, digits: 1)),
             ("tokens_per_s", .number(Double(tokensSum) / secondsSum, digits: 1)),
             ("matmul_gflop_per_step", .number(flopsMeasured / n / 1e9, digits: 2)),
-            ("matmul_gflop_by_kind", FlopCount.Parts(
-                frozen: partsMean.frozen / n, lora: partsMean.lora / n, attention: partsMean.attention / n, head: partsMean.head / n).fields),
+            (
+                "matmul_gflop_by_kind",
+                FlopCount.Parts(
+                    frozen: partsMean.frozen / n, lora: partsMean.lora / n, attention: partsMean.attention / n, head: partsMean.head / n
+                ).fields
+            ),
             ("matmul_gflops", .number(matmulGFLOPS, digits: 2)),
             ("sgemm_peak_gflops", .number(peak.best, digits: 2)),
             ("sgemm_peak_by_shape", .object(peak.perShape.map { ($0.0.description, .number($0.1, digits: 2)) })),

@@ -174,4 +174,3 @@ public enum Sampler {
         return order[kept - 1]
     }
 }
-

@@ -234,7 +234,9 @@ public final class LlamaModel: @unchecked Sendable {
             a.numAttentionHeads == c.numAttentionHeads, a.numKeyValueHeads == c.numKeyValueHeads, a.headDim == c.headDim
         else {
             throw ModelError.adapterMismatch(
-                what: "built for \(a.numHiddenLayers) layers, hidden \(a.hiddenSize), ffn \(a.intermediateSize), heads \(a.numAttentionHeads)/\(a.numKeyValueHeads)×\(a.headDim); the model has \(c.numHiddenLayers), \(c.hiddenSize), \(c.intermediateSize), \(c.numAttentionHeads)/\(c.numKeyValueHeads)×\(c.headDim)")
+                what:
+                    "built for \(a.numHiddenLayers) layers, hidden \(a.hiddenSize), ffn \(a.intermediateSize), heads \(a.numAttentionHeads)/\(a.numKeyValueHeads)×\(a.headDim); the model has \(c.numHiddenLayers), \(c.hiddenSize), \(c.intermediateSize), \(c.numAttentionHeads)/\(c.numKeyValueHeads)×\(c.headDim)"
+            )
         }
         return adapter
     }

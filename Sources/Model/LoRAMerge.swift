@@ -18,7 +18,9 @@ public struct LoRAMerge: Sendable {
             a.numKeyValueHeads == base.numKeyValueHeads, a.headDim == base.headDim
         else {
             throw ModelError.adapterMismatch(
-                what: "built for \(a.numHiddenLayers) layers, hidden \(a.hiddenSize), ffn \(a.intermediateSize), heads \(a.numAttentionHeads)/\(a.numKeyValueHeads)×\(a.headDim); the base has \(base.numHiddenLayers), \(base.hiddenSize), \(base.intermediateSize), \(base.numAttentionHeads)/\(base.numKeyValueHeads)×\(base.headDim)")
+                what:
+                    "built for \(a.numHiddenLayers) layers, hidden \(a.hiddenSize), ffn \(a.intermediateSize), heads \(a.numAttentionHeads)/\(a.numKeyValueHeads)×\(a.headDim); the base has \(base.numHiddenLayers), \(base.hiddenSize), \(base.intermediateSize), \(base.numAttentionHeads)/\(base.numKeyValueHeads)×\(base.headDim)"
+            )
         }
         self.adapter = adapter
         var byName: [String: LoRAAdapter.Entry] = [:]

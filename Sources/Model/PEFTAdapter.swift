@@ -114,8 +114,10 @@ public enum PEFTAdapter {
             throw PEFTAdapterError.io(path: directory, what: "cannot create the directory: \(error.localizedDescription)")
         }
         let tensors = adapter.tensorNames.map {
-            SafetensorsFile.OutTensor(name: $0.name, shape: $0.shape, data: UnsafeBufferPointer(
-                start: adapter.parameters.baseAddress! + $0.offset, count: $0.shape.reduce(1, *)))
+            SafetensorsFile.OutTensor(
+                name: $0.name, shape: $0.shape,
+                data: UnsafeBufferPointer(
+                    start: adapter.parameters.baseAddress! + $0.offset, count: $0.shape.reduce(1, *)))
         }
         try SafetensorsFile.write(path: directory + "/" + weightsFileName, tensors: tensors)
         let writer = try AtomicFileWriter(path: directory + "/" + configFileName)
@@ -246,7 +248,8 @@ struct SafetensorsFile {
         var offset = 0
         for t in sorted {
             let n = t.data.count * 4
-            header += ",\"\(t.name)\":{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],"
+            header +=
+                ",\"\(t.name)\":{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],"
                 + "\"data_offsets\":[\(offset),\(offset + n)]}"
             offset += n
         }

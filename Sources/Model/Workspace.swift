@@ -123,7 +123,8 @@ final class Workspace {
             x2: reserve(t * d), ln2: reserve(t * d), rstd2: reserve(t), gate: reserve(t * f), up: reserve(t * f),
             h: reserve(t * f), loraTmp: reserve(7 * t * max(r, 1)), drop: reserve(size.dropout ? t * maxIn : 0),
             hsel: reserve(p * d), hn: reserve(p * d), rstdF: reserve(p), logps: reserve(p), lseF: reserve(p), means: reserve(p),
-            linear: reserve(linear), attn: reserve(attn), head: reserve(head))
+            linear: reserve(linear), attn: reserve(attn), head: reserve(head)
+        )
         let tr = size.training
         let gids = (
             ckpt: reserve(tr ? (c.numHiddenLayers + 1) * t * d : 0), dres: reserve(tr ? t * d : 0), dln: reserve(tr ? t * d : 0),
@@ -131,7 +132,8 @@ final class Workspace {
             dqRaw: reserve(tr && qk ? t * qd : 0), dkRaw: reserve(tr && qk ? t * kvd : 0), dgate: reserve(tr ? t * f : 0),
             dup: reserve(tr ? t * f : 0), dh: reserve(tr ? t * f : 0), dtmp: reserve(tr ? t * max(r, 1) : 0),
             ddrop: reserve(tr && size.dropout ? t * maxIn : 0), dhn: reserve(tr ? p * d : 0), dhsel: reserve(tr ? p * d : 0),
-            dlogps: reserve(tr ? p : 0), expected: reserve(tr ? p * d : 0), kept: reserve(tr ? size.keptFloats : 0))
+            dlogps: reserve(tr ? p : 0), expected: reserve(tr ? p * d : 0), kept: reserve(tr ? size.keptFloats : 0)
+        )
         // Round every buffer up to 16 floats (64 bytes) so rows start cache-line aligned.
         var offsets: [Int] = []
         var total = 0

@@ -39,7 +39,8 @@ public enum Converter {
         }
         for t in source.tensors where !required.contains(t.name) {
             guard (1...4).contains(t.shape.count), t.shape.allSatisfy({ $0 > 0 && $0 <= 1 << 32 }) else {
-                throw ModelFileError(.unsupported, origin, "extra tensor \(t.name) has shape \(t.shape), which MTF cannot store (1 to 4 positive dimensions)")
+                throw ModelFileError(
+                    .unsupported, origin, "extra tensor \(t.name) has shape \(t.shape), which MTF cannot store (1 to 4 positive dimensions)")
             }
             order.append(t)
         }

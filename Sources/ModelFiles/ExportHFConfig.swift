@@ -90,7 +90,8 @@ public enum HFConfigWriter {
             case "linear": break
             case "llama3":
                 guard let lo = s.lowFreqFactor, let hi = s.highFreqFactor, let orig = s.originalMaxPositionEmbeddings else {
-                    throw ModelFileError(.unsupported, "config.json", "llama3 rope scaling without its low/high frequency factors and original length")
+                    throw ModelFileError(
+                        .unsupported, "config.json", "llama3 rope scaling without its low/high frequency factors and original length")
                 }
                 f["low_freq_factor"] = .double(lo)
                 f["high_freq_factor"] = .double(hi)

@@ -68,7 +68,8 @@ public enum HFTokenizerWriter {
             guard seen.insert(token).inserted else {
                 // A JSON object cannot hold the same token twice; an added token keeps its id through added_tokens.
                 guard added.contains(id) else {
-                    throw ModelFileError(.unsupported, "tokenizer.json", "token \(token) appears twice in the vocabulary (ids \(ids.id(token) ?? -1) and \(id))")
+                    throw ModelFileError(
+                        .unsupported, "tokenizer.json", "token \(token) appears twice in the vocabulary (ids \(ids.id(token) ?? -1) and \(id))")
                 }
                 continue
             }

@@ -62,10 +62,12 @@ public final class GGUFFile: @unchecked Sendable {
         // The smallest tensor info is 24 bytes and the smallest key-value pair 13, so larger counts
         // cannot be real; checking here also keeps the allocations below bounded by the file size.
         guard tensorCount <= UInt64(r.remaining / 24) else {
-            throw ModelFileError(.malformed, path, "tensor count \(tensorCount) cannot fit in a \(file.size)-byte file (truncated or corrupt)", at: "byte 8")
+            throw ModelFileError(
+                .malformed, path, "tensor count \(tensorCount) cannot fit in a \(file.size)-byte file (truncated or corrupt)", at: "byte 8")
         }
         guard kvCount <= UInt64(r.remaining / 13) else {
-            throw ModelFileError(.malformed, path, "metadata count \(kvCount) cannot fit in a \(file.size)-byte file (truncated or corrupt)", at: "byte 16")
+            throw ModelFileError(
+                .malformed, path, "metadata count \(kvCount) cannot fit in a \(file.size)-byte file (truncated or corrupt)", at: "byte 16")
         }
 
         // MARK: Metadata

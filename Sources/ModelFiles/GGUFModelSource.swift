@@ -191,12 +191,14 @@ public final class GGUFModelSource: ModelSource {
         if let v = keyLength ?? ropeDims { headDim = v }
         if let valueLength = try k.int(p + "attention.value_length"), valueLength != headDim {
             throw ModelFileError(
-                .unsupported, file.path, "attention.value_length \(valueLength) differs from the key length \(headDim)", at: "key \(p)attention.value_length")
+                .unsupported, file.path, "attention.value_length \(valueLength) differs from the key length \(headDim)",
+                at: "key \(p)attention.value_length")
         }
         var scaling: RopeScaling?
         if let type = try k.string(p + "rope.scaling.type"), type != "none" {
             guard type == "linear" else {
-                throw ModelFileError(.unsupported, file.path, "rope scaling type \(type) is not supported (linear, llama3)", at: "key \(p)rope.scaling.type")
+                throw ModelFileError(
+                    .unsupported, file.path, "rope scaling type \(type) is not supported (linear, llama3)", at: "key \(p)rope.scaling.type")
             }
             let factor = try k.double(p + "rope.scaling.factor") ?? 1
             scaling = RopeScaling(ropeType: "linear", factor: factor)

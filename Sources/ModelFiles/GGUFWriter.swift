@@ -64,7 +64,8 @@ public final class GGUFWriter {
                 throw ModelFileError(.unsupported, path, "tensor name \(t.name) is empty or longer than \(GGUFFile.maxNameLength) bytes")
             }
             guard (1...GGUFFile.maxDims).contains(t.ne.count), t.ne.allSatisfy({ $0 > 0 }) else {
-                throw ModelFileError(.unsupported, path, "tensor \(t.name) has shape \(Array(t.ne.reversed())); GGUF takes 1 to 4 positive dimensions")
+                throw ModelFileError(
+                    .unsupported, path, "tensor \(t.name) has shape \(Array(t.ne.reversed())); GGUF takes 1 to 4 positive dimensions")
             }
             guard t.ne[0] % t.type.blockSize == 0 else {
                 throw ModelFileError(

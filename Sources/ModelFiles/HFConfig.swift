@@ -41,7 +41,8 @@ public enum HFConfig {
                     highFreqFactor: try requiredNumber(s, "high_freq_factor", path),
                     originalMaxPositionEmbeddings: try s.requiredInt("original_max_position_embeddings"))
             default:
-                throw ModelFileError(.unsupported, path, "rope type \(type) is not supported (default, linear, llama3)", at: "key \(s.prefix)rope_type")
+                throw ModelFileError(
+                    .unsupported, path, "rope type \(type) is not supported (default, linear, llama3)", at: "key \(s.prefix)rope_type")
             }
         }
 
@@ -49,7 +50,8 @@ public enum HFConfig {
             throw ModelFileError(.unsupported, path, "mlp_bias true is not supported", at: "key mlp_bias")
         }
         if arch != .llama, try f.bool("use_sliding_window") == true {
-            notes.append("\(path): use_sliding_window is set; LeanDPO attends over the whole sequence (exact while sequences are shorter than sliding_window)")
+            notes.append(
+                "\(path): use_sliding_window is set; LeanDPO attends over the whole sequence (exact while sequences are shorter than sliding_window)")
         }
         if arch == .llama, let w = try f.int("sliding_window") {
             notes.append("\(path): sliding_window \(w) is ignored; LeanDPO attends over the whole sequence (exact for sequences up to \(w) tokens)")

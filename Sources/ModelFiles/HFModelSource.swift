@@ -100,7 +100,8 @@ public final class HFModelSource: ModelSource {
         var wanted: [String: String] = [:]
         for (name, v) in map {
             guard let shard = v.string, !shard.isEmpty, !shard.hasPrefix("/"), !shard.split(separator: "/").contains("..") else {
-                throw ModelFileError(.malformed, index, "weight_map entry \(name) must name a shard file inside the directory", at: "key weight_map.\(name)")
+                throw ModelFileError(
+                    .malformed, index, "weight_map entry \(name) must name a shard file inside the directory", at: "key weight_map.\(name)")
             }
             wanted[name] = shard
             if !shardNames.contains(shard) { shardNames.append(shard) }
@@ -119,17 +120,20 @@ public final class HFModelSource: ModelSource {
                     throw ModelFileError(.malformed, p, "tensor \(t.name) is also in \(shardNames[other.file])", at: "header entry \(t.name)")
                 }
                 guard let listed = wanted[t.name] else {
-                    throw ModelFileError(.malformed, p, "tensor \(t.name) is not listed in \((index as NSString).lastPathComponent)", at: "header entry \(t.name)")
+                    throw ModelFileError(
+                        .malformed, p, "tensor \(t.name) is not listed in \((index as NSString).lastPathComponent)", at: "header entry \(t.name)")
                 }
                 guard listed == shard else {
-                    throw ModelFileError(.malformed, index, "tensor \(t.name) is listed in \(listed) but found in \(shard)", at: "key weight_map.\(t.name)")
+                    throw ModelFileError(
+                        .malformed, index, "tensor \(t.name) is listed in \(listed) but found in \(shard)", at: "key weight_map.\(t.name)")
                 }
                 location[t.name] = (i, t)
             }
             files.append(f)
         }
         for (name, shard) in wanted.sorted(by: { $0.key < $1.key }) where location[name] == nil {
-            throw ModelFileError(.missing, directory + "/" + shard, "tensor \(name) listed in the index is not in this shard", at: "key weight_map.\(name)")
+            throw ModelFileError(
+                .missing, directory + "/" + shard, "tensor \(name) listed in the index is not in this shard", at: "key weight_map.\(name)")
         }
         return (files, location)
     }

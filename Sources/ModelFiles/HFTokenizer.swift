@@ -10,7 +10,8 @@ public enum HFTokenizer {
     /// The Split regexes LeanDPO's tokenizer implements, by TokenizerData.preTokenizer name.
     static let splitRegexes: [String: String] = [
         #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#: "llama3",
-        #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#: "llama3",
+        #"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#:
+            "llama3",
         #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#: "qwen2",
     ]
 
@@ -20,7 +21,9 @@ public enum HFTokenizer {
         let tokPath = directory + "/tokenizer.json"
         guard FileManager.default.fileExists(atPath: tokPath) else {
             throw ModelFileError(
-                .missing, tokPath, "tokenizer.json is missing; only fast (tokenizers-library) tokenizers are supported (HINT: save the tokenizer with a recent transformers)")
+                .missing, tokPath,
+                "tokenizer.json is missing; only fast (tokenizers-library) tokenizers are supported (HINT: save the tokenizer with a recent transformers)"
+            )
         }
         let cfgPath = directory + "/tokenizer_config.json"
         let tokenizerConfig = FileManager.default.fileExists(atPath: cfgPath) ? try JSONValue.read(cfgPath) : nil
@@ -56,7 +59,9 @@ public enum HFTokenizer {
             throw ModelFileError(.unsupported, path, "tokenizer model \(type) is not supported; only byte-level BPE is", at: "key model.type")
         }
         if try m.bool("byte_fallback") == true {
-            throw ModelFileError(.unsupported, path, "BPE with byte_fallback (SentencePiece-style) is not supported; only byte-level BPE is", at: "key model.byte_fallback")
+            throw ModelFileError(
+                .unsupported, path, "BPE with byte_fallback (SentencePiece-style) is not supported; only byte-level BPE is",
+                at: "key model.byte_fallback")
         }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] where !(try m.string(key) ?? "").isEmpty {
             throw ModelFileError(.unsupported, path, "BPE \(key) is not supported", at: "key model.\(key)")
@@ -99,7 +104,9 @@ public enum HFTokenizer {
         vocab.reserveCapacity(count)
         for id in 0..<count {
             guard let t = byId[id] else {
-                throw ModelFileError(.malformed, path, "token id \(id) is neither in the vocabulary nor an added token (ids must be 0..<\(count) without holes)", at: "key model.vocab")
+                throw ModelFileError(
+                    .malformed, path, "token id \(id) is neither in the vocabulary nor an added token (ids must be 0..<\(count) without holes)",
+                    at: "key model.vocab")
             }
             vocab.append(t)
         }
@@ -111,7 +118,8 @@ public enum HFTokenizer {
         for (i, entry) in mergeList.enumerated() {
             if let s = entry.string {
                 guard s.split(separator: " ", omittingEmptySubsequences: false).count == 2 else {
-                    throw ModelFileError(.malformed, path, "merge \(i) \"\(s)\" is not two tokens separated by one space", at: "key model.merges[\(i)]")
+                    throw ModelFileError(
+                        .malformed, path, "merge \(i) \"\(s)\" is not two tokens separated by one space", at: "key model.merges[\(i)]")
                 }
                 merges.append(s)
             } else if let pair = entry.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {
@@ -126,7 +134,8 @@ public enum HFTokenizer {
 
         if let n = json["normalizer"], !n.isNull {
             guard n["type"]?.string == "NFC" else {
-                throw ModelFileError(.unsupported, path, "normalizer \(n["type"]?.string ?? n.kindName) is not supported (none or NFC)", at: "key normalizer")
+                throw ModelFileError(
+                    .unsupported, path, "normalizer \(n["type"]?.string ?? n.kindName) is not supported (none or NFC)", at: "key normalizer")
             }
             notes.append("\(path): the NFC normalizer is not applied (text already in NFC, as nearly all text is, tokenizes the same)")
         }
@@ -141,7 +150,8 @@ public enum HFTokenizer {
     /// Split(regex) + ByteLevel without its own regex (llama3, qwen2).
     static func preTokenizer(_ v: JSONValue?, path: String) throws -> String {
         func fail(_ what: String) -> ModelFileError {
-            ModelFileError(.unsupported, path, "pre_tokenizer \(what) is not one LeanDPO implements (gpt2, smollm, llama3, qwen2)", at: "key pre_tokenizer")
+            ModelFileError(
+                .unsupported, path, "pre_tokenizer \(what) is not one LeanDPO implements (gpt2, smollm, llama3, qwen2)", at: "key pre_tokenizer")
         }
         guard let v, !v.isNull else { throw fail("null") }
         func type(_ x: JSONValue) -> String { x["type"]?.string ?? "?" }
@@ -236,7 +246,9 @@ public enum HFTokenizer {
         }
         let chosen = named.first { $0.0 == "default" } ?? named[0]
         if named.count > 1 {
-            notes.append("\(path): using chat template \"\(chosen.0)\"; ignoring \(named.filter { $0.0 != chosen.0 }.map { "\"\($0.0)\"" }.joined(separator: ", "))")
+            notes.append(
+                "\(path): using chat template \"\(chosen.0)\"; ignoring \(named.filter { $0.0 != chosen.0 }.map { "\"\($0.0)\"" }.joined(separator: ", "))"
+            )
         }
         return chosen.1
     }

@@ -45,7 +45,8 @@ public final class SafetensorsWriter {
         }
         // The reference writer orders by dtype descending (its enum runs in increasing size), then name.
         let sorted = tensors.sorted { a, b in
-            a.dtype.blockBytes != b.dtype.blockBytes ? a.dtype.blockBytes > b.dtype.blockBytes
+            a.dtype.blockBytes != b.dtype.blockBytes
+                ? a.dtype.blockBytes > b.dtype.blockBytes
                 : (a.dtype.blockBytes == 2 && a.dtype != b.dtype ? a.dtype == .bf16 : a.name < b.name)
         }
         var offset = 0
@@ -77,11 +78,13 @@ public final class SafetensorsWriter {
         }
         var parts: [String] = []
         if !metadata.isEmpty {
-            parts.append("\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }.map { "\(quote($0.key)):\(quote($0.value))" }.joined(separator: ",") + "}")
+            parts.append(
+                "\"__metadata__\":{" + metadata.sorted { $0.key < $1.key }.map { "\(quote($0.key)):\(quote($0.value))" }.joined(separator: ",") + "}")
         }
         for e in entries {
             parts.append(
-                "\(quote(e.name)):{\"dtype\":\"\(dtypeName(e.dtype)!)\",\"shape\":[\(e.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(e.begin),\(e.end)]}")
+                "\(quote(e.name)):{\"dtype\":\"\(dtypeName(e.dtype)!)\",\"shape\":[\(e.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(e.begin),\(e.end)]}"
+            )
         }
         return Array(("{" + parts.joined(separator: ",") + "}").utf8)
     }

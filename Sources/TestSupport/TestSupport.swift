@@ -24,7 +24,8 @@ public enum TestPaths {
 
     /// The demo model converted by tools/fetch-model (f32 MTF), if present.
     public static var smolLM2: String? {
-        let p = ProcessInfo.processInfo.environment["LEANDPO_MODEL"]
+        let p =
+            ProcessInfo.processInfo.environment["LEANDPO_MODEL"]
             ?? repositoryRoot + "/.cache/models/SmolLM2-135M-Instruct.f32.mtf"
         return FileManager.default.fileExists(atPath: p) ? p : nil
     }

@@ -15,7 +15,8 @@ public enum AdapterSource {
             let c = try TrainingCheckpoint.read(path: path)
             guard c.state.baseFingerprint == base.fingerprint else {
                 throw ArgumentError(
-                    "\(path): adapter was trained on base \(c.state.baseFingerprint), but \(base.path) is \(base.fingerprint) (HINT: use the base it was trained on)")
+                    "\(path): adapter was trained on base \(c.state.baseFingerprint), but \(base.path) is \(base.fingerprint) (HINT: use the base it was trained on)"
+                )
             }
             return try c.makeAdapter(modelConfig: base.config)
         }

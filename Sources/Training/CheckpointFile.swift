@@ -223,7 +223,8 @@ public enum CheckpointFile {
             var values = [Float](repeating: 0, count: e.count)
             raw.withUnsafeBytes { src in
                 values.withUnsafeMutableBytes { dst in
-                    unshuffle(UnsafeRawBufferPointer(rebasing: src[(dataStart + e.offset)..<(dataStart + e.offset + e.count * 4)]), into: dst.baseAddress!)
+                    unshuffle(
+                        UnsafeRawBufferPointer(rebasing: src[(dataStart + e.offset)..<(dataStart + e.offset + e.count * 4)]), into: dst.baseAddress!)
                 }
             }
             tensors[e.name] = CheckpointTensor(name: e.name, shape: e.shape, values: values)

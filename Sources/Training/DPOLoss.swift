@@ -204,8 +204,7 @@ public struct LossGradient: Sendable, Equatable {
     public var dPolicyChosenSequence: [Double]
 
     /// ∂L/∂log p(token j+1 | tokens ≤ j) for j in 0..<T-1 of pair i's chosen or rejected sequence.
-    public func tokenGradients(pair i: Int, chosen: Bool, sequence: TokenSequence, sharedScoredTokens: Int) -> [Double]
-    {
+    public func tokenGradients(pair i: Int, chosen: Bool, sequence: TokenSequence, sharedScoredTokens: Int) -> [Double] {
         let t = sequence.ids.count
         guard t > 1 else { return [] }
         var out = [Double](repeating: chosen ? dPolicyChosenSequence[i] : 0, count: t - 1)
@@ -238,8 +237,10 @@ public enum DPOLoss {
     public static func compute(_ inputs: LossInputs, config: LossConfig) -> LossResult {
         let n = inputs.count
         precondition(n > 0, "empty micro-batch")
-        for c in [inputs.policyRejected.count, inputs.chosenCompletionTokens.count, inputs.rejectedCompletionTokens.count,
-                  inputs.chosenScoredTokens.count, inputs.rejectedScoredTokens.count] {
+        for c in [
+            inputs.policyRejected.count, inputs.chosenCompletionTokens.count, inputs.rejectedCompletionTokens.count,
+            inputs.chosenScoredTokens.count, inputs.rejectedScoredTokens.count,
+        ] {
             precondition(c == n, "every per-pair input needs \(n) entries")
         }
         let beta = config.beta

@@ -112,7 +112,8 @@ public enum ModelExport {
         let base = try MappedTensorFile(path: r.model)
         let dtype = r.dtype ?? defaultDType(base)
         guard format.dtypes.contains(dtype) else {
-            throw ArgumentError("--dtype \(dtype.rawValue) is not available for \(format.rawValue) (\(format.dtypes.map(\.rawValue).joined(separator: ", ")))")
+            throw ArgumentError(
+                "--dtype \(dtype.rawValue) is not available for \(format.rawValue) (\(format.dtypes.map(\.rawValue).joined(separator: ", ")))")
         }
         let adapter = try r.adapter.map { try AdapterSource.load($0, base: base) }
 

@@ -123,7 +123,9 @@ public struct DataSummary: Sendable, Equatable, CustomStringConvertible {
             s += " Skipped \(skippedInvalid.values.reduce(0, +)) invalid (" + Self.list(skippedInvalid) + ")."
         }
         if !warnings.isEmpty {
-            s += " Warnings: " + warnings.sorted { $0.key < $1.key }.map { "\($0.key.rawValue) in \($0.value) pair\($0.value == 1 ? "" : "s")" }
+            s +=
+                " Warnings: "
+                + warnings.sorted { $0.key < $1.key }.map { "\($0.key.rawValue) in \($0.value) pair\($0.value == 1 ? "" : "s")" }
                 .joined(separator: "; ") + "."
         }
         return s

@@ -186,8 +186,13 @@ public final class Trainer {
 
     public func run(_ events: (TrainerEvent) -> TrainerControl) throws {
         let trainable = Double(adapter.parameterCount) / Double(model.file.tensors.reduce(0) { $0 + $1.elementCount })
-        if events(.started(train: train.summary, eval: eval?.summary, totalSteps: totalSteps, startStep: step,
-            trainablePercent: 100 * trainable)) == .stop { return }
+        if events(
+            .started(
+                train: train.summary, eval: eval?.summary, totalSteps: totalSteps, startStep: step,
+                trainablePercent: 100 * trainable)) == .stop
+        {
+            return
+        }
         try prepareReference(events)
         let initialStep = step
         while step < totalSteps {
@@ -233,7 +238,8 @@ public final class Trainer {
             let idx = microBatch(step: step, micro: m)
             if idx.isEmpty { continue }
             micro += 1
-            let pb = PairBatch(pairs: idx.map { train.pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo }, sharePrompts: sharesPrompts)
+            let pb = PairBatch(
+                pairs: idx.map { train.pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo }, sharePrompts: sharesPrompts)
             let ref = reference?[idx]
             var result: LossResult?
             _ = try model.forwardBackward(
@@ -246,7 +252,9 @@ public final class Trainer {
             }
             guard let r = result else { continue }
             guard r.loss.isFinite else {
-                throw TrainerError("loss is \(r.loss) at step \(step + 1) (pairs \(idx.map { train.pairs[$0].location.description }.joined(separator: ", "))); stopping without saving")
+                throw TrainerError(
+                    "loss is \(r.loss) at step \(step + 1) (pairs \(idx.map { train.pairs[$0].location.description }.joined(separator: ", "))); stopping without saving"
+                )
             }
             lossSum += r.loss
             accSum += r.metrics[MetricKey.rewardsAccuracies] ?? 0
@@ -296,7 +304,8 @@ public final class Trainer {
         let b = arguments.batchSize
         for start in stride(from: 0, to: pairs.count, by: b) {
             let idx = Array(start..<min(pairs.count, start + b))
-            let pb = PairBatch(pairs: idx.map { pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo }, sharePrompts: sharesPrompts)
+            let pb = PairBatch(
+                pairs: idx.map { pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo }, sharePrompts: sharesPrompts)
             let lp = try model.sequenceLogProbs(batch: pb.batch, completionRanges: pb.ranges, adapter: adapter)
             let r = DPOLoss.compute(Self.lossInputs(pb, lp, reference?[idx]), config: lossConfig)
             w.add(r.metrics.merging(["loss": r.loss]) { a, _ in a })

@@ -125,7 +125,8 @@ public struct TrainingCheckpoint: Sendable {
                 "\(path): checkpoint was trained on base \(state.baseFingerprint), but \(t.arguments.model) is \(t.model.file.fingerprint)")
         }
         guard state.dataHash == t.dataKey else {
-            throw TrainerError("\(path): the training data or its tokenization changed since this checkpoint (--data, --max-length, --truncation-mode)")
+            throw TrainerError(
+                "\(path): the training data or its tokenization changed since this checkpoint (--data, --max-length, --truncation-mode)")
         }
         let diff = t.arguments.exactnessDifferences(from: state.arguments)
         guard diff.isEmpty else {

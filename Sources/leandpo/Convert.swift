@@ -36,7 +36,8 @@ struct Convert: ParsableCommand {
             let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             let seconds = Date().timeIntervalSince(start)
             print(
-                "converted \(source) → \(output): \(model.tensors.count) tensors \(dtype.rawValue), \(formatBytes(size)), fingerprint \(fingerprint), \(String(format: "%.1f", seconds)) s")
+                "converted \(source) → \(output): \(model.tensors.count) tensors \(dtype.rawValue), \(formatBytes(size)), fingerprint \(fingerprint), \(String(format: "%.1f", seconds)) s"
+            )
         }
     }
 }

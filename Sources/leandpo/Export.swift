@@ -66,7 +66,8 @@ struct Export: ParsableCommand {
             let seconds = Date().timeIntervalSince(start)
             let what = r.format == .peft ? "adapter, \(r.tensors) tensors" : "\(r.tensors) tensors \(r.dtype.rawValue), \(r.merged) merged"
             print(
-                "exported \(r.format.rawValue) → \(r.output): \(what), \(formatBytes(r.bytes))\(r.fingerprint.map { ", fingerprint \($0)" } ?? ""), \(String(format: "%.1f", seconds)) s")
+                "exported \(r.format.rawValue) → \(r.output): \(what), \(formatBytes(r.bytes))\(r.fingerprint.map { ", fingerprint \($0)" } ?? ""), \(String(format: "%.1f", seconds)) s"
+            )
         }
     }
 }

@@ -52,8 +52,10 @@ struct Generate: ParsableCommand {
             if final.hasPrefix(emitted) { FileHandle.standardOutput.write(Data(String(final.dropFirst(emitted.count)).utf8)) }
             print("")
             let seconds = Date().timeIntervalSince(t0)
-            printErr(String(format: "[%d prompt + %d new tokens, %.1f tokens/s, %@]", ids.count, out.tokens.count,
-                Double(out.tokens.count) / max(seconds, 1e-9), "\(out.finishReason)"))
+            printErr(
+                String(
+                    format: "[%d prompt + %d new tokens, %.1f tokens/s, %@]", ids.count, out.tokens.count,
+                    Double(out.tokens.count) / max(seconds, 1e-9), "\(out.finishReason)"))
         }
     }
 }

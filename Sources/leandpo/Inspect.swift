@@ -27,10 +27,18 @@ struct Inspect: ParsableCommand {
             let t = m.metadata.tokenizer
             print("file         \(file) (\(formatBytes(m.fileSize)))")
             print("fingerprint  \(m.fingerprint)")
-            print("source       \(m.metadata.provenance.sourceFormat) \(m.metadata.provenance.sourceName) (xxh64 \(m.metadata.provenance.sourceXxh64)), \(m.metadata.provenance.converter) \(m.metadata.provenance.converterVersion)")
-            print("architecture \(c.architecture.rawValue): layers \(c.numHiddenLayers), hidden \(c.hiddenSize), ffn \(c.intermediateSize), heads \(c.numAttentionHeads)/\(c.numKeyValueHeads) kv, head_dim \(c.headDim)")
-            print("             vocab \(c.vocabSize), rope_theta \(c.ropeTheta)\(c.ropeScaling.map { " (\($0.ropeType) ×\($0.factor))" } ?? ""), rms_norm_eps \(c.rmsNormEps), tied \(c.tieWordEmbeddings), qkv bias \(c.attentionBias), qk norm \(c.qkNorm)")
-            print("tokenizer    byte-level BPE, pre-tokenizer \(t.preTokenizer), \(t.vocab.count) tokens, \(t.merges.count) merges, \(t.addedTokens.count) added (\(t.addedTokens.filter(\.special).count) special)")
+            print(
+                "source       \(m.metadata.provenance.sourceFormat) \(m.metadata.provenance.sourceName) (xxh64 \(m.metadata.provenance.sourceXxh64)), \(m.metadata.provenance.converter) \(m.metadata.provenance.converterVersion)"
+            )
+            print(
+                "architecture \(c.architecture.rawValue): layers \(c.numHiddenLayers), hidden \(c.hiddenSize), ffn \(c.intermediateSize), heads \(c.numAttentionHeads)/\(c.numKeyValueHeads) kv, head_dim \(c.headDim)"
+            )
+            print(
+                "             vocab \(c.vocabSize), rope_theta \(c.ropeTheta)\(c.ropeScaling.map { " (\($0.ropeType) ×\($0.factor))" } ?? ""), rms_norm_eps \(c.rmsNormEps), tied \(c.tieWordEmbeddings), qkv bias \(c.attentionBias), qk norm \(c.qkNorm)"
+            )
+            print(
+                "tokenizer    byte-level BPE, pre-tokenizer \(t.preTokenizer), \(t.vocab.count) tokens, \(t.merges.count) merges, \(t.addedTokens.count) added (\(t.addedTokens.filter(\.special).count) special)"
+            )
             print("             bos \(t.bosToken ?? "-") eos \(t.eosToken ?? "-") pad \(t.padToken ?? "-"), add_bos \(t.addBosToken)")
             print("chat template \(m.metadata.chatTemplate.map { "\($0.count) chars" } ?? "none")")
             var byType: [DType: (Int, UInt64)] = [:]
@@ -40,10 +48,14 @@ struct Inspect: ParsableCommand {
                 byType[info.dtype, default: (0, 0)].1 += info.length
                 params += info.elementCount
             }
-            print("tensors      \(m.tensors.count), \(params) parameters: " + byType.sorted { $0.key.rawValue < $1.key.rawValue }
-                .map { "\($0.key.rawValue) ×\($0.value.0) (\(formatBytes(Int($0.value.1))))" }.joined(separator: ", "))
+            print(
+                "tensors      \(m.tensors.count), \(params) parameters: "
+                    + byType.sorted { $0.key.rawValue < $1.key.rawValue }
+                    .map { "\($0.key.rawValue) ×\($0.value.0) (\(formatBytes(Int($0.value.1))))" }.joined(separator: ", "))
             for info in m.tensors {
-                print("  \(info.name.padding(toLength: 52, withPad: " ", startingAt: 0)) \(info.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(info.shape.map(String.init).joined(separator: "×").padding(toLength: 12, withPad: " ", startingAt: 0)) \(info.xxh64)")
+                print(
+                    "  \(info.name.padding(toLength: 52, withPad: " ", startingAt: 0)) \(info.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(info.shape.map(String.init).joined(separator: "×").padding(toLength: 12, withPad: " ", startingAt: 0)) \(info.xxh64)"
+                )
             }
             if verify {
                 try m.verify()
@@ -75,12 +87,22 @@ struct Inspect: ParsableCommand {
         print("base         fingerprint \(s.baseFingerprint) (trained on \(a.model))")
         print("data         hash \(s.dataHash) (\(a.data))")
         let l = s.lora
-        print("lora         r \(l.r), alpha \(formatNumber(l.alpha))\(l.rslora ? " (rsLoRA)" : ""), dropout \(formatNumber(l.dropout)), targets \(l.targets.map(\.rawValue).joined(separator: ",")); \(c.parameters.count) parameters in \(s.adapterTensors.count) tensors")
-        print("loss         \(a.loss.joined(separator: ","))\(a.lossWeights.map { " weights " + $0.map(formatNumber).joined(separator: ",") } ?? ""), beta \(formatNumber(a.beta))")
-        print("optimizer    AdamW lr \(formatNumber(a.lr)) \(a.lrSchedulerType), warmup \(a.warmupSteps > 0 ? "\(a.warmupSteps) steps" : "ratio \(formatNumber(a.warmupRatio))"), weight decay \(formatNumber(a.weightDecay)), max grad norm \(formatNumber(a.maxGradNorm))")
-        print("batches      \(a.batchSize) pairs × \(a.gradAccum) accumulation, max length \(a.maxLength), seed \(a.seed)\(a.shuffle ? "" : ", no shuffle")")
-        print(String(format: "sizes        raw %@, zstd %@ (%.2fx), file %@", formatBytes(Int(info.rawBytes)), formatBytes(Int(info.compressedBytes)),
-            info.compressionRatio, formatBytes(Int(info.fileBytes))))
+        print(
+            "lora         r \(l.r), alpha \(formatNumber(l.alpha))\(l.rslora ? " (rsLoRA)" : ""), dropout \(formatNumber(l.dropout)), targets \(l.targets.map(\.rawValue).joined(separator: ",")); \(c.parameters.count) parameters in \(s.adapterTensors.count) tensors"
+        )
+        print(
+            "loss         \(a.loss.joined(separator: ","))\(a.lossWeights.map { " weights " + $0.map(formatNumber).joined(separator: ",") } ?? ""), beta \(formatNumber(a.beta))"
+        )
+        print(
+            "optimizer    AdamW lr \(formatNumber(a.lr)) \(a.lrSchedulerType), warmup \(a.warmupSteps > 0 ? "\(a.warmupSteps) steps" : "ratio \(formatNumber(a.warmupRatio))"), weight decay \(formatNumber(a.weightDecay)), max grad norm \(formatNumber(a.maxGradNorm))"
+        )
+        print(
+            "batches      \(a.batchSize) pairs × \(a.gradAccum) accumulation, max length \(a.maxLength), seed \(a.seed)\(a.shuffle ? "" : ", no shuffle")"
+        )
+        print(
+            String(
+                format: "sizes        raw %@, zstd %@ (%.2fx), file %@", formatBytes(Int(info.rawBytes)), formatBytes(Int(info.compressedBytes)),
+                info.compressionRatio, formatBytes(Int(info.fileBytes))))
         print("open window  \(s.window.count) micro-batch\(s.window.count == 1 ? "" : "es") of metrics not yet logged")
         print("tensors      \(tensors.count), all f32, checksums verified")
         for t in tensors {
@@ -103,8 +125,10 @@ func printStatistics(_ x: [Float]) {
     }
     let n = Double(max(1, x.count - bad))
     let mean = sum / n
-    print(String(format: "  mean %.6g  std %.6g  min %.6g  max %.6g  non-finite %d", mean,
-        max(0, sq / n - mean * mean).squareRoot(), lo, hi, bad))
+    print(
+        String(
+            format: "  mean %.6g  std %.6g  min %.6g  max %.6g  non-finite %d", mean,
+            max(0, sq / n - mean * mean).squareRoot(), lo, hi, bad))
     print("  first values: " + x.prefix(8).map { String(format: "%.6g", $0) }.joined(separator: " "))
 }
 

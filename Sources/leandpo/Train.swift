@@ -11,7 +11,9 @@ import Yams
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a LoRA adapter with DPO (or a variant) on a preference dataset.",
-        discussion: "Options default to TRL's where TRL has them. --config FILE (YAML or JSON, keys are the option names) fills any option the command line does not give.")
+        discussion:
+            "Options default to TRL's where TRL has them. --config FILE (YAML or JSON, keys are the option names) fills any option the command line does not give."
+    )
 
     @Option(help: "Base model (MTF).") var model: String?
     @Option(help: "Preference data (JSONL or a JSON array).") var data: String?
@@ -31,7 +33,8 @@ struct Train: ParsableCommand {
     @Option(help: "LoRA dropout (default 0).") var loraDropout: Double?
     @Option(help: "Seed for adapter init, shuffling and dropout (default 42).") var seed: UInt64?
 
-    @Option(help: "Loss: sigmoid|ipo|hinge|robust|exo_pair|nca_pair|bco_pair|sppo_hard|apo_zero|apo_down|discopop|sft|simpo|orpo, or a comma list.") var loss: String?
+    @Option(help: "Loss: sigmoid|ipo|hinge|robust|exo_pair|nca_pair|bco_pair|sppo_hard|apo_zero|apo_down|discopop|sft|simpo|orpo, or a comma list.")
+    var loss: String?
     @Option(help: "Weights of a comma list of losses.") var lossWeights: String?
     @Option(help: "DPO beta (default 0.1).") var beta: Double?
     @Option(help: "Label smoothing for robust/exo_pair (default 0).") var labelSmoothing: Double?
@@ -144,14 +147,17 @@ struct Train: ParsableCommand {
             case .started(let train, let eval, let total, let startStep, let percent):
                 progress.message(train.description)
                 if let eval { progress.message("eval: " + eval.description) }
-                progress.message(String(format: "training %d steps from step %d, %d pairs per step, %.3f%% of parameters trainable", total, startStep,
-                    args.batchSize * args.gradAccum, percent))
+                progress.message(
+                    String(
+                        format: "training %d steps from step %d, %d pairs per step, %.3f%% of parameters trainable", total, startStep,
+                        args.batchSize * args.gradAccum, percent))
                 start = Date()
             case .reference(let done, let total, let cached):
                 if cached {
                     progress.message("reference log-probs: \(total) pairs loaded from the cache")
                 } else {
-                    progress.update("reference log-probs \(ProgressLine.bar(Double(done) / Double(total))) \(done)/\(total) pairs", force: done == total)
+                    progress.update(
+                        "reference log-probs \(ProgressLine.bar(Double(done) / Double(total))) \(done)/\(total) pairs", force: done == total)
                     if done == total { progress.finish() }
                 }
             case .step(let r):
@@ -162,8 +168,10 @@ struct Train: ParsableCommand {
                 lastAccuracy = r.rewardAccuracy
                 let rate = Double(tokensTimed) / max(1e-9, secondsTimed)
                 let eta = Double(r.totalSteps - r.step) * secondsTimed / Double(stepsTimed)
-                progress.update(String(format: "step %d/%d %@ loss %.4f acc %.2f %.0f tok/s ETA %@", r.step, r.totalSteps,
-                    ProgressLine.bar(Double(r.step) / Double(r.totalSteps)), lastLoss, lastAccuracy, rate, ProgressLine.duration(eta)))
+                progress.update(
+                    String(
+                        format: "step %d/%d %@ loss %.4f acc %.2f %.0f tok/s ETA %@", r.step, r.totalSteps,
+                        ProgressLine.bar(Double(r.step) / Double(r.totalSteps)), lastLoss, lastAccuracy, rate, ProgressLine.duration(eta)))
             case .log(let values):
                 let rate = Double(tokensTimed) / max(1e-9, secondsTimed)
                 var all = values
@@ -175,11 +183,14 @@ struct Train: ParsableCommand {
                 metrics.write(values.map { ($0.key, $0.value) } + [("step", Double(trainer.step)), ("epoch", trainer.epoch(atStep: trainer.step))])
                 progress.message("eval: " + Self.format(values))
             case .saved(let path, let info, let seconds):
-                progress.message(String(format: "saved %@ (%@, zstd %.2fx, %.2fs)", path, formatBytes(Int(info.fileBytes)), info.compressionRatio, seconds))
+                progress.message(
+                    String(format: "saved %@ (%@, zstd %.2fx, %.2fs)", path, formatBytes(Int(info.fileBytes)), info.compressionRatio, seconds))
             case .finished(let step):
                 progress.finish()
-                progress.message(String(format: "done: %d steps in %@, adapter in %@/adapter, metrics in %@/metrics.jsonl, peak RSS %@",
-                    step, ProgressLine.duration(Date().timeIntervalSince(start)), args.output, args.output, formatBytes(peakResidentBytes())))
+                progress.message(
+                    String(
+                        format: "done: %d steps in %@, adapter in %@/adapter, metrics in %@/metrics.jsonl, peak RSS %@",
+                        step, ProgressLine.duration(Date().timeIntervalSince(start)), args.output, args.output, formatBytes(peakResidentBytes())))
             }
             return Signals.interrupted ? .stop : .more
         }
@@ -217,7 +228,9 @@ struct Train: ParsableCommand {
             let same = old.map { $0.baseFingerprint == fingerprint && $0.arguments.exactnessDifferences(from: args).isEmpty } ?? false
             if !same || !TrainingCheckpoint.list(directory: args.output).isEmpty {
                 guard overwrite else {
-                    throw ArgumentError("\(args.output) already holds a training run; give --resume \(args.output) to continue it, --overwrite to replace it, or another --output")
+                    throw ArgumentError(
+                        "\(args.output) already holds a training run; give --resume \(args.output) to continue it, --overwrite to replace it, or another --output"
+                    )
                 }
                 for c in TrainingCheckpoint.list(directory: args.output) { try fm.removeItem(atPath: c.path) }
                 try? fm.removeItem(atPath: args.output + "/metrics.jsonl")

@@ -131,9 +131,11 @@ struct CLIFixture {
         for t in config.requiredTensors {
             let n = t.shape.reduce(1, *)
             let values: [Float] =
-                t.name.hasSuffix("norm.weight") ? (0..<n).map { _ in 1 + 0.2 * uniform() }
-                : t.name.contains("embed_tokens") ? (0..<n).map { _ in uniform() }
-                : (0..<n).map { _ in uniform() * Float(1.7 / Double(t.shape[1]).squareRoot()) }
+                t.name.hasSuffix("norm.weight")
+                ? (0..<n).map { _ in 1 + 0.2 * uniform() }
+                : t.name.contains("embed_tokens")
+                    ? (0..<n).map { _ in uniform() }
+                    : (0..<n).map { _ in uniform() * Float(1.7 / Double(t.shape[1]).squareRoot()) }
             try writer.write(name: t.name, floats: values)
         }
         try writer.finish()
@@ -144,10 +146,11 @@ struct CLIFixture {
         var state = seed &+ 77
         func pick(_ pool: String, _ n: Int) -> String {
             let p = Array(pool)
-            return String((0..<n).map { _ in
-                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-                return p[Int((state >> 33) % UInt64(p.count))]
-            })
+            return String(
+                (0..<n).map { _ in
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    return p[Int((state >> 33) % UInt64(p.count))]
+                })
         }
         let lines = (0..<count).map { i in
             #"{"prompt": "\#(pick("abcdefgh", 3 + i % 3))=", "chosen": " \#(pick("abcd", 2))", "rejected": " \#(pick("efgh", 1 + i % 2))"}"#

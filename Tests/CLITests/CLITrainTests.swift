@@ -122,8 +122,10 @@ extension CLITests {
         let otherModel = f.path("other.mtf")
         try CLIFixture.writeModel(otherModel, seed: 9)
         let base = try CLI.run(
-            ["train", "--model", otherModel, "--data", f.data, "--output", f.path("out"), "--threads", "1", "--batch-size", "2", "--lr", "1e-2",
-             "--beta", "0.2", "--resume", f.path("out")] + options, environment: f.environment, directory: f.directory)
+            [
+                "train", "--model", otherModel, "--data", f.data, "--output", f.path("out"), "--threads", "1", "--batch-size", "2", "--lr", "1e-2",
+                "--beta", "0.2", "--resume", f.path("out"),
+            ] + options, environment: f.environment, directory: f.directory)
         #expect(base.status == 1)
         #expect(errorLine(base).contains("trained on base"))
 

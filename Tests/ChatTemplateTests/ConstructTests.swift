@@ -40,8 +40,9 @@ private func render(_ source: String, _ context: [String: JinjaValue] = [:]) thr
 
 @Test func literalsPrintLikePython() throws {
     #expect(try render("{{ [1, 'a', none, true, 1.5, {'k': (1,)}] }}") == "[1, 'a', None, True, 1.5, {'k': (1,)}]")
-    #expect(try render("{{ 10 / 4 }} {{ 4 / 2 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 1e16 }} {{ 1e15 }} {{ 1e-5 }}")
-        == "2.5 2.0 3 -4 2 1e+16 1000000000000000.0 1e-05")
+    #expect(
+        try render("{{ 10 / 4 }} {{ 4 / 2 }} {{ 7 // 2 }} {{ -7 // 2 }} {{ -7 % 3 }} {{ 1e16 }} {{ 1e15 }} {{ 1e-5 }}")
+            == "2.5 2.0 3 -4 2 1e+16 1000000000000000.0 1e-05")
     #expect(try render(#"{{ "it's" }} {{ 'a\tb\u00e9\x41' }}"#) == "it's a\tbéA")
     #expect(try render("{{ ['it\\'s', 'x\\ny'] }}") == #"["it's", 'x\ny']"#)
 }
@@ -60,7 +61,9 @@ private func render(_ source: String, _ context: [String: JinjaValue] = [:]) thr
 
 @Test func tests() throws {
     #expect(try render("{{ x is defined }}{{ x is undefined }}{{ none is none }}{{ 'a' is string }}{{ 1 is number }}") == "FalseTrueTrueTrueTrue")
-    #expect(try render("{{ {} is mapping }}{{ [] is iterable }}{{ 3 is odd }}{{ 4 is even }}{{ 9 is divisibleby 3 }}{{ 3 is not eq 4 }}") == "TrueTrueTrueTrueTrueTrue")
+    #expect(
+        try render("{{ {} is mapping }}{{ [] is iterable }}{{ 3 is odd }}{{ 4 is even }}{{ 9 is divisibleby 3 }}{{ 3 is not eq 4 }}")
+            == "TrueTrueTrueTrueTrueTrue")
     #expect(try render("{{ true is true }}{{ 1 is true }}{{ false is false }}{{ [1] is sequence }}") == "TrueFalseTrueTrue")
 }
 
@@ -75,16 +78,21 @@ private func render(_ source: String, _ context: [String: JinjaValue] = [:]) thr
 // MARK: - Filters and methods
 
 @Test func stringFilters() throws {
-    #expect(try render("{{ '  hi  ' | trim }}|{{ 'Hi' | upper }}|{{ 'Hi' | lower }}|{{ 'a b' | title }}|{{ 'aB' | capitalize }}") == "hi|HI|hi|A B|Ab")
-    #expect(try render("{{ 'a-a' | replace('a', 'b') }}|{{ 'x\\ny' | indent(2) }}|{{ 1 | string }}|{{ '<&>' | escape }}") == "b-b|x\n  y|1|&lt;&amp;&gt;")
+    #expect(
+        try render("{{ '  hi  ' | trim }}|{{ 'Hi' | upper }}|{{ 'Hi' | lower }}|{{ 'a b' | title }}|{{ 'aB' | capitalize }}") == "hi|HI|hi|A B|Ab")
+    #expect(
+        try render("{{ 'a-a' | replace('a', 'b') }}|{{ 'x\\ny' | indent(2) }}|{{ 1 | string }}|{{ '<&>' | escape }}") == "b-b|x\n  y|1|&lt;&amp;&gt;")
 }
 
 @Test func sequenceFilters() throws {
     let ctx: [String: JinjaValue] = ["ms": [["role": "system", "content": "s"], ["role": "user", "content": "u"]]]
     #expect(try render("{{ ms | selectattr('role', 'equalto', 'user') | map(attribute='content') | join(',') }}", ctx) == "u")
     #expect(try render("{{ ms | rejectattr('role', 'equalto', 'user') | list | length }}{{ ms | first | attr('keys') is defined }}", ctx) == "1True")
-    #expect(try render("{{ [3, 1, 2] | sort | join }}{{ ['b', 'A'] | sort | first }}{{ [1, 1, 2] | unique | list }}{{ [1, 2] | reverse | list }}") == "123A[1, 2][2, 1]")
-    #expect(try render("{{ [1, 2] | last }}{{ [1, 2, 3] | select('odd') | list }}{{ [0, 1] | reject | list }}{{ [1.5, 2] | sum }}") == "2[1, 3][0]3.5")
+    #expect(
+        try render("{{ [3, 1, 2] | sort | join }}{{ ['b', 'A'] | sort | first }}{{ [1, 1, 2] | unique | list }}{{ [1, 2] | reverse | list }}")
+            == "123A[1, 2][2, 1]")
+    #expect(
+        try render("{{ [1, 2] | last }}{{ [1, 2, 3] | select('odd') | list }}{{ [0, 1] | reject | list }}{{ [1.5, 2] | sum }}") == "2[1, 3][0]3.5")
     #expect(try render("{{ 2.5 | round }}{{ 2.567 | round(2) }}{{ '12' | int + 1 }}{{ 'x' | float }}{{ -2 | abs }}") == "2.02.57130.02")
     #expect(try render("{% for k, v in {'a': 1} | items %}{{ k }}{{ v }}{% endfor %}{{ {'b': 1, 'a': 2} | dictsort | first }}") == "a1('a', 2)")
 }
@@ -98,15 +106,21 @@ private func render(_ source: String, _ context: [String: JinjaValue] = [:]) thr
 }
 
 @Test func stringAndDictMethods() throws {
-    #expect(try render("{{ ' a '.strip() }}|{{ 'a,b'.split(',') }}|{{ 'ab'.startswith('a') }}|{{ 'x\\n'.rstrip('\\n') }}|{{ '{}-{}'.format(1, 'b') }}") == "a|['a', 'b']|True|x|1-b")
-    #expect(try render("{{ d.get('a') }}{{ d.get('z', 0) }}{% for k, v in d.items() %}{{ k }}={{ v }}{% endfor %}{{ d.keys() | list }}", ["d": ["a": 1]]) == "10a=1['a']")
+    #expect(
+        try render("{{ ' a '.strip() }}|{{ 'a,b'.split(',') }}|{{ 'ab'.startswith('a') }}|{{ 'x\\n'.rstrip('\\n') }}|{{ '{}-{}'.format(1, 'b') }}")
+            == "a|['a', 'b']|True|x|1-b")
+    #expect(
+        try render("{{ d.get('a') }}{{ d.get('z', 0) }}{% for k, v in d.items() %}{{ k }}={{ v }}{% endfor %}{{ d.keys() | list }}", ["d": ["a": 1]])
+            == "10a=1['a']")
 }
 
 // MARK: - Statements
 
 @Test func forLoopVariablesAndControl() throws {
-    #expect(try render("{% for x in 'abc' %}{{ loop.index }}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.revindex }};{% endfor %}")
-        == "10TrueFalse33;21FalseFalse32;32FalseTrue31;")
+    #expect(
+        try render(
+            "{% for x in 'abc' %}{{ loop.index }}{{ loop.index0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.revindex }};{% endfor %}")
+            == "10TrueFalse33;21FalseFalse32;32FalseTrue31;")
     #expect(try render("{% for i in range(4) %}{{ loop.previtem }}<{{ i }}>{{ loop.nextitem }}|{% endfor %}") == "<0>1|0<1>2|1<2>3|2<3>|")
     #expect(try render("{% for i in range(9) if i is even %}{{ i }}{% if loop.last %}!{% endif %}{% endfor %}") == "02468!")
     #expect(try render("{% for i in range(9) %}{% if i == 1 %}{% continue %}{% elif i == 4 %}{% break %}{% endif %}{{ i }}{% endfor %}") == "023")
@@ -131,7 +145,9 @@ private func render(_ source: String, _ context: [String: JinjaValue] = [:]) thr
 }
 
 @Test func macrosAndCallBlocks() throws {
-    #expect(try render("{% macro tag(name, body='') %}<{{ name }}>{{ body }}</{{ name }}>{% endmacro %}{{ tag('b', 'x') }}{{ tag(name='i') }}") == "<b>x</b><i></i>")
+    #expect(
+        try render("{% macro tag(name, body='') %}<{{ name }}>{{ body }}</{{ name }}>{% endmacro %}{{ tag('b', 'x') }}{{ tag(name='i') }}")
+            == "<b>x</b><i></i>")
     #expect(try render("{% macro box() %}[{{ caller() }}]{% endmacro %}{% call box() %}inside{% endcall %}") == "[inside]")
     #expect(try render("{% generation %}{{ 'assistant text' }}{% endgeneration %}") == "assistant text")
 }
@@ -158,7 +174,9 @@ private func render(_ source: String, _ context: [String: JinjaValue] = [:]) thr
 // MARK: - Convenience API
 
 @Test func renderMessagesBuildsTransformersContext() throws {
-    let t = try ChatTemplate("{{ bos_token }}|{{ eos_token }}|{{ tools is none }}|{{ documents is none }}|{{ add_generation_prompt }}|{{ messages[0].role }}:{{ messages[0].content }}|{{ extra_var }}")
+    let t = try ChatTemplate(
+        "{{ bos_token }}|{{ eos_token }}|{{ tools is none }}|{{ documents is none }}|{{ add_generation_prompt }}|{{ messages[0].role }}:{{ messages[0].content }}|{{ extra_var }}"
+    )
     let text = try t.render(
         messages: [ChatMessage(role: "user", content: "q")], addGenerationPrompt: true, bosToken: "<s>", eosToken: nil,
         extra: ["extra_var": ["k": 1]])

@@ -70,11 +70,14 @@ func realTemplateMatchesTransformers(_ name: String) throws {
     let template = try ChatTemplate(try Fixtures.template("smollm2"))
     let text = try template.render(
         messages: [ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: true)
-    #expect(text == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
-        + "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+    #expect(
+        text == "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
+            + "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     let withSystem = try template.render(
-        messages: [ChatMessage(role: "system", content: "S"), ChatMessage(role: "user", content: "Q"),
-                   ChatMessage(role: "assistant", content: "A")],
+        messages: [
+            ChatMessage(role: "system", content: "S"), ChatMessage(role: "user", content: "Q"),
+            ChatMessage(role: "assistant", content: "A"),
+        ],
         addGenerationPrompt: false)
     #expect(withSystem == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\nA<|im_end|>\n")
 }

@@ -26,8 +26,12 @@ import Testing
         let gate = randomFloats(n, seed: 72, scale: 4), up = randomFloats(n, seed: 73, scale: 2), r = randomFloats(n, seed: 74)
         var dgate = [Float](repeating: .nan, count: n), dup = [Float](repeating: .nan, count: n)
         SwiGLU.backward(dgate: &dgate, dup: &dup, dout: r, gate: gate, up: up, count: n)
-        expectClose(dgate, centralDifferences(gate.doubles, eps: 1e-3) { weighted(Reference.swiglu(gate: $0, up: up.doubles), r.doubles) }, atol: 1e-5, rtol: 1e-4, "dgate")
-        expectClose(dup, centralDifferences(up.doubles, eps: 1e-3) { weighted(Reference.swiglu(gate: gate.doubles, up: $0), r.doubles) }, atol: 1e-5, rtol: 1e-4, "dup")
+        expectClose(
+            dgate, centralDifferences(gate.doubles, eps: 1e-3) { weighted(Reference.swiglu(gate: $0, up: up.doubles), r.doubles) }, atol: 1e-5,
+            rtol: 1e-4, "dgate")
+        expectClose(
+            dup, centralDifferences(up.doubles, eps: 1e-3) { weighted(Reference.swiglu(gate: gate.doubles, up: $0), r.doubles) }, atol: 1e-5,
+            rtol: 1e-4, "dup")
     }
 
     @Test func elementwiseHelpers() {

@@ -77,7 +77,8 @@ import Testing
         let width = c.heads * c.headDim
         expectClose(Array(out[0..<(covered * width)]), Array(ref.out[0..<(covered * width)]), atol: 1e-5, rtol: 1e-4, "out \(c)")
         expectClose(Array(lse[0..<(covered * c.heads)]), Array(ref.lse[0..<(covered * c.heads)]), atol: 1e-5, rtol: 1e-5, "lse \(c)")
-        #expect(out[(covered * width)...].allSatisfy { $0 == 7 } && lse[(covered * c.heads)...].allSatisfy { $0 == 7 }, "tokens outside spans untouched")
+        #expect(
+            out[(covered * width)...].allSatisfy { $0 == 7 } && lse[(covered * c.heads)...].allSatisfy { $0 == 7 }, "tokens outside spans untouched")
         expectClose(single.out, out.doubles, atol: 1e-6, rtol: 1e-6, "one worker vs all workers \(c)")
 
         // Backward at this size: every worker count must agree (each sums dk/dv privately, then adds);
@@ -117,7 +118,8 @@ import Testing
         let (out, lse) = Self.run(c, q: q, k: k, v: v)
         func backward(threads: Int) -> (dq: [Float], dk: [Float], dv: [Float]) {
             var scratch = Self.scratch(c, threads: threads)
-            var dq = [Float](repeating: .nan, count: q.count), dk = [Float](repeating: .nan, count: k.count), dv = [Float](repeating: .nan, count: v.count)
+            var dq = [Float](repeating: .nan, count: q.count), dk = [Float](repeating: .nan, count: k.count),
+                dv = [Float](repeating: .nan, count: v.count)
             // Rows outside every segment keep their old values; give them a known one.
             let covered = c.covered
             for t in covered..<c.tokens {

@@ -57,13 +57,15 @@ import Testing
             let c0 = randomFloats(m * ldc, seed: 13)
             for beta: Float in [0, 1] {
                 var one = c0, split = c0
-                BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &one, ldc: ldc)
+                BLAS.sgemm(
+                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &one, ldc: ldc)
                 for threads in [2, 3] {
                     split = c0
                     BLAS.parallelSgemm(
                         transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &split,
                         ldc: ldc, threads: threads)
-                    expectClose(split, one.doubles, atol: 1e-5, rtol: 1e-6, "\(m)x\(n)x\(k) trans \(transA)/\(transB) beta \(beta), \(threads) workers")
+                    expectClose(
+                        split, one.doubles, atol: 1e-5, rtol: 1e-6, "\(m)x\(n)x\(k) trans \(transA)/\(transB) beta \(beta), \(threads) workers")
                 }
             }
         }

@@ -34,7 +34,8 @@ import Testing
         func loss(_ i: [Double], _ a: [Double], _ b: [Double]) -> Double {
             weighted(Reference.lora(inp: i, a: a, b: b, scale: Double(scale), m: m, k: k, n: n, r: r), dout.doubles)
         }
-        expectClose(dinp, centralDifferences(inp.doubles, eps: 1e-3) { loss($0, a.doubles, b.doubles) }.map { $0 + 1 }, atol: 1e-4, rtol: 1e-4, "dinp")
+        expectClose(
+            dinp, centralDifferences(inp.doubles, eps: 1e-3) { loss($0, a.doubles, b.doubles) }.map { $0 + 1 }, atol: 1e-4, rtol: 1e-4, "dinp")
         expectClose(da, centralDifferences(a.doubles, eps: 1e-3) { loss(inp.doubles, $0, b.doubles) }.map { $0 + 1 }, atol: 1e-4, rtol: 1e-4, "da")
         expectClose(db, centralDifferences(b.doubles, eps: 1e-3) { loss(inp.doubles, a.doubles, $0) }.map { $0 + 1 }, atol: 1e-4, rtol: 1e-4, "db")
     }

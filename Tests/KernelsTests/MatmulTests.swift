@@ -49,6 +49,7 @@ import Testing
 
         // accumulate on dinp adds.
         Matmul.backwardInput(dinp: &dinp, dout: r, weight: w, m: m, k: k, n: n, accumulate: true)
-        expectClose(dinp, centralDifferences(inp.doubles, eps: 1e-3) { 2 * loss($0, w.doubles, bias.doubles) }, atol: 2e-4, rtol: 1e-4, "accumulated dinp")
+        expectClose(
+            dinp, centralDifferences(inp.doubles, eps: 1e-3) { 2 * loss($0, w.doubles, bias.doubles) }, atol: 2e-4, rtol: 1e-4, "accumulated dinp")
     }
 }

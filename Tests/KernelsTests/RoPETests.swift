@@ -45,7 +45,9 @@ import Testing
             let pos = positions.map(Int32.init)
             RoPE.forward(x: &y, positions: pos, count: t, heads: heads, headDim: dh, table: table)
             let inv = Reference.ropeInverseFrequencies(headDim: dh, theta: 10_000, scaling: llama3 ? Self.llama3 : nil)
-            expectClose(y, Reference.rope(x: x.doubles, positions: positions, heads: heads, headDim: dh, invFreq: inv), atol: atol, rtol: 0, "rotation vs formula")
+            expectClose(
+                y, Reference.rope(x: x.doubles, positions: positions, heads: heads, headDim: dh, invFreq: inv), atol: atol, rtol: 0,
+                "rotation vs formula")
 
             // transformers: freqs = inv_freq(f32) · position(f32) in f32, then cos/sin; q*cos + rotate_half(q)*sin.
             var hf = x

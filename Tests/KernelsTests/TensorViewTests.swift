@@ -16,7 +16,8 @@ import Testing
                 tieWordEmbeddings: true),
             tokenizer: TokenizerData(preTokenizer: "byte_level", vocab: [], merges: [], addedTokens: []),
             chatTemplate: nil,
-            provenance: Provenance(sourceFormat: "test", sourceName: "kernels", sourceXxh64: "0000000000000000", converter: "test", converterVersion: "0"))
+            provenance: Provenance(
+                sourceFormat: "test", sourceName: "kernels", sourceXxh64: "0000000000000000", converter: "test", converterVersion: "0"))
     }
 
     // Same data through TensorView and through WeightMatrix over the raw bytes must give identical
@@ -86,7 +87,8 @@ import Testing
         let head = WeightMatrix(embedding)
         var logps = [Float](repeating: 0, count: tokens.count), lse = logps
         let targets: [Int32] = [504, 2683, 30, 2]
-        var lpScratch = [Float](repeating: 0, count: TokenLogProbs.scratchFloats(rows: tokens.count, dim: c.hiddenSize, vocab: c.vocabSize, dtype: head.dtype))
+        var lpScratch = [Float](
+            repeating: 0, count: TokenLogProbs.scratchFloats(rows: tokens.count, dim: c.hiddenSize, vocab: c.vocabSize, dtype: head.dtype))
         lpScratch.withUnsafeMutableBufferPointer { s in
             TokenLogProbs.forward(logps: &logps, lse: &lse, hidden: x, targets: targets, weight: head, rows: tokens.count, scratch: s)
         }

@@ -52,7 +52,8 @@ import Testing
 
             // logits(): the plain product, chunked for non-f32 weights.
             var logits = [Float](repeating: .nan, count: s.rows * s.vocab)
-            var scratch = [Float](repeating: .nan, count: max(1, TokenLogProbs.logitsScratchFloats(dim: s.dim, vocab: s.vocab, dtype: dtype, chunk: chunk)))
+            var scratch = [Float](
+                repeating: .nan, count: max(1, TokenLogProbs.logitsScratchFloats(dim: s.dim, vocab: s.vocab, dtype: dtype, chunk: chunk)))
             TokenLogProbs.logits(out: &logits, hidden: s.hidden, weight: w, rows: s.rows, scratch: &scratch, chunk: chunk)
             let full = Reference.matmul(inp: s.hidden.doubles, weight: decoded.doubles, bias: nil, m: s.rows, k: s.dim, n: s.vocab)
             expectClose(logits, full, atol: 1e-5, rtol: 1e-5, "\(dtype) logits")
@@ -68,7 +69,8 @@ import Testing
             let w = WeightMatrix(base: raw.baseAddress!, dtype: .f32, rows: s.vocab, cols: s.dim)
             let (_, lse, _) = Self.forward(s, weight: w, chunk: 16)
             var dhidden = [Float](repeating: .nan, count: s.rows * s.dim)
-            var scratch = [Float](repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: .f32, chunk: 16))
+            var scratch = [Float](
+                repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: .f32, chunk: 16))
             scratch.withUnsafeMutableBufferPointer { buf in
                 TokenLogProbs.backward(
                     dhidden: &dhidden, dlogps: dlogps, hidden: s.hidden, targets: s.targets, lse: lse, weight: w, rows: s.rows,
@@ -76,7 +78,9 @@ import Testing
             }
             let g = centralDifferences(s.hidden.doubles, eps: 1e-3) {
                 weighted(
-                    Reference.logprobs(hidden: $0, targets: s.targets.map(Int.init), weight: s.weight.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab).logps,
+                    Reference.logprobs(
+                        hidden: $0, targets: s.targets.map(Int.init), weight: s.weight.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab
+                    ).logps,
                     dlogps.doubles)
             }
             expectClose(dhidden, g, atol: 1e-5, rtol: 1e-3, "dhidden")
@@ -99,7 +103,8 @@ import Testing
                 for w in [wq, wf] {
                     let (_, lse, _) = Self.forward(s, weight: w, chunk: 100)
                     var dhidden = [Float](repeating: .nan, count: s.rows * s.dim)
-                    var scratch = [Float](repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: w.dtype, chunk: 100))
+                    var scratch = [Float](
+                        repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: w.dtype, chunk: 100))
                     scratch.withUnsafeMutableBufferPointer { buf in
                         TokenLogProbs.backward(
                             dhidden: &dhidden, dlogps: dlogps, hidden: s.hidden, targets: s.targets, lse: lse, weight: w, rows: s.rows,
@@ -145,7 +150,9 @@ import Testing
             if dtype == .f32 && vocab < 100 {
                 let g = centralDifferences(s.hidden.doubles, eps: 1e-3) {
                     weighted(
-                        Reference.logprobs(hidden: $0, targets: s.targets.map(Int.init), weight: s.weight.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab).logps,
+                        Reference.logprobs(
+                            hidden: $0, targets: s.targets.map(Int.init), weight: s.weight.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab
+                        ).logps,
                         dlogps.doubles)
                 }
                 expectClose(dhidden, g, atol: 1e-5, rtol: 1e-3, "dhidden vs finite differences")

@@ -46,7 +46,10 @@ func dequantizeMatchesGGUFPy(_ c: DequantCase) throws {
             out.withUnsafeMutableBufferPointer { type.dequantize(s.baseAddress! + shift, into: $0.baseAddress!, count: c.count) }
         }
         let mismatches = (0..<c.count).filter { out[$0].bitPattern != c.expected[$0] }
-        #expect(mismatches.isEmpty, "\(c.type): \(mismatches.count) of \(c.count) differ, first at \(mismatches.first ?? -1): \(mismatches.first.map { "\(out[$0]) vs \(Float(bitPattern: c.expected[$0]))" } ?? "")")
+        #expect(
+            mismatches.isEmpty,
+            "\(c.type): \(mismatches.count) of \(c.count) differ, first at \(mismatches.first ?? -1): \(mismatches.first.map { "\(out[$0]) vs \(Float(bitPattern: c.expected[$0]))" } ?? "")"
+        )
     }
 }
 

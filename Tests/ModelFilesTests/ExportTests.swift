@@ -278,7 +278,8 @@ import Testing
             _ = try GGUFWriter(path: dir.file("x.gguf"), metadata: [], tensors: [t, t])
         }
         expectModelError("longer than 63 bytes") {
-            _ = try GGUFWriter(path: dir.file("x.gguf"), metadata: [], tensors: [GGUFWriter.Tensor(name: String(repeating: "n", count: 64), shape: [4], type: .f32)])
+            _ = try GGUFWriter(
+                path: dir.file("x.gguf"), metadata: [], tensors: [GGUFWriter.Tensor(name: String(repeating: "n", count: 64), shape: [4], type: .f32)])
         }
         do {
             let w = try GGUFWriter(path: dir.file("x.gguf"), metadata: [], tensors: [GGUFWriter.Tensor(name: "x", shape: [4], type: .f32)])

@@ -16,10 +16,12 @@ let everyValueType: [(String, GGUFValue)] = [
     ("t.strings", .array(.string, [.string("Ġ t"), .string(""), .string("<|im_end|>")])),
     (
         "t.nested",
-        .array(.array, [
-            .array(.string, [.string("a"), .string("b")]), .array(.float32, []),
-            .array(.array, [.array(.bool, [.bool(true), .bool(false)]), .array(.float64, [.float64(0.5)])]),
-        ])
+        .array(
+            .array,
+            [
+                .array(.string, [.string("a"), .string("b")]), .array(.float32, []),
+                .array(.array, [.array(.bool, [.bool(true), .bool(false)]), .array(.float64, [.float64(0.5)])]),
+            ])
     ),
 ]
 
@@ -160,7 +162,9 @@ let badGGUFs: [BadGGUF] = [
     BadGGUF(description: "name too long", message: ["is longer than 63 bytes"], kind: .malformed) {
         validSmallGGUF { $0.tensor(String(repeating: "n", count: 64), ne: [1], floats: [1]) }
     },
-    BadGGUF(description: "row not whole blocks", message: ["tensor q: row length ne[0]=16 is not a multiple of the Q4_0 block size 32"], kind: .malformed) {
+    BadGGUF(
+        description: "row not whole blocks", message: ["tensor q: row length ne[0]=16 is not a multiple of the Q4_0 block size 32"], kind: .malformed
+    ) {
         validSmallGGUF { $0.tensor("q", ne: [16], type: .q4_0, data: [UInt8](repeating: 0, count: 9)) }
     },
     BadGGUF(description: "unknown ggml type", message: ["tensor odd has unknown ggml type id 99"], kind: .unsupported) {

@@ -21,7 +21,8 @@ func tinyHFTensors(tied: Bool = false) -> [(name: String, shape: [Int], values: 
 func writeTinyHF(_ dir: TempDir, dtype: DType = .f32, shards: Int = 1, tied: Bool = false) throws -> [String: [Float]] {
     try dir.write("config.json", llamaConfigJSON(#""tie_word_embeddings": \#(tied), "torch_dtype": "float32""#))
     try dir.write("tokenizer.json", json: tinyTokenizerJSON())
-    try dir.write("tokenizer_config.json", json: ["bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "add_bos_token": false, "chat_template": "CT"])
+    try dir.write(
+        "tokenizer_config.json", json: ["bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "add_bos_token": false, "chat_template": "CT"])
     let tensors = tinyHFTensors(tied: tied)
     var weightMap: [String: String] = [:]
     for s in 0..<shards {
@@ -36,7 +37,9 @@ func writeTinyHF(_ dir: TempDir, dtype: DType = .f32, shards: Int = 1, tied: Boo
         try dir.write("model.safetensors.index.json", json: ["metadata": ["total_size": 0], "weight_map": weightMap])
     }
     var out: [String: [Float]] = [:]
-    for t in tensors { out[t.name] = t.values.map { dtype == .f16 ? halfToFloat(floatToHalf($0)) : dtype == .bf16 ? bf16ToFloat(floatToBF16($0)) : $0 } }
+    for t in tensors {
+        out[t.name] = t.values.map { dtype == .f16 ? halfToFloat(floatToHalf($0)) : dtype == .bf16 ? bf16ToFloat(floatToBF16($0)) : $0 }
+    }
     return out
 }
 
@@ -68,7 +71,8 @@ func roundTripThroughMTF(dtype: DType) throws {
         #expect(m.view(t).toFloats() == want, "\(t.name)")
     }
     // MTF → safetensors with the writer export will use, and back: exact.
-    let w = try SafetensorsWriter(path: dir.file("out.safetensors"), tensors: m.tensors.map { TensorSpec(name: $0.name, dtype: $0.dtype, shape: $0.shape) })
+    let w = try SafetensorsWriter(
+        path: dir.file("out.safetensors"), tensors: m.tensors.map { TensorSpec(name: $0.name, dtype: $0.dtype, shape: $0.shape) })
     for e in w.entries { try w.write(name: e.name, floats: m.view(e.name).toFloats()) }
     try w.finish()
     let back = try SafetensorsFile(path: dir.file("out.safetensors"))
@@ -107,7 +111,8 @@ func roundTripThroughMTF(dtype: DType) throws {
     func sharded(_ edit: (TempDir, inout [String: Any]) throws -> Void) throws -> TempDir {
         let dir = TempDir()
         try writeTinyHF(dir, shards: 2)
-        var index = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("model.safetensors.index.json")))) as! [String: Any]
+        var index =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.file("model.safetensors.index.json")))) as! [String: Any]
         try edit(dir, &index)
         try dir.write("model.safetensors.index.json", json: index)
         return dir
@@ -138,7 +143,9 @@ func roundTripThroughMTF(dtype: DType) throws {
     expectModelError("tensor model.extra.weight listed in the index is not in this shard", kind: .missing) { _ = try ModelImporter.open(dir.path) }
     // The same tensor in two shards (a third shard, listed for another tensor, repeats model.norm.weight).
     dir = try sharded { d, i in
-        let specs = [TensorSpec(name: "model.norm.weight", dtype: .f32, shape: [32]), TensorSpec(name: "model.extra.weight", dtype: .f32, shape: [2])]
+        let specs = [
+            TensorSpec(name: "model.norm.weight", dtype: .f32, shape: [32]), TensorSpec(name: "model.extra.weight", dtype: .f32, shape: [2]),
+        ]
         let w = try SafetensorsWriter(path: d.file("zz-extra.safetensors"), tensors: specs)
         for e in w.entries { try w.write(name: e.name, floats: [Float](repeating: 1, count: e.shape[0])) }
         try w.finish()
@@ -159,12 +166,16 @@ func roundTripThroughMTF(dtype: DType) throws {
     // An integer tensor cannot become f32 weights.
     let w = try SafetensorsWriter(path: dir.file("model.safetensors"), tensors: [])
     try w.finish()
-    try dir.write("model.safetensors", safetensorsBytes(#"{"model.norm.weight":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}"#, [UInt8](repeating: 0, count: 16)))
+    try dir.write(
+        "model.safetensors",
+        safetensorsBytes(#"{"model.norm.weight":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}"#, [UInt8](repeating: 0, count: 16)))
     expectModelError("tensor model.norm.weight has dtype I64; only F32, F16 and BF16 can be converted", kind: .unsupported) {
         _ = try ModelImporter.open(dir.path)
     }
     // Missing tensors are found by the converter, before anything is written.
-    try dir.write("model.safetensors", safetensorsBytes(#"{"model.norm.weight":{"dtype":"F32","shape":[32],"data_offsets":[0,128]}}"#, [UInt8](repeating: 0, count: 128)))
+    try dir.write(
+        "model.safetensors",
+        safetensorsBytes(#"{"model.norm.weight":{"dtype":"F32","shape":[32],"data_offsets":[0,128]}}"#, [UInt8](repeating: 0, count: 128)))
     let s = try ModelImporter.open(dir.path)
     expectModelError("required tensor model.embed_tokens.weight is missing", kind: .missing) {
         try Converter.convert(source: s, to: dir.file("x.mtf"), dtype: .f32, progress: nil)

@@ -108,11 +108,12 @@ func preTokenizerIsRecognised(expected: String, which: Int) throws {
         _ = try tokenizerData(tinyTokenizerJSON(extraModel: ["vocab": ["a": 3, "b": 4, "x": 4, "c": 5, "Ġ": 6, "ab": 7, "Ġa": 8]]))
     }
     expectModelError("added token <|im_end|> has id 3, which the vocabulary gives to a") {
-        _ = try tokenizerData(tinyTokenizerJSON { j in
-            var a = j["added_tokens"] as! [[String: Any]]
-            a[2]["id"] = 3
-            j["added_tokens"] = a
-        })
+        _ = try tokenizerData(
+            tinyTokenizerJSON { j in
+                var a = j["added_tokens"] as! [[String: Any]]
+                a[2]["id"] = 3
+                j["added_tokens"] = a
+            })
     }
     expectModelError("merge 1 must be a string", "model.merges[1]") {
         _ = try tokenizerData(tinyTokenizerJSON(extraModel: ["merges": [["a", "b"], ["a", "b", "c"]]]))
@@ -166,18 +167,20 @@ func preTokenizerIsRecognised(expected: String, which: Int) throws {
 @Test func withoutTokenizerConfigTheModelConfigAndPostProcessorDecide() throws {
     let dir = TempDir()
     // Llama 3 style: the post-processor adds <|im_start|> before every sequence.
-    try dir.write("tokenizer.json", json: tinyTokenizerJSON { j in
-        j["post_processor"] = [
-            "type": "Sequence",
-            "processors": [
-                ["type": "ByteLevel"],
-                [
-                    "type": "TemplateProcessing",
-                    "single": [["SpecialToken": ["id": "<|im_start|>", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]]],
+    try dir.write(
+        "tokenizer.json",
+        json: tinyTokenizerJSON { j in
+            j["post_processor"] = [
+                "type": "Sequence",
+                "processors": [
+                    ["type": "ByteLevel"],
+                    [
+                        "type": "TemplateProcessing",
+                        "single": [["SpecialToken": ["id": "<|im_start|>", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]]],
+                    ],
                 ],
-            ],
-        ]
-    })
+            ]
+        })
     let config = try parseConfig(llamaConfigJSON(#""pad_token_id": 0"#))
     var notes: [String] = []
     let (t, template) = try HFTokenizer.load(directory: dir.path, config: config, notes: &notes)

@@ -8,8 +8,14 @@ import Testing
 func json(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.utf8), path: "t.json") }
 
 @Test func parsesValuesAndEscapes() throws {
-    let v = try json(#" {"a": [1, -2, 3.5, 1e-05, 100000.0, 12345678901234567168, true, false, null], "Ġ": "x", "\u0120t": "\ud83d\ude00 \"q\" \\ \/ \n\t", "e": {}, "l": []} "#)
-    #expect(v["a"] == .array([.int(1), .int(-2), .double(3.5), .double(1e-5), .double(100000), .double(12345678901234567168), .bool(true), .bool(false), .null]))
+    let v = try json(
+        #" {"a": [1, -2, 3.5, 1e-05, 100000.0, 12345678901234567168, true, false, null], "Ġ": "x", "\u0120t": "\ud83d\ude00 \"q\" \\ \/ \n\t", "e": {}, "l": []} "#
+    )
+    #expect(
+        v["a"]
+            == .array([
+                .int(1), .int(-2), .double(3.5), .double(1e-5), .double(100000), .double(12345678901234567168), .bool(true), .bool(false), .null,
+            ]))
     #expect(v["a"]?.array?[4].int == 100000)
     #expect(v["Ġ"]?.string == "x")
     #expect(v["Ġt"]?.string == "😀 \"q\" \\ / \n\t")

@@ -46,7 +46,8 @@ func safetensorsBytes(_ header: String, _ data: [UInt8], lengthOverride: UInt64?
 
 @Test func writerRefusesOutOfOrderAndUnfinishedWrites() throws {
     let dir = TempDir()
-    let w = try SafetensorsWriter(path: dir.file("y.safetensors"), tensors: [TensorSpec(name: "a", dtype: .f32, shape: [2]), TensorSpec(name: "b", dtype: .f32, shape: [1])])
+    let w = try SafetensorsWriter(
+        path: dir.file("y.safetensors"), tensors: [TensorSpec(name: "a", dtype: .f32, shape: [2]), TensorSpec(name: "b", dtype: .f32, shape: [1])])
     expectModelError("tensor b written out of order (expected a)") { try w.write(name: "b", floats: [1]) }
     try w.write(name: "a", floats: [1, 2])
     expectModelError("only 1 of 2 tensors were written") { try w.finish() }
@@ -63,7 +64,8 @@ func safetensorsBytes(_ header: String, _ data: [UInt8], lengthOverride: UInt64?
     let b: [UInt16] = [floatToBF16(1.25), floatToBF16(-3)]
     let data: [UInt8] = x.flatMap { le($0.bitPattern) } + h.flatMap { le($0) } + b.flatMap { le($0) }
     // An odd header length puts every tensor at an odd file offset.
-    var header = #"{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},"h":{"dtype":"F16","shape":[2],"data_offsets":[12,16]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]}}"#
+    var header =
+        #"{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},"h":{"dtype":"F16","shape":[2],"data_offsets":[12,16]},"b":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]}}"#
     if header.utf8.count % 2 == 0 { header += " " }
     try dir.write("u.safetensors", safetensorsBytes(header, data))
     let f = try SafetensorsFile(path: dir.file("u.safetensors"))
@@ -119,10 +121,16 @@ let badSafetensors: [BadSafetensors] = [
     BadSafetensors(description: "negative shape", message: ["shape must be non-negative integers"]) {
         safetensorsBytes(okHeader.replacingOccurrences(of: #""shape":[2]"#, with: #""shape":[-2]"#), okData)
     },
-    BadSafetensors(description: "truncated data", message: ["file is \(8 + okHeader.utf8.count + 11) bytes, the header and data need \(8 + okHeader.utf8.count + 12)"]) {
+    BadSafetensors(
+        description: "truncated data",
+        message: ["file is \(8 + okHeader.utf8.count + 11) bytes, the header and data need \(8 + okHeader.utf8.count + 12)"]
+    ) {
         safetensorsBytes(okHeader, Array(okData.dropLast()))
     },
-    BadSafetensors(description: "trailing bytes", message: ["file is \(8 + okHeader.utf8.count + 13) bytes, the header and data need \(8 + okHeader.utf8.count + 12)"]) {
+    BadSafetensors(
+        description: "trailing bytes",
+        message: ["file is \(8 + okHeader.utf8.count + 13) bytes, the header and data need \(8 + okHeader.utf8.count + 12)"]
+    ) {
         safetensorsBytes(okHeader, okData + [0])
     },
     BadSafetensors(description: "metadata not strings", message: ["__metadata__.format is a number, only strings are allowed"]) {

@@ -119,7 +119,9 @@ extension ModelTests {
                 let values = try f32Model.file.view(s.name).toFloats()
                 if s.dtype == .q8_0 {
                     var bytes = [UInt8](repeating: 0, count: values.count / 32 * 34)
-                    values.withUnsafeBufferPointer { v in bytes.withUnsafeMutableBytes { GGMLType.q8_0.encode(v.baseAddress!, into: $0.baseAddress!, count: values.count) } }
+                    values.withUnsafeBufferPointer { v in
+                        bytes.withUnsafeMutableBytes { GGMLType.q8_0.encode(v.baseAddress!, into: $0.baseAddress!, count: values.count) }
+                    }
                     try bytes.withUnsafeBytes { try w.write(name: s.name, raw: $0) }
                 } else {
                     try w.write(name: s.name, floats: values)

@@ -129,7 +129,9 @@ extension ModelTests {
             var b = Self.shared()
             // A prefix that does not start an independent segment.
             b.segments[3].prefix = 1..<4
-            #expect(throws: ModelError.self) { try model.sequenceLogProbs(batch: b, scoring: ScoredTokens(rows: [0], targets: [1], offsets: [0, 1])) }
+            #expect(throws: ModelError.self) {
+                try model.sequenceLogProbs(batch: b, scoring: ScoredTokens(rows: [0], targets: [1], offsets: [0, 1]))
+            }
             let ok = Self.shared()
             for bad in [
                 ScoredTokens(rows: [Int32(ok.tokenCount)], targets: [1], offsets: [0, 1]),  // row past the end

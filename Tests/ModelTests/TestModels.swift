@@ -54,7 +54,8 @@ func testMetadata(_ config: ModelConfig, source: String) -> MTFMetadata {
         config: config,
         tokenizer: TokenizerData(preTokenizer: "gpt2", vocab: (0..<config.vocabSize).map { "t\($0)" }, merges: [], addedTokens: []),
         chatTemplate: nil,
-        provenance: Provenance(sourceFormat: "test", sourceName: source, sourceXxh64: "0000000000000000", converter: "ModelTests", converterVersion: "1"))
+        provenance: Provenance(
+            sourceFormat: "test", sourceName: source, sourceXxh64: "0000000000000000", converter: "ModelTests", converterVersion: "1"))
 }
 
 /// Writes `tensors` (name → f32 values) as an MTF with every tensor in `dtype` (norms and biases f32).

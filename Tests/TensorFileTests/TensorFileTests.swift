@@ -225,7 +225,10 @@ func editTensor(_ bytes: inout [UInt8], _ index: Int, _ edit: @escaping (inout [
     #expect(try openError { $0 += [0, 0, 0] }.contains("trailing bytes"))
     #expect(try openError { $0[8] = 9 }.contains("version 9"))
     #expect(try openError { $0[12] = 1 }.contains("flags"))
-    #expect(try openError { $0[40] = 100; $0[41] = 0 }.contains("alignment"))
+    #expect(
+        try openError {
+            $0[40] = 100; $0[41] = 0
+        }.contains("alignment"))
     #expect(try openError { $0[23] = 0x7f }.contains("header length"))
     #expect(try openError { $0[70] ^= 0x20 }.contains("checksum"))
     #expect(try openError { b in rewriteHeader(&b) { $0 = ["metadata": $0["metadata"]!] } }.contains("tensors"))
@@ -236,20 +239,26 @@ func editTensor(_ bytes: inout [UInt8], _ index: Int, _ edit: @escaping (inout [
     #expect(try openError { b in editTensor(&b, 0) { $0["shape"] = [32, 64, 1, 1, 1] } }.contains("absurd shape"))
     #expect(try openError { b in editTensor(&b, 0) { $0["shape"] = [-32, 64] } }.contains("absurd shape"))
     #expect(try openError { b in editTensor(&b, 0) { $0["shape"] = [1 << 31, 1 << 31] } }.contains("does not fit"))
-    #expect(try openError { b in editTensor(&b, 0) { $0["dtype"] = "q4_0"; $0["shape"] = [32, 63] } }.contains("does not fit"))
+    #expect(
+        try openError { b in
+            editTensor(&b, 0) {
+                $0["dtype"] = "q4_0"; $0["shape"] = [32, 63]
+            }
+        }.contains("does not fit"))
     #expect(try openError { b in editTensor(&b, 0) { $0["dtype"] = "q9_9" } }.contains("JSON"))
     #expect(try openError { b in editTensor(&b, 1) { $0["name"] = "model.embed_tokens.weight" } }.contains("duplicate"))
     #expect(try openError { b in editTensor(&b, 2) { $0["name"] = "model.layers.0.renamed" } }.contains("required tensor"))
     #expect(try openError { b in editTensor(&b, 0) { $0["xxh64"] = "zz" } }.contains("checksum"))
-    #expect(try openError { b in
-        rewriteHeader(&b) { o in
-            var m = o["metadata"] as! [String: Any]
-            var c = m["config"] as! [String: Any]
-            c["num_key_value_heads"] = 3
-            m["config"] = c
-            o["metadata"] = m
-        }
-    }.contains("num_key_value_heads"))
+    #expect(
+        try openError { b in
+            rewriteHeader(&b) { o in
+                var m = o["metadata"] as! [String: Any]
+                var c = m["config"] as! [String: Any]
+                c["num_key_value_heads"] = 3
+                m["config"] = c
+                o["metadata"] = m
+            }
+        }.contains("num_key_value_heads"))
 }
 
 @Test func verifyFindsCorruptedData() throws {

@@ -20,8 +20,9 @@ extension TrainerTests {
             // MARK: Tokenization, as the trainer's data loader does it
             let fxPairs = try #require(fixture["pairs"] as? [[String: Any]])
             let lines = try fxPairs.map { p in
-                String(decoding: try JSONSerialization.data(
-                    withJSONObject: ["prompt": p["prompt"]!, "chosen": p["chosen"]!, "rejected": p["rejected"]!]), as: UTF8.self)
+                String(
+                    decoding: try JSONSerialization.data(
+                        withJSONObject: ["prompt": p["prompt"]!, "chosen": p["chosen"]!, "rejected": p["rejected"]!]), as: UTF8.self)
             }
             let config = try #require(fixture["config"] as? [String: Any])
             let records = try PreferenceData.parse(Array(lines.joined(separator: "\n").utf8), file: "smollm2_dpo.jsonl")

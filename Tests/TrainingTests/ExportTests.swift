@@ -25,7 +25,9 @@ import Training
             config: config,
             tokenizer: TokenizerData(
                 preTokenizer: "gpt2", vocab: ["<s>", "<|im_start|>", "<|im_end|>"] + (3..<41).map { "t\($0)" }, merges: [],
-                addedTokens: [AddedToken(id: 0, content: "<s>"), AddedToken(id: 1, content: "<|im_start|>"), AddedToken(id: 2, content: "<|im_end|>")],
+                addedTokens: [
+                    AddedToken(id: 0, content: "<s>"), AddedToken(id: 1, content: "<|im_start|>"), AddedToken(id: 2, content: "<|im_end|>"),
+                ],
                 bosToken: "<|im_start|>", eosToken: "<|im_end|>"),
             chatTemplate: "{{ messages }}",
             provenance: Provenance(sourceFormat: "test", sourceName: "base", sourceXxh64: "0000000000000000", converter: "t", converterVersion: "1"))

@@ -34,9 +34,10 @@ let valid = #"{"prompt": "P", "chosen": "good", "rejected": "bad"}"#
 @Test func standardRecordsWithBlankLinesAndExtraFields() throws {
     let r = try parse("\n" + valid + "\n\n  \r\n" + #"{"prompt":"Q","chosen":"a","rejected":"b","score":3,"id":"x"}"# + "\n")
     #expect(r.recordsRead == 2)
-    #expect(r.records.map(\.content) == [
-        .text(prompt: "P", chosen: "good", rejected: "bad"), .text(prompt: "Q", chosen: "a", rejected: "b"),
-    ])
+    #expect(
+        r.records.map(\.content) == [
+            .text(prompt: "P", chosen: "good", rejected: "bad"), .text(prompt: "Q", chosen: "a", rejected: "b"),
+        ])
     #expect(r.records.map(\.location.position) == [.line(2), .line(5)])
     #expect(r.records.allSatisfy { !$0.promptWasImplicit && !$0.isConversational })
 }
@@ -75,18 +76,22 @@ let valid = #"{"prompt": "P", "chosen": "good", "rejected": "bad"}"#
 }
 
 @Test func conversationalRecordsWithSystemField() throws {
-    let r = try parse(#"""
+    let r = try parse(
+        #"""
         {"system": "Be brief.", "prompt": [{"role": "user", "content": "Hi"}], "chosen": [{"role": "assistant", "content": "Hello", "name": "x"}], "rejected": [{"role": "assistant", "content": "Go"}]}
         """#)
     let u = ChatMessage(role: "user", content: "Hi")
-    #expect(r.records[0].content == .conversation(
-        prompt: [ChatMessage(role: "system", content: "Be brief."), u],
-        chosen: [ChatMessage(role: "assistant", content: "Hello")], rejected: [ChatMessage(role: "assistant", content: "Go")]))
+    #expect(
+        r.records[0].content
+            == .conversation(
+                prompt: [ChatMessage(role: "system", content: "Be brief."), u],
+                chosen: [ChatMessage(role: "assistant", content: "Hello")], rejected: [ChatMessage(role: "assistant", content: "Go")]))
     #expect(r.records[0].isConversational && !r.records[0].promptWasImplicit)
 }
 
 @Test func implicitConversationalPromptIsTheCommonMessagePrefix() throws {
-    let r = try parse(#"""
+    let r = try parse(
+        #"""
         {"system": "S", "chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}, {"role": "user", "content": "More"}, {"role": "assistant", "content": "Yes"}], "rejected": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}, {"role": "user", "content": "More"}, {"role": "assistant", "content": "No"}]}
         """#)
     guard case .conversation(let p, let c, let rj) = r.records[0].content else {
@@ -126,32 +131,73 @@ struct ErrorCase: CustomTestStringConvertible, Sendable {
     }
 
     static let all: [ErrorCase] = [
-        ErrorCase("malformed JSON", valid + "\n{\"prompt\": \"a\", \"chosen\": }\n", .malformedJSON, "t.jsonl: line 2: malformed JSON (Invalid value around character 26)"),
+        ErrorCase(
+            "malformed JSON", valid + "\n{\"prompt\": \"a\", \"chosen\": }\n", .malformedJSON,
+            "t.jsonl: line 2: malformed JSON (Invalid value around character 26)"),
         ErrorCase("missing field", valid + "\n\n" + #"{"prompt": "a", "chosen": "b"}"#, .missingField, "t.jsonl: line 3: field 'rejected': missing"),
         ErrorCase("missing chosen", #"{"prompt": "a", "rejected": "b"}"#, .missingField, "t.jsonl: line 1: field 'chosen': missing"),
-        ErrorCase("array element not an object", "[1, 2]\n", file: "t.json", .notAnObject, "t.json: index 0: each record must be a JSON object, found a number"),
+        ErrorCase(
+            "array element not an object", "[1, 2]\n", file: "t.json", .notAnObject,
+            "t.json: index 0: each record must be a JSON object, found a number"),
         ErrorCase("line not an object", valid + "\n\"text\"", .notAnObject, "t.jsonl: line 2: each record must be a JSON object, found a string"),
-        ErrorCase("chosen a number", #"{"prompt": "a", "chosen": 3, "rejected": "b"}"#, .wrongType, "t.jsonl: line 1: field 'chosen': must be a string or a list of messages, found a number"),
-        ErrorCase("prompt a list with text completions", #"{"prompt": [], "chosen": "a", "rejected": "b"}"#, .wrongType, "t.jsonl: line 1: field 'prompt': must be a string like 'chosen', found a list"),
-        ErrorCase("prompt a string with messages", #"{"prompt": "p", "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#, .wrongType, "t.jsonl: line 1: field 'prompt': must be a list of messages like 'chosen', found a string"),
-        ErrorCase("rejected type differs", #"{"chosen": "a", "rejected": null}"#, .wrongType, "t.jsonl: line 1: field 'rejected': must be a string like 'chosen', found null"),
-        ErrorCase("system on text", #"{"system": "s", "prompt": "p", "chosen": "a", "rejected": "b"}"#, .wrongType, "t.jsonl: line 1: field 'system':"),
-        ErrorCase("non-string content", #"{"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": 5}], "rejected": [{"role": "assistant", "content": "b"}]}"#, .nonStringContent, "t.jsonl: line 1: field 'chosen[0].content': must be a string, found a number"),
-        ErrorCase("multimodal content list", #"{"prompt": [{"role": "user", "content": [{"type": "text", "text": "q"}]}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#, .nonStringContent, "t.jsonl: line 1: field 'prompt[0].content': must be a string, found a list"),
-        ErrorCase("message not an object", #"{"chosen": ["hi"], "rejected": [{"role": "assistant", "content": "b"}]}"#, .badMessage, "t.jsonl: line 1: field 'chosen[0]': a message must be an object"),
-        ErrorCase("message without role", #"{"chosen": [{"content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#, .badMessage, "t.jsonl: line 1: field 'chosen[0].role': missing"),
-        ErrorCase("message without content", #"{"chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant"}]}"#, .badMessage, "t.jsonl: line 1: field 'rejected[0].content': missing"),
+        ErrorCase(
+            "chosen a number", #"{"prompt": "a", "chosen": 3, "rejected": "b"}"#, .wrongType,
+            "t.jsonl: line 1: field 'chosen': must be a string or a list of messages, found a number"),
+        ErrorCase(
+            "prompt a list with text completions", #"{"prompt": [], "chosen": "a", "rejected": "b"}"#, .wrongType,
+            "t.jsonl: line 1: field 'prompt': must be a string like 'chosen', found a list"),
+        ErrorCase(
+            "prompt a string with messages",
+            #"{"prompt": "p", "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#, .wrongType,
+            "t.jsonl: line 1: field 'prompt': must be a list of messages like 'chosen', found a string"),
+        ErrorCase(
+            "rejected type differs", #"{"chosen": "a", "rejected": null}"#, .wrongType,
+            "t.jsonl: line 1: field 'rejected': must be a string like 'chosen', found null"),
+        ErrorCase(
+            "system on text", #"{"system": "s", "prompt": "p", "chosen": "a", "rejected": "b"}"#, .wrongType, "t.jsonl: line 1: field 'system':"),
+        ErrorCase(
+            "non-string content",
+            #"{"prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": 5}], "rejected": [{"role": "assistant", "content": "b"}]}"#,
+            .nonStringContent, "t.jsonl: line 1: field 'chosen[0].content': must be a string, found a number"),
+        ErrorCase(
+            "multimodal content list",
+            #"{"prompt": [{"role": "user", "content": [{"type": "text", "text": "q"}]}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#,
+            .nonStringContent, "t.jsonl: line 1: field 'prompt[0].content': must be a string, found a list"),
+        ErrorCase(
+            "message not an object", #"{"chosen": ["hi"], "rejected": [{"role": "assistant", "content": "b"}]}"#, .badMessage,
+            "t.jsonl: line 1: field 'chosen[0]': a message must be an object"),
+        ErrorCase(
+            "message without role", #"{"chosen": [{"content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#, .badMessage,
+            "t.jsonl: line 1: field 'chosen[0].role': missing"),
+        ErrorCase(
+            "message without content", #"{"chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant"}]}"#, .badMessage,
+            "t.jsonl: line 1: field 'rejected[0].content': missing"),
         ErrorCase("empty chosen", #"{"prompt": "p", "chosen": "", "rejected": "b"}"#, .emptyCompletion, "t.jsonl: line 1: field 'chosen': is empty"),
-        ErrorCase("empty rejected list", #"{"prompt": [], "chosen": [{"role": "assistant", "content": "a"}], "rejected": []}"#, .emptyCompletion, "t.jsonl: line 1: field 'rejected': is empty"),
-        ErrorCase("chosen == rejected", #"{"prompt": "p", "chosen": "same", "rejected": "same"}"#, .identicalCompletions, "t.jsonl: line 1: field 'rejected': is identical to 'chosen'"),
-        ErrorCase("identical after extraction", #"{"chosen": "x ", "rejected": "y "}"#, .identicalCompletions, "t.jsonl: line 1: field 'rejected': is identical to 'chosen' once the implicit prompt is removed"),
-        ErrorCase("invalid UTF-8", bytes: Array((valid + "\n" + valid + "\n").utf8) + [0x7B, 0xFF, 0xFE, 0x7D, 0x0A], .invalidUTF8, "t.jsonl: line 3: the line is not valid UTF-8"),
+        ErrorCase(
+            "empty rejected list", #"{"prompt": [], "chosen": [{"role": "assistant", "content": "a"}], "rejected": []}"#, .emptyCompletion,
+            "t.jsonl: line 1: field 'rejected': is empty"),
+        ErrorCase(
+            "chosen == rejected", #"{"prompt": "p", "chosen": "same", "rejected": "same"}"#, .identicalCompletions,
+            "t.jsonl: line 1: field 'rejected': is identical to 'chosen'"),
+        ErrorCase(
+            "identical after extraction", #"{"chosen": "x ", "rejected": "y "}"#, .identicalCompletions,
+            "t.jsonl: line 1: field 'rejected': is identical to 'chosen' once the implicit prompt is removed"),
+        ErrorCase(
+            "invalid UTF-8", bytes: Array((valid + "\n" + valid + "\n").utf8) + [0x7B, 0xFF, 0xFE, 0x7D, 0x0A], .invalidUTF8,
+            "t.jsonl: line 3: the line is not valid UTF-8"),
         ErrorCase("empty file", "", .emptyFile, "t.jsonl: the file holds no records"),
         ErrorCase("blank file", "\n \n\t\n", .emptyFile, "t.jsonl: the file holds no records"),
         ErrorCase("empty array", "[]", file: "t.json", .emptyFile, "t.json: the file holds no records"),
-        ErrorCase("array element missing field", "[" + valid + ", {\"prompt\": \"a\", \"rejected\": \"b\"}]", file: "t.json", .missingField, "t.json: index 1: field 'chosen': missing"),
-        ErrorCase("malformed array", "[" + valid + ",\n\n {]", file: "t.json", .malformedJSON, "t.json: line 3: malformed JSON array (Invalid value around character"),
-        ErrorCase("system after a system prompt", #"{"system": "s", "prompt": [{"role": "system", "content": "t"}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#, .wrongType, "t.jsonl: line 1: field 'system': the prompt already starts with a system message"),
+        ErrorCase(
+            "array element missing field", "[" + valid + ", {\"prompt\": \"a\", \"rejected\": \"b\"}]", file: "t.json", .missingField,
+            "t.json: index 1: field 'chosen': missing"),
+        ErrorCase(
+            "malformed array", "[" + valid + ",\n\n {]", file: "t.json", .malformedJSON,
+            "t.json: line 3: malformed JSON array (Invalid value around character"),
+        ErrorCase(
+            "system after a system prompt",
+            #"{"system": "s", "prompt": [{"role": "system", "content": "t"}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#,
+            .wrongType, "t.jsonl: line 1: field 'system': the prompt already starts with a system message"),
     ]
 }
 
@@ -201,7 +247,9 @@ func invalidDataGivesOneLineNamingFileLineAndField(_ c: ErrorCase) {
     let dataset = try PreferenceDataset.load(path: path, context: Toy.context, options: DataOptions(skipInvalid: true))
     #expect(dataset.pairs.count == 2)
     #expect(dataset.summary.skippedInvalid.values.reduce(0, +) == 6)
-    #expect(dataset.summary.description.contains("Skipped 6 invalid (invalid UTF-8: 1, malformed JSON: 1, missing field: 1, empty chosen/rejected: 1, chosen == rejected: 2)"))
+    #expect(
+        dataset.summary.description.contains(
+            "Skipped 6 invalid (invalid UTF-8: 1, malformed JSON: 1, missing field: 1, empty chosen/rejected: 1, chosen == rejected: 2)"))
 }
 
 @Test func skipInvalidStillFailsWhenNothingIsLeft() throws {

@@ -31,10 +31,11 @@ enum Fixture {
 /// over `vocab`, else single bytes (id 3 + byte). `addSpecialTokens` prepends BOS (1).
 enum Toy {
     static let special: [(text: [UInt8], id: Int)] = [(Array("<s>".utf8), 1), (Array("</s>".utf8), 2)]
-    static let vocab: [[UInt8]: Int] = Dictionary(uniqueKeysWithValues: [
-        ("The", 300), ("Then", 301), (" I", 302), ("Human", 303), ("Assistant", 304), ("\n\n", 305), (": ", 306),
-        ("<|user|>", 307), ("<|assistant|>", 308), ("<|system|>", 309),
-    ].map { (Array($0.0.utf8), $0.1) })
+    static let vocab: [[UInt8]: Int] = Dictionary(
+        uniqueKeysWithValues: [
+            ("The", 300), ("Then", 301), (" I", 302), ("Human", 303), ("Assistant", 304), ("\n\n", 305), (": ", 306),
+            ("<|user|>", 307), ("<|assistant|>", 308), ("<|system|>", 309),
+        ].map { (Array($0.0.utf8), $0.1) })
     static let longest = vocab.keys.map(\.count).max()!
 
     static func encodePlain(_ bytes: ArraySlice<UInt8>) -> [Int] {

@@ -60,7 +60,9 @@ func tokenized(_ jsonl: String, _ options: DataOptions = DataOptions()) throws -
 }
 
 @Test func conversationalRenderingUsesTheTemplate() throws {
-    let d = try tokenized(#"{"system": "S", "prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": "y"}], "rejected": [{"role": "assistant", "content": "n"}]}"#)
+    let d = try tokenized(
+        #"{"system": "S", "prompt": [{"role": "user", "content": "q"}], "chosen": [{"role": "assistant", "content": "y"}], "rejected": [{"role": "assistant", "content": "n"}]}"#
+    )
     let p = d.pairs[0]
     let promptText = "<s><|system|>\nS</s>\n<|user|>\nq</s>\n<|assistant|>\n"
     #expect(p.promptIds == Toy.encode(promptText, addSpecialTokens: false))
@@ -72,7 +74,8 @@ func tokenized(_ jsonl: String, _ options: DataOptions = DataOptions()) throws -
 @Test func conversationalRecordsNeedATemplate() throws {
     var context = Toy.context
     context.renderChat = nil
-    let records = try PreferenceData.parse(Array(#"{"chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#.utf8), file: "c.jsonl")
+    let records = try PreferenceData.parse(
+        Array(#"{"chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#.utf8), file: "c.jsonl")
     do {
         _ = try PreferenceDataset.make(records, context: context, options: DataOptions())
         Issue.record("expected a chat-template error")
@@ -130,10 +133,15 @@ func tokenized(_ jsonl: String, _ options: DataOptions = DataOptions()) throws -
 
 @Test func summaryDescribesTheFileInOneParagraph() throws {
     let d = try tokenized(
-        [#"{"prompt": "abcd", "chosen": "12345", "rejected": "xy"}"#, #"{"prompt": "abcdefghij", "chosen": "1", "rejected": "2"}"#,
-         #"{"chosen": "Say yes", "rejected": "Say no"}"#].joined(separator: "\n"),
+        [
+            #"{"prompt": "abcd", "chosen": "12345", "rejected": "xy"}"#, #"{"prompt": "abcdefghij", "chosen": "1", "rejected": "2"}"#,
+            #"{"chosen": "Say yes", "rejected": "Say no"}"#,
+        ].joined(separator: "\n"),
         DataOptions(maxLength: 8))
     #expect(d.summary.recordsRead == 3 && d.summary.pairsKept == 2)
-    #expect(d.summary.description == "t.jsonl: read 3 records, kept 2 pairs (1 with an implicit prompt). Truncated to 8 tokens (keep_start): 2 chosen, 0 rejected. Dropped 1 (prompt fills max length: 1).")
+    #expect(
+        d.summary.description
+            == "t.jsonl: read 3 records, kept 2 pairs (1 with an implicit prompt). Truncated to 8 tokens (keep_start): 2 chosen, 0 rejected. Dropped 1 (prompt fills max length: 1)."
+    )
     #expect(!d.summary.description.contains("\n"))
 }

@@ -68,7 +68,8 @@ func paragraph(tokens: Int, _ rng: inout Rng) -> String {
 var rng = Rng(s: 64)
 var lines: [String] = []
 for _ in 0..<64 {
-    let prompt = "Read the following notes and answer the question.\n\n" + paragraph(tokens: rng.logUniform(55, 470), &rng)
+    let prompt =
+        "Read the following notes and answer the question.\n\n" + paragraph(tokens: rng.logUniform(55, 470), &rng)
         + "\n\nQuestion: " + rng.pick(questions)
     let chosenLength = rng.logUniform(26, 290)
     let chosen = paragraph(tokens: chosenLength, &rng)

@@ -148,7 +148,8 @@ for (i, (country, capital)) in capitals.enumerated() {
 for (i, (word, opposite)) in opposites.enumerated() {
     var wrong = rng.pick(opposites).0
     while wrong == opposite || wrong == word { wrong = rng.pick(opposites).0 }
-    let p = pair("What is the opposite of \"\(word)\"?", "The opposite of \"\(word)\" is \"\(opposite)\".", "The opposite of \"\(word)\" is \"\(wrong)\".")
+    let p = pair(
+        "What is the opposite of \"\(word)\"?", "The opposite of \"\(word)\" is \"\(opposite)\".", "The opposite of \"\(word)\" is \"\(wrong)\".")
     if i % 5 == 4 { heldout.append(p) } else { train.append(p) }
 }
 for i in 0..<60 {

@@ -94,7 +94,8 @@ let benchmarks: @Sendable () -> Void = {
 
     // Shared prompts (PairBatch): 4 chosen sequences of 256 prompt + 256 completion tokens, then 4
     // rejected completions of 256 tokens, each continuing its chosen sequence's prompt (T = 3072).
-    let shared = (0..<4).map { Attention.Span($0 * 512..<($0 + 1) * 512) }
+    let shared =
+        (0..<4).map { Attention.Span($0 * 512..<($0 + 1) * 512) }
         + (0..<4).map { Attention.Span(2048 + $0 * 256..<2048 + ($0 + 1) * 256, prefix: $0 * 512..<$0 * 512 + 256) }
     for (name, spans) in [("4x512", segments.map { Attention.Span($0) }), ("shared-prompt 4x(256+256|256)", shared)] {
         let rows = spans.map(\.rows.upperBound).max()!, longest = spans.map(\.keys).max()!
@@ -141,7 +142,8 @@ let benchmarks: @Sendable () -> Void = {
         let dx = filled(t * d, seed: 19)
         Benchmark("RMSNorm forward \(t)x\(d)", configuration: elementwise) { b in
             measured(b, flops: nil) {
-                RMSNorm.forward(out: out.baseAddress!, rstd: rstd.baseAddress!, inp: x.baseAddress!, weight: w.baseAddress!, rows: t, dim: d, eps: 1e-5)
+                RMSNorm.forward(
+                    out: out.baseAddress!, rstd: rstd.baseAddress!, inp: x.baseAddress!, weight: w.baseAddress!, rows: t, dim: d, eps: 1e-5)
             }
         }
         Benchmark("RMSNorm backward \(t)x\(d)", configuration: elementwise) { b in
