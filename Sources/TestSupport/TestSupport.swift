@@ -48,3 +48,19 @@ public func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
     for i in a.indices { m = max(m, abs(a[i] - b[i])) }
     return m
 }
+
+/// The central difference (f(x + eps) − f(x − eps)) / (2·eps) of `f` in `values[index]`, divided by the
+/// step the stored Float values actually took (x ± eps rounds); the value is restored afterwards.
+public func centralDifference(
+    _ values: UnsafeMutableBufferPointer<Float>, at index: Int, eps: Float, _ f: () throws -> Double
+) rethrows -> Double {
+    let saved = values[index]
+    defer { values[index] = saved }
+    values[index] = saved + eps
+    let up = Double(values[index])
+    let fUp = try f()
+    values[index] = saved - eps
+    let down = Double(values[index])
+    let fDown = try f()
+    return (fUp - fDown) / (up - down)
+}

@@ -44,15 +44,7 @@ extension ModelTests {
             let eps: Float = 1e-2
             var worst = 0.0
             for idx in indices {
-                let saved = adapter.parameters[idx]
-                adapter.parameters[idx] = saved + eps
-                let up = Double(adapter.parameters[idx])
-                let lp = try evaluate()
-                adapter.parameters[idx] = saved - eps
-                let down = Double(adapter.parameters[idx])
-                let lm = try evaluate()
-                adapter.parameters[idx] = saved
-                let fd = (lp - lm) / (up - down)
+                let fd = try centralDifference(adapter.parameters, at: idx, eps: eps, evaluate)
                 let an = Double(analytic[idx])
                 let ratio = abs(fd - an) / (2e-3 + 2e-2 * abs(an))
                 worst = max(worst, ratio)

@@ -64,15 +64,7 @@ extension TrainerTests {
                 let inA = i % 2 == 0
                 let n = inA ? adapter.rank * e.inFeatures : e.outFeatures * adapter.rank
                 let idx = (inA ? e.offsetA : e.offsetB) + Int(rng.next() % UInt64(n))
-                let saved = adapter.parameters[idx]
-                adapter.parameters[idx] = saved + eps
-                let up = Double(adapter.parameters[idx])
-                let lossUp = try loss()
-                adapter.parameters[idx] = saved - eps
-                let down = Double(adapter.parameters[idx])
-                let lossDown = try loss()
-                adapter.parameters[idx] = saved
-                let fd = (lossUp - lossDown) / (up - down)
+                let fd = try centralDifference(adapter.parameters, at: idx, eps: eps, loss)
                 let an = Double(analytic[idx])
                 let ratio = abs(fd - an) / (2e-3 * Double(scale) + 2e-2 * abs(an))
                 if ratio > 1 { print("\(name): parameter \(idx): analytic \(an), finite difference \(fd)") }
