@@ -108,6 +108,16 @@ struct Train: ParsableCommand {
         return layered
     }
 
+    /// One line on where the memory goes: the mapped base (file cache, not the process's own memory),
+    /// and what the training pass may keep for speed given the room MemoryRoom sees.
+    static func memoryPlan(_ model: LlamaModel) -> String {
+        func mib(_ bytes: Int) -> String { String(format: "%.0f MiB", Double(bytes) / 1_048_576) }
+        let released = model.releasesWeightPages ? " (released after each layer)" : ""
+        let room = MemoryRoom.available().map { String(format: ", %.1f GiB free for this process", Double($0) / 1_073_741_824) } ?? ""
+        return "memory: base \(mib(Int(model.file.fileSize))) mapped from the file\(released); kept activations up to "
+            + "\(mib(model.keptActivationBytes))\(room)"
+    }
+
     func run() throws {
         try reportingErrors {
             let args = try arguments()
@@ -151,6 +161,7 @@ struct Train: ParsableCommand {
                     String(
                         format: "training %d steps from step %d, %d pairs per step, %.3f%% of parameters trainable", total, startStep,
                         args.batchSize * args.gradAccum, percent))
+                progress.message(Self.memoryPlan(trainer.model))
                 start = Date()
             case .reference(let done, let total, let cached):
                 if cached {

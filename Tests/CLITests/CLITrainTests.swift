@@ -27,6 +27,7 @@ extension CLITests {
         let options = ["--max-steps", "2500", "--logging-steps", "1", "--save-steps", "500", "--lora-r", "4", "--lora-dropout", "0.1"]
         let whole = try f.train("whole", options)
         #expect(whole.status == 0, "\(whole.stderr)")
+        #expect(whole.stderr.contains("memory: base ") && whole.stderr.contains("kept activations up to "), "the memory plan line")
         let reference = try #require(try f.loraChecksum(f.path("whole/checkpoint-2500")))
         let referenceAdapter = FileManager.default.contents(atPath: f.path("whole/adapter/adapter_model.safetensors"))
         #expect(referenceAdapter != nil)
