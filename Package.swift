@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "ChatTemplate", dependencies: ["JSON"]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "TensorFile"]),
         .target(name: "Model", dependencies: ["TensorFile", "Kernels", "Tokenizer"]),
-        .target(name: "Training", dependencies: ["TensorFile", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "CZstd"]),
+        .target(name: "Training", dependencies: ["JSON", "TensorFile", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "CZstd"]),
         .executableTarget(
             name: "leandpo",
             dependencies: [

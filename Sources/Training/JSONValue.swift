@@ -1,34 +1,17 @@
-// A minimal JSON value tree, decoded with Foundation's JSONDecoder: the preference-data loader's view of a record.
-// Not a general JSON library: no encoding, numbers are kept as Double (only their type matters here).
+// A minimal JSON value tree, read with the package's JSON reader: the preference-data loader's view of a
+// record. Numbers are kept as Double (only their type matters here).
 
-import Foundation
+import JSON
 
 // MARK: - Value
 
-enum JSONValue: Decodable, Equatable, Sendable {
+enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case number(Double)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let b = try? container.decode(Bool.self) {
-            self = .bool(b)
-        } else if let d = try? container.decode(Double.self) {
-            self = .number(d)
-        } else if let s = try? container.decode(String.self) {
-            self = .string(s)
-        } else if let a = try? container.decode([JSONValue].self) {
-            self = .array(a)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
 
     /// The JSON type name used in error messages ("a number", "an object", ...).
     var typeName: String {
@@ -44,40 +27,38 @@ enum JSONValue: Decodable, Equatable, Sendable {
 
     // MARK: - Parsing
 
-    /// Decodes one JSON text; on failure throws a short, one-line reason (no file or line: the caller adds them).
+    /// Decodes one JSON text as Python's json.loads reads what Python wrote (NaN accepted, a repeated key
+    /// keeps its last value); on failure throws where and why (no file or record: the caller adds them).
     static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseFailure) -> JSONValue {
-        let data = Data(bytes)
+        let copy = Array(bytes)
         do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
+            return JSONValue(try copy.withUnsafeBytes { b in try JSONReader.parse(b, rules: .python) })
+        } catch let e as JSONSyntaxError {
+            throw JSONParseFailure(reason: e.message, line: e.line, column: e.column)
         } catch {
-            throw failure(data, decoderError: error)
+            throw JSONParseFailure(reason: "\(error)", line: 1, column: 1)
         }
     }
 
-    /// JSONDecoder's errors on Linux say only "not valid JSON"; JSONSerialization's say where
-    /// ("Invalid value around character 26."), as a UTF-8 byte offset, so the failing text is parsed again with it.
-    private static func failure(_ data: Data, decoderError: Error) -> JSONParseFailure {
-        do {
-            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        } catch {
-            let text = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            var offset: Int?
-            if let range = text.range(of: "around character ") {
-                offset = Int(text[range.upperBound...].prefix { $0.isNumber })
-            }
-            return JSONParseFailure(reason: oneLine(text.hasSuffix(".") ? String(text.dropLast()) : text), byteOffset: offset)
+    init(_ node: JSONNode) {
+        switch node {
+        case .null: self = .null
+        case .bool(let b): self = .bool(b)
+        case .int(let i): self = .number(Double(i))
+        case .double(let d): self = .number(d)
+        case .string(let s): self = .string(s)
+        case .array(let a): self = .array(a.map(JSONValue.init))
+        case .object(let fields):
+            var o: [String: JSONValue] = [:]
+            for (k, v) in fields { o[k] = JSONValue(v) }
+            self = .object(o)
         }
-        return JSONParseFailure(reason: oneLine("\(decoderError)"), byteOffset: nil)
-    }
-
-    private static func oneLine(_ s: String) -> String {
-        s.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 }
 
-/// Why a JSON text did not parse, as one line.
+/// Why a JSON text did not parse, and where (1-based line and column of the text).
 struct JSONParseFailure: Error {
     var reason: String
-    /// Where the parser stopped, in UTF-8 bytes from the start of the text, when it says.
-    var byteOffset: Int?
+    var line: Int
+    var column: Int
 }

@@ -123,7 +123,7 @@ public enum PreferenceData {
                     }
                     let value: JSONValue
                     do throws(JSONParseFailure) { value = try JSONValue.parse(line) } catch {
-                        throw DataError(.malformedJSON, location, "malformed JSON (\(error.reason))")
+                        throw DataError(.malformedJSON, location, "malformed JSON (column \(error.column): \(error.reason))")
                     }
                     return try record(value, at: location)
                 }
@@ -152,13 +152,9 @@ public enum PreferenceData {
         }
         let value: JSONValue
         do throws(JSONParseFailure) { value = try JSONValue.parse(body) } catch {
-            var position = RecordLocation.Position.wholeFile
-            if let offset = error.byteOffset, offset <= body.count {
-                let upTo = body.prefix(offset)
-                position = .line(1 + upTo.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) })
-            }
             throw DataError(
-                .malformedJSON, RecordLocation(file: file, position: position), "malformed JSON array (\(error.reason))")
+                .malformedJSON, RecordLocation(file: file, position: .line(error.line)),
+                "malformed JSON array (column \(error.column): \(error.reason))")
         }
         guard case .array(let elements) = value else {
             throw DataError(

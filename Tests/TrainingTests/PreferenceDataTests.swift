@@ -133,7 +133,7 @@ struct ErrorCase: CustomTestStringConvertible, Sendable {
     static let all: [ErrorCase] = [
         ErrorCase(
             "malformed JSON", valid + "\n{\"prompt\": \"a\", \"chosen\": }\n", .malformedJSON,
-            "t.jsonl: line 2: malformed JSON (Invalid value around character 26)"),
+            "t.jsonl: line 2: malformed JSON (column 27: unexpected character '}')"),
         ErrorCase("missing field", valid + "\n\n" + #"{"prompt": "a", "chosen": "b"}"#, .missingField, "t.jsonl: line 3: field 'rejected': missing"),
         ErrorCase("missing chosen", #"{"prompt": "a", "rejected": "b"}"#, .missingField, "t.jsonl: line 1: field 'chosen': missing"),
         ErrorCase(
@@ -193,7 +193,7 @@ struct ErrorCase: CustomTestStringConvertible, Sendable {
             "t.json: index 1: field 'chosen': missing"),
         ErrorCase(
             "malformed array", "[" + valid + ",\n\n {]", file: "t.json", .malformedJSON,
-            "t.json: line 3: malformed JSON array (Invalid value around character"),
+            "t.json: line 3: malformed JSON array (column 3: expected a string key)"),
         ErrorCase(
             "system after a system prompt",
             #"{"system": "s", "prompt": [{"role": "system", "content": "t"}], "chosen": [{"role": "assistant", "content": "a"}], "rejected": [{"role": "assistant", "content": "b"}]}"#,
