@@ -46,7 +46,7 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "TensorFileTests", dependencies: ["TensorFile", "TestSupport"]),
-        .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles", "JSON", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TensorFile", "TestSupport"]),

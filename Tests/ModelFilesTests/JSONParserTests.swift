@@ -2,6 +2,7 @@
 // json.dump writes them), numbers, and errors that give the line and column.
 
 import Foundation
+import JSON
 import ModelFiles
 import Testing
 
@@ -42,4 +43,51 @@ func malformedJSONNamesTheSpot(text: String, what: String, spot: String) {
 @Test func deepNestingAndBadUTF8AreRefused() {
     expectModelError("nested deeper than 512 levels") { _ = try json(String(repeating: "[", count: 600)) }
     expectModelError("not valid UTF-8") { _ = try JSONValue.parse(Data([0x22, 0xFF, 0x22]), path: "t.json") }
+}
+
+/// Every file that reaches the JSON reader comes from outside: thousands of damaged variants of real-looking
+/// texts (bytes flipped, inserted, deleted, the text cut short) must each parse or fail with a
+/// JSONSyntaxError at an offset inside the text, under both rule sets, and never crash.
+@Test func damagedJSONNeverCrashes() throws {
+    let seeds = [
+        #"{"model_type": "llama", "rope_scaling": {"factor": 8.0, "rope_type": "llama3"}, "eos_token_id": [1, 2], "x": null}"#,
+        #"{"model": {"type": "BPE", "vocab": {"a": 0, "\u0120b": 1}, "merges": [["a", "b"], "a b"]}, "added_tokens": []}"#,
+        #"[{"prompt": [{"role": "user", "content": "hi \"there\"\n"}], "chosen": "ok", "rejected": "no", "score": -1.5e-3}]"#,
+    ].map { Array($0.utf8) }
+    var rng = SeededBytes(state: 0x5EED)  // fixed: a failure reproduces
+    var parsed = 0, refused = 0
+    for round in 0..<3000 {
+        var bytes = seeds[round % seeds.count]
+        for _ in 0..<Int.random(in: 1...4, using: &rng) {
+            let i = Int.random(in: 0..<max(1, bytes.count), using: &rng)
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0 where !bytes.isEmpty: bytes[i] = UInt8.random(in: 0...255, using: &rng)
+            case 1: bytes.insert(Array("{}[]\",:\\u0-1eE.tnNI ".utf8).randomElement(using: &rng)!, at: min(i, bytes.count))
+            case 2 where !bytes.isEmpty: bytes.remove(at: i)
+            default: bytes = Array(bytes.prefix(i))
+            }
+        }
+        for rules in [JSONReader.Rules.strict, .python] {
+            do {
+                _ = try bytes.withUnsafeBytes { try JSONReader.parse($0, rules: rules) }
+                parsed += 1
+            } catch let e as JSONSyntaxError {
+                #expect(e.offset >= 0 && e.offset <= bytes.count && e.line >= 1 && e.column >= 1)
+                refused += 1
+            }
+        }
+    }
+    #expect(parsed > 0 && refused > 0, "parsed \(parsed), refused \(refused)")
+}
+
+/// SplitMix64, for reproducible damage.
+private struct SeededBytes: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
