@@ -165,8 +165,8 @@ public enum PairScoring {
     }
 
     /// Log-prob sums of every pair under `model` with `adapter` (nil or disabled: the reference), packed in
-    /// `groups` of pair indices (nil: consecutive groups of about `tokenBudget` tokens); `progress(done, total)`
-    /// after each group. A sequence's log-probs depend (in the last bits) on where it sits in the packed
+    /// `groups` of pair indices (nil: consecutive groups of about `tokenBudget` tokens; pairs in no group
+    /// stay 0); `progress(done, total)` after each group, counting the pairs of the groups. A sequence's log-probs depend (in the last bits) on where it sits in the packed
     /// stream, so a caller that compares against another pass packs both passes the same way.
     public static func score(
         _ pairs: [TokenizedPair], model: LlamaModel, adapter: LoRAAdapter?, tokenBudget: Int = 4096, groups: [[Int]]? = nil,
@@ -179,7 +179,9 @@ public enum PairScoring {
         var lc = [Double](repeating: 0, count: n)
         var lr = [Double](repeating: 0, count: n)
         var done = 0
-        for g in groups ?? Self.groups(Array(pairs.indices), pairs: pairs, tokenBudget: tokenBudget) where !g.isEmpty {
+        let groups = groups ?? Self.groups(Array(pairs.indices), pairs: pairs, tokenBudget: tokenBudget)
+        let total = groups.reduce(0) { $0 + $1.count }
+        for g in groups where !g.isEmpty {
             let pb = PairBatch(pairs: g.map { pairs[$0] }, sharePrompts: sharePrompts)
             let lp = try model.sequenceLogProbs(batch: pb.batch, completionRanges: pb.ranges, adapter: adapter)
             let s = pb.sums(lp)
@@ -192,7 +194,7 @@ public enum PairScoring {
                 lr[i] = s.rejectedLogitSums[k]
             }
             done += g.count
-            progress?(done, pairs.count)
+            progress?(done, total)
         }
         return (r, (lc, lr))
     }

@@ -159,15 +159,19 @@ public final class Trainer {
     /// Computes (or loads from the cache) the adapters-off log-probs of every train and eval pair. They are
     /// packed as the first epoch's micro-batches (and the eval batches), so with B = 0 the policy equals the
     /// reference bit for bit and a fresh adapter's first loss is exactly ln 2.
+    /// A run shorter than one epoch scores only the pairs its steps will see (a 100-step run over 10,000
+    /// pairs scores 400 of them, not all); pairs it never reaches keep 0.
     func prepareReference(_ events: (TrainerEvent) -> TrainerControl) throws {
         guard lossConfig.needsReference else { return }
-        func get(_ pairs: [TokenizedPair], order: [Int]) throws -> ReferenceLogps {
-            let groups = stride(from: 0, to: order.count, by: arguments.batchSize).map {
+        func get(_ pairs: [TokenizedPair], order: [Int], groupLimit: Int? = nil) throws -> ReferenceLogps {
+            var groups = stride(from: 0, to: order.count, by: arguments.batchSize).map {
                 Array(order[$0..<min(order.count, $0 + arguments.batchSize)])
             }
+            if let limit = groupLimit, limit < groups.count { groups = Array(groups.prefix(limit)) }
+            let scored = groups.reduce(0) { $0 + $1.count }
             let key = ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: pairs, groups: groups, sharedPrompts: sharesPrompts)
             if let r = ReferenceCache.load(key: key), r.count == pairs.count {
-                _ = events(.reference(done: pairs.count, total: pairs.count, cached: true))
+                _ = events(.reference(done: scored, total: scored, cached: true))
                 return r
             }
             let (r, _) = try withoutActuallyEscaping(events) { events in
@@ -178,7 +182,9 @@ public final class Trainer {
             ReferenceCache.store(r, key: key)
             return r
         }
-        reference = try get(train.pairs, order: epochOrder(0))
+        // Epoch 0's micro-batch k is group k; steps past the first epoch need every group.
+        let groupsUsed = totalSteps < stepsPerEpoch ? totalSteps * arguments.gradAccum : nil
+        reference = try get(train.pairs, order: epochOrder(0), groupLimit: groupsUsed)
         if let e = eval { evalReference = try get(e.pairs, order: Array(e.pairs.indices)) }
     }
 

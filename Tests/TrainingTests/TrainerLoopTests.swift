@@ -54,6 +54,22 @@ extension TrainerTests {
             }
         }
 
+        @Test func aShortRunScoresOnlyThePairsItUses() throws {
+            // 16 pairs, 2 per micro-batch, 2 micro-batches per step: one epoch is 4 steps.
+            let f = try TrainerFixture(pairs: 16)
+            var a = f.arguments(maxSteps: 2)
+            a.lrSchedulerType = "constant"
+            a.warmupSteps = 0
+            let short = try f.trainer(a).record()
+            #expect(short.referencePairs == 8, "2 steps × 2 micro-batches × 2 pairs")
+            a.maxSteps = 6
+            a.output = f.directory + "/long"
+            let long = try f.trainer(a).record()
+            #expect(long.referencePairs == 16, "past one epoch every pair is scored")
+            // The same groups are scored either way, so the shared steps agree bit for bit.
+            #expect(Array(long.losses.prefix(2)) == short.losses)
+        }
+
         @Test func heldOutRewardAccuracyRises() throws {
             let dir = TestPaths.temporaryDirectory("trainer-learn")
             let f = try TrainerFixture(data: TinyData.letterTask(count: 32, seed: 21))

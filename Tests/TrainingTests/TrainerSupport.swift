@@ -161,6 +161,8 @@ struct RunRecord {
     var evaluations: [(step: Int, values: [String: Double])] = []
     var saved: [String] = []
     var finished: Int?
+    /// Train-set pairs the reference pass scored (or loaded), from its first `.reference` events.
+    var referencePairs: Int?
 
     var losses: [Double] { steps.map(\.loss) }
 }
@@ -179,7 +181,8 @@ extension Trainer {
             case .evaluated(let step, let values): r.evaluations.append((step, Dictionary(values.map { ($0.key, $0.value) }) { a, _ in a }))
             case .saved(let path, _, _): r.saved.append((path as NSString).lastPathComponent)
             case .finished(let step): r.finished = step
-            case .started, .reference: break
+            case .reference(_, let total, _): if r.referencePairs == nil { r.referencePairs = total }
+            case .started: break
             }
             return .more
         }
