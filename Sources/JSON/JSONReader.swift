@@ -48,12 +48,18 @@ public enum JSONReader {
         return try p.document()
     }
 
+    /// Parses the bytes of any contiguous buffer ([UInt8], a slice of one, Data) in place.
+    public static func parse(_ bytes: some ContiguousBytes, rules: Rules = .strict) throws(JSONSyntaxError) -> JSONNode {
+        try bytes.withUnsafeBytes { attempt($0, rules) }.get()
+    }
+
     public static func parse(_ text: String, rules: Rules = .strict) throws(JSONSyntaxError) -> JSONNode {
-        let utf8 = Array(text.utf8)
-        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: utf8.count, alignment: 1)
-        defer { copy.deallocate() }
-        copy.copyBytes(from: utf8)
-        return try parse(UnsafeRawBufferPointer(copy), rules: rules)
+        try parse(Array(text.utf8), rules: rules)
+    }
+
+    /// The parse as a Result, so it can leave a `withUnsafeBytes` closure with its error type intact.
+    private static func attempt(_ bytes: UnsafeRawBufferPointer, _ rules: Rules) -> Result<JSONNode, JSONSyntaxError> {
+        do { return .success(try parse(bytes, rules: rules)) } catch { return .failure(error) }
     }
 }
 

@@ -15,15 +15,16 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     /// Parses `data` (RFC 8259); the error names the file, what is wrong and the line and column.
     public static func parse(_ data: Data, path: String) throws -> JSONValue {
-        do {
-            return JSONValue(try data.withUnsafeBytes { b in try JSONReader.parse(b, rules: .strict) })
-        } catch let error as JSONSyntaxError {
+        do throws(JSONSyntaxError) {
+            return JSONValue(try JSONReader.parse(data, rules: .strict))
+        } catch {
             throw ModelFileError(.malformed, path, "invalid JSON: \(error.message)", at: "line \(error.line), column \(error.column)")
         }
     }
 
-    /// The reader's tree as this module's (strict parsing has refused repeated keys already).
-    init(_ node: JSONNode) {
+    /// The reader's tree as this module's; a repeated key (only the Python rules let one through) keeps
+    /// its last value.
+    public init(_ node: JSONNode) {
         switch node {
         case .null: self = .null
         case .bool(let b): self = .bool(b)

@@ -2,6 +2,7 @@
 // Tokenization is separate (PreferenceTokenization.swift); this file knows only JSON and the record forms.
 
 import Foundation
+import ModelFiles
 
 // MARK: - Records
 
@@ -122,7 +123,7 @@ public enum PreferenceData {
                         throw DataError(.invalidUTF8, location, "the line is not valid UTF-8")
                     }
                     let value: JSONValue
-                    do throws(JSONParseFailure) { value = try JSONValue.parse(line) } catch {
+                    do throws(JSONParseFailure) { value = try JSONValue.parseRecord(line) } catch {
                         throw DataError(.malformedJSON, location, "malformed JSON (column \(error.column): \(error.reason))")
                     }
                     return try record(value, at: location)
@@ -151,7 +152,7 @@ public enum PreferenceData {
                 .invalidUTF8, RecordLocation(file: file, position: .line(lineNumber)), "the line is not valid UTF-8")
         }
         let value: JSONValue
-        do throws(JSONParseFailure) { value = try JSONValue.parse(body) } catch {
+        do throws(JSONParseFailure) { value = try JSONValue.parseRecord(body) } catch {
             throw DataError(
                 .malformedJSON, RecordLocation(file: file, position: .line(error.line)),
                 "malformed JSON array (column \(error.column): \(error.reason))")
