@@ -166,8 +166,9 @@ public enum PairScoring {
 
     /// Log-prob sums of every pair under `model` with `adapter` (nil or disabled: the reference), packed in
     /// `groups` of pair indices (nil: consecutive groups of about `tokenBudget` tokens; pairs in no group
-    /// stay 0); `progress(done, total)` after each group, counting the pairs of the groups. A sequence's log-probs depend (in the last bits) on where it sits in the packed
-    /// stream, so a caller that compares against another pass packs both passes the same way.
+    /// stay 0); `progress(done, total)` after each group, counting the pairs of the groups. A sequence's
+    /// log-probs depend (in the last bits) on where it sits in the packed stream, so a caller that compares
+    /// against another pass packs both passes the same way.
     public static func score(
         _ pairs: [TokenizedPair], model: LlamaModel, adapter: LoRAAdapter?, tokenBudget: Int = 4096, groups: [[Int]]? = nil,
         sharePrompts: Bool = true, progress: ((Int, Int) -> Void)? = nil
