@@ -111,11 +111,10 @@ struct Train: ParsableCommand {
     /// One line on where the memory goes: the mapped base (file cache, not the process's own memory),
     /// and what the training pass may keep for speed given the room MemoryRoom sees.
     static func memoryPlan(_ model: LlamaModel) -> String {
-        func mib(_ bytes: Int) -> String { String(format: "%.0f MiB", Double(bytes) / 1_048_576) }
         let released = model.releasesWeightPages ? " (released after each layer)" : ""
-        let room = MemoryRoom.available().map { String(format: ", %.1f GiB free for this process", Double($0) / 1_073_741_824) } ?? ""
-        return "memory: base \(mib(Int(model.file.fileSize))) mapped from the file\(released); kept activations up to "
-            + "\(mib(model.keptActivationBytes))\(room)"
+        let room = MemoryRoom.available().map { ", \(formatBytes($0)) free for this process" } ?? ""
+        return "memory: base \(formatBytes(Int(model.file.fileSize))) mapped from the file\(released); kept activations up to "
+            + "\(formatBytes(model.keptActivationBytes))\(room)"
     }
 
     func run() throws {
