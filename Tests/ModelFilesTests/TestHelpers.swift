@@ -70,7 +70,7 @@ func expectModelError(
 }
 
 /// SplitMix64: reproducible test data without Foundation's randomness.
-struct SplitMix {
+struct SplitMix: RandomNumberGenerator {
     var state: UInt64
     init(_ seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
