@@ -63,10 +63,11 @@ public final class LlamaModel: @unchecked Sendable {
     /// Bytes a training pass may spend keeping some layers' gate/up projections from the forward, so the
     /// backward need not recompute them (the two largest products of the recompute). 0 recomputes all;
     /// results are the same bits either way. Set it before the first training pass: the arena is sized
-    /// from it. The default (MemoryRoom.keptActivationDefault) is 384 MiB where memory is plentiful,
-    /// which holds 24 of SmolLM2-135M's 30 layers for a 1300-token step (−7% CPU per step, +380 MiB
-    /// anonymous memory), and 0 under a tight memory cgroup or on a small machine.
-    public var keptActivationBytes = MemoryRoom.keptActivationDefault()
+    /// from it. The default (MemoryRoom.keptActivationDefault, read on first use, so scoring and
+    /// generation never look) is 384 MiB where memory is plentiful, which holds 24 of SmolLM2-135M's 30
+    /// layers for a 1300-token step (−10% CPU per step, +380 MiB anonymous memory), and 0 under a tight
+    /// memory cgroup or on a small machine.
+    public lazy var keptActivationBytes = MemoryRoom.keptActivationDefault()
 
     public var dim: Int { config.hiddenSize }
     public var vocabSize: Int { config.vocabSize }
