@@ -22,13 +22,18 @@ public enum TestPaths {
         return FileManager.default.currentDirectoryPath
     }
 
-    /// The demo model converted by tools/fetch-model (f32 MTF), if present.
+    /// The demo model converted by tools/fetch-model (f32 MTF), if present: `LEANDPO_MODEL`, else the
+    /// cache tools/fetch-model fills (`LEANDPO_CACHE`, else `.cache` in the repository).
     public static var smolLM2: String? {
-        let p =
-            ProcessInfo.processInfo.environment["LEANDPO_MODEL"]
-            ?? repositoryRoot + "/.cache/models/SmolLM2-135M-Instruct.f32.mtf"
+        let env = ProcessInfo.processInfo.environment
+        let cache = env["LEANDPO_CACHE"].flatMap { $0.isEmpty ? nil : $0 } ?? repositoryRoot + "/.cache"
+        let p = env["LEANDPO_MODEL"] ?? cache + "/models/SmolLM2-135M-Instruct.f32.mtf"
         return FileManager.default.fileExists(atPath: p) ? p : nil
     }
+
+    /// tools/test sets `LEANDPO_REQUIRE_TEST_MODEL=1` after fetching the model, so there a missing model
+    /// is a failure (`TestModelPresenceTests`), not a quiet skip of every test that needs it.
+    public static var testModelRequired: Bool { ProcessInfo.processInfo.environment["LEANDPO_REQUIRE_TEST_MODEL"] == "1" }
 }
 
 /// Largest |a-b| / (atol + rtol*|b|) over two arrays; ≤ 1 means within tolerance.

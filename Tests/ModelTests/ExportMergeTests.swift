@@ -138,8 +138,9 @@ extension ModelTests {
         }
 
         /// SmolLM2 merged with a random adapter (small B, every target) through the MTF path.
-        @Test func smolLM2MergedLogits() throws {
-            guard let path = TestPaths.smolLM2 else { return }
+        @Test(.enabled(if: TestPaths.smolLM2 != nil, "needs the SmolLM2 MTF (tools/fetch-model)"))
+        func smolLM2MergedLogits() throws {
+            let path = try #require(TestPaths.smolLM2)
             let base = try LlamaModel(path: path, threads: 2)
             let adapter = try LoRAAdapter(config: LoRAConfig(r: 8, alpha: 16), modelConfig: base.config, seed: 11)
             var rng = Xoshiro256(seed: 12)

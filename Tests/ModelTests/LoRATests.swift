@@ -83,9 +83,8 @@ extension ModelTests {
         }
 
         /// A real save by peft 0.21.2 (SmolLM2 shapes, 2 layers, r = 8, alpha 16, all seven targets).
-        @Test(.enabled(if: FileManager.default.fileExists(atPath: "/work/shared/reference/examples/adapter/adapter_config.json")))
-        func loadsARealPEFTSave() throws {
-            let dir = "/work/shared/reference/examples/adapter"
+        @Test func loadsARealPEFTSave() throws {
+            let dir = try fixturesDirectory().appendingPathComponent("peft_smollm2_2layer_r8").path
             let smol = ModelConfig(
                 architecture: .llama, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 2, numAttentionHeads: 9,
                 numKeyValueHeads: 3, rmsNormEps: 1e-5, ropeTheta: 100_000, maxPositionEmbeddings: 8192, vocabSize: 49152,

@@ -9,7 +9,7 @@ import Tokenizer
 @Suite struct ModelFileTests {
     @Test(.enabled(if: TestPaths.smolLM2 != nil, "converted SmolLM2 MTF not present"))
     func mtfTokenizerMatchesFixture() throws {
-        guard let path = TestPaths.smolLM2 else { return }
+        let path = try #require(TestPaths.smolLM2)
         let file = try MappedTensorFile(path: path, requireArchitectureTensors: false)
         let tokenizer = try BPETokenizer(file.metadata.tokenizer)
         let reference = try Fixtures.smolLM2()
