@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import Foundation
+import JSON
 
 struct AblationSummary: ParsableCommand {
     static let configuration = CommandConfiguration(

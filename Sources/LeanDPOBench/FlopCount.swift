@@ -27,6 +27,7 @@
 //                                                                                   backward; layer 0 skips the input
 //                                                                                   gradient of q, k, v (frozen and LoRA)
 
+import JSON
 import Kernels
 import Model
 import TensorFile

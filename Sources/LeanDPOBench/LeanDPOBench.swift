@@ -4,6 +4,7 @@
 
 import ArgumentParser
 import Foundation
+import JSON
 
 @main
 struct LeanDPOBench: ParsableCommand {

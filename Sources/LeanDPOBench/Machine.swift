@@ -2,6 +2,7 @@
 // OpenBLAS kernel set (the same CPU can run different kernels, which changes every sgemm figure).
 
 import Foundation
+import JSON
 import Kernels
 
 struct Machine {

@@ -4,6 +4,7 @@
 // chat_template.jinja. Built in a temporary sibling directory and renamed into place.
 
 import Foundation
+import JSON
 import TensorFile
 
 public enum HFExporter {

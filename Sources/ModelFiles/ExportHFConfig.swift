@@ -2,6 +2,7 @@
 // sorted keys, two-space indent, `dtype`, RoPE in `rope_parameters`, model_type and architectures from
 // our architecture. The inverse of HFConfig.modelConfig.
 
+import JSON
 import TensorFile
 
 public enum HFConfigWriter {

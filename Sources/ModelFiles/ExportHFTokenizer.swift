@@ -3,6 +3,7 @@
 // configured) and tokenizer_config.json (special tokens, add_bos_token, added_tokens_decoder) for
 // PreTrainedTokenizerFast (formats.md §4.2). The inverse of HFTokenizer.
 
+import JSON
 import TensorFile
 
 public enum HFTokenizerWriter {

@@ -2,6 +2,7 @@
 // (rope_theta, rope_scaling, torch_dtype) and the transformers 5 ones (rope_parameters, dtype).
 // model_type llama, mistral, qwen2, qwen3.
 
+import JSON
 import TensorFile
 
 public enum HFConfig {

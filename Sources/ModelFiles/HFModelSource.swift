@@ -3,6 +3,7 @@
 // tensor must be found exactly once, in the shard the index names).
 
 import Foundation
+import JSON
 import TensorFile
 
 public final class HFModelSource: ModelSource {

@@ -4,6 +4,7 @@
 // chat_template.jinja, which wins when present.
 
 import Foundation
+import JSON
 import TensorFile
 
 public enum HFTokenizer {

@@ -3,6 +3,7 @@
 // read-only mapping. Tensors may be unaligned, so data is copied and converted, never reinterpreted.
 
 import Foundation
+import JSON
 import TensorFile
 
 public struct SafetensorsTensorInfo: Sendable, Equatable {

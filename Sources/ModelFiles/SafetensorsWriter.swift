@@ -3,6 +3,7 @@
 // spaces to 8 bytes; __metadata__ {"format":"pt"}), then tensors are written one at a time in that order.
 
 import Foundation
+import JSON
 import TensorFile
 
 public final class SafetensorsWriter {
@@ -73,7 +74,7 @@ public final class SafetensorsWriter {
     static func header(_ entries: [Entry], metadata: [String: String]) -> [UInt8] {
         func quote(_ s: String) -> String {
             var out = ""
-            JSONText.quote(s, into: &out)
+            JSONString.append(s, to: &out)
             return out
         }
         var parts: [String] = []

@@ -3,6 +3,7 @@
 // tensors the source produced; sharding, dtypes, GGUF layout details, and failures leaving nothing behind.
 
 import Foundation
+import JSON
 import ModelFiles
 import TensorFile
 import TestSupport

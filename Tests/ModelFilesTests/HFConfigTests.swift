@@ -2,6 +2,7 @@
 // Qwen3 q/k norm and head_dim, Mistral), rope scaling in both spellings, and clear errors.
 
 import Foundation
+import JSON
 import ModelFiles
 import TensorFile
 import Testing

@@ -3,6 +3,7 @@
 // through MTF in f32/bf16/f16, and what ModelImporter refuses.
 
 import Foundation
+import JSON
 import ModelFiles
 import TensorFile
 import Testing

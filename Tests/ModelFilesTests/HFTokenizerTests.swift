@@ -2,6 +2,7 @@
 // merge spellings, added tokens filling the vocabulary, pre-tokenizer recognition, special tokens.
 
 import Foundation
+import JSON
 import ModelFiles
 import TensorFile
 import Testing

@@ -2,6 +2,7 @@
 // Tokenization is separate (PreferenceTokenization.swift); this file knows only JSON and the record forms.
 
 import Foundation
+import JSON
 import ModelFiles
 
 // MARK: - Records

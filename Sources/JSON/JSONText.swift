@@ -1,8 +1,6 @@
 // Writing JSON with a fixed key order and Python-compatible number spelling (1e-05, 100000.0), for the
 // files an export produces (config.json, tokenizer.json, index files). Reading is JSONValue's job.
 
-import JSON
-
 // MARK: - Value
 
 /// A JSON value to write; objects keep the order their keys were given in.
