@@ -27,13 +27,16 @@ let package = Package(
         .target(name: "ChatTemplate", dependencies: ["JSON"]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "TensorFile"]),
         .target(name: "Model", dependencies: ["TensorFile", "Kernels", "Tokenizer"]),
-        .target(name: "Training", dependencies: ["JSON", "TensorFile", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "CZstd"]),
+        .target(
+            name: "Training",
+            dependencies: [
+                "JSON", "TensorFile", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "CZstd", .product(name: "Yams", package: "Yams"),
+            ]),
         .executableTarget(
             name: "leandpo",
             dependencies: [
-                "TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training",
+                "JSON", "TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
             ]),
         .executableTarget(
             name: "leandpo-bench",

@@ -20,6 +20,9 @@ public indirect enum JSONText: Sendable, Equatable {
         .object(fields.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
     }
 
+    /// A number, or null when it is NaN or infinite (JSON has no spelling for them).
+    public static func finite(_ d: Double) -> JSONText { d.isFinite ? .double(d) : .null }
+
     /// `nil` becomes null.
     public static func optional(_ i: Int?) -> JSONText { i.map { .int($0) } ?? .null }
     public static func optional(_ s: String?) -> JSONText { s.map { .string($0) } ?? .null }

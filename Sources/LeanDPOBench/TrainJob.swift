@@ -42,7 +42,7 @@ struct TrainJob: ParsableCommand {
         try FileManager.default.createDirectory(atPath: scratch + "/run", withIntermediateDirectories: true)
         var args = TrainArguments(model: options.model, data: options.data, output: scratch + "/run")
         args.lora = LoRAConfig(r: options.loraR, alpha: options.loraAlpha)
-        args.loss = ["sigmoid"]
+        args.loss = [.sigmoid]
         args.beta = 0.1
         args.maxLength = options.maxLength
         args.batchSize = options.pairsPerStep

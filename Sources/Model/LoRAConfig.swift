@@ -35,11 +35,12 @@ public enum LoRATarget: String, Codable, Sendable, CaseIterable, Comparable {
     /// Parses a comma-separated list such as `q,k,v,o` or `all`; duplicates are an error.
     public static func parseList(_ text: String) throws -> [LoRATarget] {
         let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        if parts == ["all"] { return allCases }
+        // PEFT spells "every linear projection" all-linear.
+        if parts == ["all"] || parts == ["all-linear"] || parts == ["all_linear"] { return allCases }
         var out: [LoRATarget] = []
         for p in parts {
             guard let t = LoRATarget(name: p) else {
-                throw LoRAConfigError("unknown LoRA target \"\(p)\"; use a comma-separated subset of q,k,v,o,gate,up,down (or all)")
+                throw LoRAConfigError("unknown LoRA target \"\(p)\"; use a comma-separated subset of q,k,v,o,gate,up,down (or all, all-linear)")
             }
             guard !out.contains(t) else { throw LoRAConfigError("LoRA target \"\(p)\" is listed twice") }
             out.append(t)

@@ -1,36 +1,53 @@
 // `leandpo eval`: per-pair summed completion log-probs under base + adapter (policy) and base
-// (reference), their implicit rewards, and TRL's metrics over the file.
+// (reference), their implicit rewards, and TRL's metrics over the file, computed as the trainer's
+// evaluation computes them. Data and loss options are train's, read through the same option table.
 
 import ArgumentParser
 import Foundation
+import JSON
 import Model
 import TensorFile
 import Training
 
 struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Score preference pairs: log-probs, implicit rewards, TRL metrics.")
+    static let configuration = CommandConfiguration(
+        abstract: "Score preference pairs: log-probs, implicit rewards, loss and TRL's metrics.",
+        usage: "leandpo eval --model M.mtf --data pairs.jsonl [--adapter A] [--output rows.jsonl] [options]",
+        discussion: "Data and loss options are train's (same names, defaults and checks):\n\n" + TrainOptions.helpText(groups: Eval.groups))
 
-    @Option(help: "Base model (MTF).") var model: String
-    @Option(help: "Preference data (JSONL or a JSON array).") var data: String
-    @Option(help: "A checkpoint, PEFT adapter directory, or training output directory (default: none, policy = reference).") var adapter: String?
+    /// The groups of train's options that eval reads; `batch_size` sets the micro-batches metrics are averaged over.
+    static let groups: [TrainOption.Group] = [.data, .loss]
+
+    @OptionGroup var base: BaseModelOptions
+    @Option(help: ArgumentHelp(TrainOption.help("data"), valueName: "PATH")) var data: String
+    @OptionGroup var adapter: AdapterOption
     @Option(help: "Write one JSON object per pair here.") var output: String?
-    @Option(help: "DPO beta for the implicit rewards.") var beta = 0.1
-    @Option(help: "Max tokens of prompt+completion.") var maxLength = 1024
-    @Option(help: "keep_start or keep_end.") var truncationMode = "keep_start"
-    @Flag(help: "Skip and count invalid records.") var skipInvalid = false
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: ArgumentHelp(TrainOption.help("batch_size"), valueName: "INT")) var batchSize = TrainArguments().batchSize
+    @Argument(parsing: .allUnrecognized, help: .hidden) var options: [String] = []
+
+    /// train's data and loss options from the command line, checked by TrainArguments.validate.
+    func arguments() throws -> TrainArguments {
+        var a = TrainArguments(model: base.model, data: data, output: output ?? "-")
+        a.batchSize = batchSize
+        let given = try TrainOptions.parseCommandLine(options)
+        for (key, _) in given {
+            guard let o = TrainOption.lookup(key), Self.groups.contains(o.group)
+            else { throw ArgumentError("\(key): not an eval option (see leandpo eval --help)") }
+        }
+        _ = try TrainOptions.apply(given, to: &a, source: "command line", laterWins: true)
+        try a.validate()
+        guard !a.loss.contains(.orpo) else { throw ArgumentError("--loss orpo: eval does not score ORPO's whole-sequence term yet") }
+        return a
+    }
 
     func run() throws {
         try reportingErrors {
-            guard let truncation = TruncationMode(rawValue: truncationMode) else {
-                throw ArgumentError("--truncation-mode must be keep_start or keep_end")
-            }
-            let file = try MappedTensorFile(path: model)
+            let args = try arguments()
+            let file = try base.open()
             let text = try ModelText(file.metadata)
-            let m = try LlamaModel(file: file, threads: threads)
-            let lora = try adapter.map { try AdapterSource.load($0, base: file) }
-            let set = try PreferenceDataset.load(
-                path: data, context: text.context, options: DataOptions(maxLength: maxLength, truncation: truncation, skipInvalid: skipInvalid))
+            let m = try base.load(file)
+            let lora = try adapter.adapter.map { try AdapterSource.load($0, base: file) }
+            let set = try PreferenceDataset.load(path: data, context: text.context, options: args.dataOptions)
             printErr(set.summary.description)
             let progress = ProgressLine()
             let t0 = Date()
@@ -50,35 +67,34 @@ struct Eval: ParsableCommand {
                 (policy, logits) = (ref, refLogits)
             }
             let seconds = Date().timeIntervalSince(t0)
-            var rc: [Double] = [], rr: [Double] = []
-            var lines: [String] = []
-            for i in set.pairs.indices {
-                let c = beta * (policy.chosen[i] - ref.chosen[i])
-                let r = beta * (policy.rejected[i] - ref.rejected[i])
-                rc.append(c)
-                rr.append(r)
-                let o: [String: Any] = [
-                    "index": i, "source": set.pairs[i].location.description,
-                    "policy_chosen_logps": policy.chosen[i], "policy_rejected_logps": policy.rejected[i],
-                    "reference_chosen_logps": ref.chosen[i], "reference_rejected_logps": ref.rejected[i],
-                    "chosen_reward": c, "rejected_reward": r, "margin": c - r,
-                    "chosen_tokens": set.pairs[i].chosen.scoredTokens, "rejected_tokens": set.pairs[i].rejected.scoredTokens,
-                ]
-                lines.append(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
-            }
             if let output {
+                var text = ""
+                for (i, pair) in set.pairs.enumerated() {
+                    text += Self.row(i, pair, policy: policy, reference: ref, beta: args.beta).rendered(indent: nil) + "\n"
+                }
                 let w = try AtomicFileWriter(path: output)
-                try w.write(Array((lines.joined(separator: "\n") + "\n").utf8))
+                try w.write(Array(text.utf8))
                 try w.commit()
             }
-            var metrics = Metrics.rewardMetrics(chosenRewards: rc, rejectedRewards: rr, chosenLogps: policy.chosen, rejectedLogps: policy.rejected)
-            metrics[MetricKey.logitsChosen] = Metrics.tokenMean(logits.chosen, set.pairs.map(\.chosen.scoredTokens))
-            metrics[MetricKey.logitsRejected] = Metrics.tokenMean(logits.rejected, set.pairs.map(\.rejected.scoredTokens))
-            metrics["pairs"] = Double(set.pairs.count)
-            let passes = lora == nil ? 1 : 2
-            metrics["tokens_per_second"] = Double(tokens * passes) / max(seconds, 1e-9)
-            let keys = metrics.keys.sorted()
-            print("{" + keys.map { "\"\($0)\":\(metrics[$0]!)" }.joined(separator: ",") + "}")
+            var summary = Evaluation.metrics(
+                pairs: set.pairs, policy: policy, policyLogitSums: logits, reference: ref, config: args.lossConfig, batchSize: args.batchSize)
+            summary.append(("pairs", Double(set.pairs.count)))
+            summary.append(("tokens_per_second", Double(tokens * (lora == nil ? 1 : 2)) / max(seconds, 1e-9)))
+            print(JSONText.object(summary.sorted { $0.key < $1.key }.map { ($0.key, JSONText.finite($0.value)) }).rendered(indent: nil))
         }
+    }
+
+    /// One pair's row: where it came from (`line`: its 1-based line, or array index, in the file), its
+    /// log-probs under both models and the implicit rewards.
+    static func row(_ i: Int, _ pair: TokenizedPair, policy: ReferenceLogps, reference: ReferenceLogps, beta: Double) -> JSONText {
+        let c = beta * (policy.chosen[i] - reference.chosen[i])
+        let r = beta * (policy.rejected[i] - reference.rejected[i])
+        return .object([
+            ("index", .int(i)), ("line", .int(pair.location.number)), ("source", .string(pair.location.description)),
+            ("policy_chosen_logps", .finite(policy.chosen[i])), ("policy_rejected_logps", .finite(policy.rejected[i])),
+            ("reference_chosen_logps", .finite(reference.chosen[i])), ("reference_rejected_logps", .finite(reference.rejected[i])),
+            ("chosen_reward", .finite(c)), ("rejected_reward", .finite(r)), ("margin", .finite(c - r)),
+            ("chosen_tokens", .int(pair.chosen.scoredTokens)), ("rejected_tokens", .int(pair.rejected.scoredTokens)),
+        ])
     }
 }

@@ -2,31 +2,76 @@
 
 import ArgumentParser
 import Foundation
+import JSON
 import Model
 import TensorFile
 import Training
 
 struct Generate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate text from a model (optionally with an adapter).")
+    static let configuration = CommandConfiguration(
+        abstract: "Generate text from a model (optionally with an adapter).",
+        discussion: """
+            --prompt TEXT generates after plain text (or, with --chat, after one user message in the model's chat \
+            template). --messages FILE continues a conversation: a JSON list of {"role", "content"} objects \
+            (system, user, assistant), rendered with the chat template. --system adds a system message first.
+            """)
 
-    @Option(help: "Base model (MTF).") var model: String
-    @Option(help: "The prompt text.") var prompt: String
+    @OptionGroup var base: BaseModelOptions
+    @OptionGroup var adapter: AdapterOption
+    @Option(help: "The prompt text.") var prompt: String?
+    @Option(help: "A JSON file holding a list of {\"role\", \"content\"} messages (implies --chat).") var messages: String?
+    @Option(help: "A system message before the conversation (implies --chat).") var system: String?
     @Flag(help: "Wrap the prompt as a user message in the model's chat template.") var chat = false
     @Option(help: "Maximum new tokens.") var maxTokens = 64
     @Option(help: "Sampling temperature (0: greedy).") var temperature: Float = 0
     @Option(help: "Nucleus sampling mass.") var topP: Float = 1
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
-    @Option(help: "A checkpoint, PEFT adapter directory, or training output directory.") var adapter: String?
-    @Option(help: "Threads (default: all cores).") var threads: Int?
+
+    func validate() throws {
+        guard (prompt == nil) != (messages == nil) else { throw ValidationError("give --prompt TEXT or --messages FILE (one of them)") }
+        guard maxTokens >= 1, maxTokens <= 1 << 24 else { throw ValidationError("--max-tokens must lie in 1...\(1 << 24), got \(maxTokens)") }
+        guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0, got \(temperature)") }
+        guard topP.isFinite, topP > 0, topP <= 1 else { throw ValidationError("--top-p must lie in (0, 1], got \(topP)") }
+    }
+
+    /// The conversation to render: the system message, then the file's messages or the prompt as a user turn.
+    func conversation() throws -> [(role: String, content: String)]? {
+        guard chat || messages != nil || system != nil else { return nil }
+        var out: [(role: String, content: String)] = system.map { [("system", $0)] } ?? []
+        if let prompt { out.append(("user", prompt)) }
+        if let messages { out += try Self.readMessages(messages) }
+        return out
+    }
+
+    static func readMessages(_ path: String) throws -> [(role: String, content: String)] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ArgumentError("\(path): cannot read the messages file") }
+        let root: JSONValue
+        do throws(JSONSyntaxError) {
+            root = JSONValue(try JSONReader.parse(data, rules: .strict))
+        } catch {
+            throw ArgumentError("\(path): line \(error.line), column \(error.column): not valid JSON: \(error.message)")
+        }
+        guard let items = root.array, !items.isEmpty else { throw ArgumentError("\(path): expected a non-empty JSON list of messages") }
+        return try items.enumerated().map { i, m in
+            guard let role = m["role"]?.string, let content = m["content"]?.string else {
+                throw ArgumentError("\(path): message \(i): needs a string \"role\" and a string \"content\"")
+            }
+            guard ["system", "user", "assistant"].contains(role) else {
+                throw ArgumentError("\(path): message \(i): role '\(role)' is not system, user or assistant")
+            }
+            return (role, content)
+        }
+    }
 
     func run() throws {
         try reportingErrors {
-            let file = try MappedTensorFile(path: model)
+            let file = try base.open()
             let text = try ModelText(file.metadata)
-            let m = try LlamaModel(file: file, threads: threads)
-            let lora = try adapter.map { try AdapterSource.load($0, base: file) }
-            let input = chat ? try text.render([("user", prompt)], addGenerationPrompt: true) : prompt
-            let ids = text.tokenizer.encode(input, addSpecialTokens: !chat).map(Int32.init)
+            let m = try base.load(file)
+            let lora = try adapter.adapter.map { try AdapterSource.load($0, base: file) }
+            let turns = try conversation()
+            let input = try turns.map { try text.render($0, addGenerationPrompt: true) } ?? (prompt ?? "")
+            let ids = text.tokenizer.encode(input, addSpecialTokens: turns == nil).map(Int32.init)
             guard ids.count + maxTokens <= m.maxPositions else {
                 throw ArgumentError("prompt (\(ids.count) tokens) + --max-tokens \(maxTokens) exceeds the model's \(m.maxPositions) positions")
             }
@@ -55,7 +100,16 @@ struct Generate: ParsableCommand {
             printErr(
                 String(
                     format: "[%d prompt + %d new tokens, %.1f tokens/s, %@]", ids.count, out.tokens.count,
-                    Double(out.tokens.count) / max(seconds, 1e-9), "\(out.finishReason)"))
+                    Double(out.tokens.count) / max(seconds, 1e-9), Self.describe(out.finishReason)))
+        }
+    }
+
+    /// Why generation stopped, in words.
+    static func describe(_ reason: GenerationResult.FinishReason) -> String {
+        switch reason {
+        case .stopToken: "stopped at an end-of-turn token"
+        case .maxTokens: "stopped at --max-tokens"
+        case .cancelled: "cancelled"
         }
     }
 }

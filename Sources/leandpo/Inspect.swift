@@ -91,7 +91,7 @@ struct Inspect: ParsableCommand {
             "lora         r \(l.r), alpha \(formatNumber(l.alpha))\(l.rslora ? " (rsLoRA)" : ""), dropout \(formatNumber(l.dropout)), targets \(l.targets.map(\.rawValue).joined(separator: ",")); \(c.parameters.count) parameters in \(s.adapterTensors.count) tensors"
         )
         print(
-            "loss         \(a.loss.joined(separator: ","))\(a.lossWeights.map { " weights " + $0.map(formatNumber).joined(separator: ",") } ?? ""), beta \(formatNumber(a.beta))"
+            "loss         \(a.loss.map(\.rawValue).joined(separator: ","))\(a.lossWeights.map { " weights " + $0.map(formatNumber).joined(separator: ",") } ?? ""), beta \(formatNumber(a.beta))"
         )
         print(
             "optimizer    AdamW lr \(formatNumber(a.lr)) \(a.lrSchedulerType), warmup \(a.warmupSteps > 0 ? "\(a.warmupSteps) steps" : "ratio \(formatNumber(a.warmupRatio))"), weight decay \(formatNumber(a.weightDecay)), max grad norm \(formatNumber(a.maxGradNorm))"

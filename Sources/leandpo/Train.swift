@@ -3,109 +3,41 @@
 
 import ArgumentParser
 import Foundation
+import JSON
 import Model
 import TensorFile
 import Training
-import Yams
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a LoRA adapter with DPO (or a variant) on a preference dataset.",
-        discussion:
-            "Options default to TRL's where TRL has them. --config FILE (YAML or JSON, keys are the option names) fills any option the command line does not give."
+        usage: "leandpo train --model M.mtf --data pairs.jsonl --output DIR [--config run.yaml] [options]",
+        discussion: """
+            Options are named after TRL's DPOConfig (written --lora-r here, lora_r in --config and run.json); \
+            TRL, PEFT and HF Trainer spellings are accepted too (--learning-rate, per_device_train_batch_size, \
+            target_modules, ...). --config FILE (YAML or JSON) fills any option the command line does not give; \
+            run.json in an output directory can be fed back as --config unchanged.
+
+            """ + TrainOptions.helpText
     )
 
-    @Option(help: "Base model (MTF).") var model: String?
-    @Option(help: "Preference data (JSONL or a JSON array).") var data: String?
-    @Option(name: .shortAndLong, help: "Output directory (checkpoints, metrics.jsonl, adapter/).") var output: String?
     @Option(help: "A YAML or JSON file of options; the command line wins.") var config: String?
     @Option(help: "Resume from a checkpoint file or an output directory (its latest checkpoint).") var resume: String?
     @Flag(help: "Replace a different run already in the output directory.") var overwrite = false
+    /// Every training option, parsed through the option table (TrainOption.all): see the discussion above.
+    @Argument(parsing: .allUnrecognized, help: .hidden) var options: [String] = []
 
-    @Option(help: "Held-out preference data.") var evalData: String?
-    @Option(help: "Fraction of --data held out for evaluation (seeded).") var evalSplit: Double?
-    @Option(help: "Start from a PEFT adapter directory (the reference stays the base).") var initAdapter: String?
-
-    @Option(help: "LoRA targets, comma-separated from q,k,v,o,gate,up,down (default: all).") var loraTargets: String?
-    @Option(help: "LoRA rank (default 16).") var loraR: Int?
-    @Option(help: "LoRA alpha (default 32).") var loraAlpha: Double?
-    @Flag(name: .customLong("rslora"), help: "Scale by alpha/sqrt(r) (rsLoRA).") var rsloraFlag = false
-    @Option(help: "LoRA dropout (default 0).") var loraDropout: Double?
-    @Option(help: "Seed for adapter init, shuffling and dropout (default 42).") var seed: UInt64?
-
-    @Option(help: "Loss: sigmoid|ipo|hinge|robust|exo_pair|nca_pair|bco_pair|sppo_hard|apo_zero|apo_down|discopop|sft|simpo|orpo, or a comma list.")
-    var loss: String?
-    @Option(help: "Weights of a comma list of losses.") var lossWeights: String?
-    @Option(help: "DPO beta (default 0.1).") var beta: Double?
-    @Option(help: "Label smoothing for robust/exo_pair (default 0).") var labelSmoothing: Double?
-    @Option(help: "LD-DPO alpha for the tail beyond the shorter completion.") var ldAlpha: Double?
-    @Option(help: "SimPO target margin gamma (default 0.5).") var simpoGamma: Double?
-    @Option(help: "ORPO lambda (default 0.1).") var orpoLambda: Double?
-    @Option(help: "DiscoPOP tau (default 0.05).") var discopopTau: Double?
-
-    @Option(help: "Max tokens of prompt+completion (default 1024).") var maxLength: Int?
-    @Option(help: "keep_start (default) or keep_end.") var truncationMode: String?
-    @Flag(help: "Skip and count invalid records instead of stopping.") var skipInvalid = false
-    @Flag(help: "Keep file order (no shuffling).") var noShuffle = false
-
-    @Option(help: "Learning rate (default 5e-5).") var lr: Double?
-    @Option(help: "constant|linear|cosine (default linear).") var lrSchedulerType: String?
-    @Option(help: "Warmup steps.") var warmupSteps: Int?
-    @Option(help: "Warmup as a fraction of total steps.") var warmupRatio: Double?
-    @Option(help: "AdamW beta1 (default 0.9).") var adamBeta1: Double?
-    @Option(help: "AdamW beta2 (default 0.999).") var adamBeta2: Double?
-    @Option(help: "AdamW epsilon (default 1e-8).") var adamEpsilon: Double?
-    @Option(help: "AdamW weight decay (default 0).") var weightDecay: Double?
-    @Option(help: "Gradient clipping norm (default 1.0; 0 turns it off).") var maxGradNorm: Double?
-    @Option(help: "Pairs per micro-batch (default 4).") var batchSize: Int?
-    @Option(help: "Micro-batches per optimizer step (default 1).") var gradAccum: Int?
-    @Option(help: "Epochs (default 1).") var epochs: Double?
-    @Option(help: "Optimizer steps (overrides --epochs).") var maxSteps: Int?
-
-    @Option(help: "Log every N steps (default 10).") var loggingSteps: Int?
-    @Option(help: "Evaluate every N steps (default: at the end only).") var evalSteps: Int?
-    @Option(help: "Save a checkpoint every N steps (default: at the end only).") var saveSteps: Int?
-    @Option(help: "Checkpoints to keep (default 2).") var saveTotalLimit: Int?
-    @Option(help: "Threads (default: all cores).") var threads: Int?
-
-    var commandLine: TrainOptions {
-        var o = TrainOptions()
-        o.model = model; o.data = data; o.output = output; o.evalData = evalData; o.evalSplit = evalSplit
-        o.initAdapter = initAdapter; o.loraTargets = loraTargets; o.loraR = loraR; o.loraAlpha = loraAlpha
-        o.rslora = rsloraFlag ? true : nil; o.loraDropout = loraDropout; o.seed = seed; o.loss = loss
-        o.lossWeights = lossWeights; o.beta = beta; o.labelSmoothing = labelSmoothing; o.ldAlpha = ldAlpha
-        o.simpoGamma = simpoGamma; o.orpoLambda = orpoLambda; o.discopopTau = discopopTau; o.maxLength = maxLength
-        o.truncationMode = truncationMode; o.skipInvalid = skipInvalid ? true : nil; o.noShuffle = noShuffle ? true : nil
-        o.lr = lr; o.lrSchedulerType = lrSchedulerType; o.warmupSteps = warmupSteps; o.warmupRatio = warmupRatio
-        o.adamBeta1 = adamBeta1; o.adamBeta2 = adamBeta2; o.adamEpsilon = adamEpsilon; o.weightDecay = weightDecay
-        o.maxGradNorm = maxGradNorm; o.batchSize = batchSize; o.gradAccum = gradAccum; o.epochs = epochs
-        o.maxSteps = maxSteps; o.loggingSteps = loggingSteps; o.evalSteps = evalSteps; o.saveSteps = saveSteps
-        o.saveTotalLimit = saveTotalLimit; o.threads = threads
-        return o
-    }
-
-    /// Defaults, then the config file, then the command line.
-    func arguments() throws -> TrainArguments {
-        var layered = TrainArguments(model: "", data: "", output: "")
+    /// Defaults, then the config file, then the command line; every problem of a source in one message.
+    func arguments() throws -> (TrainArguments, notes: [String]) {
+        var layered = TrainArguments()
+        var notes: [String] = []
         if let config {
-            let options: TrainOptions
-            if config.hasSuffix(".yaml") || config.hasSuffix(".yml") {
-                guard let text = try? String(contentsOfFile: config, encoding: .utf8) else { throw ArgumentError("\(config): cannot read") }
-                let object: Any?
-                do { object = try Yams.load(yaml: text) } catch { throw ArgumentError("\(config): not valid YAML (\(error))") }
-                guard let dict = object as? [String: Any] else { throw ArgumentError("\(config): the config must be a mapping of option names") }
-                options = try TrainOptions.fromDictionary(dict, file: config)
-            } else {
-                options = try TrainOptions.load(jsonFile: config)
-            }
-            try options.apply(to: &layered)
+            notes += try TrainOptions.apply(try TrainOptions.loadConfig(path: config), to: &layered, source: config)
         }
-        try commandLine.apply(to: &layered)
-        if layered.model.isEmpty { throw ArgumentError("--model is required (on the command line or in --config)") }
-        if layered.data.isEmpty { throw ArgumentError("--data is required") }
-        if layered.output.isEmpty { throw ArgumentError("--output is required") }
+        let words = options.map { $0 == "-o" ? "--output" : $0 }
+        notes += try TrainOptions.apply(try TrainOptions.parseCommandLine(words), to: &layered, source: "command line", laterWins: true)
         try layered.validate()
-        return layered
+        return (layered, notes)
     }
 
     /// One line on where the memory goes: the mapped base (file cache, not the process's own memory),
@@ -119,8 +51,9 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let args = try arguments()
-            let file = try MappedTensorFile(path: args.model)
+            let (args, notes) = try arguments()
+            for n in notes { printErr("note: " + n) }
+            let file = try openBase(args.model)
             let text = try ModelText(file.metadata)
             let model = try LlamaModel(file: file, threads: args.threads > 0 ? args.threads : nil)
             try prepareOutput(args, fingerprint: file.fingerprint)
@@ -128,6 +61,11 @@ struct Train: ParsableCommand {
             let trainer = try Trainer(arguments: args, model: model, context: text.context, resume: checkpoint)
             if let c = checkpoint {
                 printErr("resuming from \(c.path) at step \(c.state.step)")
+                if !trainer.resumeChanges.isEmpty {
+                    printErr(
+                        "resume changes: " + trainer.resumeChanges.joined(separator: ", ")
+                            + " (the learning-rate schedule is recomputed over \(trainer.totalSteps) steps)")
+                }
                 try truncateMetrics(args.output + "/metrics.jsonl", afterStep: c.state.step)
             } else {
                 // A fresh start (a new directory, --overwrite, or the same run that never saved): old lines are stale.
@@ -222,10 +160,28 @@ struct Train: ParsableCommand {
 
     // MARK: - Output directory
 
-    struct RunFile: Codable {
-        var baseFingerprint: String
-        var dataHash: String?
-        var arguments: TrainArguments
+    /// run.json: the options under the names `--config` reads (so it can be fed back unchanged), and the
+    /// run's identity under `leandpo_run`, which `--config` skips.
+    static func runFile(_ args: TrainArguments, fingerprint: String, dataHash: String) -> JSONText {
+        guard case .object(var fields) = TrainOptions.encode(args) else { return .null }
+        fields.append(
+            (
+                TrainOptions.runKey,
+                .object([
+                    ("base_fingerprint", .string(fingerprint)), ("data_hash", .string(dataHash)),
+                    ("leandpo_version", .string(TrainingCheckpoint.version)),
+                ])
+            ))
+        return .object(fields)
+    }
+
+    /// The base fingerprint and arguments recorded in an output directory's run.json, if readable.
+    static func readRunFile(_ path: String) -> (fingerprint: String, arguments: TrainArguments)? {
+        guard let data = FileManager.default.contents(atPath: path), let root = try? JSONValue(JSONReader.parse(data, rules: .strict)),
+            case .object(var fields) = root, let run = fields.removeValue(forKey: TrainOptions.runKey),
+            let fingerprint = run["base_fingerprint"]?.string, let arguments = try? TrainOptions.decode(.object(fields), source: path)
+        else { return nil }
+        return (fingerprint, arguments)
     }
 
     /// An output directory that holds a different run (another base or other arguments) is refused unless
@@ -234,8 +190,9 @@ struct Train: ParsableCommand {
         let fm = FileManager.default
         let runPath = args.output + "/run.json"
         if fm.fileExists(atPath: runPath), resume == nil {
-            let old = try? JSONDecoder().decode(RunFile.self, from: Data(contentsOf: URL(fileURLWithPath: runPath)))
-            let same = old.map { $0.baseFingerprint == fingerprint && $0.arguments.exactnessDifferences(from: args).isEmpty } ?? false
+            let old = Self.readRunFile(runPath)
+            let same =
+                old.map { $0.fingerprint == fingerprint && TrainOptions.resumeDifferences(saved: $0.arguments, now: args).refused.isEmpty } ?? false
             if !same || !TrainingCheckpoint.list(directory: args.output).isEmpty {
                 guard overwrite else {
                     throw ArgumentError(
@@ -251,10 +208,8 @@ struct Train: ParsableCommand {
     }
 
     func writeRunFile(_ args: TrainArguments, fingerprint: String, dataHash: String) throws {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys]
         let w = try AtomicFileWriter(path: args.output + "/run.json")
-        try w.write([UInt8](try e.encode(RunFile(baseFingerprint: fingerprint, dataHash: dataHash, arguments: args))))
+        try w.write(Array((Self.runFile(args, fingerprint: fingerprint, dataHash: dataHash).rendered() + "\n").utf8))
         try w.commit()
     }
 
@@ -262,9 +217,7 @@ struct Train: ParsableCommand {
     func truncateMetrics(_ path: String, afterStep step: Int) throws {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
         let kept = text.split(separator: "\n").filter { line in
-            guard let d = line.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any],
-                let s = o["step"] as? Double
-            else { return true }
+            guard let o = try? JSONReader.parse(Array(line.utf8), rules: .python), let s = JSONValue(o)["step"]?.double else { return true }
             return Int(s) <= step
         }
         let w = try AtomicFileWriter(path: path)

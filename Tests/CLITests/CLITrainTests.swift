@@ -153,19 +153,28 @@ extension CLITests {
         let r = try f.train("out", ["--config", config, "--beta", "0.3"])
         #expect(r.status == 0, "\(r.stderr)")
         let runFile = try Data(contentsOf: URL(fileURLWithPath: f.path("out/run.json")))
-        let run = try #require(try JSONSerialization.jsonObject(with: runFile) as? [String: Any])
-        let a = try #require(run["arguments"] as? [String: Any])
-        #expect(a["maxSteps"] as? Int == 2)
+        let a = try #require(try JSONSerialization.jsonObject(with: runFile) as? [String: Any])
+        #expect(a["max_steps"] as? Int == 2)
         #expect(a["beta"] as? Double == 0.3, "the command line wins")
-        #expect((a["lora"] as? [String: Any])?["r"] as? Int == 4)
+        #expect(a["lora_r"] as? Int == 4)
         #expect(a["loss"] as? [String] == ["sigmoid", "sft"])
-        #expect(a["lossWeights"] as? [Double] == [1, 0.5])
-        #expect(a["lrSchedulerType"] as? String == "cosine")
+        #expect(a["loss_weights"] as? [Double] == [1, 0.5])
+        #expect(a["lr_scheduler_type"] as? String == "cosine")
         #expect(a["lr"] as? Double == 1e-2, "command-line options the file does not name")
+        #expect((a["leandpo_run"] as? [String: Any])?["base_fingerprint"] as? String != nil)
+
+        // run.json is a config file as it stands: fed back, it trains the same run.
+        let again = try f.train("again", ["--config", f.path("out/run.json")])
+        #expect(again.status == 0, "\(again.stderr)")
+        let againRun = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: f.path("again/run.json")))) as? [String: Any])
+        for key in ["lora_r", "loss", "loss_weights", "beta", "lr", "max_steps", "lr_scheduler_type"] {
+            #expect("\(againRun[key] ?? "nil")" == "\(a[key] ?? "nil")", "\(key)")
+        }
 
         try Data((format == "yaml" ? "max-steps: 2\nbeat: 0.2\n" : #"{"beat": 0.2}"#).utf8).write(to: URL(fileURLWithPath: config))
         let bad = try f.train("bad", ["--config", config])
         #expect(bad.status == 1)
-        #expect(errorLine(bad).contains("unknown option 'beat'"))
+        #expect(errorLine(bad).contains("beat: unknown option (did you mean 'beta'?)"), "\(errorLine(bad))")
     }
 }

@@ -262,3 +262,35 @@ func invalidDataGivesOneLineNamingFileLineAndField(_ c: ErrorCase) {
         #expect(e.description.hasPrefix(path + ": no usable pairs"))
     }
 }
+
+// MARK: - Other formats and tool calls
+
+/// Parquet, Arrow and CSV files, and Hub dataset ids, get one line with the `datasets` conversion.
+@Test func otherFormatsGetTheConversionLine() throws {
+    let parquet = dataError(Array("PAR1".utf8) + [0, 1, 2, 3] + Array("PAR1".utf8), file: "train.parquet")
+    #expect(parquet?.kind == .unsupportedFormat)
+    #expect(parquet?.description.contains("this is a Parquet file") == true)
+    #expect(parquet?.description.contains("load_dataset('parquet', data_files='train.parquet')['train'].to_json('pairs.jsonl')") == true)
+    #expect(dataError(Array("ARROW1".utf8) + [0, 0], file: "d.arrow")?.kind == .unsupportedFormat)
+    let csv = dataError("prompt,chosen,rejected\nP,good,bad\n", file: "pairs.csv")
+    #expect(csv?.kind == .unsupportedFormat && csv?.description.contains("a CSV file") == true)
+    do {
+        _ = try PreferenceData.load(path: "trl-lib/ultrafeedback_binarized")
+        Issue.record("expected an error")
+    } catch let e as DataError {
+        #expect(e.kind == .unsupportedFormat)
+        #expect(e.description.contains("Hub dataset ids are not fetched"), "\(e)")
+    }
+}
+
+/// Tool calls and tool schemas are refused until they are supported, never dropped silently.
+@Test func toolCallsAreRefused() {
+    let withCalls =
+        #"{"prompt": [{"role": "user", "content": "hi"}], "chosen": [{"role": "assistant", "content": "", "tool_calls": [{"type": "function"}]}], "rejected": [{"role": "assistant", "content": "no"}]}"#
+    let e = dataError(withCalls)
+    #expect(e?.kind == .toolCalls)
+    #expect(e?.description == "t.jsonl: line 1: field 'chosen[0].tool_calls': messages with tool calls are not supported yet")
+    let withTools = #"{"prompt": "P", "chosen": "a", "rejected": "b", "tools": [{"type": "function"}]}"#
+    #expect(dataError(withTools)?.kind == .toolCalls)
+    #expect(throws: Never.self) { try parse(#"{"prompt": "P", "chosen": "a", "rejected": "b", "tools": null}"#) }
+}

@@ -58,7 +58,7 @@ extension TrainerTests {
             // 16 pairs, 2 per micro-batch, 2 micro-batches per step: one epoch is 4 steps.
             let f = try TrainerFixture(pairs: 16)
             var a = f.arguments(maxSteps: 2)
-            a.lrSchedulerType = "constant"
+            a.lrSchedulerType = .constant
             a.warmupSteps = 0
             let short = try f.trainer(a).record()
             #expect(short.referencePairs == 8, "2 steps × 2 micro-batches × 2 pairs")

@@ -118,8 +118,9 @@ public struct TrainingCheckpoint: Sendable {
         return a
     }
 
-    /// Refuses a resume that could not continue exactly, naming the reason.
-    func check(against t: Trainer) throws {
+    /// Refuses a resume that could not continue exactly, naming the reason; returns the allowed changes
+    /// (a longer run, another logging cadence), each as `name old → new`.
+    func check(against t: Trainer) throws -> [String] {
         guard state.baseFingerprint == t.model.file.fingerprint else {
             throw TrainerError(
                 "\(path): checkpoint was trained on base \(state.baseFingerprint), but \(t.arguments.model) is \(t.model.file.fingerprint)")
@@ -128,12 +129,14 @@ public struct TrainingCheckpoint: Sendable {
             throw TrainerError(
                 "\(path): the training data or its tokenization changed since this checkpoint (--data, --max-length, --truncation-mode)")
         }
-        let diff = t.arguments.exactnessDifferences(from: state.arguments)
-        guard diff.isEmpty else {
-            throw TrainerError("\(path): changed arguments would break exact resume: \(diff.joined(separator: ", ")) (give the original values)")
+        let (refused, changed) = TrainOptions.resumeDifferences(saved: state.arguments, now: t.arguments)
+        guard refused.isEmpty else {
+            throw TrainerError(
+                "\(path): changed arguments would break exact resume: \(refused.joined(separator: ", ")) (give the original values)")
         }
         guard state.step <= t.totalSteps else {
             throw TrainerError("\(path): checkpoint is at step \(state.step), beyond this run's \(t.totalSteps) steps")
         }
+        return changed
     }
 }

@@ -19,6 +19,15 @@ public struct RecordLocation: Sendable, Hashable, CustomStringConvertible {
         self.position = position
     }
 
+    /// The record's 1-based line (JSONL) or its index in a JSON array file; 0 for a whole-file problem.
+    public var number: Int {
+        switch position {
+        case .wholeFile: 0
+        case .line(let n): n
+        case .index(let i): i
+        }
+    }
+
     public var description: String {
         switch position {
         case .wholeFile: file
@@ -34,6 +43,7 @@ public struct DataError: Error, Sendable, Equatable, CustomStringConvertible {
     /// What went wrong; the raw value is the short reason used in summaries ("skipped 3 (malformed JSON: 3)").
     public enum Kind: String, Sendable, Hashable, CaseIterable, Comparable {
         case unreadable = "unreadable file"
+        case unsupportedFormat = "unsupported file format"
         case emptyFile = "empty file"
         case noPairs = "no usable pairs"
         case invalidUTF8 = "invalid UTF-8"
@@ -45,6 +55,7 @@ public struct DataError: Error, Sendable, Equatable, CustomStringConvertible {
         case nonStringContent = "non-string content"
         case emptyCompletion = "empty chosen/rejected"
         case identicalCompletions = "chosen == rejected"
+        case toolCalls = "tool calls"
         case chatTemplate = "chat template"
         case tokenizer = "tokenizer"
 
@@ -55,7 +66,7 @@ public struct DataError: Error, Sendable, Equatable, CustomStringConvertible {
         /// Whether `skipInvalid` may skip a record with this error (file-level problems are always fatal).
         public var isPerRecord: Bool {
             switch self {
-            case .unreadable, .emptyFile, .noPairs: false
+            case .unreadable, .unsupportedFormat, .emptyFile, .noPairs: false
             default: true
             }
         }

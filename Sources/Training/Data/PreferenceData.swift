@@ -77,6 +77,7 @@ public enum PreferenceData {
     /// Throws `DataError`. With `skipInvalid`, records that fail validation are counted per kind and left out;
     /// file-level problems (unreadable, empty, a malformed or non-UTF-8 JSON array) always throw.
     public static func load(path: String, skipInvalid: Bool = false) throws -> PreferenceRecords {
+        try DataFormat.refuseHubDatasetID(path)
         let bytes: [UInt8]
         do {
             bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -92,6 +93,7 @@ public enum PreferenceData {
     public static func parse(_ bytes: [UInt8], file: String, skipInvalid: Bool = false) throws -> PreferenceRecords {
         var body = bytes[...]
         if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }  // UTF-8 byte-order mark
+        try DataFormat.refuseOtherFormats(body, file: file)
         var out = PreferenceRecords(file: file, records: [], recordsRead: 0, skipped: [:], skippedExamples: [])
 
         func handle(_ result: () throws(DataError) -> PreferenceRecord) throws {
@@ -175,6 +177,11 @@ public enum PreferenceData {
         func required(_ name: String) throws(DataError) -> JSONValue {
             guard let v = object[name] else { throw DataError(.missingField, location, field: name, "missing") }
             return v
+        }
+        if let tools = object["tools"], !tools.isNull {
+            throw DataError(
+                .toolCalls, location, field: "tools",
+                "records with tools are not supported yet (they would be dropped silently by a plain chat template)")
         }
         let chosenValue = try required("chosen")
         let rejectedValue = try required("rejected")
@@ -290,6 +297,9 @@ public enum PreferenceData {
                 throw DataError(
                     .badMessage, location, field: name,
                     "a message must be an object with string 'role' and 'content', found \(element.typeName)")
+            }
+            if let calls = message["tool_calls"], !calls.isNull {
+                throw DataError(.toolCalls, location, field: name + ".tool_calls", "messages with tool calls are not supported yet")
             }
             guard let roleValue = message["role"] else {
                 throw DataError(.badMessage, location, field: name + ".role", "missing")

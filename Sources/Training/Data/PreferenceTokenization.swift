@@ -18,7 +18,10 @@ public struct DataOptions: Sendable {
     /// Skip and count invalid records instead of stopping at the first one.
     public var skipInvalid: Bool
 
-    public init(maxLength: Int? = 1024, truncation: TruncationMode = .keepStart, skipInvalid: Bool = false) {
+    /// The defaults are TrainArguments' (`max_length` and `truncation_mode` have one default each).
+    public init(
+        maxLength: Int? = TrainArguments().maxLength, truncation: TruncationMode = TrainArguments().truncationMode, skipInvalid: Bool = false
+    ) {
         self.maxLength = maxLength
         self.truncation = truncation
         self.skipInvalid = skipInvalid

@@ -57,6 +57,9 @@ public final class Trainer {
     public private(set) var step = 0
     /// Pending micro-batch metrics of the open logging window (saved in checkpoints so logs resume exactly).
     private var window: [[String: Double]] = []
+    /// What a resumed run changed from its checkpoint's arguments (a longer run, another cadence), each as
+    /// `name old → new`; empty for a fresh run or an unchanged resume.
+    public private(set) var resumeChanges: [String] = []
     private var reference: ReferenceLogps?
     private var evalReference: ReferenceLogps?
     private let pairsPerStep: Int
@@ -74,8 +77,8 @@ public final class Trainer {
         try arguments.validate()
         self.arguments = arguments
         self.model = model
-        lossConfig = try arguments.lossConfig
-        let options = DataOptions(maxLength: arguments.maxLength, truncation: try arguments.truncation, skipInvalid: arguments.skipInvalid)
+        lossConfig = arguments.lossConfig
+        let options = arguments.dataOptions
         var trainSet = try PreferenceDataset.load(path: arguments.data, context: context, options: options)
         var evalSet: PreferenceDataset?
         if let e = arguments.evalData {
@@ -112,10 +115,10 @@ public final class Trainer {
         stepsPerEpoch = max(1, (train.pairs.count + pairsPerStep - 1) / pairsPerStep)
         totalSteps = arguments.maxSteps > 0 ? arguments.maxSteps : Int((arguments.epochs * Double(stepsPerEpoch)).rounded(.up))
         let warmup: LRSchedule.Warmup = arguments.warmupSteps > 0 ? .steps(arguments.warmupSteps) : .ratio(arguments.warmupRatio)
-        schedule = LRSchedule(kind: try arguments.scheduleKind, baseLR: arguments.lr, totalSteps: totalSteps, warmup: warmup)
+        schedule = LRSchedule(kind: arguments.lrSchedulerType, baseLR: arguments.lr, totalSteps: totalSteps, warmup: warmup)
 
         if let resume {
-            try resume.check(against: self)
+            resumeChanges = try resume.check(against: self)
             try optimizer.restore(resume.optimizerState)
             step = resume.state.step
             window = resume.state.window

@@ -1,192 +1,125 @@
-// Every knob of `leandpo train`, as one Codable struct: the CLI fills it, `--config run.yaml|json` fills
-// it, checkpoints store it, and resume compares it. Names follow TRL's DPOConfig where TRL has the knob.
+// Every knob of `leandpo train`, typed, with its one default and its one validation. The option table
+// (TrainOption.swift) is the only way in and out: the command line, `--config`, run.json, checkpoints and
+// the resume check all go through it. Names follow TRL's DPOConfig where TRL has the knob.
 
 import Model
 
-public struct TrainArguments: Codable, Sendable, Equatable {
+public struct TrainArguments: Sendable, Equatable {
     // MARK: Inputs and outputs
-    public var model: String
-    public var data: String
+    public var model = ""
+    public var data = ""
     public var evalData: String?
     public var evalSplit: Double?
-    public var output: String
+    public var output = ""
     public var initAdapter: String?
 
     // MARK: LoRA
-    public var lora: LoRAConfig
-    public var seed: UInt64
+    public var lora = LoRAConfig()
+    public var seed: UInt64 = 42
 
     // MARK: Loss
-    public var loss: [String]
+    public var loss: [LossKind] = [.sigmoid]
     public var lossWeights: [Double]?
-    public var beta: Double
-    public var labelSmoothing: Double
+    public var beta = 0.1
+    public var labelSmoothing = 0.0
     public var ldAlpha: Double?
-    public var simpoGamma: Double
-    public var orpoLambda: Double
-    public var discopopTau: Double
+    public var simpoGamma = 0.5
+    public var orpoLambda = 0.1
+    public var discopopTau = 0.05
 
     // MARK: Data
-    public var maxLength: Int
-    public var truncationMode: String
-    public var skipInvalid: Bool
-    public var shuffle: Bool
+    public var maxLength = 1024
+    public var truncationMode = TruncationMode.keepStart
+    public var skipInvalid = false
+    public var shuffle = true
 
     // MARK: Optimization
-    public var lr: Double
-    public var lrSchedulerType: String
-    public var warmupSteps: Int
-    public var warmupRatio: Double
-    public var adamBeta1: Double
-    public var adamBeta2: Double
-    public var adamEpsilon: Double
-    public var weightDecay: Double
-    public var maxGradNorm: Double
-    public var batchSize: Int
-    public var gradAccum: Int
-    public var epochs: Double
-    public var maxSteps: Int
+    public var lr = 5e-5
+    public var lrSchedulerType = LRSchedule.Kind.linear
+    public var warmupSteps = 0
+    public var warmupRatio = 0.0
+    public var adamBeta1 = 0.9
+    public var adamBeta2 = 0.999
+    public var adamEpsilon = 1e-8
+    public var weightDecay = 0.0
+    public var maxGradNorm = 1.0
+    public var batchSize = 4
+    public var gradAccum = 1
+    public var epochs = 1.0
+    /// ≤ 0: run `epochs` epochs.
+    public var maxSteps = -1
 
     // MARK: Reporting and saving
-    public var loggingSteps: Int
-    public var evalSteps: Int
-    public var saveSteps: Int
-    public var saveTotalLimit: Int
-    public var threads: Int
+    public var loggingSteps = 10
+    /// 0: evaluate at the end only.
+    public var evalSteps = 0
+    /// 0: save at the end only (and when interrupted).
+    public var saveSteps = 0
+    public var saveTotalLimit = 2
+    /// 0: all cores.
+    public var threads = 0
+    public var reportTo: [ReportTarget] = []
+
+    public init() {}
 
     public init(model: String, data: String, output: String) {
         self.model = model
         self.data = data
         self.output = output
-        lora = LoRAConfig()
-        seed = 42
-        loss = ["sigmoid"]
-        beta = 0.1
-        labelSmoothing = 0
-        simpoGamma = 0.5
-        orpoLambda = 0.1
-        discopopTau = 0.05
-        maxLength = 1024
-        truncationMode = "keep_start"
-        skipInvalid = false
-        shuffle = true
-        lr = 5e-5
-        lrSchedulerType = "linear"
-        warmupSteps = 0
-        warmupRatio = 0
-        adamBeta1 = 0.9
-        adamBeta2 = 0.999
-        adamEpsilon = 1e-8
-        weightDecay = 0
-        maxGradNorm = 1
-        batchSize = 4
-        gradAccum = 1
-        epochs = 1
-        maxSteps = -1
-        loggingSteps = 10
-        evalSteps = 0
-        saveSteps = 0
-        saveTotalLimit = 2
-        threads = 0
     }
+
+    /// What the data pipeline needs (shared with `leandpo eval`).
+    public var dataOptions: DataOptions { DataOptions(maxLength: maxLength, truncation: truncationMode, skipInvalid: skipInvalid) }
 
     public var lossConfig: LossConfig {
-        get throws {
-            let losses = try LossConfig.parseLosses(loss, weights: lossWeights)
-            let c = LossConfig(
-                losses: losses, beta: beta, labelSmoothing: labelSmoothing, ldAlpha: ldAlpha, discopopTau: discopopTau,
-                simpoGamma: simpoGamma, orpoLambda: orpoLambda)
-            try c.validate()
-            return c
+        LossConfig(
+            losses: loss.enumerated().map { WeightedLoss($1, weight: lossWeights?[$0] ?? 1) }, beta: beta, labelSmoothing: labelSmoothing,
+            ldAlpha: ldAlpha, discopopTau: discopopTau, simpoGamma: simpoGamma, orpoLambda: orpoLambda)
+    }
+
+    /// Every check of a value a user gave, in one place; the message names the option as written in
+    /// `--config` and on the command line (`lora_r` / `--lora-r`).
+    public func validate() throws(ArgumentError) {
+        func check(_ ok: Bool, _ message: @autoclosure () -> String) throws(ArgumentError) {
+            if !ok { throw ArgumentError(message()) }
         }
-    }
-
-    public var truncation: TruncationMode {
-        get throws {
-            guard let t = TruncationMode(rawValue: truncationMode) else {
-                throw ArgumentError("--truncation-mode must be keep_start or keep_end, got \(truncationMode)")
-            }
-            return t
+        do { try lora.validate() } catch { throw ArgumentError("\(error)") }
+        if let w = lossWeights {
+            try check(w.count == loss.count, "loss_weights: \(w.count) weights for \(loss.count) losses; give one weight per loss")
         }
-    }
-
-    public var scheduleKind: LRSchedule.Kind {
-        get throws {
-            guard let k = LRSchedule.Kind(rawValue: lrSchedulerType) else {
-                throw ArgumentError("--lr-scheduler-type must be constant, linear or cosine, got \(lrSchedulerType)")
-            }
-            return k
-        }
-    }
-
-    /// Cross-field checks; the message names the option.
-    public func validate() throws {
-        func check(_ ok: Bool, _ message: String) throws { if !ok { throw ArgumentError(message) } }
-        try lora.validate()
-        _ = try lossConfig
-        _ = try truncation
-        _ = try scheduleKind
-        try check(maxLength >= 2, "--max-length must be at least 2, got \(maxLength)")
-        try check(lr > 0 && lr.isFinite, "--lr must be > 0, got \(lr)")
-        try check(warmupSteps >= 0, "--warmup-steps must be ≥ 0")
-        try check(warmupRatio >= 0 && warmupRatio < 1, "--warmup-ratio must lie in [0, 1)")
-        try check(adamBeta1 >= 0 && adamBeta1 < 1, "--adam-beta1 must lie in [0, 1)")
-        try check(adamBeta2 >= 0 && adamBeta2 < 1, "--adam-beta2 must lie in [0, 1)")
-        try check(adamEpsilon > 0, "--adam-epsilon must be > 0")
-        try check(weightDecay >= 0, "--weight-decay must be ≥ 0")
-        try check(maxGradNorm >= 0, "--max-grad-norm must be ≥ 0 (0 turns clipping off)")
-        try check(batchSize >= 1, "--batch-size must be ≥ 1")
-        try check(gradAccum >= 1, "--grad-accum must be ≥ 1")
-        try check(epochs > 0 || maxSteps > 0, "give --epochs > 0 or --max-steps > 0")
-        try check(loggingSteps >= 1, "--logging-steps must be ≥ 1")
-        try check(evalSteps >= 0 && saveSteps >= 0, "--eval-steps and --save-steps must be ≥ 0")
-        try check(saveTotalLimit >= 1, "--save-total-limit must be ≥ 1")
-        try check(threads >= 0, "--threads must be ≥ 0 (0: all cores)")
-        if let s = evalSplit { try check(s > 0 && s < 1, "--eval-split must lie in (0, 1), got \(s)") }
-        try check(!(evalSplit != nil && evalData != nil), "give --eval-data or --eval-split, not both")
-    }
-
-    /// The arguments whose change would make a resumed run differ from an uninterrupted one, with their
-    /// option names; `model` and `data` are compared by content (fingerprint, data hash), not by path.
-    public func exactnessDifferences(from other: TrainArguments) -> [String] {
-        var d: [String] = []
-        func cmp<T: Equatable>(_ a: T, _ b: T, _ name: String) { if a != b { d.append(name) } }
-        cmp(lora, other.lora, "--lora-*")
-        cmp(seed, other.seed, "--seed")
-        cmp(initAdapter, other.initAdapter, "--init-adapter")
-        cmp(loss, other.loss, "--loss")
-        cmp(lossWeights, other.lossWeights, "--loss-weights")
-        cmp(beta, other.beta, "--beta")
-        cmp(labelSmoothing, other.labelSmoothing, "--label-smoothing")
-        cmp(ldAlpha, other.ldAlpha, "--ld-alpha")
-        cmp(simpoGamma, other.simpoGamma, "--simpo-gamma")
-        cmp(orpoLambda, other.orpoLambda, "--orpo-lambda")
-        cmp(discopopTau, other.discopopTau, "--discopop-tau")
-        cmp(maxLength, other.maxLength, "--max-length")
-        cmp(truncationMode, other.truncationMode, "--truncation-mode")
-        cmp(skipInvalid, other.skipInvalid, "--skip-invalid")
-        cmp(shuffle, other.shuffle, "--no-shuffle")
-        cmp(evalSplit, other.evalSplit, "--eval-split")
-        cmp(lr, other.lr, "--lr")
-        cmp(lrSchedulerType, other.lrSchedulerType, "--lr-scheduler-type")
-        cmp(warmupSteps, other.warmupSteps, "--warmup-steps")
-        cmp(warmupRatio, other.warmupRatio, "--warmup-ratio")
-        cmp(adamBeta1, other.adamBeta1, "--adam-beta1")
-        cmp(adamBeta2, other.adamBeta2, "--adam-beta2")
-        cmp(adamEpsilon, other.adamEpsilon, "--adam-epsilon")
-        cmp(weightDecay, other.weightDecay, "--weight-decay")
-        cmp(maxGradNorm, other.maxGradNorm, "--max-grad-norm")
-        cmp(batchSize, other.batchSize, "--batch-size")
-        cmp(gradAccum, other.gradAccum, "--grad-accum")
-        cmp(epochs, other.epochs, "--epochs")
-        cmp(maxSteps, other.maxSteps, "--max-steps")
-        cmp(loggingSteps, other.loggingSteps, "--logging-steps")
-        cmp(threads == 0 ? nil : threads, other.threads == 0 ? nil : other.threads, "--threads")
-        return d
+        do { try lossConfig.validate() } catch { throw ArgumentError(error.message) }
+        try check(maxLength >= 2, "max_length must be at least 2, got \(maxLength)")
+        try check(lr > 0 && lr.isFinite, "lr must be > 0, got \(lr)")
+        try check(warmupSteps >= 0, "warmup_steps must be ≥ 0, got \(warmupSteps)")
+        try check(warmupRatio >= 0 && warmupRatio < 1, "warmup_ratio must lie in [0, 1), got \(warmupRatio)")
+        try check(adamBeta1 >= 0 && adamBeta1 < 1, "adam_beta1 must lie in [0, 1), got \(adamBeta1)")
+        try check(adamBeta2 >= 0 && adamBeta2 < 1, "adam_beta2 must lie in [0, 1), got \(adamBeta2)")
+        try check(adamEpsilon > 0 && adamEpsilon.isFinite, "adam_epsilon must be > 0, got \(adamEpsilon)")
+        try check(weightDecay >= 0 && weightDecay.isFinite, "weight_decay must be ≥ 0, got \(weightDecay)")
+        try check(maxGradNorm >= 0 && maxGradNorm.isFinite, "max_grad_norm must be ≥ 0 (0 turns clipping off), got \(maxGradNorm)")
+        try check(batchSize >= 1, "batch_size must be ≥ 1, got \(batchSize)")
+        try check(gradAccum >= 1, "grad_accum must be ≥ 1, got \(gradAccum)")
+        try check(epochs.isFinite && epochs >= 0, "epochs must be ≥ 0, got \(epochs)")
+        try check(epochs > 0 || maxSteps > 0, "give epochs > 0 or max_steps > 0")
+        try check(loggingSteps >= 1, "logging_steps must be ≥ 1, got \(loggingSteps)")
+        try check(evalSteps >= 0, "eval_steps must be ≥ 0 (0: at the end only), got \(evalSteps)")
+        try check(saveSteps >= 0, "save_steps must be ≥ 0 (0: at the end only), got \(saveSteps)")
+        try check(saveTotalLimit >= 1, "save_total_limit must be ≥ 1, got \(saveTotalLimit)")
+        try check(threads >= 0, "threads must be ≥ 0 (0: all cores), got \(threads)")
+        if let s = evalSplit { try check(s > 0 && s < 1, "eval_split must lie in (0, 1), got \(s)") }
+        try check(!(evalSplit != nil && evalData != nil), "give eval_data or eval_split, not both")
+        try check(!model.isEmpty, "model is required (--model, or model in --config)")
+        try check(!data.isEmpty, "data is required (--data, or data in --config)")
+        try check(!output.isEmpty, "output is required (--output, or output in --config)")
     }
 }
 
-public struct ArgumentError: Error, CustomStringConvertible, Sendable {
+/// Where metrics go besides metrics.jsonl (TRL's `report_to`).
+public enum ReportTarget: String, Sendable, CaseIterable {
+    case tensorboard
+}
+
+public struct ArgumentError: Error, CustomStringConvertible, Sendable, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }

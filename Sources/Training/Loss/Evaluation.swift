@@ -1,0 +1,30 @@
+// TRL's evaluation metrics from per-pair sums: the loss of the chosen losses and every metric, computed per
+// micro-batch of `batchSize` pairs and averaged over micro-batches, as TRL's evaluation loop and the
+// trainer's `eval_` rows do. `leandpo eval` uses it, so both report the same numbers for the same pairs.
+
+public enum Evaluation {
+    public static func metrics(
+        pairs: [TokenizedPair], policy: ReferenceLogps, policyLogitSums: (chosen: [Double], rejected: [Double]),
+        reference: ReferenceLogps?, config: LossConfig, batchSize: Int
+    ) -> [(key: String, value: Double)] {
+        precondition(!config.losses.contains { $0.kind == .orpo }, "orpo needs the whole chosen sequence's log-probs")
+        var window = MetricsWindow()
+        for start in stride(from: 0, to: pairs.count, by: max(1, batchSize)) {
+            let idx = Array(start..<min(pairs.count, start + batchSize))
+            let p = policy[idx]
+            let r = reference?[idx]
+            var inputs = LossInputs(
+                pairs: idx.map { pairs[$0] }, policyChosen: p.chosen, policyRejected: p.rejected, referenceChosen: r?.chosen,
+                referenceRejected: r?.rejected)
+            inputs.policyChosenTail = p.chosenTail
+            inputs.policyRejectedTail = p.rejectedTail
+            inputs.referenceChosenTail = r?.chosenTail
+            inputs.referenceRejectedTail = r?.rejectedTail
+            inputs.chosenLogitSums = idx.map { policyLogitSums.chosen[$0] }
+            inputs.rejectedLogitSums = idx.map { policyLogitSums.rejected[$0] }
+            let result = DPOLoss.compute(inputs, config: config)
+            window.add(result.metrics.merging(["loss": result.loss]) { a, _ in a })
+        }
+        return window.flush()
+    }
+}
