@@ -46,6 +46,10 @@ public struct TrainerError: Error, CustomStringConvertible, Sendable {
 
 public final class Trainer {
     public let arguments: TrainArguments
+    /// The other processes of a data-parallel run; nil for one process.
+    public let group: ProcessGroup?
+    /// Whether this process writes files (checkpoints, the adapter): rank 0, or the only process.
+    public var isWriter: Bool { (group?.rank ?? 0) == 0 }
     public let model: LlamaModel
     public let adapter: LoRAAdapter
     public let train: PreferenceDataset
@@ -71,10 +75,17 @@ public final class Trainer {
 
     /// Loads the model, the adapter (fresh, from `--init-adapter`, or from `resume`), the data, and plans
     /// the run. Nothing is computed yet.
-    public init(arguments: TrainArguments, model: LlamaModel, context: TokenizationContext, resume: TrainingCheckpoint? = nil)
-        throws
-    {
+    /// With a `group` of N processes, `arguments.gradAccum` is the global count (N × each rank's) and
+    /// this rank computes its N-th of every step's micro-batches (see DataParallel).
+    public init(
+        arguments: TrainArguments, model: LlamaModel, context: TokenizationContext, resume: TrainingCheckpoint? = nil,
+        group: ProcessGroup? = nil
+    ) throws {
         try arguments.validate()
+        if let group, arguments.gradAccum % group.size != 0 {
+            throw TrainerError("grad_accum \(arguments.gradAccum) does not split over \(group.size) processes")
+        }
+        self.group = group
         self.arguments = arguments
         self.model = model
         lossConfig = arguments.lossConfig
@@ -173,13 +184,27 @@ public final class Trainer {
             if let limit = groupLimit, limit < groups.count { groups = Array(groups.prefix(limit)) }
             let scored = groups.reduce(0) { $0 + $1.count }
             let key = ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: pairs, groups: groups, sharedPrompts: sharesPrompts)
-            if let r = ReferenceCache.load(key: key), r.count == pairs.count {
+            let cached = ReferenceCache.load(key: key).flatMap { $0.count == pairs.count ? $0 : nil }
+            // Every rank scores only if one of them lacks the cache (each machine has its own).
+            let missing = try group.map { try DataParallel.any(cached == nil, group: $0) } ?? (cached == nil)
+            if let cached, !missing {
                 _ = events(.reference(done: scored, total: scored, cached: true))
-                return r
+                return cached
             }
-            let (r, _) = try withoutActuallyEscaping(events) { events in
-                try PairScoring.score(pairs, model: model, adapter: nil, groups: groups, sharePrompts: sharesPrompts) { done, total in
+            // With N processes each scores every N-th group, and all of them receive every pair's sums.
+            let mine = group.map { g in groups.enumerated().filter { $0.offset % g.size == g.rank }.map(\.element) } ?? groups
+            var (r, _) = try withoutActuallyEscaping(events) { events in
+                try PairScoring.score(pairs, model: model, adapter: nil, groups: mine, sharePrompts: sharesPrompts) { done, total in
                     _ = events(.reference(done: done, total: total, cached: false))
+                }
+            }
+            if let group {
+                let rows = mine.joined().map { i in
+                    ["i": Double(i), "c": r.chosen[i], "r": r.rejected[i], "ct": r.chosenTail[i], "rt": r.rejectedTail[i]]
+                }
+                for row in try DataParallel.gatherRows(rows, group: group) {
+                    let i = Int(row["i"]!)
+                    (r.chosen[i], r.rejected[i], r.chosenTail[i], r.rejectedTail[i]) = (row["c"]!, row["r"]!, row["ct"]!, row["rt"]!)
                 }
             }
             ReferenceCache.store(r, key: key)
@@ -217,15 +242,24 @@ public final class Trainer {
                 let values = [("step", Double(step)), ("epoch", epoch(atStep: step))] + w.flush()
                 if events(.log(values)) == .stop { stop = true }
             }
+            // Every process stops at the same step, or the others would wait for it forever.
+            if let group, group.size > 1 { stop = try DataParallel.any(stop, group: group) }
             if stop { return }
-            // --eval-steps 0: only at the end.
-            if let e = eval, step == totalSteps || (arguments.evalSteps > 0 && step % arguments.evalSteps == 0) {
+            // --eval-steps 0: only at the end. Only the writer evaluates and saves; the others go on to the
+            // next step's exchange and wait for it there.
+            if isWriter, let e = eval, step == totalSteps || (arguments.evalSteps > 0 && step % arguments.evalSteps == 0) {
                 let metrics = try evaluate(e.pairs, reference: evalReference)
-                if events(.evaluated(step: step, metrics)) == .stop { return }
+                if events(.evaluated(step: step, metrics)) == .stop { stop = true }
             }
-            if arguments.saveSteps > 0, step % arguments.saveSteps == 0, step != totalSteps {
-                if events(try save()) == .stop { return }
+            if isWriter, arguments.saveSteps > 0, step % arguments.saveSteps == 0, step != totalSteps {
+                if events(try save()) == .stop { stop = true }
             }
+            if let group, group.size > 1 { stop = try DataParallel.any(stop, group: group) }
+            if stop { return }
+        }
+        guard isWriter else {
+            _ = events(.finished(step: step))
+            return
         }
         if step > initialStep || !FileManager.default.fileExists(atPath: checkpointPath(step)) {
             _ = events(try save())
@@ -238,15 +272,19 @@ public final class Trainer {
     func trainStep() throws -> StepReport {
         let start = DispatchTime.now().uptimeNanoseconds
         adapter.zeroGradients()
-        var lossSum = 0.0
-        var accSum = 0.0
-        var tokens = 0
-        var micro = 0
+        var rows: [[String: Double]] = []
         let accum = arguments.gradAccum
-        for m in 0..<accum {
+        // One process with one micro-batch accumulates straight into the adapter's gradients. Otherwise each
+        // micro-batch's gradient is kept apart and added in global micro-batch order (DataParallel), so N
+        // processes give the bits of one process with the same global grad-accum.
+        let separate = accum > 1 || group != nil
+        var kept: [[Float]] = []
+        let perRank = accum / (group?.size ?? 1)
+        let first = (group?.rank ?? 0) * perRank
+        for m in first..<(first + perRank) {
             let idx = microBatch(step: step, micro: m)
             if idx.isEmpty { continue }
-            micro += 1
+            if separate { adapter.zeroGradients() }
             let pb = PairBatch(
                 pairs: idx.map { train.pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo }, sharePrompts: sharesPrompts)
             let ref = reference?[idx]
@@ -265,11 +303,23 @@ public final class Trainer {
                     "loss is \(r.loss) at step \(step + 1) (pairs \(idx.map { train.pairs[$0].location.description }.joined(separator: ", "))); stopping without saving"
                 )
             }
-            lossSum += r.loss
-            accSum += r.metrics[MetricKey.rewardsAccuracies] ?? 0
-            tokens += pb.tokenCount
-            window.append(r.metrics.merging(["loss": r.loss]) { a, _ in a })
+            rows.append(r.metrics.merging(["loss": r.loss, Self.tokensKey: Double(pb.tokenCount)]) { a, _ in a })
+            if separate { kept.append(Array(adapter.gradients)) }
         }
+        if separate {
+            try withUnsafeBuffers(kept) { try DataParallel.orderedSum($0, into: adapter.gradients, group: group) }
+            if let group, group.size > 1 { rows = try DataParallel.gatherRows(rows, group: group) }
+        }
+        var lossSum = 0.0
+        var accSum = 0.0
+        var tokens = 0
+        for var row in rows {
+            lossSum += row["loss"] ?? 0
+            accSum += row[MetricKey.rewardsAccuracies] ?? 0
+            tokens += Int(row.removeValue(forKey: Self.tokensKey) ?? 0)
+            window.append(row)
+        }
+        let micro = rows.count
         let grads = UnsafeBufferPointer(adapter.gradients)
         let norm = GradientClipping.globalNorm(grads)
         guard norm.isFinite else { throw TrainerError("gradient norm is \(norm) at step \(step + 1); stopping without saving") }
@@ -287,6 +337,9 @@ public final class Trainer {
             step: step + 1, totalSteps: totalSteps, epoch: epoch(atStep: step + 1), loss: lossSum / n, rewardAccuracy: accSum / n,
             gradNorm: norm, learningRate: lr, tokens: tokens, seconds: seconds)
     }
+
+    /// A micro-batch's token count travels with its metrics between processes under this key, then leaves.
+    static let tokensKey = "_tokens"
 
     /// The loss inputs of a packed micro-batch: the policy's per-pair sums from `lp`, the reference's from `ref`.
     public static func lossInputs(_ pb: PairBatch, _ lp: SequenceLogProbs, _ ref: ReferenceLogps?) -> LossInputs {
@@ -341,4 +394,13 @@ public final class Trainer {
         TrainingCheckpoint.prune(directory: arguments.output, keep: arguments.saveTotalLimit)
         return .saved(path: path, info: info, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
     }
+}
+
+/// Unsafe views of `arrays` for the duration of `body`.
+func withUnsafeBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
+        if i == arrays.count { return try body(acc) }
+        return try arrays[i].withUnsafeBufferPointer { try nest(i + 1, acc + [$0]) }
+    }
+    return try nest(0, [])
 }
