@@ -76,3 +76,16 @@ if ProcessInfo.processInfo.environment["LEANDPO_BENCHMARKS"] == "1" {
             path: "Tests/Benchmarks/KernelBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
 }
+
+// MARK: - Data-parallel training over MPI (optional)
+
+// `LEANDPO_MPI=1 swift build -c release --scratch-path .build-mpi` builds a leandpo that trains over
+// `mpirun -np N` (Open MPI, libopenmpi-dev). The default build neither needs nor links MPI.
+if ProcessInfo.processInfo.environment["LEANDPO_MPI"] == "1" {
+    package.targets.append(.systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]))
+    package.targets.append(.target(name: "DataParallel", dependencies: ["CMPI", "Training"]))
+    if let cli = package.targets.first(where: { $0.name == "leandpo" }) {
+        cli.dependencies.append("DataParallel")
+        cli.swiftSettings = (cli.swiftSettings ?? []) + [.define("LEANDPO_MPI")]
+    }
+}

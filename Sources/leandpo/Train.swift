@@ -51,15 +51,25 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let (args, notes) = try arguments()
-            for n in notes { printErr("note: " + n) }
+            let group = try Launch.group()
+            var (args, notes) = try arguments()
+            let isWriter = (group?.rank ?? 0) == 0
+            if isWriter { for n in notes { printErr("note: " + n) } }
+            // With N processes grad-accum is per process; the run (and its checkpoints) records the global count.
+            if let group { args.gradAccum *= group.size }
             let file = try openBase(args.model)
             let text = try ModelText(file.metadata)
             let model = try LlamaModel(file: file, threads: args.threads > 0 ? args.threads : nil)
-            try prepareOutput(args, fingerprint: file.fingerprint)
+            if isWriter { try prepareOutput(args, fingerprint: file.fingerprint) }
             let checkpoint = try resume.map { try TrainingCheckpoint.read(path: TrainingCheckpoint.resolve($0)) }
-            let trainer = try Trainer(arguments: args, model: model, context: text.context, resume: checkpoint)
-            if let c = checkpoint {
+            let trainer = try Trainer(arguments: args, model: model, context: text.context, resume: checkpoint, group: group)
+            if let group {
+                try DataParallel.agree(file.fingerprint, what: "base model (fingerprint)", group: group)
+                try DataParallel.agree(trainer.dataKey, what: "training data (hash of the tokenized pairs)", group: group)
+                try DataParallel.agree(Self.exactArguments(args), what: "set of training arguments", group: group)
+                if isWriter { printErr("data parallel: \(group.size) processes, \(args.gradAccum / group.size) micro-batches each per step") }
+            }
+            if let c = checkpoint, isWriter {
                 printErr("resuming from \(c.path) at step \(c.state.step)")
                 if !trainer.resumeChanges.isEmpty {
                     printErr(
@@ -67,20 +77,55 @@ struct Train: ParsableCommand {
                             + " (the learning-rate schedule is recomputed over \(trainer.totalSteps) steps)")
                 }
                 try truncateMetrics(args.output + "/metrics.jsonl", afterStep: c.state.step)
-            } else {
+            } else if isWriter {
                 // A fresh start (a new directory, --overwrite, or the same run that never saved): old lines are stale.
                 try? FileManager.default.removeItem(atPath: args.output + "/metrics.jsonl")
             }
-            try writeRunFile(args, fingerprint: file.fingerprint, dataHash: trainer.dataKey)
+            if isWriter { try writeRunFile(args, fingerprint: file.fingerprint, dataHash: trainer.dataKey) }
             Signals.install()
-            try runLoop(trainer, args)
+            let startStep = trainer.step
+            var seconds = 0.0
+            if isWriter {
+                seconds = try runLoop(trainer, args)
+            } else {
+                try followLoop(trainer)
+            }
+            if isWriter, trainer.step > startStep {
+                printErr(String(format: "step time: %.2f s per optimizer step (reference pass excluded)", seconds / Double(trainer.step - startStep)))
+            }
+            if let c = Launch.communication(group), isWriter, trainer.step > startStep {
+                let steps = Double(trainer.step - startStep)
+                printErr(
+                    String(
+                        format: "communication: %.2f MB per step sent by rank 0; %.2f s in MPI calls per %.2f s step (%.1f%%)",
+                        Double(c.bytes) / steps / 1e6, c.seconds / steps, seconds / steps, 100 * c.seconds / max(seconds, 1e-9)))
+            }
         }
         if Signals.interrupted { throw ExitCode(Signals.exitCode) }
     }
 
+    /// The options every process of a data-parallel run must share, as text (paths and threads may differ).
+    static func exactArguments(_ args: TrainArguments) -> String {
+        var a = args
+        (a.model, a.data, a.output, a.evalData, a.threads) = ("", "", "", nil, 0)
+        return TrainOptions.encode(a).rendered(indent: nil)
+    }
+
+    /// A rank other than 0: trains its share, takes part in the collectives, prints and writes nothing.
+    func followLoop(_ trainer: Trainer) throws {
+        try trainer.run { event in
+            if case .log = event, let group = trainer.group {
+                _ = try? DataParallel.gatherRows([["peak": Double(peakResidentBytes())]], group: group)
+            }
+            return Signals.interrupted ? .stop : .more
+        }
+    }
+
     // MARK: - The loop's consumer
 
-    func runLoop(_ trainer: Trainer, _ args: TrainArguments) throws {
+    /// Consumes the trainer's events; returns the seconds its optimizer steps took (reference pass excluded).
+    @discardableResult
+    func runLoop(_ trainer: Trainer, _ args: TrainArguments) throws -> Double {
         let progress = ProgressLine()
         let metrics = try MetricsLog(path: args.output + "/metrics.jsonl")
         var start = Date()
@@ -124,7 +169,12 @@ struct Train: ParsableCommand {
                 let rate = Double(tokensTimed) / max(1e-9, secondsTimed)
                 var all = values
                 all.append(("tokens_per_second", rate))
-                all.append(("peak_memory_mb", Double(peakResidentBytes()) / 1048576))
+                // The largest peak over the processes of a data-parallel run.
+                var peak = Double(peakResidentBytes())
+                if let group = trainer.group, let rows = try? DataParallel.gatherRows([["peak": peak]], group: group) {
+                    peak = rows.compactMap { $0["peak"] }.max() ?? peak
+                }
+                all.append(("peak_memory_mb", peak / 1048576))
                 metrics.write(all)
                 if !progress.isTerminal { progress.update(Self.format(values), force: true) }
             case .evaluated(_, let values):
@@ -150,6 +200,7 @@ struct Train: ParsableCommand {
                 progress.message("interrupted at step \(trainer.step); nothing new to save")
             }
         }
+        return secondsTimed
     }
 
     static func format(_ values: [(key: String, value: Double)]) -> String {
