@@ -121,6 +121,37 @@ extension TrainerTests {
             return try #require(results.records[0])
         }
 
+        /// The segmented chain gives exactly the sequential sum, whatever the segment size.
+        @Test(arguments: [1, 7, 1000])
+        func orderedSumEqualsTheSequentialSum(segment: Int) throws {
+            let ranks = 3, perRank = 2, n = 100
+            var rng = SplitMix64(state: 5)
+            let grads = (0..<(ranks * perRank)).map { _ in (0..<n).map { _ in Float(Double(rng.next() % 2_000_001) / 1e3 - 1000) } }
+            var expected = [Float](repeating: 0, count: n)
+            for g in grads { for i in 0..<n { expected[i] += g[i] } }
+            let shared = ThreadGroup.Shared(size: ranks)
+            final class Box: @unchecked Sendable { var out: [[Float]] = []; let lock = NSLock() }
+            let box = Box()
+            let done = DispatchGroup()
+            for r in 0..<ranks {
+                done.enter()
+                Thread {
+                    defer { done.leave() }
+                    var out = [Float](repeating: .nan, count: n)
+                    let mine = Array(grads[(r * perRank)..<((r + 1) * perRank)])
+                    try? withUnsafeBuffersForTest(mine) { views in
+                        try out.withUnsafeMutableBufferPointer {
+                            try DataParallel.orderedSum(views, into: $0, group: ThreadGroup(shared, rank: r), segment: segment)
+                        }
+                    }
+                    box.lock.withLock { box.out.append(out) }
+                }.start()
+            }
+            done.wait()
+            #expect(box.out.count == ranks)
+            for out in box.out { #expect(out.map(\.bitPattern) == expected.map(\.bitPattern)) }
+        }
+
         @Test(arguments: [(ranks: 2, perRank: 1), (ranks: 2, perRank: 2), (ranks: 4, perRank: 1)])
         func ranksEqualOneProcessBitForBit(ranks: Int, perRank: Int) throws {
             let f = try TrainerFixture(pairs: 32)
@@ -160,4 +191,12 @@ extension TrainerTests {
             #expect(x.parameters.map(\.bitPattern) == y.parameters.map(\.bitPattern))
         }
     }
+}
+
+func withUnsafeBuffersForTest<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
+        if i == arrays.count { return try body(acc) }
+        return try arrays[i].withUnsafeBufferPointer { try nest(i + 1, acc + [$0]) }
+    }
+    return try nest(0, [])
 }

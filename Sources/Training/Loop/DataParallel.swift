@@ -29,19 +29,27 @@ public enum DataParallel {
     /// The sum, in global micro-batch order, of every rank's micro-batch gradients (`mine`: this rank's,
     /// oldest first; rank r holds the micro-batches after rank r−1's). Rank 0 starts from zero and adds
     /// its own, then each rank receives the running sum, adds its own and passes it on; the last rank
-    /// broadcasts the total. `out` receives the total on every rank.
-    public static func orderedSum(_ mine: [UnsafeBufferPointer<Float>], into out: UnsafeMutableBufferPointer<Float>, group: ProcessGroup?)
-        throws
-    {
+    /// broadcasts the total. `out` receives the total on every rank. The vector travels in segments, so
+    /// the ranks of the chain work on different segments at once (a pipeline): the chain costs about one
+    /// vector's transfer plus one segment per rank, not one vector per rank.
+    public static func orderedSum(
+        _ mine: [UnsafeBufferPointer<Float>], into out: UnsafeMutableBufferPointer<Float>, group: ProcessGroup?, segment: Int = 1 << 20
+    ) throws {
         let rank = group?.rank ?? 0, size = group?.size ?? 1
-        if rank == 0 {
-            out.update(repeating: 0)
-        } else {
-            try group!.receive(out, from: rank - 1)
-        }
-        for g in mine { add(g, into: out) }
+        var start = 0
+        repeat {
+            let range = start..<min(out.count, start + segment)
+            let part = UnsafeMutableBufferPointer(rebasing: out[range])
+            if rank == 0 {
+                part.update(repeating: 0)
+            } else {
+                try group!.receive(part, from: rank - 1)
+            }
+            for g in mine { add(UnsafeBufferPointer(rebasing: g[range]), into: part) }
+            if let group, rank < size - 1 { try group.send(UnsafeBufferPointer(part), to: rank + 1) }
+            start = range.upperBound
+        } while start < out.count
         guard let group, size > 1 else { return }
-        if rank < size - 1 { try group.send(UnsafeBufferPointer(out), to: rank + 1) }
         try group.broadcast(out, from: size - 1)
     }
 
