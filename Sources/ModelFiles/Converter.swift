@@ -47,18 +47,21 @@ public enum Converter {
         return order
     }
 
-    /// Writes `source` to an MTF file at `path` with every tensor in `dtype` (f32, f16 or bf16).
+    /// Writes `source` to an MTF file at `path` with its tensors in `dtype`. A quantized `dtype` (q8_0,
+    /// q4_0, q4_1) applies to the matrices whose rows are whole blocks; norms and other vectors stay f32,
+    /// as llama.cpp keeps them.
     /// `progress` gets (tensors written, total). Returns the base fingerprint.
     @discardableResult
     public static func convert(source: any ModelSource, to path: String, dtype: DType, progress: ((Int, Int) -> Void)?) throws
         -> String
     {
-        guard !dtype.isQuantized else {
-            throw ModelFileError(.unsupported, path, "cannot convert to \(dtype.rawValue); choose f32, bf16 or f16")
-        }
         let order = try plan(source)
+        func storedType(_ shape: [Int]) -> DType {
+            guard dtype.isQuantized else { return dtype }
+            return shape.count == 2 && shape[1] % dtype.blockSize == 0 ? dtype : .f32
+        }
         let writer = try MTFWriter(
-            path: path, metadata: source.metadata, tensors: order.map { TensorSpec(name: $0.name, dtype: dtype, shape: $0.shape) })
+            path: path, metadata: source.metadata, tensors: order.map { TensorSpec(name: $0.name, dtype: storedType($0.shape), shape: $0.shape) })
         let capacity = max(1, order.map(\.elementCount).max() ?? 1)
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)  // (largest tensor)
         defer { buffer.deallocate() }

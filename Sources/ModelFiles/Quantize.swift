@@ -19,16 +19,7 @@ extension GGMLType {
         case .bf16:
             for i in 0..<count { dst.storeBytes(of: floatToBF16(src[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
         case .q8_0:
-            for b in 0..<(count / 32) {
-                let x = src + 32 * b
-                let block = dst + 34 * b
-                var amax: Float = 0
-                for j in 0..<32 { amax = max(amax, abs(x[j])) }
-                let d = amax / 127
-                let id: Float = d != 0 ? 1 / d : 0
-                block.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
-                for j in 0..<32 { block.storeBytes(of: Int8((x[j] * id).rounded()), toByteOffset: 2 + j, as: Int8.self) }
-            }
+            DType.q8_0.encode(src, into: dst, count: count)
         default:
             preconditionFailure("encoding to \(self) is not supported")
         }

@@ -120,9 +120,11 @@ extension DType {
         }
     }
 
-    /// Encodes f32 values into this dtype. Only the float dtypes can be encoded; quantized tensors are
-    /// stored as they came (from GGUF) and never re-quantized.
+    /// Encodes f32 values into this dtype (`count` a whole number of blocks). The quantized types use
+    /// ggml's reference quantizers (quantize_row_q8_0_ref, _q4_0_ref, _q4_1_ref), so a file converted here
+    /// decodes as llama.cpp would decode the same blocks.
     public func encode(_ src: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer, count: Int) {
+        precondition(count % blockSize == 0, "encode count must be whole blocks")
         switch self {
         case .f32:
             dst.copyMemory(from: src, byteCount: count * 4)
@@ -132,8 +134,57 @@ extension DType {
         case .bf16:
             let d = dst.assumingMemoryBound(to: UInt16.self)
             for i in 0..<count { d[i] = floatToBF16(src[i]) }
-        case .q8_0, .q4_0, .q4_1:
-            preconditionFailure("encoding to \(rawValue) is not supported")
+        case .q8_0:
+            for b in 0..<(count / 32) {
+                let x = src + 32 * b
+                let block = dst + 34 * b
+                var amax: Float = 0
+                for j in 0..<32 { amax = max(amax, abs(x[j])) }
+                let d = amax / 127
+                let id: Float = d != 0 ? 1 / d : 0
+                block.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+                for j in 0..<32 { block.storeBytes(of: Int8((x[j] * id).rounded()), toByteOffset: 2 + j, as: Int8.self) }
+            }
+        case .q4_0:
+            for b in 0..<(count / 32) {
+                let x = src + 32 * b
+                let block = dst + 18 * b
+                // The value of largest magnitude, with its sign, maps to −8.
+                var amax: Float = 0
+                var extreme: Float = 0
+                for j in 0..<32 where abs(x[j]) > amax {
+                    amax = abs(x[j])
+                    extreme = x[j]
+                }
+                let d = extreme / -8
+                let id: Float = d != 0 ? 1 / d : 0
+                block.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+                for j in 0..<16 {
+                    let lo = min(15, Int(x[j] * id + 8.5))
+                    let hi = min(15, Int(x[16 + j] * id + 8.5))
+                    block.storeBytes(of: UInt8(lo | hi << 4), toByteOffset: 2 + j, as: UInt8.self)
+                }
+            }
+        case .q4_1:
+            for b in 0..<(count / 32) {
+                let x = src + 32 * b
+                let block = dst + 20 * b
+                var lo = Float.greatestFiniteMagnitude
+                var hi = -Float.greatestFiniteMagnitude
+                for j in 0..<32 {
+                    lo = min(lo, x[j])
+                    hi = max(hi, x[j])
+                }
+                let d = (hi - lo) / 15
+                let id: Float = d != 0 ? 1 / d : 0
+                block.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+                block.storeBytes(of: floatToHalf(lo).littleEndian, toByteOffset: 2, as: UInt16.self)
+                for j in 0..<16 {
+                    let a = min(15, Int((x[j] - lo) * id + 0.5))
+                    let c = min(15, Int((x[16 + j] - lo) * id + 0.5))
+                    block.storeBytes(of: UInt8(a | c << 4), toByteOffset: 4 + j, as: UInt8.self)
+                }
+            }
         }
     }
 }

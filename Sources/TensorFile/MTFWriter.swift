@@ -102,15 +102,16 @@ public final class MTFWriter {
         guard floats.count == table[next].elementCount else {
             throw TensorFileError.writer(path: path, what: "tensor \(name): \(floats.count) values for shape \(spec.shape)")
         }
-        guard !spec.dtype.isQuantized else {
-            throw TensorFileError.writer(path: path, what: "tensor \(name): cannot encode floats as \(spec.dtype.rawValue)")
+        guard floats.count % spec.dtype.blockSize == 0 else {
+            throw TensorFileError.writer(path: path, what: "tensor \(name): \(floats.count) values are not whole \(spec.dtype.rawValue) blocks")
         }
-        let chunk = 1 << 20
-        var scratch = [UInt8](repeating: 0, count: min(floats.count, chunk) * spec.dtype.blockBytes)
+        let chunk = 1 << 20  // a multiple of every block size
+        var scratch = [UInt8](
+            repeating: 0, count: (min(floats.count, chunk) + spec.dtype.blockSize - 1) / spec.dtype.blockSize * spec.dtype.blockBytes)
         var i = 0
         while i < floats.count {
             let n = min(chunk, floats.count - i)
-            let bytes = n * spec.dtype.blockBytes
+            let bytes = n / spec.dtype.blockSize * spec.dtype.blockBytes
             try scratch.withUnsafeMutableBytes { dst in
                 spec.dtype.encode(floats.baseAddress! + i, into: dst.baseAddress!, count: n)
                 try append(UnsafeRawBufferPointer(rebasing: dst[0..<bytes]))

@@ -11,20 +11,14 @@ struct Convert: ParsableCommand {
         abstract: "Convert a GGUF file or a Hugging Face safetensors model to an MTF file.")
 
     enum OutputDType: String, ExpressibleByArgument, CaseIterable {
-        case f32, bf16, f16
-        var dtype: DType {
-            switch self {
-            case .f32: .f32
-            case .bf16: .bf16
-            case .f16: .f16
-            }
-        }
+        case f32, bf16, f16, q8_0, q4_0, q4_1
+        var dtype: DType { DType(rawValue: rawValue)! }
     }
 
     @Argument(help: "A .gguf file, a Hugging Face model directory, or a .safetensors file next to its config.json.")
     var source: String
     @Option(name: .shortAndLong, help: "The MTF file to write.") var output: String
-    @Option(help: "Element type of the written tensors.")
+    @Option(help: "Element type of the written tensors; q8_0, q4_0 and q4_1 quantize the matrices (norms stay f32) for a smaller base to train on.")
     var dtype: OutputDType = .f32
 
     func run() throws {
