@@ -41,7 +41,7 @@ let package = Package(
         .executableTarget(
             name: "leandpo-bench",
             dependencies: [
-                "JSON", "TensorFile", "Kernels", "Model", "Training",
+                "JSON", "TensorFile", "ModelFiles", "Kernels", "Model", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/LeanDPOBench"),
