@@ -4,7 +4,7 @@
 // exactness tests compare runs bit for bit, which holds only at one fixed thread count.
 
 import Foundation
-import Model
+@_spi(Benchmarks) import Model
 import TensorFile
 import TestSupport
 import Testing
@@ -148,6 +148,11 @@ struct TrainerFixture {
 
     func trainer(_ a: TrainArguments, resume: TrainingCheckpoint? = nil) throws -> Trainer {
         try Trainer(arguments: a, model: model, context: ByteToy.context, resume: resume)
+    }
+
+    /// A trainer over a second model of the same file, built with benchmark `switches`.
+    func trainer(_ a: TrainArguments, switches: BenchmarkSwitches) throws -> Trainer {
+        try Trainer(arguments: a, model: LlamaModel(path: modelPath, threads: 1, switches: switches), context: ByteToy.context)
     }
 
     /// Points the reference cache at a private temporary directory (once per process).
