@@ -6,6 +6,7 @@
 import ArgumentParser
 import Foundation
 @_spi(Benchmarks) import Model
+import SeededRandom
 import TensorFile
 import Training
 

@@ -5,6 +5,7 @@
 
 import Foundation
 import Kernels
+import SeededRandom
 
 // MARK: - Session
 

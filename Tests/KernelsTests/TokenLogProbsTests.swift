@@ -3,6 +3,7 @@
 // the training backward from the forward's E_p[W] against both, and the full-logits path.
 
 import Kernels
+import SeededRandom
 import TensorFile
 import Testing
 

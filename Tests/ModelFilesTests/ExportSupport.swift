@@ -4,6 +4,7 @@
 
 import Foundation
 import ModelFiles
+import SeededRandom
 import TensorFile
 import TestSupport
 import Testing
@@ -73,7 +74,7 @@ struct TinyModel: Sendable, CustomStringConvertible {
 
     /// Random values for every tensor the config needs (norms near 1).
     func values(seed: UInt64 = 1) -> [String: [Float]] {
-        var rng = SplitMix(seed)
+        var rng = SplitMix64(seed: seed)
         var out: [String: [Float]] = [:]
         for t in config.requiredTensors {
             let n = t.shape.reduce(1, *)

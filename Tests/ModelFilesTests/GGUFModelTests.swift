@@ -4,6 +4,7 @@
 
 import Foundation
 import ModelFiles
+import SeededRandom
 import TensorFile
 import Testing
 
@@ -53,7 +54,7 @@ func q8_0Bytes(_ x: [Float]) -> [UInt8] {
 
 /// Writes a tiny model; returns the HF-named weights it holds (as f32 after the file's rounding).
 func writeTinyGGUF(_ d: TinyDims, to path: String, edit: (inout GGUFBuilder) -> Void = { _ in }) throws -> [String: [Float]] {
-    var rng = SplitMix(7)
+    var rng = SplitMix64(seed: 7)
     var b = GGUFBuilder()
     let a = d.arch + "."
     b.add("general.architecture", .string(d.arch))
@@ -333,7 +334,7 @@ func qwenGGUFIsNotPermuted(arch: String) throws {
     let dir = TempDir()
     _ = try writeTinyGGUF(TinyDims(), to: dir.file("ok.gguf"))
     let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("ok.gguf"))))
-    var rng = SplitMix(2026)
+    var rng = SplitMix64(seed: 2026)
     var opened = 0
     for _ in 0..<300 {
         var x = good

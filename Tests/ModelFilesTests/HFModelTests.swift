@@ -5,6 +5,7 @@
 import Foundation
 import JSON
 import ModelFiles
+import SeededRandom
 import TensorFile
 import Testing
 
@@ -13,7 +14,7 @@ func tinyHFTensors(tied: Bool = false) -> [(name: String, shape: [Int], values: 
     var notes: [String] = []
     let config = try! HFConfig.modelConfig(
         try! JSONValue.parse(Data(llamaConfigJSON(#""tie_word_embeddings": \#(tied)"#).utf8), path: "c"), path: "c", notes: &notes)
-    var rng = SplitMix(11)
+    var rng = SplitMix64(seed: 11)
     return config.requiredTensors.map { t in (t.name, t.shape, (0..<t.shape.reduce(1, *)).map { _ in rng.float() }) }
 }
 

@@ -7,6 +7,7 @@ import Foundation
 import Kernels
 import Model
 import ModelFiles
+import SeededRandom
 import TensorFile
 import TestSupport
 import Testing

@@ -3,6 +3,7 @@
 
 import Foundation
 import Model
+import SeededRandom
 import TestSupport
 import Testing
 

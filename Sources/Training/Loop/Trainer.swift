@@ -4,6 +4,7 @@
 
 import Foundation
 @_spi(Benchmarks) import Model
+import SeededRandom
 import TensorFile
 
 // MARK: - Events
