@@ -48,7 +48,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/LeanDPOBench"),
-        .target(name: "TestSupport", dependencies: ["SeededRandom"]),
+        .target(name: "TestSupport", dependencies: ["TensorFile", "SeededRandom"]),
 
         // MARK: - Tests
         .testTarget(name: "TensorFileTests", dependencies: ["TensorFile", "TestSupport"]),

@@ -171,14 +171,14 @@ extension ModelTests {
         /// GGUF-style quantized storage (q4_1 projections, a q8_0 tied embedding / LM head, as in the SmolLM2
         /// GGUF): block-decoded paths must equal an f32 model holding the dequantized values.
         @Test func quantizedStorageEqualsItsF32Twin() throws {
-            let spec = TinySpec(name: "quant", dim: 32, heads: 4, kvHeads: 2, headDim: 8, ffn: 64, vocab: 45, tied: true)
+            let spec = TinySpec(name: "quant", shape: TinyShape(dim: 32, heads: 4, kvHeads: 2, headDim: 8, ffn: 64, vocab: 45, tied: true))
             let config = spec.config
             var rng = Xoshiro256(seed: 21)
             let path = TestPaths.temporaryDirectory("leandpo-model") + "/quant.mtf"
             let specs = config.requiredTensors.map { t in
                 TensorSpec(name: t.name, dtype: t.shape.count == 1 ? .f32 : (t.name.contains("embed") ? .q8_0 : .q4_1), shape: t.shape)
             }
-            let writer = try MTFWriter(path: path, metadata: testMetadata(config, source: "quant"), tensors: specs)
+            let writer = try MTFWriter(path: path, metadata: TinyModelFile.metadata(config, source: "quant", converter: "ModelTests"), tensors: specs)
             for s in specs {
                 let n = s.shape.reduce(1, *)
                 let scale: Float = s.shape.count == 1 ? 0.2 : (s.name.contains("embed") ? 1 : 1.7 / Float(s.shape[1]).squareRoot())

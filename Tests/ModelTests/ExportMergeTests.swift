@@ -23,8 +23,10 @@ extension ModelTests {
         /// Llama 3 scaling with head_dim 32, enough rotary frequencies in the smoothing band for the GGUF
         /// importer to recover the scaling from rope_freqs.weight.
         static let llama3Wide = TinySpec(
-            name: "llama3-wide", dim: 64, heads: 2, kvHeads: 1, headDim: 32, ffn: 64, tied: false,
-            ropeScaling: RopeScaling(ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64))
+            name: "llama3-wide",
+            shape: TinyShape(
+                dim: 64, heads: 2, kvHeads: 1, headDim: 32, ffn: 64, tied: false,
+                ropeScaling: RopeScaling(ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64)))
 
         enum Format: String, CaseIterable, Sendable { case mtf, hf, gguf }
 
@@ -109,7 +111,7 @@ extension ModelTests {
         /// base with the adapter attached.
         @Test(arguments: [Format.mtf, .gguf])
         func quantizedBaseIsDequantizedBeforeMerging(format: Format) throws {
-            let spec = TinySpec(name: "q8", dim: 32, heads: 2, kvHeads: 1, headDim: 16, ffn: 64)
+            let spec = TinySpec(name: "q8", shape: TinyShape(dim: 32, heads: 2, kvHeads: 1, headDim: 16, ffn: 64))
             let (f32Model, path) = try makeTinyModel(spec)
             let dir = (path as NSString).deletingLastPathComponent
             defer { try? FileManager.default.removeItem(atPath: dir) }
