@@ -11,10 +11,7 @@ import Testing
 
 extension ModelTests {
     @Suite struct Consistency {
-        static let sequences: [[Int32]] = {
-            var rng = Xoshiro256(seed: 3)
-            return [11, 4, 17].map { n in (0..<n).map { _ in Int32(rng.next() % 37) } }
-        }()
+        static let sequences = randomSequences(seed: 3, lengths: [11, 4, 17])
         static let ranges = [2..<11, 1..<4, 5..<17]
 
         @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, .llamaUntiedScaled])

@@ -14,10 +14,7 @@ import Testing
 
 extension ModelTests {
     @Suite struct ExportMerge {
-        static let sequences: [[Int32]] = {
-            var rng = Xoshiro256(seed: 5)
-            return [13, 6, 19].map { n in (0..<n).map { _ in Int32(rng.next() % 37) } }
-        }()
+        static let sequences = randomSequences(seed: 5, lengths: [13, 6, 19])
         static let ranges = [3..<13, 1..<6, 4..<19]
 
         /// Llama 3 scaling with head_dim 32, enough rotary frequencies in the smoothing band for the GGUF

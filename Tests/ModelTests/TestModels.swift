@@ -60,6 +60,12 @@ func makeTinyModel(_ spec: TinySpec, seed: UInt64 = 1) throws -> (model: LlamaMo
     return (try LlamaModel(path: path, threads: 2), path)
 }
 
+/// Token sequences of the given lengths, uniform over the tiny models' vocabulary (37), seeded.
+func randomSequences(seed: UInt64, lengths: [Int], vocab: UInt64 = 37) -> [[Int32]] {
+    var rng = Xoshiro256(seed: seed)
+    return lengths.map { n in (0..<n).map { _ in Int32(rng.next() % vocab) } }
+}
+
 /// A LoRA adapter with random A AND random B (so it changes the model and every gradient is nonzero).
 func makeAdapter(_ model: LlamaModel, r: Int = 2, alpha: Double = 4, rslora: Bool = false, dropout: Double = 0, seed: UInt64 = 7)
     throws -> LoRAAdapter
