@@ -77,7 +77,7 @@ if ProcessInfo.processInfo.environment["LEANDPO_BENCHMARKS"] == "1" {
     package.targets.append(
         .executableTarget(
             name: "KernelBenchmarks",
-            dependencies: ["Kernels", "TensorFile", .product(name: "Benchmark", package: "benchmark")],
+            dependencies: ["Kernels", "TensorFile", "SeededRandom", .product(name: "Benchmark", package: "benchmark")],
             path: "Tests/Benchmarks/KernelBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
 }
