@@ -62,7 +62,8 @@ let package = Package(
             name: "ModelTests", dependencies: ["Model", "Kernels", "TensorFile", "ModelFiles", "SeededRandom", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "TrainingTests", dependencies: ["Training", "Model", "JSON", "TensorFile", "SeededRandom", "TestSupport"], resources: [.copy("Fixtures")]),
+            name: "TrainingTests", dependencies: ["Training", "Model", "JSON", "TensorFile", "SeededRandom", "TestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),
     ]
 )
