@@ -8,7 +8,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "leandpo", targets: ["leandpo"]),
-        .library(name: "LeanDPO", targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training"]),
+        .library(
+            name: "LeanDPO", targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "SeededRandom", "Kernels", "Model", "Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -21,43 +22,48 @@ let package = Package(
 
         // MARK: - Libraries, dependencies flow one way
         .target(name: "TensorFile"),
+        .target(name: "SeededRandom"),
         .target(name: "ModelFiles", dependencies: ["TensorFile", "JSON"]),
         .target(name: "Tokenizer", dependencies: ["TensorFile"]),
         .target(name: "JSON"),
         .target(name: "ChatTemplate", dependencies: ["JSON"]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "TensorFile"]),
-        .target(name: "Model", dependencies: ["TensorFile", "Kernels", "Tokenizer"]),
+        .target(name: "Model", dependencies: ["TensorFile", "Kernels", "SeededRandom"]),
         .target(
             name: "Training",
             dependencies: [
-                "JSON", "TensorFile", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "CZstd", .product(name: "Yams", package: "Yams"),
+                "JSON", "TensorFile", "SeededRandom", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "CZstd",
+                .product(name: "Yams", package: "Yams"),
             ]),
         .executableTarget(
             name: "leandpo",
             dependencies: [
-                "JSON", "TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training",
+                "JSON", "TensorFile", "ModelFiles", "Model", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "leandpo-bench",
             dependencies: [
-                "JSON", "TensorFile", "ModelFiles", "Kernels", "Model", "Training",
+                "JSON", "TensorFile", "SeededRandom", "ModelFiles", "Kernels", "Model", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/LeanDPOBench"),
-        .target(name: "TestSupport", dependencies: ["TensorFile"]),
+        .target(name: "TestSupport", dependencies: ["TensorFile", "SeededRandom"]),
 
         // MARK: - Tests
         .testTarget(name: "TensorFileTests", dependencies: ["TensorFile", "TestSupport"]),
-        .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles", "JSON", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TensorFile", "TestSupport"]),
         .testTarget(
-            name: "ModelTests", dependencies: ["Model", "Kernels", "TensorFile", "Tokenizer", "ModelFiles", "TestSupport"],
+            name: "ModelFilesTests", dependencies: ["ModelFiles", "JSON", "TensorFile", "SeededRandom", "TestSupport"], resources: [.copy("Fixtures")]
+        ),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TensorFile", "SeededRandom", "TestSupport"]),
+        .testTarget(
+            name: "ModelTests", dependencies: ["Model", "Kernels", "TensorFile", "ModelFiles", "SeededRandom", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "TrainingTests", dependencies: ["Training", "Model", "Kernels", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+            name: "TrainingTests", dependencies: ["Training", "Model", "JSON", "TensorFile", "SeededRandom", "TestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),
     ]
 )
@@ -72,7 +78,7 @@ if ProcessInfo.processInfo.environment["LEANDPO_BENCHMARKS"] == "1" {
     package.targets.append(
         .executableTarget(
             name: "KernelBenchmarks",
-            dependencies: ["Kernels", "TensorFile", .product(name: "Benchmark", package: "benchmark")],
+            dependencies: ["Kernels", "TensorFile", "SeededRandom", .product(name: "Benchmark", package: "benchmark")],
             path: "Tests/Benchmarks/KernelBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
 }

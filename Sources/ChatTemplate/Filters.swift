@@ -514,14 +514,14 @@ enum Filters {
         var test: String?
         if let t = positional.popFirst() {
             guard case .string(let s) = t else { throw TemplateFailure("TypeError: test name must be a string") }
-            guard JinjaTests.names.contains(s) else { throw TemplateFailure.unsupported("unsupported test '\(s)'") }
+            guard Predicates.names.contains(s) else { throw TemplateFailure.unsupported("unsupported test '\(s)'") }
             test = s
         }
         let testArgs = CallArgs(positional: Array(positional), keyword: args.keyword)
         var out: [Value] = []
         for item in items {
             let subject = try lookup(item, path)
-            let passed = try test.map { t throws(TemplateFailure) in try JinjaTests.apply(t, subject, testArgs) } ?? subject.isTruthy
+            let passed = try test.map { t throws(TemplateFailure) in try Predicates.apply(t, subject, testArgs) } ?? subject.isTruthy
             if passed == keep { out.append(item) }
         }
         return .generator(out)

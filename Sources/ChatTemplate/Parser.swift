@@ -735,7 +735,7 @@ struct Parser {
                 args.positional = [try parsePostfix(try parsePrimary())]
             }
         }
-        guard JinjaTests.names.contains(name) else {
+        guard Predicates.names.contains(name) else {
             throw ChatTemplateError(.unsupported, line: nameLine, "unsupported test '\(name)'")
         }
         return try makeExpr(.test(node, name: name, args, negated: negated), line: line)

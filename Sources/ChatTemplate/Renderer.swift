@@ -193,7 +193,7 @@ struct Renderer {
             return try applyFilter(f, try eval(obj, scope), scope)
         case .test(let obj, let name, let arguments, let negated):
             let v = try eval(obj, scope)
-            let result = try JinjaTests.apply(name, v, try evalArguments(arguments, scope))
+            let result = try Predicates.apply(name, v, try evalArguments(arguments, scope))
             return .bool(result != negated)
         case .negate(let x):
             return try Operators.negate(try eval(x, scope))

@@ -62,10 +62,11 @@ extension BLAS {
     /// enough that a decode step's matrix-vector products (memory-bound) still use every core.
     public static let parallelMinFlops = 1 << 18
 
-    /// Whether `parallelSgemm` splits products over our own workers (the default). Off hands each whole
-    /// product to OpenBLAS's own thread pool instead, the design this replaced; kept for A/B measurement
-    /// (tools/bench --ablate). Process-wide; set it before any work starts.
-    nonisolated(unsafe) public static var splitsProducts = true
+    /// Whether `parallelSgemm` splits products over our own workers (the default). False hands each whole
+    /// product to OpenBLAS's own thread pool instead, the design this replaced, for A/B measurement: a
+    /// task-local value, bound only around the passes of a model built with that benchmark switch
+    /// (`BLAS.$splitsProducts.withValue(false) { … }`), never a process-wide setting.
+    @_spi(Benchmarks) @TaskLocal public static var splitsProducts = true
 
     /// The same product as `sgemm`, cut into blocks of C's rows (or, when C has few rows, of its columns)
     /// that `threads` workers (Parallel) take dynamically, each block one sgemm on the worker's thread.

@@ -20,8 +20,4 @@ public enum Embedding {
             }
         }
     }
-
-    public static func forward(out: UnsafeMutablePointer<Float>, tokens: UnsafePointer<Int32>, table: TensorView, count: Int) {
-        forward(out: out, tokens: tokens, table: WeightMatrix(table), count: count)
-    }
 }

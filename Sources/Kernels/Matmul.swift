@@ -1,5 +1,5 @@
-// Dense linear layers on f32 weights in Hugging Face layout (out, in): out = inp·Wᵀ (+ bias), and the
-// two backward products (llm.c's matmul_forward/backward). Every product is one sgemm.
+// Dense linear layers on f32 weights in Hugging Face layout (out, in): out = inp·Wᵀ (+ bias) and its input
+// gradient (llm.c's matmul_forward/backward; the base weights are frozen). Every product is one sgemm.
 // M rows (tokens), K input features, N output features.
 
 public enum Matmul {
@@ -44,22 +44,5 @@ public enum Matmul {
         BLAS.parallelSgemm(
             transA: false, transB: false, m: m, n: k, k: n, alpha: 1, a: dout, lda: n, b: weight, ldb: k,
             beta: accumulate ? 1 : 0, c: dinp, ldc: k)
-    }
-
-    /// dweight += doutᵀ·inp and dbias += Σ_rows dout (parameter gradients accumulate).
-    /// Differentiates `out[m, n] = Σ_k inp[m, k]·W[n, k] + bias[n]`.
-    public static func backwardWeight(
-        dweight: UnsafeMutablePointer<Float>,  // (N, K)
-        dbias: UnsafeMutablePointer<Float>? = nil,  // (N)
-        dout: UnsafePointer<Float>,  // (M, N)
-        inp: UnsafePointer<Float>,  // (M, K)
-        m: Int, k: Int, n: Int
-    ) {
-        BLAS.parallelSgemm(
-            transA: true, transB: false, m: n, n: k, k: m, alpha: 1, a: dout, lda: n, b: inp, ldb: k,
-            beta: 1, c: dweight, ldc: k)
-        if let dbias {
-            for r in 0..<m { axpy(dbias, 1, dout + r * n, n) }
-        }
     }
 }

@@ -4,8 +4,7 @@
 // memory ones).
 
 import ArgumentParser
-import Kernels
-import Model
+@_spi(Benchmarks) import Model
 
 struct Ablation: ParsableArguments {
     @Flag(help: "Pack chosen and rejected whole instead of sharing one pass over their prompt.")
@@ -14,8 +13,6 @@ struct Ablation: ParsableArguments {
     var keepWeightPages = false
     @Option(help: "MiB a training pass may keep of gate/up activations (default: the model's, MemoryRoom; 0 recomputes all).")
     var keptActivationMib: Int?
-    @Flag(help: "Recompute the LM head's logits in the backward instead of folding E_p[W] into the forward.")
-    var recomputeHeadLogits = false
     @Flag(help: "Hand each large product to OpenBLAS's own threads instead of splitting it over our workers.")
     var openblasThreading = false
 
@@ -25,7 +22,6 @@ struct Ablation: ParsableArguments {
         if noSharedPrompts { parts.append("no-shared-prompts") }
         if keepWeightPages { parts.append("keep-weight-pages") }
         if let m = keptActivationMib { parts.append("kept-activation-mib-\(m)") }
-        if recomputeHeadLogits { parts.append("recompute-head-logits") }
         if openblasThreading { parts.append("openblas-threading") }
         return parts.isEmpty ? "baseline" : parts.joined(separator: "+")
     }
@@ -34,11 +30,11 @@ struct Ablation: ParsableArguments {
         if let m = keptActivationMib, m < 0 { throw ValidationError("--kept-activation-mib must be ≥ 0") }
     }
 
-    /// Applies the model-side switches (prompt sharing is the trainer's: `Trainer.sharesPrompts`).
-    func apply(to model: LlamaModel) {
-        if keepWeightPages { model.releasesWeightPages = false }
-        if let m = keptActivationMib { model.keptActivationBytes = m << 20 }
-        if recomputeHeadLogits { model.recomputesHeadLogits = true }
-        if openblasThreading { BLAS.splitsProducts = false }
+    /// The model's switches (prompt sharing included: the trainer reads it from the model). No flag given:
+    /// the shipped configuration.
+    var switches: BenchmarkSwitches {
+        BenchmarkSwitches(
+            sharesPrompts: !noSharedPrompts, releasesWeightPages: !keepWeightPages, keptActivationBytes: keptActivationMib.map { $0 << 20 },
+            splitsProducts: !openblasThreading)
     }
 }

@@ -20,10 +20,10 @@ struct AblationSummary: ParsableCommand {
 
     struct Variant {
         var name: String
-        var runs: [[String: Any]] = []
+        var runs: [[String: JSONValue]] = []
         var losses: [[Double]] = []
         func figure(_ key: String) -> Double? {
-            let v = runs.compactMap { ($0[key] as? NSNumber)?.doubleValue }
+            let v = runs.compactMap { $0[key]?.double }
             return v.isEmpty ? nil : median(v)
         }
     }
@@ -32,8 +32,8 @@ struct AblationSummary: ParsableCommand {
         var variants: [Variant] = []
         for path in results {
             let (o, losses) = try CompareResults.load(path)
-            guard o["job"] as? String == "train" else { throw BenchError("\(path): not a train result") }
-            let name = o["variant"] as? String ?? "baseline"
+            guard o["job"]?.string == "train" else { throw BenchError("\(path): not a train result") }
+            let name = o["variant"]?.string ?? "baseline"
             if let i = variants.firstIndex(where: { $0.name == name }) {
                 variants[i].runs.append(o)
                 variants[i].losses.append(losses)
@@ -44,14 +44,14 @@ struct AblationSummary: ParsableCommand {
         guard let base = variants.first(where: { $0.name == "baseline" }) else { throw BenchError("no baseline result among the files") }
         let baseLosses = base.losses[0]
 
-        var rows: [JSONValue] = []
+        var rows: [JSONText] = []
         var table = [
             "| variant | runs | s/step | CPU s/step | tokens/s | stream tokens/step | peak RSS MiB | peak anon MiB | max loss diff |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for v in variants {
             let diff = v.losses.flatMap { l in zip(l, baseLosses).map { abs($0 - $1) } }.max() ?? .nan
-            var fields: [(String, JSONValue)] = [("variant", .string(v.name)), ("runs", .int(v.runs.count))]
+            var fields: [(String, JSONText)] = [("variant", .string(v.name)), ("runs", .int(v.runs.count))]
             for k in Self.figures { fields.append((k, .number(v.figure(k), digits: 3))) }
             for k in ["sec_per_step_median", "cpu_sec_per_step_median", "peak_rss_mb"] {
                 if let x = v.figure(k), let b = base.figure(k), b > 0 { fields.append((k + "_ratio", .number(x / b, digits: 3))) }
@@ -71,7 +71,7 @@ struct AblationSummary: ParsableCommand {
         }
         FileHandle.standardError.write(Data((table.joined(separator: "\n") + "\n").utf8))
         var line = JSONLine()
-        line.add([("ablation", .array(rows)), ("commit", .string(base.runs[0]["commit"] as? String ?? "unknown"))])
+        line.add([("ablation", .array(rows)), ("commit", .string(base.runs[0]["commit"]?.string ?? "unknown"))])
         line.print()
     }
 }

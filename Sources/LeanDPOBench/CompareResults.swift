@@ -24,18 +24,17 @@ struct CompareResults: ParsableCommand {
         }
         let diffs = zip(la, lb).map { abs($0 - $1) }
         let equal = la == lb
-        func number(_ o: [String: Any], _ k: String) -> Double? { (o[k] as? NSNumber)?.doubleValue }
-        func ratio(_ k: String) -> JSONValue {
-            guard let x = number(a, k), let y = number(b, k), x > 0 else { return .null }
+        func ratio(_ k: String) -> JSONText {
+            guard let x = a[k]?.double, let y = b[k]?.double, x > 0 else { return .null }
             return .number(y / x, digits: 3)
         }
-        func describe(_ o: [String: Any]) -> JSONValue {
+        func describe(_ o: [String: JSONValue]) -> JSONText {
             .object(
                 ["job", "model_dtype", "memory_cap_mb", "sec_per_step_median", "tokens_per_s", "peak_rss_mb", "peak_anon_mb", "cgroup_peak_mb"]
                     .compactMap { k in
                         guard let v = o[k] else { return nil }
-                        if let s = v as? String { return (k, .string(s)) }
-                        if let n = v as? NSNumber { return (k, .number(n.doubleValue, digits: nil)) }
+                        if let s = v.string { return (k, .string(s)) }
+                        if let n = v.double { return (k, .number(n)) }
                         return (k, .null)
                     })
         }
@@ -58,16 +57,13 @@ struct CompareResults: ParsableCommand {
         }
     }
 
-    /// The last line of `path` that parses as a JSON object, and its losses read straight from the text
-    /// with Double(String) (exact), since JSONSerialization may round the last bit of a number.
-    static func load(_ path: String) throws -> ([String: Any], [Double]) {
+    /// The last line of `path` that parses as a JSON object, and its losses (the package's JSON reader
+    /// reads numbers exactly, so equal losses compare equal to the bit).
+    static func load(_ path: String) throws -> ([String: JSONValue], [Double]) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw BenchError("\(path): cannot read") }
         for line in text.split(separator: "\n").reversed() {
-            guard let d = line.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { continue }
-            var losses: [Double] = []
-            if let start = line.range(of: "\"losses\":["), let end = line[start.upperBound...].firstIndex(of: "]") {
-                losses = line[start.upperBound..<end].split(separator: ",").compactMap { Double($0) }
-            }
+            guard let node = try? JSONReader.parse(Array(line.utf8)), let o = JSONValue(node).object else { continue }
+            let losses = o["losses"]?.array?.compactMap(\.double) ?? []
             return (o, losses)
         }
         throw BenchError("\(path): no JSON result line")

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import Model
+import SeededRandom
 import TensorFile
 import Training
 

@@ -139,7 +139,7 @@ struct FlopCount {
 
 extension FlopCount.Parts {
     /// GFLOP by kind, for the JSON line.
-    var fields: JSONValue {
+    var fields: JSONText {
         .object([
             ("frozen", .number(frozen / 1e9, digits: 2)), ("lora", .number(lora / 1e9, digits: 2)),
             ("attention", .number(attention / 1e9, digits: 2)), ("lm_head", .number(head / 1e9, digits: 2)),

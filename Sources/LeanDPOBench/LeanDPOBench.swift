@@ -37,7 +37,7 @@ struct JobOptions: ParsableArguments {
     }
 
     /// Fields every result line starts with after `job`.
-    func header(file: ModelFileInfo) -> [(String, JSONValue)] {
+    func header(file: ModelFileInfo) -> [(String, JSONText)] {
         [
             ("model", .string(file.name)), ("model_dtype", .string(file.dtype)),
             ("model_file_mb", .number(Double(file.bytes) / 1_048_576, digits: 1)), ("threads", .int(threads)),
@@ -45,14 +45,14 @@ struct JobOptions: ParsableArguments {
     }
 
     /// Fields every result line ends with: where and when it was measured.
-    func footer(loadStart: [Double]?) -> [(String, JSONValue)] {
-        var out: [(String, JSONValue)] = []
+    func footer(loadStart: [Double]?) -> [(String, JSONText)] {
+        var out: [(String, JSONText)] = []
         if let cg = MemoryCgroup.current() {
             out.append(("memory_cap_mb", cg.effectiveLimit.map { .number(Double($0) / 1_048_576, digits: 1) } ?? .null))
             if cg.effectiveLimit != nil {
                 out.append(("cgroup_version", .int(cg.version)))
                 out.append(("cgroup_peak_mb", cg.peak.map { .number(Double($0) / 1_048_576, digits: 1) } ?? .null))
-                out.append(("cgroup_failcnt", .optionalInt(cg.failures)))
+                out.append(("cgroup_failcnt", .optional(cg.failures)))
             }
         } else {
             out.append(("memory_cap_mb", .null))

@@ -26,7 +26,7 @@ struct Machine {
             openblasCore: BLAS.coreName, openblasConfig: BLAS.configuration.trimmingCharacters(in: .whitespaces))
     }
 
-    var fields: [(String, JSONValue)] {
+    var fields: [(String, JSONText)] {
         [
             ("cpu", .string(cpu)), ("cores", .int(cores)), ("memory_gb", .number(memoryGB, digits: 1)),
             ("openblas_core", .string(openblasCore)), ("openblas_config", .string(openblasConfig)),

@@ -7,6 +7,7 @@
 import ArgumentParser
 import Foundation
 import Model
+import SeededRandom
 import ModelFiles
 import TensorFile
 

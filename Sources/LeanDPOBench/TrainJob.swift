@@ -5,7 +5,8 @@
 
 import ArgumentParser
 import Foundation
-import Model
+@_spi(Benchmarks) import Model
+import SeededRandom
 import TensorFile
 import Training
 
@@ -34,8 +35,7 @@ struct TrainJob: ParsableCommand {
         var t0 = ProcessClock.now()
         let file = try MappedTensorFile(path: options.model)
         let text = try ModelText(file.metadata)
-        let model = try LlamaModel(file: file, threads: options.threads)
-        ablation.apply(to: model)
+        let model = try LlamaModel(file: file, threads: options.threads, switches: ablation.switches)
         let loadSeconds = ProcessClock.seconds(since: t0)
 
         // ---- trainer: data, tokenization, adapter
@@ -53,7 +53,6 @@ struct TrainJob: ParsableCommand {
         args.loggingSteps = steps
         t0 = ProcessClock.now()
         let trainer = try Trainer(arguments: args, model: model, context: text.context)
-        trainer.sharesPrompts = !ablation.noSharedPrompts
         let prepareSeconds = ProcessClock.seconds(since: t0)
 
         // ---- run
@@ -100,7 +99,7 @@ struct TrainJob: ParsableCommand {
         var stream: [Int] = []
         for (s, r) in reports.enumerated() {
             let pairs = StepPlan.pairs(step: s, trainer: trainer)
-            let pb = PairBatch(pairs: pairs, sharePrompts: trainer.sharesPrompts)
+            let pb = PairBatch(pairs: pairs, sharePrompts: model.switches.sharesPrompts)
             guard pb.tokenCount == r.tokens else {
                 throw BenchError(
                     "step \(s + 1): the reconstructed batch has \(pb.tokenCount) tokens, the trainer reported \(r.tokens); StepPlan no longer follows Trainer's data order"

@@ -2,6 +2,7 @@
 // (step seed, layer, target, i), so the recomputing backward pass regenerates exactly the forward's mask.
 
 import Kernels
+import SeededRandom
 
 struct LoRADropout {
     let seed: UInt64

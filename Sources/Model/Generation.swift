@@ -5,6 +5,7 @@
 
 import Foundation
 import Kernels
+import SeededRandom
 
 // MARK: - Session
 
@@ -58,36 +59,38 @@ public final class GenerationSession {
     }
 
     private func run(_ tokens: [Int32]) throws -> [Float] {
-        precondition(!model.busy, "the model is inside forwardBackward's loss callback")
-        let c = model.config, t = tokens.count, d = c.hiddenSize, start = length
-        guard start + t <= capacity else {
-            throw ModelError.generation(what: "the cache holds \(capacity) tokens; \(start) + \(t) do not fit")
+        try model.withSwitches {
+            precondition(!model.busy, "the model is inside forwardBackward's loss callback")
+            let c = model.config, t = tokens.count, d = c.hiddenSize, start = length
+            guard start + t <= capacity else {
+                throw ModelError.generation(what: "the cache holds \(capacity) tokens; \(start) + \(t) do not fit")
+            }
+            for (i, id) in tokens.enumerated() where id < 0 || Int(id) >= c.vocabSize {
+                throw ModelError.tokenOutOfRange(sequence: 0, index: start + i, id: id, vocab: c.vocabSize)
+            }
+            let ws = model.workspace(
+                for: WorkspaceSize(tokens: t, rows: 1, rank: plan?.adapter.rank ?? 0, training: false, dropout: false, threads: Parallel.threads))
+            for i in 0..<t {
+                ws.tokenIds[i] = tokens[i]
+                ws.positions[i] = Int32(start + i)
+            }
+            model.ensureRope(start + t)
+            Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: model.embedding, count: t)
+            let mode = AttentionMode.cached(
+                k: kCache.baseAddress!, v: vCache.baseAddress!, layerStride: capacity * c.numKeyValueHeads * c.headDim, start: start,
+                scratch: decodeScratch.baseAddress!)
+            for l in 0..<model.layers.count {
+                model.layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
+            }
+            length += t
+            // logits = lm_head(rmsnorm(x[last]))
+            ws.hsel.update(from: ws.x + (t - 1) * d, count: d)
+            RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: model.finalNorm, rows: 1, dim: d, eps: Float(c.rmsNormEps))
+            logitsBuffer.withUnsafeMutableBufferPointer {
+                TokenLogProbs.logits(out: $0.baseAddress!, hidden: ws.hn, weight: model.lmHead, rows: 1, scratch: ws.headScratch.baseAddress)
+            }
+            return logitsBuffer
         }
-        for (i, id) in tokens.enumerated() where id < 0 || Int(id) >= c.vocabSize {
-            throw ModelError.tokenOutOfRange(sequence: 0, index: start + i, id: id, vocab: c.vocabSize)
-        }
-        let ws = model.workspace(
-            for: WorkspaceSize(tokens: t, rows: 1, rank: plan?.adapter.rank ?? 0, training: false, dropout: false, threads: Parallel.threads))
-        for i in 0..<t {
-            ws.tokenIds[i] = tokens[i]
-            ws.positions[i] = Int32(start + i)
-        }
-        model.ensureRope(start + t)
-        Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: model.embedding, count: t)
-        let mode = AttentionMode.cached(
-            k: kCache.baseAddress!, v: vCache.baseAddress!, layerStride: capacity * c.numKeyValueHeads * c.headDim, start: start,
-            scratch: decodeScratch.baseAddress!)
-        for l in 0..<model.layers.count {
-            model.layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
-        }
-        length += t
-        // logits = lm_head(rmsnorm(x[last]))
-        ws.hsel.update(from: ws.x + (t - 1) * d, count: d)
-        RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: model.finalNorm, rows: 1, dim: d, eps: Float(c.rmsNormEps))
-        logitsBuffer.withUnsafeMutableBufferPointer {
-            TokenLogProbs.logits(out: $0.baseAddress!, hidden: ws.hn, weight: model.lmHead, rows: 1, scratch: ws.headScratch.baseAddress)
-        }
-        return logitsBuffer
     }
 }
 

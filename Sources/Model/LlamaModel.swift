@@ -53,21 +53,19 @@ public final class LlamaModel: @unchecked Sendable {
     /// Set while forwardBackward waits for the caller's loss gradient; any other call then is a bug.
     var busy = false
     let pages: WeightPages
+    /// The benchmark switches the model was built with (the shipped defaults outside tools/bench and tests).
+    @_spi(Benchmarks) public let switches: BenchmarkSwitches
     /// Whether batch passes (scoring, training) unmap each layer's weight pages once done with it, so the
-    /// resident set holds about one layer of the model instead of all of it (WeightPages). Default on.
-    public var releasesWeightPages = true
-    /// Whether the training backward recomputes the LM head's logits (one more pass over the vocabulary)
-    /// instead of using E_p[W] folded into the forward. Off by default; kept for A/B measurement
-    /// (tools/bench --ablate). The gradients agree to rounding.
-    public var recomputesHeadLogits = false
+    /// resident set holds about one layer of the model instead of all of it (WeightPages). On unless a
+    /// benchmark switched it off.
+    public var releasesWeightPages: Bool { switches.releasesWeightPages }
     /// Bytes a training pass may spend keeping some layers' gate/up projections from the forward, so the
     /// backward need not recompute them (the two largest products of the recompute). 0 recomputes all;
-    /// results are the same bits either way. Set it before the first training pass: the arena is sized
-    /// from it. The default (MemoryRoom.keptActivationDefault, read on first use, so scoring and
-    /// generation never look) is 384 MiB where memory is plentiful, which holds 24 of SmolLM2-135M's 30
-    /// layers for a 1300-token step (−10% CPU per step, +380 MiB anonymous memory), and 0 under a tight
-    /// memory cgroup or on a small machine.
-    public lazy var keptActivationBytes = MemoryRoom.keptActivationDefault()
+    /// results are the same bits either way. The arena is sized from it on the first training pass.
+    /// Unless a benchmark sets it, MemoryRoom.keptActivationDefault, read on first use (so scoring and
+    /// generation never look): 384 MiB where memory is plentiful, which holds 24 of SmolLM2-135M's 30
+    /// layers for a 1300-token step, and 0 under a tight memory cgroup or on a small machine.
+    public private(set) lazy var keptActivationBytes = switches.keptActivationBytes ?? MemoryRoom.keptActivationDefault()
 
     public var dim: Int { config.hiddenSize }
     public var vocabSize: Int { config.vocabSize }
@@ -89,15 +87,26 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Opens the model at `path` (an MTF file).
     public convenience init(path: String, threads: Int? = nil) throws {
-        try self.init(file: MappedTensorFile(path: path), threads: threads)
+        try self.init(file: MappedTensorFile(path: path), threads: threads, switches: .shipped)
     }
 
     /// Builds the model over `file`'s mapping. Checks every tensor the config needs and its shape.
-    public init(file: MappedTensorFile, threads: Int? = nil) throws {
+    public convenience init(file: MappedTensorFile, threads: Int? = nil) throws {
+        try self.init(file: file, threads: threads, switches: .shipped)
+    }
+
+    /// Opens the model at `path` with some optimizations switched off (tools/bench --ablate, tests).
+    @_spi(Benchmarks) public convenience init(path: String, threads: Int? = nil, switches: BenchmarkSwitches) throws {
+        try self.init(file: MappedTensorFile(path: path), threads: threads, switches: switches)
+    }
+
+    /// Builds the model over `file`'s mapping with some optimizations switched off (tools/bench --ablate, tests).
+    @_spi(Benchmarks) public init(file: MappedTensorFile, threads: Int? = nil, switches: BenchmarkSwitches) throws {
         let c = file.config
         try c.validate()
         self.file = file
         self.config = c
+        self.switches = switches
         for (name, shape) in c.requiredTensors {
             guard let info = file.info(name) else { throw TensorFileError.missingTensor(path: file.path, tensor: name) }
             guard info.shape == shape else {

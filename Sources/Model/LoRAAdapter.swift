@@ -2,6 +2,7 @@
 // gradient block), a table saying where each matrix lives, PEFT's default init and an on/off switch.
 // R lora rank; A is (R, in) and B is (out, R), row-major, as PEFT stores lora_A / lora_B weights.
 
+import SeededRandom
 import TensorFile
 
 public final class LoRAAdapter: @unchecked Sendable {

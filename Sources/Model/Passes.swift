@@ -24,17 +24,6 @@ public struct SequenceLogProbs: Sendable, Equatable {
     public var sequenceCount: Int { sums.count }
     public func tokenCount(_ i: Int) -> Int { tokenOffsets[i + 1] - tokenOffsets[i] }
     public func tokens(_ i: Int) -> ArraySlice<Float> { tokenLogProbs[tokenOffsets[i]..<tokenOffsets[i + 1]] }
-
-    /// Per-token gradients for a loss that depends on the sequence sums only: every token of sequence i
-    /// gets dloss/dsums[i] (what forwardBackward's `lossGradient` returns for DPO's summed logps).
-    public func tokenGradient(fromSequenceGradient dsums: [Float]) -> [Float] {
-        precondition(dsums.count == sequenceCount, "one gradient per sequence")
-        var out = [Float](repeating: 0, count: tokenLogProbs.count)
-        for i in 0..<sequenceCount {
-            for j in tokenOffsets[i]..<tokenOffsets[i + 1] { out[j] = dsums[i] }
-        }
-        return out
-    }
 }
 
 extension LlamaModel {
@@ -54,47 +43,51 @@ extension LlamaModel {
     public func sequenceLogProbs(batch: PackedBatch, scoring: ScoredTokens, adapter: LoRAAdapter? = nil) throws
         -> SequenceLogProbs
     {
-        precondition(!busy, "the model is inside forwardBackward's loss callback")
-        let active = try activeAdapter(adapter)
-        let ws = try prepare(batch, scoring, rank: active?.rank ?? 0, training: false, dropout: false)
-        let plan = active.map { AdapterPlan(adapter: $0, dropout: nil) }
-        let t = batch.tokenCount
-        Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
-        let mode = AttentionMode.packed(spans(batch))
-        for l in 0..<layers.count {
-            layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
-            releasePages(layer: l)
+        try withSwitches {
+            precondition(!busy, "the model is inside forwardBackward's loss callback")
+            let active = try activeAdapter(adapter)
+            let ws = try prepare(batch, scoring, rank: active?.rank ?? 0, training: false, dropout: false)
+            let plan = active.map { AdapterPlan(adapter: $0, dropout: nil) }
+            let t = batch.tokenCount
+            Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
+            let mode = AttentionMode.packed(spans(batch))
+            for l in 0..<layers.count {
+                layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
+                releasePages(layer: l)
+            }
+            headForward(final: ws.x, rows: scoring.count, ws: ws)
+            releasePages(layer: nil)
+            return collect(scoring, ws: ws)
         }
-        headForward(final: ws.x, rows: scoring.count, ws: ws)
-        releasePages(layer: nil)
-        return collect(scoring, ws: ws)
     }
 
     /// Full-vocabulary logits at stream rows `rows` of the batch: (rows.count, V), row-major.
     public func logits(batch: PackedBatch, rows: [Int], adapter: LoRAAdapter? = nil) throws -> [Float] {
-        precondition(!busy, "the model is inside forwardBackward's loss callback")
-        try validate(batch)
-        for r in rows where r < 0 || r >= batch.tokenCount { throw ModelError.badRow(row: r, tokens: batch.tokenCount) }
-        let active = try activeAdapter(adapter)
-        let t = batch.tokenCount, n = rows.count, d = config.hiddenSize, v = config.vocabSize
-        let ws = workspace(
-            for: WorkspaceSize(tokens: t, rows: n, rank: active?.rank ?? 0, training: false, dropout: false, threads: Parallel.threads))
-        load(batch, ws: ws)
-        let plan = active.map { AdapterPlan(adapter: $0, dropout: nil) }
-        Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
-        let mode = AttentionMode.packed(spans(batch))
-        for l in 0..<layers.count {
-            layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
-            releasePages(layer: l)
+        try withSwitches {
+            precondition(!busy, "the model is inside forwardBackward's loss callback")
+            try validate(batch)
+            for r in rows where r < 0 || r >= batch.tokenCount { throw ModelError.badRow(row: r, tokens: batch.tokenCount) }
+            let active = try activeAdapter(adapter)
+            let t = batch.tokenCount, n = rows.count, d = config.hiddenSize, v = config.vocabSize
+            let ws = workspace(
+                for: WorkspaceSize(tokens: t, rows: n, rank: active?.rank ?? 0, training: false, dropout: false, threads: Parallel.threads))
+            load(batch, ws: ws)
+            let plan = active.map { AdapterPlan(adapter: $0, dropout: nil) }
+            Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
+            let mode = AttentionMode.packed(spans(batch))
+            for l in 0..<layers.count {
+                layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
+                releasePages(layer: l)
+            }
+            defer { releasePages(layer: nil) }
+            for (i, r) in rows.enumerated() { (ws.hsel + i * d).update(from: ws.x + r * d, count: d) }
+            RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: finalNorm, rows: n, dim: d, eps: Float(config.rmsNormEps))
+            var out = [Float](repeating: 0, count: n * v)
+            out.withUnsafeMutableBufferPointer {
+                TokenLogProbs.logits(out: $0.baseAddress!, hidden: ws.hn, weight: lmHead, rows: n, scratch: ws.headScratch.baseAddress)
+            }
+            return out
         }
-        defer { releasePages(layer: nil) }
-        for (i, r) in rows.enumerated() { (ws.hsel + i * d).update(from: ws.x + r * d, count: d) }
-        RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: finalNorm, rows: n, dim: d, eps: Float(config.rmsNormEps))
-        var out = [Float](repeating: 0, count: n * v)
-        out.withUnsafeMutableBufferPointer {
-            TokenLogProbs.logits(out: $0.baseAddress!, hidden: ws.hn, weight: lmHead, rows: n, scratch: ws.headScratch.baseAddress)
-        }
-        return out
     }
 
     /// The training pass. Runs the forward with `adapter` (LoRA dropout seeded by `dropoutSeed` when the
@@ -118,79 +111,75 @@ extension LlamaModel {
         batch: PackedBatch, scoring: ScoredTokens, adapter: LoRAAdapter, dropoutSeed: UInt64 = 0,
         lossGradient: (SequenceLogProbs) throws -> [Float]
     ) throws -> SequenceLogProbs {
-        precondition(!busy, "forwardBackward called from inside its own loss callback")
-        guard let adapter = try activeAdapter(adapter) else {
-            throw ModelError.unsupported(what: "forwardBackward needs an enabled LoRA adapter (it trains only LoRA parameters)")
-        }
-        let p = adapter.config.dropout
-        let dropout = p > 0 ? LoRADropout(seed: dropoutSeed, p: Float(p)) : nil
-        let ws = try prepare(batch, scoring, rank: adapter.rank, training: true, dropout: dropout != nil)
-        let rows = scoring.count
-        let plan = AdapterPlan(adapter: adapter, dropout: dropout)
-        let t = batch.tokenCount, d = config.hiddenSize, nl = layers.count
-        let ckpt = ws.checkpoints!  // (L+1, T, D), layer l's input at l·T·D
-        let layerSize = t * d
-        let spans = spans(batch)
-        // The layers just below the last keep their gate/up from the forward, as many as the store holds.
-        let keptLayers = min(nl - 1, ws.keptSlots(tokens: t, ffn: config.intermediateSize))
-        let firstKept = nl - 1 - keptLayers
+        try withSwitches {
+            precondition(!busy, "forwardBackward called from inside its own loss callback")
+            guard let adapter = try activeAdapter(adapter) else {
+                throw ModelError.unsupported(what: "forwardBackward needs an enabled LoRA adapter (it trains only LoRA parameters)")
+            }
+            let p = adapter.config.dropout
+            let dropout = p > 0 ? LoRADropout(seed: dropoutSeed, p: Float(p)) : nil
+            let ws = try prepare(batch, scoring, rank: adapter.rank, training: true, dropout: dropout != nil)
+            let rows = scoring.count
+            let plan = AdapterPlan(adapter: adapter, dropout: dropout)
+            let t = batch.tokenCount, d = config.hiddenSize, nl = layers.count
+            let ckpt = ws.checkpoints!  // (L+1, T, D), layer l's input at l·T·D
+            let layerSize = t * d
+            let spans = spans(batch)
+            // The layers just below the last keep their gate/up from the forward, as many as the store holds.
+            let keptLayers = min(nl - 1, ws.keptSlots(tokens: t, ffn: config.intermediateSize))
+            let firstKept = nl - 1 - keptLayers
 
-        // ---- forward, keeping each layer's input
-        Embedding.forward(out: ckpt, tokens: ws.tokenIds, table: embedding, count: t)
-        for l in 0..<nl {
-            layerForward(
-                l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(spans), plan: plan,
-                keep: l >= firstKept && l < nl - 1 ? .save(l - firstKept) : .none, ws: ws)
-            if l != nl - 1 { releasePages(layer: l) }  // the backward starts with the last layer
-        }
-        headForward(final: ckpt + nl * layerSize, rows: rows, expected: recomputesHeadLogits ? nil : ws.expected, ws: ws)
-        releasePages(layer: nil)  // the head's backward reads only the target rows
-        let result = collect(scoring, ws: ws)
+            // ---- forward, keeping each layer's input
+            Embedding.forward(out: ckpt, tokens: ws.tokenIds, table: embedding, count: t)
+            for l in 0..<nl {
+                layerForward(
+                    l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(spans), plan: plan,
+                    keep: l >= firstKept && l < nl - 1 ? .save(l - firstKept) : .none, ws: ws)
+                if l != nl - 1 { releasePages(layer: l) }  // the backward starts with the last layer
+            }
+            headForward(final: ckpt + nl * layerSize, rows: rows, expected: ws.expected, ws: ws)
+            releasePages(layer: nil)  // the head's backward reads only the target rows
+            let result = collect(scoring, ws: ws)
 
-        // ---- the caller's loss
-        busy = true
-        let dlogps: [Float]
-        do {
-            defer { busy = false }
-            dlogps = try lossGradient(result)
-        }
-        guard dlogps.count == rows else { throw ModelError.gradientCount(got: dlogps.count, expected: rows) }
+            // ---- the caller's loss
+            busy = true
+            let dlogps: [Float]
+            do {
+                defer { busy = false }
+                dlogps = try lossGradient(result)
+            }
+            guard dlogps.count == rows else { throw ModelError.gradientCount(got: dlogps.count, expected: rows) }
 
-        // ---- backward through the head at the scored rows
-        dlogps.withUnsafeBufferPointer { ws.dlogps!.update(from: $0.baseAddress!, count: rows) }
-        // logps = log_softmax(hn·Wᵀ)[target]: dhn = dlogps·(W[target] − E_p[W]), E_p[W] kept by the forward
-        if recomputesHeadLogits {
-            TokenLogProbs.backward(
-                dhidden: ws.dhn!, dlogps: ws.dlogps!, hidden: ws.hn, targets: ws.targets, lse: ws.lseF, weight: lmHead, rows: rows,
-                scratch: ws.headScratch)
-        } else {
+            // ---- backward through the head at the scored rows
+            dlogps.withUnsafeBufferPointer { ws.dlogps!.update(from: $0.baseAddress!, count: rows) }
+            // logps = log_softmax(hn·Wᵀ)[target]: dhn = dlogps·(W[target] − E_p[W]), E_p[W] kept by the forward
             TokenLogProbs.backward(
                 dhidden: ws.dhn!, dlogps: ws.dlogps!, expected: ws.expected!, targets: ws.targets, weight: lmHead, rows: rows,
                 rowScratch: ws.headScratch.baseAddress!)
-        }
-        // hn = rmsnorm(hsel)
-        RMSNorm.backward(
-            dinp: ws.dhsel!, dweight: nil, dout: ws.dhn!, inp: ws.hsel, weight: finalNorm, rstd: ws.rstdF, rows: rows, dim: d)
-        // hsel = final[rowIndex]: scatter into the residual gradient
-        let dres = ws.dres!
-        dres.update(repeating: 0, count: layerSize)
-        for i in 0..<rows {
-            let dst = dres + Int(ws.rowIndex[i]) * d, src = ws.dhsel! + i * d
-            for j in 0..<d { dst[j] += src[j] }
-        }
-
-        // ---- backward through the layers, most recent first
-        for l in stride(from: nl - 1, through: 0, by: -1) {
-            let input = ckpt + l * layerSize
-            // The last layer's intermediates are still in the arena from the forward.
-            let keep: MLPKeep = l >= firstKept && l < nl - 1 ? .reuse(l - firstKept) : .none
-            if l != nl - 1 {
-                layerForward(l, input: input, output: nil, count: t, mode: .packed(spans), plan: plan, keep: keep, ws: ws)
+            // hn = rmsnorm(hsel)
+            RMSNorm.backward(
+                dinp: ws.dhsel!, dweight: nil, dout: ws.dhn!, inp: ws.hsel, weight: finalNorm, rstd: ws.rstdF, rows: rows, dim: d)
+            // hsel = final[rowIndex]: scatter into the residual gradient
+            let dres = ws.dres!
+            dres.update(repeating: 0, count: layerSize)
+            for i in 0..<rows {
+                let dst = dres + Int(ws.rowIndex[i]) * d, src = ws.dhsel! + i * d
+                for j in 0..<d { dst[j] += src[j] }
             }
-            layerBackward(l, input: input, count: t, spans: spans, plan: plan, needInputGradient: l > 0, keep: keep, ws: ws)
-            releasePages(layer: l)
+
+            // ---- backward through the layers, most recent first
+            for l in stride(from: nl - 1, through: 0, by: -1) {
+                let input = ckpt + l * layerSize
+                // The last layer's intermediates are still in the arena from the forward.
+                let keep: MLPKeep = l >= firstKept && l < nl - 1 ? .reuse(l - firstKept) : .none
+                if l != nl - 1 {
+                    layerForward(l, input: input, output: nil, count: t, mode: .packed(spans), plan: plan, keep: keep, ws: ws)
+                }
+                layerBackward(l, input: input, count: t, spans: spans, plan: plan, needInputGradient: l > 0, keep: keep, ws: ws)
+                releasePages(layer: l)
+            }
+            return result
         }
-        return result
     }
 
     // MARK: - Shared steps
@@ -210,9 +199,9 @@ extension LlamaModel {
         return ws
     }
 
-    /// Unmaps layer `layer`'s weight pages (nil: the embedding and LM head) when `releasesWeightPages`.
+    /// Unmaps layer `layer`'s weight pages (nil: the embedding and LM head) unless a benchmark switched it off.
     func releasePages(layer: Int?) {
-        guard releasesWeightPages else { return }
+        guard switches.releasesWeightPages else { return }
         if let layer { pages.release(layer: layer) } else { pages.releaseHead() }
     }
 

@@ -1,5 +1,6 @@
-// Dequantization of GGML blocks to f32, exactly as ggml-quants.c (formats.md §1.3): the same layouts and
-// the same float operations in the same order, so results match gguf-py and transformers bit for bit.
+// Dequantization of GGML blocks to f32, exactly as ggml's ggml-quants.c (block layouts in ggml-common.h):
+// the same layouts and the same float operations in the same order, so results match gguf-py and
+// transformers bit for bit.
 // Q8_0, Q4_0 and Q4_1 share TensorFile's decoder (MTF stores those blocks unchanged).
 
 import TensorFile

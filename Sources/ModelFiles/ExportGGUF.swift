@@ -1,7 +1,8 @@
-// Model → a GGUF file llama.cpp loads (formats.md §1, §2): `general.*` and `<arch>.*` keys, the
-// tokenizer as `tokenizer.ggml.*`, tensors renamed Hugging Face → GGUF (the inverse of the importer's
-// map), llama's Q/K rows permuted back to GGML's adjacent-pair RoPE order, Llama 3 rope scaling as
-// `rope_freqs.weight`, 1-D tensors always F32, no `output.weight` when the embeddings are tied.
+// Model → a GGUF file llama.cpp loads (ggml's docs/gguf.md; names as llama.cpp's gguf-py constants.py):
+// `general.*` and `<arch>.*` keys, the tokenizer as `tokenizer.ggml.*`, tensors renamed Hugging Face →
+// GGUF (the inverse of the importer's map), llama's Q/K rows permuted back to GGML's adjacent-pair RoPE
+// order, Llama 3 rope scaling as `rope_freqs.weight`, 1-D tensors always F32, no `output.weight` when the
+// embeddings are tied.
 
 import Foundation
 import TensorFile

@@ -1,6 +1,7 @@
-// ModelConfig → the config.json and generation_config.json transformers 5 writes (formats.md §4.1):
-// sorted keys, two-space indent, `dtype`, RoPE in `rope_parameters`, model_type and architectures from
-// our architecture. The inverse of HFConfig.modelConfig.
+// ModelConfig → the config.json and generation_config.json transformers 5 writes (its
+// PretrainedConfig.to_json_string and the model's configuration_*.py): sorted keys, two-space indent,
+// `dtype`, RoPE in `rope_parameters`, model_type and architectures from our architecture. The inverse of
+// HFConfig.modelConfig.
 
 import JSON
 import TensorFile

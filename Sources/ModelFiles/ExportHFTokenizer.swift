@@ -1,7 +1,8 @@
 // TokenizerData → tokenizer.json (a byte-level BPE model with the pre-tokenizer our kind names, merges as
 // pairs, added tokens, ByteLevel decoder, a TemplateProcessing post-processor adding BOS/EOS as
 // configured) and tokenizer_config.json (special tokens, add_bos_token, added_tokens_decoder) for
-// PreTrainedTokenizerFast (formats.md §4.2). The inverse of HFTokenizer.
+// PreTrainedTokenizerFast (huggingface/tokenizers' tokenizer.json serialization). The inverse of
+// HFTokenizer.
 
 import JSON
 import TensorFile

@@ -1,5 +1,5 @@
-// GGML tensor element types as GGUF stores them: ids, block sizes and block byte lengths
-// (ggml-common.h; the table in formats.md §1.2). Which of them LeanDPO can dequantize.
+// GGML tensor element types as GGUF stores them: ids, block sizes and block byte lengths (ggml's
+// `enum ggml_type` in ggml.h, its block structs in ggml-common.h). Which of them LeanDPO can dequantize.
 
 public enum GGMLType: UInt32, Sendable, CaseIterable, CustomStringConvertible {
     case f32 = 0, f16 = 1, q4_0 = 2, q4_1 = 3, q5_0 = 6, q5_1 = 7, q8_0 = 8, q8_1 = 9

@@ -1,6 +1,7 @@
-// GGUF → model: the architecture config from `<arch>.*` keys (formats.md §1.4), tensors renamed to
-// Hugging Face names (§2) and dequantized with the llama Q/K permutation undone, the tokenizer from
-// `tokenizer.ggml.*` and the chat template. Architectures: llama (also Mistral, SmolLM2), qwen2, qwen3.
+// GGUF → model: the architecture config from `<arch>.*` keys (ggml's docs/gguf.md, "LLM"), tensors
+// renamed to Hugging Face names (llama.cpp's gguf-py constants.py and tensor_mapping.py) and dequantized
+// with the llama Q/K permutation undone, the tokenizer from `tokenizer.ggml.*` and the chat template.
+// Architectures: llama (also Mistral, SmolLM2), qwen2, qwen3.
 
 import Foundation
 import TensorFile

@@ -1,6 +1,6 @@
-// Hugging Face config.json → ModelConfig (formats.md §4.1), reading both the transformers 4 spellings
-// (rope_theta, rope_scaling, torch_dtype) and the transformers 5 ones (rope_parameters, dtype).
-// model_type llama, mistral, qwen2, qwen3.
+// Hugging Face config.json → ModelConfig (transformers' configuration_llama.py and its siblings), reading
+// both the transformers 4 spellings (rope_theta, rope_scaling, torch_dtype) and the transformers 5 ones
+// (rope_parameters, dtype). model_type llama, mistral, qwen2, qwen3.
 
 import JSON
 import TensorFile

@@ -1,7 +1,8 @@
-// Hugging Face tokenizer files → TokenizerData and chat template (formats.md §4.2): tokenizer.json (a
-// byte-level BPE model; merges as "a b" strings or [a, b] pairs; the pre-tokenizer recognised by its
-// structure and regex), tokenizer_config.json (special tokens, add_bos_token, chat_template) and
-// chat_template.jinja, which wins when present.
+// Hugging Face tokenizer files → TokenizerData and chat template (the JSON huggingface/tokenizers
+// serializes, and transformers' tokenizer_config.json): tokenizer.json (a byte-level BPE model; merges as
+// "a b" strings or [a, b] pairs; the pre-tokenizer recognised by its structure and regex),
+// tokenizer_config.json (special tokens, add_bos_token, chat_template) and chat_template.jinja, which wins
+// when present.
 
 import Foundation
 import JSON

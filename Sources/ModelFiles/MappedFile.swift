@@ -95,11 +95,6 @@ struct ByteReader {
         offset += Int(count)
         return s
     }
-
-    mutating func seek(_ to: Int) {
-        precondition(to >= 0 && to <= bytes.count)
-        offset = to
-    }
 }
 
 // MARK: - Whole-file checksum

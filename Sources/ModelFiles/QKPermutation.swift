@@ -1,5 +1,6 @@
-// llama.cpp's Q/K row permutation for the `llama` GGUF architecture (formats.md §2): the converter
-// interleaves each head's two rotary halves so GGML's adjacent-pair RoPE matches HF's rotate_half.
+// llama.cpp's Q/K row permutation for the `llama` GGUF architecture (llama.cpp's convert_hf_to_gguf.py,
+// `LlamaModel.permute`): the converter interleaves each head's two rotary halves so GGML's adjacent-pair
+// RoPE matches HF's rotate_half.
 // Importing undoes it: HF row h*hd + i comes from GGUF row h*hd + (i < hd/2 ? 2i : 2(i - hd/2) + 1).
 
 public enum LlamaQKPermutation {

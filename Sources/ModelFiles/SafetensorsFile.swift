@@ -1,6 +1,7 @@
-// The safetensors reader (formats.md §3; checks as huggingface/safetensors tensor.rs): an 8-byte header
-// length, a JSON header whose entries must tile the data buffer exactly, and the buffer, read from a
-// read-only mapping. Tensors may be unaligned, so data is copied and converted, never reinterpreted.
+// The safetensors reader (the format in huggingface/safetensors' README; checks as its tensor.rs): an
+// 8-byte header length, a JSON header whose entries must tile the data buffer exactly, and the buffer,
+// read from a read-only mapping. Tensors may be unaligned, so data is copied and converted, never
+// reinterpreted.
 
 import Foundation
 import JSON

@@ -1,4 +1,5 @@
-// Helpers shared by the test targets: temporary directories, tolerances, fixture paths.
+// Helpers shared by the test targets: temporary directories, tolerances, fixture paths (tiny models in
+// TinyModels.swift, seeded test data in Random.swift).
 
 import Foundation
 

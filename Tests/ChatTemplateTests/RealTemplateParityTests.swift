@@ -66,7 +66,7 @@ func realTemplateMatchesTransformers(_ name: String) throws {
 }
 
 @Test func smolLM2ConvenienceRender() throws {
-    // The template stored in the SmolLM2 GGUF (formats.md §1.4): a default system prompt when none is given.
+    // The template stored in the SmolLM2 GGUF (its `tokenizer.chat_template` key): a default system prompt when none is given.
     let template = try ChatTemplate(try Fixtures.template("smollm2"))
     let text = try template.render(
         messages: [ChatMessage(role: "user", content: "Hi")], addGenerationPrompt: true)

@@ -33,16 +33,4 @@ import Testing
             dup, centralDifferences(up.doubles, eps: 1e-3) { weighted(Reference.swiglu(gate: gate.doubles, up: $0), r.doubles) }, atol: 1e-5,
             rtol: 1e-4, "dup")
     }
-
-    @Test func elementwiseHelpers() {
-        let a = randomFloats(10_001, seed: 75), b = randomFloats(10_001, seed: 76)
-        var out = [Float](repeating: .nan, count: a.count)
-        Elementwise.add(out: &out, a: a, b: b, count: a.count)
-        #expect(out == zip(a, b).map { $0 + $1 })
-        var y = a
-        Elementwise.accumulate(&y, b, alpha: 0.5, count: a.count)
-        expectClose(y, zip(a, b).map { Double($0) + 0.5 * Double($1) }, atol: 1e-7, rtol: 1e-6, "axpy")
-        Elementwise.scale(&y, by: 0, count: y.count)
-        #expect(y.allSatisfy { $0 == 0 })
-    }
 }

@@ -57,7 +57,7 @@ import Testing
 
         let tokens: [Int32] = [9, 0, 4]
         var e1 = [Float](repeating: .nan, count: 3 * k), e2 = e1
-        Embedding.forward(out: &e1, tokens: tokens, table: try file.view("emb"), count: 3)
+        Embedding.forward(out: &e1, tokens: tokens, table: WeightMatrix(try file.view("emb")), count: 3)
         eq.withUnsafeBytes { raw in
             Embedding.forward(out: &e2, tokens: tokens, table: WeightMatrix(base: raw.baseAddress!, dtype: .q8_0, rows: vocab, cols: k), count: 3)
         }
@@ -73,7 +73,7 @@ import Testing
         let tokens: [Int32] = [1, 504, 2683, 30]
         var x = [Float](repeating: 0, count: tokens.count * c.hiddenSize)
         let embedding = try file.view("model.embed_tokens.weight")
-        Embedding.forward(out: &x, tokens: tokens, table: embedding, count: tokens.count)
+        Embedding.forward(out: &x, tokens: tokens, table: WeightMatrix(embedding), count: tokens.count)
 
         let qView = try file.view("model.layers.0.self_attn.q_proj.weight")
         let q = FrozenLinear(weight: qView)

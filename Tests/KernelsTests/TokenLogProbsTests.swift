@@ -3,6 +3,7 @@
 // the training backward from the forward's E_p[W] against both, and the full-logits path.
 
 import Kernels
+import SeededRandom
 import TensorFile
 import Testing
 
@@ -60,6 +61,17 @@ import Testing
         }
     }
 
+    /// d(Σ dlogps·logps)/d hidden by central differences (eps 1e-3) on the Double reference.
+    static func finiteDifferences(_ s: Setup, dlogps: [Float]) -> [Double] {
+        centralDifferences(s.hidden.doubles, eps: 1e-3) {
+            weighted(
+                Reference.logprobs(
+                    hidden: $0, targets: s.targets.map(Int.init), weight: s.weight.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab
+                ).logps,
+                dlogps.doubles)
+        }
+    }
+
     // loss = Σ dlogps·logps. eps 1e-3 on a smooth function (log-sum-exp of linear maps): truncation
     // ~1e-7; atol 1e-5, rtol 1e-3. Vocab 37 with chunk 16 (chunks 16, 16, 5).
     @Test func backwardMatchesFiniteDifferences() {
@@ -76,14 +88,7 @@ import Testing
                     dhidden: &dhidden, dlogps: dlogps, hidden: s.hidden, targets: s.targets, lse: lse, weight: w, rows: s.rows,
                     scratch: buf, chunk: 16)
             }
-            let g = centralDifferences(s.hidden.doubles, eps: 1e-3) {
-                weighted(
-                    Reference.logprobs(
-                        hidden: $0, targets: s.targets.map(Int.init), weight: s.weight.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab
-                    ).logps,
-                    dlogps.doubles)
-            }
-            expectClose(dhidden, g, atol: 1e-5, rtol: 1e-3, "dhidden")
+            expectClose(dhidden, Self.finiteDifferences(s, dlogps: dlogps), atol: 1e-5, rtol: 1e-3, "dhidden")
         }
     }
 
@@ -148,14 +153,7 @@ import Testing
                 dhidden: &dhidden, dlogps: dlogps, expected: expected, targets: s.targets, weight: w, rows: s.rows, rowScratch: &row)
             expectClose(dhidden, recomputed.doubles, atol: 1e-5, rtol: 1e-5, "\(dtype) V\(vocab) chunk \(chunk): from E_p[W] vs recomputed")
             if dtype == .f32 && vocab < 100 {
-                let g = centralDifferences(s.hidden.doubles, eps: 1e-3) {
-                    weighted(
-                        Reference.logprobs(
-                            hidden: $0, targets: s.targets.map(Int.init), weight: s.weight.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab
-                        ).logps,
-                        dlogps.doubles)
-                }
-                expectClose(dhidden, g, atol: 1e-5, rtol: 1e-3, "dhidden vs finite differences")
+                expectClose(dhidden, Self.finiteDifferences(s, dlogps: dlogps), atol: 1e-5, rtol: 1e-3, "dhidden vs finite differences")
             }
         }
     }

@@ -4,46 +4,55 @@
 
 import Foundation
 import ModelFiles
+import SeededRandom
 import TensorFile
 import TestSupport
 import Testing
 
 // MARK: - Tiny models
 
+/// A tiny model for the export tests: TestSupport's TinyShape (fields read through: `m.headDim`) at D 64,
+/// Dh 16, F 96, with a small byte-level tokenizer and a chat template.
+@dynamicMemberLookup
 struct TinyModel: Sendable, CustomStringConvertible {
     var name: String
-    var architecture: ModelConfig.Architecture = .llama
-    var dim = 64
-    var heads = 4
-    var kvHeads = 2
-    var headDim = 16
-    var ffn = 96
-    var layers = 2
-    var tied = true
-    var bias = false
-    var ropeScaling: RopeScaling? = nil
+    var shape: TinyShape
     var addBos = false
+
+    /// D 64, H 4 (2 kv) of 16, F 96, L 2, the vocabulary below, PAD 2; rms_norm_eps 2^-10 and theta 10000
+    /// survive GGUF's f32 keys exactly, so configs compare equal.
+    init(name: String, addBos: Bool = false, _ adjust: (inout TinyShape) -> Void = { _ in }) {
+        var s = TinyShape(
+            dim: 64, headDim: 16, ffn: 96, vocab: Self.vocab.count, rmsNormEps: 1.0 / 1024, maxPositions: 128, padTokenId: 2)
+        adjust(&s)
+        self.name = name
+        self.shape = s
+        self.addBos = addBos
+    }
 
     var description: String { name }
 
+    subscript<T>(dynamicMember path: KeyPath<TinyShape, T>) -> T { shape[keyPath: path] }
+
     static let llama = TinyModel(name: "llama")
-    static let llama3Untied = TinyModel(
-        name: "llama3-untied", heads: 2, kvHeads: 1, headDim: 32, tied: false,
-        ropeScaling: RopeScaling(ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64),
-        addBos: true)
-    static let llamaLinear = TinyModel(name: "llama-linear-bias", bias: true, ropeScaling: RopeScaling(ropeType: "linear", factor: 2))
-    static let qwen2 = TinyModel(name: "qwen2", architecture: .qwen2, bias: true)
-    static let qwen3 = TinyModel(name: "qwen3", architecture: .qwen3, headDim: 32)
+    static let llama3Untied = TinyModel(name: "llama3-untied", addBos: true) {
+        ($0.heads, $0.kvHeads, $0.headDim, $0.tied) = (2, 1, 32, false)
+        $0.ropeScaling = RopeScaling(ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64)
+    }
+    static let llamaLinear = TinyModel(name: "llama-linear-bias") {
+        $0.bias = true
+        $0.ropeScaling = RopeScaling(ropeType: "linear", factor: 2)
+    }
+    static let qwen2 = TinyModel(name: "qwen2") { ($0.architecture, $0.bias) = (.qwen2, true) }
+    static let qwen3 = TinyModel(name: "qwen3") { ($0.architecture, $0.headDim) = (.qwen3, 32) }
     static let all: [TinyModel] = [.llama, .llama3Untied, .llamaLinear, .qwen2, .qwen3]
 
-    /// rms_norm_eps 2^-10 and theta 10000 survive GGUF's f32 keys exactly, so configs compare equal.
+    /// Qwen2 always has q/k/v biases and Qwen3 q/k norms, as their configs do.
     var config: ModelConfig {
-        ModelConfig(
-            architecture: architecture, hiddenSize: dim, intermediateSize: ffn, numHiddenLayers: layers, numAttentionHeads: heads,
-            numKeyValueHeads: kvHeads, headDim: headDim, rmsNormEps: 1.0 / 1024, ropeTheta: 10_000, ropeScaling: ropeScaling,
-            maxPositionEmbeddings: 128, vocabSize: Self.vocab.count, tieWordEmbeddings: tied,
-            attentionBias: bias || architecture == .qwen2, qkNorm: architecture == .qwen3, bosTokenId: 1, eosTokenIds: [2],
-            padTokenId: 2)
+        var s = shape
+        s.bias = s.bias || s.architecture == .qwen2
+        s.qkNorm = s.architecture == .qwen3
+        return s.config
     }
 
     static let vocab: [String] =
@@ -54,7 +63,7 @@ struct TinyModel: Sendable, CustomStringConvertible {
 
     var tokenizer: TokenizerData {
         TokenizerData(
-            preTokenizer: architecture == .llama ? (tied ? "smollm" : "llama3") : (architecture == .qwen2 ? "qwen2" : "gpt2"),
+            preTokenizer: shape.architecture == .llama ? (shape.tied ? "smollm" : "llama3") : (shape.architecture == .qwen2 ? "qwen2" : "gpt2"),
             vocab: Self.vocab, merges: Self.merges,
             addedTokens: [
                 AddedToken(id: 0, content: "<|endoftext|>"), AddedToken(id: 1, content: "<|im_start|>"),
@@ -73,7 +82,7 @@ struct TinyModel: Sendable, CustomStringConvertible {
 
     /// Random values for every tensor the config needs (norms near 1).
     func values(seed: UInt64 = 1) -> [String: [Float]] {
-        var rng = SplitMix(seed)
+        var rng = SplitMix64(seed: seed)
         var out: [String: [Float]] = [:]
         for t in config.requiredTensors {
             let n = t.shape.reduce(1, *)
@@ -85,10 +94,7 @@ struct TinyModel: Sendable, CustomStringConvertible {
     /// Writes the model to `path` (matrices in `dtype`, norms and biases f32).
     func write(to path: String, dtype: DType = .f32, seed: UInt64 = 1) throws -> [String: [Float]] {
         let values = values(seed: seed)
-        let specs = config.requiredTensors.map { TensorSpec(name: $0.name, dtype: $0.shape.count == 2 ? dtype : .f32, shape: $0.shape) }
-        let w = try MTFWriter(path: path, metadata: metadata, tensors: specs)
-        for s in specs { try w.write(name: s.name, floats: values[s.name]!) }
-        try w.finish()
+        try TinyModelFile.write(path: path, metadata: metadata, tensors: values, dtype: dtype)
         return values
     }
 }

@@ -4,22 +4,15 @@
 
 import Foundation
 import ModelFiles
+import SeededRandom
 import TensorFile
+import TestSupport
 import Testing
 
 // MARK: - A tiny GGUF model
 
-struct TinyDims {
-    var arch = "llama"
-    var hidden = 32
-    var heads = 4
-    var kvHeads = 2
-    var headDim = 8
-    var ffn = 64
-    var layers = 2
-    var tied = false
-    var bias = false
-}
+/// The GGUF tests' tiny shape: D 32, H 4 (2 kv) of 8, F 64, L 2, untied (the vocabulary is `tinyTokens`).
+let tinyGGUFShape = TinyShape(dim: 32, headDim: 8, ffn: 64, tied: false)
 
 let tinyTokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "a", "b", "c", "Ġ", "ab", "Ġa", "<tool>"]
 let tinyTokenTypes: [Int32] = [3, 3, 3, 1, 1, 1, 1, 1, 1, 4]
@@ -52,21 +45,21 @@ func q8_0Bytes(_ x: [Float]) -> [UInt8] {
 }
 
 /// Writes a tiny model; returns the HF-named weights it holds (as f32 after the file's rounding).
-func writeTinyGGUF(_ d: TinyDims, to path: String, edit: (inout GGUFBuilder) -> Void = { _ in }) throws -> [String: [Float]] {
-    var rng = SplitMix(7)
+func writeTinyGGUF(_ d: TinyShape, to path: String, edit: (inout GGUFBuilder) -> Void = { _ in }) throws -> [String: [Float]] {
+    var rng = SplitMix64(seed: 7)
     var b = GGUFBuilder()
-    let a = d.arch + "."
-    b.add("general.architecture", .string(d.arch))
+    let arch = d.architecture.rawValue, a = arch + "."
+    b.add("general.architecture", .string(arch))
     b.add("general.name", .string("tiny"))
     b.add(a + "block_count", .uint32(UInt32(d.layers)))
     b.add(a + "context_length", .uint32(512))
-    b.add(a + "embedding_length", .uint32(UInt32(d.hidden)))
+    b.add(a + "embedding_length", .uint32(UInt32(d.dim)))
     b.add(a + "feed_forward_length", .uint32(UInt32(d.ffn)))
     b.add(a + "attention.head_count", .uint32(UInt32(d.heads)))
     b.add(a + "attention.head_count_kv", .uint32(UInt32(d.kvHeads)))
     b.add(a + "rope.freq_base", .float32(100000))
     b.add(a + "attention.layer_norm_rms_epsilon", .float32(1e-5))
-    b.add(a + "rope.dimension_count", .uint32(UInt32(d.headDim)))
+    b.add(a + "rope.dimension_count", .uint32(UInt32(d.config.headDim)))
     b.add(a + "vocab_size", .uint32(UInt32(tinyTokens.count)))
     b.add("tokenizer.ggml.model", .string("gpt2"))
     b.add("tokenizer.ggml.pre", .string("smollm"))
@@ -87,7 +80,7 @@ func writeTinyGGUF(_ d: TinyDims, to path: String, edit: (inout GGUFBuilder) -> 
         b.tensor(gguf, ne: shape.reversed(), floats: x)
         hf[name] = x
     }
-    let v = tinyTokens.count, h = d.hidden, q = d.heads * d.headDim, kv = d.kvHeads * d.headDim
+    let v = tinyTokens.count, h = d.dim, q = d.heads * d.config.headDim, kv = d.kvHeads * d.config.headDim
     // Embedding in F16: the expected values are the f16-rounded ones.
     let emb = random(v * h).map { halfToFloat(floatToHalf($0)) }
     b.tensor("token_embd.weight", ne: [h, v], type: .f16, data: emb.flatMap { le(floatToHalf($0)) })
@@ -100,12 +93,12 @@ func writeTinyGGUF(_ d: TinyDims, to path: String, edit: (inout GGUFBuilder) -> 
         // Q and K in Q8_0 (exact values), permuted as llama.cpp does for the llama architecture.
         for (g, name, rows, heads) in [("attn_q", "q_proj", q, d.heads), ("attn_k", "k_proj", kv, d.kvHeads)] {
             let w = (0..<(rows * h)).map { _ in Float(rng.int(255) - 127) / 64 }
-            let stored = d.arch == "llama" ? llamaCppPermute(w, rows: rows, cols: h, heads: heads) : w
+            let stored = arch == "llama" ? llamaCppPermute(w, rows: rows, cols: h, heads: heads) : w
             b.tensor("blk.\(l).\(g).weight", ne: [h, rows], type: .q8_0, data: q8_0Bytes(stored))
             hf[p + "self_attn.\(name).weight"] = w
             if d.bias {
                 let bias = random(rows)
-                let storedBias = d.arch == "llama" ? llamaCppPermute(bias, rows: rows, cols: 1, heads: heads) : bias
+                let storedBias = arch == "llama" ? llamaCppPermute(bias, rows: rows, cols: 1, heads: heads) : bias
                 b.tensor("blk.\(l).\(g).bias", ne: [rows], floats: storedBias)
                 hf[p + "self_attn.\(name).bias"] = bias
             }
@@ -116,9 +109,9 @@ func writeTinyGGUF(_ d: TinyDims, to path: String, edit: (inout GGUFBuilder) -> 
         let o = random(h * q).map { bf16ToFloat(floatToBF16($0)) }
         b.tensor("blk.\(l).attn_output.weight", ne: [q, h], type: .bf16, data: o.flatMap { le(floatToBF16($0)) })
         hf[p + "self_attn.o_proj.weight"] = o
-        if d.arch == "qwen3" {
-            f32("blk.\(l).attn_q_norm.weight", p + "self_attn.q_norm.weight", [d.headDim])
-            f32("blk.\(l).attn_k_norm.weight", p + "self_attn.k_norm.weight", [d.headDim])
+        if arch == "qwen3" {
+            f32("blk.\(l).attn_q_norm.weight", p + "self_attn.q_norm.weight", [d.config.headDim])
+            f32("blk.\(l).attn_k_norm.weight", p + "self_attn.k_norm.weight", [d.config.headDim])
         }
         f32("blk.\(l).ffn_norm.weight", p + "post_attention_layernorm.weight", [h])
         f32("blk.\(l).ffn_gate.weight", p + "mlp.gate_proj.weight", [d.ffn, h])
@@ -147,7 +140,7 @@ func writeTinyGGUF(_ d: TinyDims, to path: String, edit: (inout GGUFBuilder) -> 
 @Test(arguments: [false, true])
 func llamaGGUFImportUndoesThePermutation(bias: Bool) throws {
     let dir = TempDir()
-    var d = TinyDims()
+    var d = tinyGGUFShape
     d.bias = bias
     let expected = try writeTinyGGUF(d, to: dir.file("tiny.gguf"))
     let source = try ModelImporter.open(dir.file("tiny.gguf"))
@@ -167,7 +160,7 @@ func llamaGGUFImportUndoesThePermutation(bias: Bool) throws {
 
 @Test func tokenizerAndTemplateComeFromTheGGUFKeys() throws {
     let dir = TempDir()
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("tiny.gguf"))
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("tiny.gguf"))
     let m = try ModelImporter.open(dir.file("tiny.gguf")).metadata
     let t = m.tokenizer
     #expect(t.vocab == tinyTokens && t.merges == ["a b", "Ġ a"] && t.preTokenizer == "smollm")
@@ -183,7 +176,7 @@ func llamaGGUFImportUndoesThePermutation(bias: Bool) throws {
 @Test(arguments: [("llama-bpe", "llama3"), ("llama3", "llama3"), ("qwen2", "qwen2"), ("gpt-2", "gpt2"), ("gpt2", "gpt2"), ("smollm", "smollm")])
 func preTokenizerNamesMap(pre: String, expected: String) throws {
     let dir = TempDir()
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("t.gguf")) { b in
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("t.gguf")) { b in
         b.kvs = b.kvs.map { $0.0 == "tokenizer.ggml.pre" ? ($0.0, .string(pre)) : $0 }
     }
     #expect(try ModelImporter.open(dir.file("t.gguf")).metadata.tokenizer.preTokenizer == expected)
@@ -191,7 +184,7 @@ func preTokenizerNamesMap(pre: String, expected: String) throws {
 
 @Test func missingPreTokenizerFallsBackToGPT2WithANote() throws {
     let dir = TempDir()
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("t.gguf")) { b in b.kvs.removeAll { $0.0 == "tokenizer.ggml.pre" } }
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("t.gguf")) { b in b.kvs.removeAll { $0.0 == "tokenizer.ggml.pre" } }
     let s = try ModelImporter.open(dir.file("t.gguf"))
     #expect(s.metadata.tokenizer.preTokenizer == "gpt2")
     #expect(s.notes.contains { $0.contains("tokenizer.ggml.pre") })
@@ -199,7 +192,7 @@ func preTokenizerNamesMap(pre: String, expected: String) throws {
 
 @Test func tiedEmbeddingsWhenOutputIsAbsent() throws {
     let dir = TempDir()
-    var d = TinyDims()
+    var d = tinyGGUFShape
     d.tied = true
     _ = try writeTinyGGUF(d, to: dir.file("t.gguf"))
     let s = try ModelImporter.open(dir.file("t.gguf"))
@@ -210,8 +203,8 @@ func preTokenizerNamesMap(pre: String, expected: String) throws {
 @Test(arguments: ["qwen2", "qwen3"])
 func qwenGGUFIsNotPermuted(arch: String) throws {
     let dir = TempDir()
-    var d = TinyDims()
-    d.arch = arch
+    var d = tinyGGUFShape
+    d.architecture = try #require(ModelConfig.Architecture(rawValue: arch))
     d.bias = arch == "qwen2"
     let expected = try writeTinyGGUF(d, to: dir.file("q.gguf")) { b in
         b.add("\(arch).attention.key_length", .uint32(8))
@@ -228,8 +221,8 @@ func qwenGGUFIsNotPermuted(arch: String) throws {
 
 @Test func llama3RopeFactorsBecomeRopeScaling() throws {
     let dir = TempDir()
-    var d = TinyDims()
-    (d.heads, d.kvHeads, d.headDim, d.hidden) = (2, 1, 64, 128)
+    var d = tinyGGUFShape
+    (d.heads, d.kvHeads, d.headDim, d.dim) = (2, 1, 64, 128)
     let want = RopeScaling(ropeType: "llama3", factor: 32, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192)
     // The factors as llama.cpp's converter writes them (generate_extra_tensors), computed here independently.
     let factors: [Float] = (0..<32).map { i in
@@ -251,8 +244,8 @@ func qwenGGUFIsNotPermuted(arch: String) throws {
 
 @Test func ropeFactorsThatAreNotLlama3AreRefused() throws {
     let dir = TempDir()
-    var d = TinyDims()
-    (d.heads, d.kvHeads, d.headDim, d.hidden) = (2, 1, 64, 128)
+    var d = tinyGGUFShape
+    (d.heads, d.kvHeads, d.headDim, d.dim) = (2, 1, 64, 128)
     _ = try writeTinyGGUF(d, to: dir.file("bad.gguf")) { b in
         b.tensor("rope_freqs.weight", ne: [32], floats: (0..<32).map { Float(1 + $0 % 3) })
     }
@@ -263,7 +256,7 @@ func qwenGGUFIsNotPermuted(arch: String) throws {
 
 @Test func unsupportedQuantTypeNamesTheTensorAndTypeId() throws {
     let dir = TempDir()
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("t.gguf")) { b in
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("t.gguf")) { b in
         let i = b.tensors.firstIndex { $0.name == "blk.1.ffn_up.weight" }!
         b.tensors[i] = GGUFBuilder.Tensor(
             name: "blk.1.ffn_up.weight", ne: [256, 64], typeId: GGMLType.iq2_xxs.rawValue, data: [UInt8](repeating: 0, count: 64 * 66))
@@ -275,17 +268,17 @@ func qwenGGUFIsNotPermuted(arch: String) throws {
 
 @Test func unsupportedArchitectureAndTokenizerAreNamed() throws {
     let dir = TempDir()
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("g.gguf")) { b in
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("g.gguf")) { b in
         b.kvs = b.kvs.map { $0.0 == "general.architecture" ? ($0.0, .string("gemma2")) : $0 }
     }
     expectModelError("architecture gemma2 is not supported", "general.architecture", kind: .unsupported) {
         _ = try ModelImporter.open(dir.file("g.gguf"))
     }
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("s.gguf")) { b in
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("s.gguf")) { b in
         b.kvs = b.kvs.map { $0.0 == "tokenizer.ggml.model" ? ($0.0, .string("llama")) : $0 }
     }
     expectModelError("SentencePiece", kind: .unsupported) { _ = try ModelImporter.open(dir.file("s.gguf")) }
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("p.gguf")) { b in
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("p.gguf")) { b in
         b.kvs = b.kvs.map { $0.0 == "tokenizer.ggml.pre" ? ($0.0, .string("deepseek-llm")) : $0 }
     }
     expectModelError("pre-tokenizer deepseek-llm is not supported", kind: .unsupported) { _ = try ModelImporter.open(dir.file("p.gguf")) }
@@ -293,33 +286,33 @@ func qwenGGUFIsNotPermuted(arch: String) throws {
 
 @Test func badTokenizerAndConfigKeysAreNamed() throws {
     let dir = TempDir()
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("a.gguf")) { b in
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("a.gguf")) { b in
         b.kvs = b.kvs.map { $0.0 == "tokenizer.ggml.bos_token_id" ? ($0.0, .uint32(99)) : $0 }
     }
     expectModelError("tokenizer.ggml.bos_token_id 99 is out of range (10 tokens)") { _ = try ModelImporter.open(dir.file("a.gguf")) }
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("b.gguf")) { b in b.kvs.removeAll { $0.0 == "llama.embedding_length" } }
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("b.gguf")) { b in b.kvs.removeAll { $0.0 == "llama.embedding_length" } }
     expectModelError("required key llama.embedding_length is missing", kind: .missing) { _ = try ModelImporter.open(dir.file("b.gguf")) }
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("c.gguf")) { b in
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("c.gguf")) { b in
         b.kvs = b.kvs.map { $0.0 == "llama.block_count" ? ($0.0, .string("two")) : $0 }
     }
     expectModelError("llama.block_count must be an integer, found string") { _ = try ModelImporter.open(dir.file("c.gguf")) }
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("d.gguf")) { b in
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("d.gguf")) { b in
         b.kvs = b.kvs.map { $0.0 == "tokenizer.ggml.token_type" ? ($0.0, .array(.int32, [.int32(1)])) : $0 }
     }
     expectModelError("token_type has 1 entries for 10 tokens") { _ = try ModelImporter.open(dir.file("d.gguf")) }
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("e.gguf")) { b in b.tensor("blk.7.attn_q.weight", ne: [4], floats: [1, 2, 3, 4]) }
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("e.gguf")) { b in b.tensor("blk.7.attn_q.weight", ne: [4], floats: [1, 2, 3, 4]) }
     expectModelError("tensor blk.7.attn_q.weight has no Hugging Face counterpart") { _ = try ModelImporter.open(dir.file("e.gguf")) }
 }
 
 @Test func missingAndMisshapedTensorsFailTheConversion() throws {
     let dir = TempDir()
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("m.gguf")) { b in b.tensors.removeAll { $0.name == "blk.1.ffn_down.weight" } }
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("m.gguf")) { b in b.tensors.removeAll { $0.name == "blk.1.ffn_down.weight" } }
     let s = try ModelImporter.open(dir.file("m.gguf"))
     expectModelError("required tensor model.layers.1.mlp.down_proj.weight is missing", kind: .missing) {
         try Converter.convert(source: s, to: dir.file("m.mtf"), dtype: .f32, progress: nil)
     }
     #expect(!FileManager.default.fileExists(atPath: dir.file("m.mtf")))
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("n.gguf")) { b in
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("n.gguf")) { b in
         let i = b.tensors.firstIndex { $0.name == "blk.0.ffn_norm.weight" }!
         b.tensors[i].ne = [16]
         b.tensors[i].data = Array(b.tensors[i].data.prefix(64))
@@ -331,9 +324,9 @@ func qwenGGUFIsNotPermuted(arch: String) throws {
 
 @Test func randomlyCorruptedFilesNeverCrash() throws {
     let dir = TempDir()
-    _ = try writeTinyGGUF(TinyDims(), to: dir.file("ok.gguf"))
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("ok.gguf"))
     let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir.file("ok.gguf"))))
-    var rng = SplitMix(2026)
+    var rng = SplitMix64(seed: 2026)
     var opened = 0
     for _ in 0..<300 {
         var x = good
@@ -355,7 +348,7 @@ func qwenGGUFIsNotPermuted(arch: String) throws {
 
 @Test func convertedGGUFRoundTripsThroughMTF() throws {
     let dir = TempDir()
-    let expected = try writeTinyGGUF(TinyDims(), to: dir.file("t.gguf"))
+    let expected = try writeTinyGGUF(tinyGGUFShape, to: dir.file("t.gguf"))
     let s = try ModelImporter.open(dir.file("t.gguf"))
     var calls: [(Int, Int)] = []
     let fp = try Converter.convert(source: s, to: dir.file("t.mtf"), dtype: .f32) { calls.append(($0, $1)) }

@@ -4,6 +4,7 @@
 import Foundation
 import JSON
 import ModelFiles
+import SeededRandom
 import Testing
 
 func json(_ text: String) throws -> JSONValue { try JSONValue.parse(Data(text.utf8), path: "t.json") }
@@ -54,7 +55,7 @@ func malformedJSONNamesTheSpot(text: String, what: String, spot: String) {
         #"{"model": {"type": "BPE", "vocab": {"a": 0, "\u0120b": 1}, "merges": [["a", "b"], "a b"]}, "added_tokens": []}"#,
         #"[{"prompt": [{"role": "user", "content": "hi \"there\"\n"}], "chosen": "ok", "rejected": "no", "score": -1.5e-3}]"#,
     ].map { Array($0.utf8) }
-    var rng = SplitMix(0x5EED)  // fixed: a failure reproduces
+    var rng = SplitMix64(seed: 0x5EED)  // fixed: a failure reproduces
     var parsed = 0, refused = 0
     for round in 0..<3000 {
         var bytes = seeds[round % seeds.count]

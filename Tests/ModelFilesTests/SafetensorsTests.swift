@@ -3,6 +3,7 @@
 
 import Foundation
 import ModelFiles
+import SeededRandom
 import TensorFile
 import Testing
 
@@ -13,7 +14,7 @@ func safetensorsBytes(_ header: String, _ data: [UInt8], lengthOverride: UInt64?
 
 @Test func writerSortsPadsAndReadsBack() throws {
     let dir = TempDir()
-    var rng = SplitMix(3)
+    var rng = SplitMix64(seed: 3)
     let specs = [
         TensorSpec(name: "z.f16", dtype: .f16, shape: [3]), TensorSpec(name: "b.f32", dtype: .f32, shape: [2, 3]),
         TensorSpec(name: "a.bf16", dtype: .bf16, shape: [5]), TensorSpec(name: "a.f32", dtype: .f32, shape: [1]),

@@ -41,7 +41,7 @@ func smolLM2MatchesTransformers() throws {
     #expect(c.tieWordEmbeddings == fc["tie_word_embeddings"] as! Bool)
     #expect(c.architecture == .llama && c.bosTokenId == 1 && c.eosTokenIds == [2] && c.padTokenId == 2)
 
-    // Tokenizer and template as formats.md §1.4 lists them.
+    // Tokenizer and template as the file holds them (gguf-py's gguf_dump.py shows the same).
     let t = m.metadata.tokenizer
     #expect(t.vocab.count == 49152 && t.merges.count == 48900 && t.merges.first == "Ġ t" && t.preTokenizer == "smollm")
     #expect(t.addedTokens.count == 17 && t.addedTokens.allSatisfy(\.special) && t.addedTokens.map(\.id) == Array(0..<17))

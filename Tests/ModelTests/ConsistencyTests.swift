@@ -4,16 +4,14 @@
 
 import Foundation
 import Model
+import SeededRandom
 import TensorFile
 import TestSupport
 import Testing
 
 extension ModelTests {
     @Suite struct Consistency {
-        static let sequences: [[Int32]] = {
-            var rng = Xoshiro256(seed: 3)
-            return [11, 4, 17].map { n in (0..<n).map { _ in Int32(rng.next() % 37) } }
-        }()
+        static let sequences = randomSequences(seed: 3, lengths: [11, 4, 17])
         static let ranges = [2..<11, 1..<4, 5..<17]
 
         @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, .llamaUntiedScaled])
@@ -170,14 +168,14 @@ extension ModelTests {
         /// GGUF-style quantized storage (q4_1 projections, a q8_0 tied embedding / LM head, as in the SmolLM2
         /// GGUF): block-decoded paths must equal an f32 model holding the dequantized values.
         @Test func quantizedStorageEqualsItsF32Twin() throws {
-            let spec = TinySpec(name: "quant", dim: 32, heads: 4, kvHeads: 2, headDim: 8, ffn: 64, vocab: 45, tied: true)
+            let spec = TinySpec(name: "quant", shape: TinyShape(dim: 32, heads: 4, kvHeads: 2, headDim: 8, ffn: 64, vocab: 45, tied: true))
             let config = spec.config
             var rng = Xoshiro256(seed: 21)
             let path = TestPaths.temporaryDirectory("leandpo-model") + "/quant.mtf"
             let specs = config.requiredTensors.map { t in
                 TensorSpec(name: t.name, dtype: t.shape.count == 1 ? .f32 : (t.name.contains("embed") ? .q8_0 : .q4_1), shape: t.shape)
             }
-            let writer = try MTFWriter(path: path, metadata: testMetadata(config, source: "quant"), tensors: specs)
+            let writer = try MTFWriter(path: path, metadata: TinyModelFile.metadata(config, source: "quant", converter: "ModelTests"), tensors: specs)
             for s in specs {
                 let n = s.shape.reduce(1, *)
                 let scale: Float = s.shape.count == 1 ? 0.2 : (s.name.contains("embed") ? 1 : 1.7 / Float(s.shape[1]).squareRoot())

@@ -7,23 +7,23 @@ import Foundation
 import Kernels
 import Model
 import ModelFiles
+import SeededRandom
 import TensorFile
 import TestSupport
 import Testing
 
 extension ModelTests {
     @Suite struct ExportMerge {
-        static let sequences: [[Int32]] = {
-            var rng = Xoshiro256(seed: 5)
-            return [13, 6, 19].map { n in (0..<n).map { _ in Int32(rng.next() % 37) } }
-        }()
+        static let sequences = randomSequences(seed: 5, lengths: [13, 6, 19])
         static let ranges = [3..<13, 1..<6, 4..<19]
 
         /// Llama 3 scaling with head_dim 32, enough rotary frequencies in the smoothing band for the GGUF
         /// importer to recover the scaling from rope_freqs.weight.
         static let llama3Wide = TinySpec(
-            name: "llama3-wide", dim: 64, heads: 2, kvHeads: 1, headDim: 32, ffn: 64, tied: false,
-            ropeScaling: RopeScaling(ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64))
+            name: "llama3-wide",
+            shape: TinyShape(
+                dim: 64, heads: 2, kvHeads: 1, headDim: 32, ffn: 64, tied: false,
+                ropeScaling: RopeScaling(ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64)))
 
         enum Format: String, CaseIterable, Sendable { case mtf, hf, gguf }
 
@@ -108,7 +108,7 @@ extension ModelTests {
         /// base with the adapter attached.
         @Test(arguments: [Format.mtf, .gguf])
         func quantizedBaseIsDequantizedBeforeMerging(format: Format) throws {
-            let spec = TinySpec(name: "q8", dim: 32, heads: 2, kvHeads: 1, headDim: 16, ffn: 64)
+            let spec = TinySpec(name: "q8", shape: TinyShape(dim: 32, heads: 2, kvHeads: 1, headDim: 16, ffn: 64))
             let (f32Model, path) = try makeTinyModel(spec)
             let dir = (path as NSString).deletingLastPathComponent
             defer { try? FileManager.default.removeItem(atPath: dir) }

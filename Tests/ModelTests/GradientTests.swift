@@ -3,15 +3,13 @@
 
 import Foundation
 import Model
+import SeededRandom
 import TestSupport
 import Testing
 
 extension ModelTests {
     @Suite struct Gradients {
-        static let sequences: [[Int32]] = {
-            var rng = Xoshiro256(seed: 42)
-            return [9, 5, 12].map { n in (0..<n).map { _ in Int32(rng.next() % 37) } }
-        }()
+        static let sequences = randomSequences(seed: 42, lengths: [9, 5, 12])
         static let ranges = [3..<9, 1..<5, 6..<12]
 
         /// Loss weights w_t, one per scored token (16 of them).

@@ -1,7 +1,7 @@
 // Kept activations: a training pass that keeps some layers' gate/up from its forward gives the results
 // of one that recomputes them all.
 
-import Model
+@_spi(Benchmarks) import Model
 import TestSupport
 import Testing
 
@@ -18,8 +18,8 @@ extension ModelTests {
             let (_, ranges) = SharedPrefix.unshared()
             func run(bytes: Int) throws -> (SequenceLogProbs, [Float], arena: Int) {
                 // a fresh model per budget: the arena is sized from it on the first training pass
-                let (m, _) = try makeTinyModel(spec)
-                m.keptActivationBytes = bytes
+                let (_, path) = try makeTinyModel(spec)
+                let m = try LlamaModel(path: path, threads: 2, switches: BenchmarkSwitches(keptActivationBytes: bytes))
                 let adapter = try makeAdapter(m, dropout: 0.2)
                 adapter.zeroGradients()
                 let r = try m.forwardBackward(batch: batch, completionRanges: ranges, adapter: adapter, dropoutSeed: 3) { _ in

@@ -6,6 +6,7 @@
 
 import Foundation
 import Model
+import SeededRandom
 import TestSupport
 import Testing
 

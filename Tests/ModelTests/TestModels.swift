@@ -4,6 +4,7 @@
 
 import Foundation
 import Model
+import SeededRandom
 import TensorFile
 import TestSupport
 import Testing
@@ -12,64 +13,36 @@ import Testing
 
 // MARK: - Tiny random models
 
-/// The shape and flavour of a tiny test model.
+/// A tiny test model: its shape (TestSupport's TinyShape, whose fields read through: `spec.layers`), a
+/// name for its file, and the dtype of its matrices.
+@dynamicMemberLookup
 struct TinySpec: Sendable, CustomStringConvertible {
     var name: String
-    var architecture: ModelConfig.Architecture = .llama
-    var dim = 16
-    var heads = 4
-    var kvHeads = 2
-    var headDim = 4
-    var ffn = 24
-    var vocab = 37
-    var layers = 2
-    var tied = true
-    var bias = false
-    var qkNorm = false
-    var ropeScaling: RopeScaling? = nil
-    var ropeTheta = 10_000.0
+    var shape = TinyShape()
     var dtype: DType = .f32
 
     var description: String { name }
+    var config: ModelConfig { shape.config }
+
+    subscript<T>(dynamicMember path: WritableKeyPath<TinyShape, T>) -> T {
+        get { shape[keyPath: path] }
+        set { shape[keyPath: path] = newValue }
+    }
 
     static let llama = TinySpec(name: "llama")
     static let llamaUntiedScaled = TinySpec(
-        name: "llama3-untied", tied: false,
-        ropeScaling: RopeScaling(ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8))
-    static let qwen2 = TinySpec(name: "qwen2", architecture: .qwen2, bias: true)
-    static let qwen3 = TinySpec(name: "qwen3", architecture: .qwen3, headDim: 8, qkNorm: true)
-
-    var config: ModelConfig {
-        ModelConfig(
-            architecture: architecture, hiddenSize: dim, intermediateSize: ffn, numHiddenLayers: layers, numAttentionHeads: heads,
-            numKeyValueHeads: kvHeads, headDim: headDim, rmsNormEps: 1e-6, ropeTheta: ropeTheta, ropeScaling: ropeScaling,
-            maxPositionEmbeddings: 256, vocabSize: vocab, tieWordEmbeddings: tied, attentionBias: bias, qkNorm: qkNorm,
-            bosTokenId: 1, eosTokenIds: [2])
-    }
+        name: "llama3-untied",
+        shape: TinyShape(
+            tied: false,
+            ropeScaling: RopeScaling(ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8)))
+    static let qwen2 = TinySpec(name: "qwen2", shape: TinyShape(architecture: .qwen2, bias: true))
+    static let qwen3 = TinySpec(name: "qwen3", shape: TinyShape(architecture: .qwen3, headDim: 8, qkNorm: true))
 }
 
-/// Metadata with a placeholder tokenizer (the model tests feed token ids directly).
-func testMetadata(_ config: ModelConfig, source: String) -> MTFMetadata {
-    MTFMetadata(
-        config: config,
-        tokenizer: TokenizerData(preTokenizer: "gpt2", vocab: (0..<config.vocabSize).map { "t\($0)" }, merges: [], addedTokens: []),
-        chatTemplate: nil,
-        provenance: Provenance(
-            sourceFormat: "test", sourceName: source, sourceXxh64: "0000000000000000", converter: "ModelTests", converterVersion: "1"))
-}
-
-/// Writes `tensors` (name → f32 values) as an MTF with every tensor in `dtype` (norms and biases f32).
+/// Writes `tensors` (name → f32 values) as an MTF with a placeholder tokenizer, every matrix in `dtype`.
 func writeMTF(path: String, config: ModelConfig, tensors: [String: [Float]], dtype: DType = .f32, source: String) throws {
-    let required = config.requiredTensors
-    let specs = required.map { t in
-        TensorSpec(name: t.name, dtype: t.shape.count == 2 ? dtype : .f32, shape: t.shape)
-    }
-    let writer = try MTFWriter(path: path, metadata: testMetadata(config, source: source), tensors: specs)
-    for t in required {
-        guard let values = tensors[t.name] else { throw TestFailure("tensor \(t.name) missing") }
-        try writer.write(name: t.name, floats: values)
-    }
-    try writer.finish()
+    try TinyModelFile.write(
+        path: path, metadata: TinyModelFile.metadata(config, source: source, converter: "ModelTests"), tensors: tensors, dtype: dtype)
 }
 
 struct TestFailure: Error, CustomStringConvertible {
@@ -77,30 +50,20 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// A tiny model with random weights (uniform, scaled so activations are O(1)), written to a temp MTF.
+/// A tiny model with random weights (TinyModelFile.randomWeights), written to a temp MTF.
 func makeTinyModel(_ spec: TinySpec, seed: UInt64 = 1) throws -> (model: LlamaModel, path: String) {
-    var rng = Xoshiro256(seed: seed)
-    func uniform(_ n: Int, _ scale: Float, center: Float = 0) -> [Float] {
-        (0..<n).map { _ in center + scale * (2 * rng.nextUnitFloat() - 1) }
-    }
-    let config = spec.config
-    var tensors: [String: [Float]] = [:]
-    for t in config.requiredTensors {
-        let n = t.shape.reduce(1, *)
-        if t.name.hasSuffix("norm.weight") {
-            tensors[t.name] = uniform(n, 0.2, center: 1)
-        } else if t.name.hasSuffix(".bias") {
-            tensors[t.name] = uniform(n, 0.3)
-        } else if t.name.contains("embed_tokens") || t.name.contains("lm_head") {
-            tensors[t.name] = uniform(n, 1)
-        } else {
-            tensors[t.name] = uniform(n, Float(1.7 / Double(t.shape[1]).squareRoot()))
-        }
-    }
     let dir = TestPaths.temporaryDirectory("leandpo-model")
     let path = dir + "/tiny-\(spec.name).mtf"
-    try writeMTF(path: path, config: config, tensors: tensors, dtype: spec.dtype, source: "random-\(spec.name)")
+    try writeMTF(
+        path: path, config: spec.config, tensors: TinyModelFile.randomWeights(spec.config, seed: seed), dtype: spec.dtype,
+        source: "random-\(spec.name)")
     return (try LlamaModel(path: path, threads: 2), path)
+}
+
+/// Token sequences of the given lengths, uniform over the tiny models' vocabulary (37), seeded.
+func randomSequences(seed: UInt64, lengths: [Int], vocab: UInt64 = 37) -> [[Int32]] {
+    var rng = Xoshiro256(seed: seed)
+    return lengths.map { n in (0..<n).map { _ in Int32(rng.next() % vocab) } }
 }
 
 /// A LoRA adapter with random A AND random B (so it changes the model and every gradient is nonzero).

@@ -2,7 +2,7 @@
 // on SmolLM2 (when present) leaves almost none of the 514 MiB mapping resident.
 
 import Foundation
-import Model
+@_spi(Benchmarks) import Model
 import TestSupport
 import Testing
 
@@ -30,12 +30,12 @@ extension ModelTests {
         }
 
         @Test func releasingPagesChangesNothing() throws {
-            let (model, _) = try makeTinyModel(.qwen2)
-            let adapter = try makeAdapter(model)
+            let (_, path) = try makeTinyModel(.qwen2)
             let (plain, ranges) = SharedPrefix.unshared()
             var results: [(SequenceLogProbs, [Float])] = []
             for release in [false, true] {
-                model.releasesWeightPages = release
+                let model = try LlamaModel(path: path, threads: 2, switches: BenchmarkSwitches(releasesWeightPages: release))
+                let adapter = try makeAdapter(model)
                 adapter.zeroGradients()
                 let lp = try model.forwardBackward(batch: plain, completionRanges: ranges, adapter: adapter) { _ in SharedPrefix.weights }
                 let eval = try model.sequenceLogProbs(batch: plain, completionRanges: ranges, adapter: adapter)
@@ -50,15 +50,14 @@ extension ModelTests {
         /// the mapping is resident; with it off, all of it.
         @Test(.enabled(if: TestPaths.smolLM2 != nil))
         func smolLM2ResidentWeights() throws {
-            let model = try LlamaModel(path: TestPaths.smolLM2!)
-            let view = try model.file.view("model.embed_tokens.weight")
+            // Two models, two mappings of the same file: one keeps its pages, one releases them.
+            let keeping = try LlamaModel(path: TestPaths.smolLM2!, switches: BenchmarkSwitches(releasesWeightPages: false))
+            let releasing = try LlamaModel(path: TestPaths.smolLM2!)
             let batch = PackedBatch(sequences: [(0..<64).map { Int32($0 * 37 + 5) }])
-            model.releasesWeightPages = false
-            let kept = try model.sequenceLogProbs(batch: batch, completionRanges: [1..<64])
-            let all = try #require(Self.residentKB(mappingOf: view.bytes.baseAddress!))
-            model.releasesWeightPages = true
-            let released = try model.sequenceLogProbs(batch: batch, completionRanges: [1..<64])
-            let some = try #require(Self.residentKB(mappingOf: view.bytes.baseAddress!))
+            let kept = try keeping.sequenceLogProbs(batch: batch, completionRanges: [1..<64])
+            let all = try #require(Self.residentKB(mappingOf: keeping.file.view("model.embed_tokens.weight").bytes.baseAddress!))
+            let released = try releasing.sequenceLogProbs(batch: batch, completionRanges: [1..<64])
+            let some = try #require(Self.residentKB(mappingOf: releasing.file.view("model.embed_tokens.weight").bytes.baseAddress!))
             print("SmolLM2 mapping resident after a pass: \(all >> 10) MiB kept, \(some >> 10) MiB with release")
             #expect(kept == released)
             #expect(all > 480 << 10)

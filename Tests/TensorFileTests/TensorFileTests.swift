@@ -7,22 +7,13 @@ import Testing
 
 // MARK: - Fixtures built in code
 
+/// D 64, 4 heads (2 kv), F 96, V 32, eps 1e-5, 128 positions; one layer unless asked.
 func tinyConfig(layers: Int = 1, tied: Bool = true) -> ModelConfig {
-    ModelConfig(
-        architecture: .llama, hiddenSize: 64, intermediateSize: 96, numHiddenLayers: layers, numAttentionHeads: 4,
-        numKeyValueHeads: 2, rmsNormEps: 1e-5, ropeTheta: 10000, maxPositionEmbeddings: 128, vocabSize: 32,
-        tieWordEmbeddings: tied, bosTokenId: 1, eosTokenIds: [2])
+    TinyShape(dim: 64, headDim: nil, ffn: 96, vocab: 32, layers: layers, tied: tied, rmsNormEps: 1e-5, maxPositions: 128).config
 }
 
 func tinyMetadata(_ config: ModelConfig = tinyConfig()) -> MTFMetadata {
-    MTFMetadata(
-        config: config,
-        tokenizer: TokenizerData(
-            preTokenizer: "gpt2", vocab: (0..<32).map { "t\($0)" }, merges: [], addedTokens: [AddedToken(id: 0, content: "t0")]),
-        chatTemplate: "{{ messages }}",
-        provenance: Provenance(
-            sourceFormat: "test", sourceName: "tiny", sourceXxh64: "0000000000000000", converter: "tests",
-            converterVersion: "0"))
+    TinyModelFile.metadata(config, source: "tiny", chatTemplate: "{{ messages }}", addedTokens: [AddedToken(id: 0, content: "t0")])
 }
 
 /// Deterministic pseudo-random floats.
@@ -36,18 +27,12 @@ func values(_ n: Int, seed: UInt64) -> [Float] {
     }
 }
 
-/// Writes a complete tiny model with every tensor in `dtype`; returns the path and the f32 values written.
+/// Writes a complete tiny model with every matrix in `dtype`; returns the f32 values written.
 @discardableResult
 func writeTinyModel(_ path: String, dtype: DType = .f32, config: ModelConfig = tinyConfig()) throws -> [String: [Float]] {
-    let specs = config.requiredTensors.map { TensorSpec(name: $0.name, dtype: $0.shape.count == 1 ? .f32 : dtype, shape: $0.shape) }
-    let w = try MTFWriter(path: path, metadata: tinyMetadata(config), tensors: specs)
     var written: [String: [Float]] = [:]
-    for (i, s) in specs.enumerated() {
-        let x = values(s.shape.reduce(1, *), seed: UInt64(i + 1))
-        try w.write(name: s.name, floats: x)
-        written[s.name] = x
-    }
-    try w.finish()
+    for (i, t) in config.requiredTensors.enumerated() { written[t.name] = values(t.shape.reduce(1, *), seed: UInt64(i + 1)) }
+    try TinyModelFile.write(path: path, metadata: tinyMetadata(config), tensors: written, dtype: dtype)
     return written
 }
 

@@ -3,6 +3,7 @@
 // the N-rank run's checkpoint in one process continues exactly. MPI itself is tested by tools/test-mpi.
 
 import Foundation
+import SeededRandom
 import Model
 import TestSupport
 import Testing
@@ -125,7 +126,7 @@ extension TrainerTests {
         @Test(arguments: [1, 7, 1000])
         func orderedSumEqualsTheSequentialSum(segment: Int) throws {
             let ranks = 3, perRank = 2, n = 100
-            var rng = SplitMix64(state: 5)
+            var rng = SplitMix64(seed: 5)
             let grads = (0..<(ranks * perRank)).map { _ in (0..<n).map { _ in Float(Double(rng.next() % 2_000_001) / 1e3 - 1000) } }
             var expected = [Float](repeating: 0, count: n)
             for g in grads { for i in 0..<n { expected[i] += g[i] } }

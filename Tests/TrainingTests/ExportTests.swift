@@ -5,6 +5,7 @@
 
 import Foundation
 import Model
+import SeededRandom
 import TensorFile
 import TestSupport
 import Testing

@@ -2,24 +2,14 @@
 // policy input: summed logps, ld_alpha tails and ORPO's whole-sequence sum.
 
 import Foundation
+import SeededRandom
 import Testing
 import Training
 
 // MARK: - Random inputs
 
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 func randomInputs(seed: UInt64, pairs n: Int = 6) -> LossInputs {
-    var g = SplitMix64(state: seed)
+    var g = SplitMix64(seed: seed)
     let cs = (0..<n).map { _ in Int.random(in: 2...9, using: &g) }
     let rs = (0..<n).map { _ in Int.random(in: 2...9, using: &g) }
     func logps(_ lengths: [Int]) -> [Double] { lengths.map { Double($0) * -Double.random(in: 0.2...1.5, using: &g) } }

@@ -30,5 +30,4 @@ import Training
 
     w.add([MetricKey.rewardsMargins: 3])
     #expect(w.averages(eval: true).map(\.key) == ["eval_rewards/margins"])
-    #expect(Metrics.evalPrefixed(["logps/chosen": 1]) == ["eval_logps/chosen": 1])
 }

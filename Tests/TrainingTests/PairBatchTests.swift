@@ -5,6 +5,7 @@
 
 import Foundation
 import Model
+import SeededRandom
 import TensorFile
 import TestSupport
 import Testing
@@ -89,7 +90,8 @@ import Training
         for pb in [shared, plain] {
             adapter.zeroGradients()
             let lp = try model.forwardBackward(batch: pb.batch, completionRanges: pb.ranges, adapter: adapter) { r in
-                r.tokenGradient(fromSequenceGradient: (0..<r.sequenceCount).map { $0 < pairs.count ? 1 : -1 })
+                // d loss / d token log p: +1 for every token of a chosen sequence, −1 for a rejected one.
+                (0..<r.sequenceCount).flatMap { [Float](repeating: $0 < pairs.count ? 1 : -1, count: r.tokenCount($0)) }
             }
             sums.append(lp.sums)
             grads.append(Array(adapter.gradients))

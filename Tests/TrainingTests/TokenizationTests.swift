@@ -1,5 +1,5 @@
 // TRL tokenization parity (Fixtures/data_trl_tokenization.json: TRL's own _prepare_dataset and collator with the toy
-// tokenizer of Support.swift), plus truncation, dropping, warnings, EOS handling and the summary.
+// tokenizer of TrainingSupport.swift), plus truncation, dropping, warnings, EOS handling and the summary.
 
 import Foundation
 import Testing

@@ -4,6 +4,7 @@
 
 import Foundation
 import Model
+import SeededRandom
 import TestSupport
 import Testing
 import Training

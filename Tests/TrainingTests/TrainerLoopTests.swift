@@ -3,7 +3,7 @@
 // the last --save-total-limit kept.
 
 import Foundation
-import Model
+@_spi(Benchmarks) import Model
 import TestSupport
 import Testing
 import Training
@@ -32,18 +32,19 @@ extension TrainerTests {
             let f = try TrainerFixture(data: TinyData.letterTask(count: 16, seed: 5))
             var a = f.arguments(maxSteps: 3)
             a.lr = 1e-2
-            let unshared = try f.trainer(a)
-            unshared.sharesPrompts = false
+            let unshared = try f.trainer(a, switches: BenchmarkSwitches(sharesPrompts: false))
             #expect(try unshared.record().steps.first?.loss == log(2.0), "the unshared reference equals the unshared policy")
             let t = try f.trainer(a)
             _ = try t.record()
             let pairs = t.train.pairs
             let groups = stride(from: 0, to: pairs.count, by: a.batchSize).map { Array($0..<min(pairs.count, $0 + a.batchSize)) }
             let reference = try PairScoring.score(pairs, model: f.model, adapter: nil, groups: groups).0
+            // The trained adapter, scored with each packing: a trainer over an unshared model takes its weights.
+            let u = try f.trainer(a, switches: BenchmarkSwitches(sharesPrompts: false))
+            for i in u.adapter.parameters.indices { u.adapter.parameters[i] = t.adapter.parameters[i] }
             var scores: [[String: Double]] = []
-            for shares in [true, false] {
-                t.sharesPrompts = shares
-                scores.append(Dictionary(try t.evaluate(pairs, reference: reference).map { ($0.key, $0.value) }) { x, _ in x })
+            for trainer in [t, u] {
+                scores.append(Dictionary(try trainer.evaluate(pairs, reference: reference).map { ($0.key, $0.value) }) { x, _ in x })
             }
             let chosen = try #require(scores[0]["eval_logps/chosen"])
             #expect(chosen < 0, "a trained adapter scores the pairs")

@@ -4,7 +4,8 @@
 // exactness tests compare runs bit for bit, which holds only at one fixed thread count.
 
 import Foundation
-import Model
+@_spi(Benchmarks) import Model
+import SeededRandom
 import TensorFile
 import TestSupport
 import Testing
@@ -15,49 +16,22 @@ import Training
 // MARK: - Tiny model
 
 enum TinyModel {
-    /// D 16, 4 heads (2 kv) of 4, F 24, L 2, V 64: forward+backward of a few pairs takes about a millisecond.
-    static func config(vocab: Int = 64, tied: Bool = true) -> ModelConfig {
-        ModelConfig(
-            architecture: .llama, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
-            numKeyValueHeads: 2, headDim: 4, rmsNormEps: 1e-6, ropeTheta: 10_000, ropeScaling: nil,
-            maxPositionEmbeddings: 256, vocabSize: vocab, tieWordEmbeddings: tied, attentionBias: false, qkNorm: false,
-            bosTokenId: 1, eosTokenIds: [2])
-    }
+    /// TestSupport's default tiny shape (D 16, 4 heads (2 kv) of 4, F 24, L 2) with V 64: forward+backward
+    /// of a few pairs takes about a millisecond.
+    static func config(vocab: Int = 64, tied: Bool = true) -> ModelConfig { TinyShape(vocab: vocab, tied: tied).config }
 
-    /// Writes a random tiny model (uniform weights scaled so activations stay O(1)) and returns its path.
-    /// `poisonToken` gets a NaN embedding row (and the LM head is untied, so only sequences holding that
-    /// token score NaN).
+    /// Writes a random tiny model (TinyModelFile.randomWeights) and returns its path. `poisonToken` gets a
+    /// NaN embedding row (and the LM head is untied, so only sequences holding that token score NaN).
     static func write(directory: String, seed: UInt64 = 1, poisonToken: Int? = nil) throws -> String {
         let config = config(tied: poisonToken == nil)
-        var rng = Xoshiro256(seed: seed)
-        func uniform(_ n: Int, _ scale: Float, center: Float = 0) -> [Float] {
-            (0..<n).map { _ in center + scale * (2 * rng.nextUnitFloat() - 1) }
+        var tensors = TinyModelFile.randomWeights(config, seed: seed)
+        if let p = poisonToken {
+            let d = config.hiddenSize
+            for j in 0..<d { tensors["model.embed_tokens.weight"]![p * d + j] = .nan }
         }
-        let metadata = MTFMetadata(
-            config: config,
-            tokenizer: TokenizerData(preTokenizer: "gpt2", vocab: (0..<config.vocabSize).map { "t\($0)" }, merges: [], addedTokens: []),
-            chatTemplate: nil,
-            provenance: Provenance(
-                sourceFormat: "test", sourceName: "tiny-\(seed)", sourceXxh64: "0000000000000000", converter: "TrainerTests",
-                converterVersion: "1"))
-        let required = config.requiredTensors
         let path = directory + "/tiny-\(seed)\(poisonToken.map { "-poison\($0)" } ?? "").mtf"
-        let writer = try MTFWriter(
-            path: path, metadata: metadata, tensors: required.map { TensorSpec(name: $0.name, dtype: .f32, shape: $0.shape) })
-        for t in required {
-            let n = t.shape.reduce(1, *)
-            var values: [Float]
-            if t.name.hasSuffix("norm.weight") {
-                values = uniform(n, 0.2, center: 1)
-            } else if t.name.contains("embed_tokens") || t.name.contains("lm_head") {
-                values = uniform(n, 1)
-                if let p = poisonToken, t.name.contains("embed_tokens") { for j in 0..<t.shape[1] { values[p * t.shape[1] + j] = .nan } }
-            } else {
-                values = uniform(n, Float(1.7 / Double(t.shape[1]).squareRoot()))
-            }
-            try writer.write(name: t.name, floats: values)
-        }
-        try writer.finish()
+        try TinyModelFile.write(
+            path: path, metadata: TinyModelFile.metadata(config, source: "tiny-\(seed)", converter: "TrainerTests"), tensors: tensors)
         return path
     }
 }
@@ -148,6 +122,11 @@ struct TrainerFixture {
 
     func trainer(_ a: TrainArguments, resume: TrainingCheckpoint? = nil) throws -> Trainer {
         try Trainer(arguments: a, model: model, context: ByteToy.context, resume: resume)
+    }
+
+    /// A trainer over a second model of the same file, built with benchmark `switches`.
+    func trainer(_ a: TrainArguments, switches: BenchmarkSwitches) throws -> Trainer {
+        try Trainer(arguments: a, model: LlamaModel(path: modelPath, threads: 1, switches: switches), context: ByteToy.context)
     }
 
     /// Points the reference cache at a private temporary directory (once per process).

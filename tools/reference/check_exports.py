@@ -1,6 +1,6 @@
 """Interop check of `leandpo export` (not run by CI): the exports load in the Python stack and agree.
 Pinned: torch==2.13.0+cpu transformers==5.24.0 tokenizers==0.23.3 safetensors==0.8.0 gguf==0.19.0 peft==0.21.2
-(tools/reference/requirements.txt; run with /root/ref-venv/bin/python)
+(tools/reference/requirements.txt; run with the python tools/reference/setup-env prints)
 
 Usage:
   leandpo export --model BASE.mtf --to OUT/base-hf                                # the base alone, hf
@@ -8,7 +8,7 @@ Usage:
   leandpo export --model BASE.mtf --adapter RUN --to OUT/adapter --format peft    # the adapter, PEFT
   leandpo export --model BASE.mtf --adapter RUN --to OUT/merged.gguf              # merged, GGUF (f32)
   python check_exports.py --base-hf OUT/base-hf --merged-hf OUT/merged-hf --peft OUT/adapter --gguf OUT/merged.gguf \
-      [--reference-hf /work/main/.cache/hf/SmolLM2-135M-Instruct]
+      [--reference-hf .cache/hf/SmolLM2-135M-Instruct]   # what gguf_to_hf.py writes
 
 Checks, each printed on one line:
   1. transformers loads the merged export (AutoModelForCausalLM, no missing/unexpected weights) and its tokenizer

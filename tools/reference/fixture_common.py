@@ -7,8 +7,10 @@ import os
 import numpy as np
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-HF_DIR = os.environ.get("LEANDPO_HF_DIR", "/work/main/.cache/hf/SmolLM2-135M-Instruct")
-GGUF_PATH = os.environ.get("LEANDPO_GGUF", "/work/main/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+# The cache tools/fetch-model fills: $LEANDPO_CACHE, else .cache in this repository (found from this file).
+CACHE = os.environ.get("LEANDPO_CACHE") or os.path.join(REPO, ".cache")
+HF_DIR = os.environ.get("LEANDPO_HF_DIR", os.path.join(CACHE, "hf", "SmolLM2-135M-Instruct"))
+GGUF_PATH = os.environ.get("LEANDPO_GGUF", os.path.join(CACHE, "models", "SmolLM2-135M-Instruct.Q4_1.gguf"))
 MODEL_FIXTURES = os.path.join(REPO, "Tests", "ModelTests", "Fixtures")
 TRAINING_FIXTURES = os.path.join(REPO, "Tests", "TrainingTests", "Fixtures")
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Generates the ChatTemplate parity fixtures by rendering through transformers' own chat-template path.
-# Pinned: python 3, transformers 5.24, jinja2 3.1.6 (the /root/ref-venv venv).
-# Run: /root/ref-venv/bin/python tools/reference/gen_chat_template_fixtures.py
+# Pinned: python 3, transformers 5.24, jinja2 3.1.6 (the environment tools/reference/setup-env creates).
+# Run: "$(tools/reference/setup-env)" tools/reference/gen_chat_template_fixtures.py
 #
 # Writes into Tests/ChatTemplateTests/Fixtures/:
 #   chat_templates.json  real chat templates (templates/*.jinja) x conversations -> expected text or error

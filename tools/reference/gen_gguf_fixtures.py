@@ -1,7 +1,7 @@
 # Dequantization fixtures for ModelFilesTests: for each GGML type LeanDPO reads, a few random blocks and
 # what the `gguf` package (llama.cpp's gguf-py) dequantizes them to.
-# Pinned: gguf 0.19.0, numpy 2.4 (the /root/ref-venv).
-# Usage: /root/ref-venv/bin/python tools/reference/gen_gguf_fixtures.py Tests/ModelFilesTests/Fixtures/gguf_dequant.json
+# Pinned: gguf 0.19.0, numpy 2.4 (the environment tools/reference/setup-env creates).
+# Usage: "$(tools/reference/setup-env)" tools/reference/gen_gguf_fixtures.py Tests/ModelFilesTests/Fixtures/gguf_dequant.json
 #
 # Blocks come from gguf.quants.quantize where gguf-py has a quantizer (F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0,
 # Q5_1), followed by blocks of random raw bytes (every bit pattern of the quants); the K-quants have no

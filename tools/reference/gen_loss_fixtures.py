@@ -2,7 +2,7 @@
 """Fixtures for the Training target's tests (losses, metrics, AdamW, LR schedules, TRL data handling).
 
 Pinned: torch 2.13.0+cpu, transformers 5.24.0, trl 1.16.0, numpy 2.4.6, datasets (as installed with trl), run with
-/root/ref-venv/bin/python tools/reference/gen_loss_fixtures.py  (writes Tests/TrainingTests/Fixtures/{loss,data}_*.json).
+"$(tools/reference/setup-env)" tools/reference/gen_loss_fixtures.py  (writes Tests/TrainingTests/Fixtures/{loss,data}_*.json).
 
 Where each number comes from (TRL's own code wherever TRL has code for it):
 - DPO losses, every TRL loss_type incl. combinations and ld_alpha: TRL's own `DPOTrainer._compute_loss`, called

@@ -1,7 +1,7 @@
 # Fixture for ModelFilesTests: what transformers dequantizes from the SmolLM2 Q4_1 GGUF, per tensor:
 # shape, sum, sum of squares (both float64) and 16 values at fixed flat indices.
-# Pinned: torch 2.13 (cpu), transformers 5.24, gguf 0.19, numpy (the /root/ref-venv).
-# Usage: /root/ref-venv/bin/python tools/reference/gen_smollm2_gguf_fixture.py GGUF OUT.json
+# Pinned: torch 2.13 (cpu), transformers 5.24, gguf 0.19, numpy (the environment tools/reference/setup-env creates).
+# Usage: "$(tools/reference/setup-env)" tools/reference/gen_smollm2_gguf_fixture.py GGUF OUT.json
 import json
 import os
 import sys

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # Generates the Tokenizer test fixtures from SmolLM2's GGUF with Hugging Face `tokenizers` as the reference.
-# Pinned: python 3 venv /root/ref-venv with tokenizers 0.23.3, gguf 0.19.0, regex 2026.11.19.
+# Pinned: tokenizers 0.23.3, gguf 0.19.0, regex 2026.11.19 (the environment tools/reference/setup-env creates).
 #
-#   /root/ref-venv/bin/python tools/reference/gen_tokenizer_fixtures.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
+#   "$(tools/reference/setup-env)" tools/reference/gen_tokenizer_fixtures.py [path/to/SmolLM2-135M-Instruct.Q4_1.gguf]
 #
 # Writes into Tests/TokenizerTests/Fixtures/:
 #   smollm2_tokenizer.json    the TokenizerData (snake_case keys) built from the GGUF's tokenizer.ggml.* keys
@@ -26,7 +26,10 @@ from tokenizers.models import BPE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures")
-GGUF = sys.argv[1] if len(sys.argv) > 1 else "/work/main/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_common import GGUF_PATH  # noqa: E402
+
+GGUF = sys.argv[1] if len(sys.argv) > 1 else GGUF_PATH
 
 GPT2 = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 LLAMA3 = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""

@@ -2,8 +2,9 @@
 so transformers / PEFT / TRL can run the same model as LeanDPO. The output is a cache, never committed.
 Pinned: torch==2.13.0+cpu transformers==5.24.0 tokenizers==0.23.3 safetensors==0.8.0 gguf==0.19.0 (tools/reference/requirements.txt)
 
-Usage: python gguf_to_hf.py [GGUF] [OUT_DIR]
-  defaults: /work/main/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf -> /work/main/.cache/hf/SmolLM2-135M-Instruct
+Usage: "$(tools/reference/setup-env)" tools/reference/gguf_to_hf.py [GGUF] [OUT_DIR]
+  defaults: CACHE/models/SmolLM2-135M-Instruct.Q4_1.gguf -> CACHE/hf/SmolLM2-135M-Instruct, CACHE being
+  $LEANDPO_CACHE or the repository's .cache (LEANDPO_GGUF and LEANDPO_HF_DIR override each)
 
 The tokenizer transformers rebuilds from a GGUF uses a plain ByteLevel pre-tokenizer; SmolLM2's real one (and
 llama.cpp's `smollm` pre-type) first splits every digit on its own. tokenizer.json is patched to
@@ -16,8 +17,8 @@ import sys
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-DEFAULT_GGUF = "/work/main/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_OUT = "/work/main/.cache/hf/SmolLM2-135M-Instruct"
+sys.path.insert(0, os.path.dirname(__file__))
+from fixture_common import GGUF_PATH as DEFAULT_GGUF, HF_DIR as DEFAULT_OUT  # noqa: E402
 
 SMOLLM2_PRE_TOKENIZER = {
     "type": "Sequence",

@@ -28,12 +28,12 @@ public enum ReferenceCache {
         return XXHash64.hex(h.finalize())
     }
 
-    /// The cache key of reference log-probs scored in `groups` (packed batches of pair indices): `key` plus
-    /// the grouping, since a sequence's log-probs depend in the last bits on its place in the packed stream
-    /// (and on whether prompts were shared).
-    public static func key(fingerprint: String, pairs: [TokenizedPair], groups: [[Int]], sharedPrompts: Bool = true) -> String {
+    /// The cache key of reference log-probs scored in `groups` (packed batches of pair indices) with shared
+    /// prompts: `key` plus the grouping, since a sequence's log-probs depend in the last bits on its place in
+    /// the packed stream. (Log-probs of the unshared packing, a benchmark switch, are never cached.)
+    public static func key(fingerprint: String, pairs: [TokenizedPair], groups: [[Int]]) -> String {
         var h = XXHash64()
-        h.update(Array("reference-groups-v1|\(key(fingerprint: fingerprint, pairs: pairs))\(sharedPrompts ? "" : "|unshared")".utf8))
+        h.update(Array("reference-groups-v1|\(key(fingerprint: fingerprint, pairs: pairs))".utf8))
         for g in groups {
             ([Int64(g.count)] + g.map(Int64.init)).withUnsafeBytes { h.update($0) }
         }

@@ -1,9 +1,10 @@
 // The DPO training loop over LoRA adapters on the shared mapped base. It never prints: it reports typed
-// events to a callback that answers `.more` or `.stop` (../shared/STYLE.md lesson 7); the CLI prints,
-// writes metrics.jsonl and handles signals. Checkpoints make a stopped run resumable to the bit.
+// events to a callback that answers `.more` or `.stop`; the CLI prints, writes metrics.jsonl and handles
+// signals. Checkpoints make a stopped run resumable to the bit.
 
 import Foundation
-import Model
+@_spi(Benchmarks) import Model
+import SeededRandom
 import TensorFile
 
 // MARK: - Events
@@ -68,10 +69,9 @@ public final class Trainer {
     private var evalReference: ReferenceLogps?
     private let pairsPerStep: Int
     private let stepsPerEpoch: Int
-    /// Whether each pair's chosen and rejected share one pass over their common prompt (PairBatch). Off
-    /// packs every sequence whole: the same results up to rounding, about a third more tokens computed on
-    /// the benchmark data. Kept switchable for A/B measurement (tools/bench --ablate); set it before `run`.
-    public var sharesPrompts = true
+    /// Whether each pair's chosen and rejected share one pass over their common prompt (PairBatch): on
+    /// unless the model was built with that benchmark switch off (tools/bench --ablate).
+    var sharesPrompts: Bool { model.switches.sharesPrompts }
 
     /// Loads the model, the adapter (fresh, from `--init-adapter`, or from `resume`), the data, and plans
     /// the run. Nothing is computed yet.
@@ -183,8 +183,10 @@ public final class Trainer {
             }
             if let limit = groupLimit, limit < groups.count { groups = Array(groups.prefix(limit)) }
             let scored = groups.reduce(0) { $0 + $1.count }
-            let key = ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: pairs, groups: groups, sharedPrompts: sharesPrompts)
-            let cached = ReferenceCache.load(key: key).flatMap { $0.count == pairs.count ? $0 : nil }
+            // The cache holds the shipped packing's log-probs only: a run with prompt sharing switched off
+            // neither reads nor writes it, so the key does not depend on a benchmark switch.
+            let key = sharesPrompts ? ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: pairs, groups: groups) : nil
+            let cached = key.flatMap { ReferenceCache.load(key: $0) }.flatMap { $0.count == pairs.count ? $0 : nil }
             // Every rank scores only if one of them lacks the cache (each machine has its own).
             let missing = try group.map { try DataParallel.any(cached == nil, group: $0) } ?? (cached == nil)
             if let cached, !missing {
@@ -207,7 +209,7 @@ public final class Trainer {
                     (r.chosen[i], r.rejected[i], r.chosenTail[i], r.rejectedTail[i]) = (row["c"]!, row["r"]!, row["ct"]!, row["rt"]!)
                 }
             }
-            ReferenceCache.store(r, key: key)
+            if let key { ReferenceCache.store(r, key: key) }
             return r
         }
         // Epoch 0's micro-batch k is group k; steps past the first epoch need every group.

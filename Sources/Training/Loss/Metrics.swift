@@ -55,11 +55,6 @@ public enum Metrics {
         let tokens = counts.reduce(0, +)
         return tokens > 0 ? sums.reduce(0, +) / Double(tokens) : 0
     }
-
-    /// TRL's evaluation keys: `eval_` + name.
-    public static func evalPrefixed(_ metrics: [String: Double]) -> [String: Double] {
-        Dictionary(uniqueKeysWithValues: metrics.map { ("eval_" + $0.key, $0.value) })
-    }
 }
 
 // MARK: - Logging window

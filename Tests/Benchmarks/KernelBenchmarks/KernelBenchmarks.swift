@@ -9,6 +9,7 @@
 import Benchmark
 import Foundation
 import Kernels
+import SeededRandom
 import TensorFile
 
 // MARK: - Sizes and data
@@ -19,15 +20,8 @@ let segments = (0..<4).map { $0 * 512..<($0 + 1) * 512 }
 /// Deterministic values in [-scale, scale) (SplitMix64), so every run multiplies the same numbers.
 func filled(_ count: Int, seed: UInt64, scale: Float = 1) -> UnsafeMutableBufferPointer<Float> {
     let p = UnsafeMutableBufferPointer<Float>.allocate(capacity: count)
-    var s = seed
-    for i in 0..<count {
-        s &+= 0x9E37_79B9_7F4A_7C15
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        p[i] = (Float(z >> 40) / Float(1 << 24) * 2 - 1) * scale
-    }
+    var g = SplitMix64(seed: seed)
+    for i in 0..<count { p[i] = (Float(g.next() >> 40) / Float(1 << 24) * 2 - 1) * scale }
     return p
 }
 

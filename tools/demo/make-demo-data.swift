@@ -1,8 +1,10 @@
 // Writes the demo preference data (tools/demo/train.jsonl, tools/demo/heldout.jsonl): conversational
 // pairs with a clear, learnable preference — helpful, correct, polite answers over dismissive or wrong
-// ones. Deterministic; run `swift tools/demo/make-data.swift` from the repository root to regenerate.
+// ones. Deterministic; run `swift tools/demo/make-demo-data.swift` from the repository root to regenerate.
 import Foundation
 
+/// SplitMix64, the package's SeededRandom generator written out again on purpose: this file runs as a
+/// standalone script (`swift FILE`), which cannot import the package's modules.
 struct Rng {
     var s: UInt64
     mutating func next() -> UInt64 {

@@ -1,7 +1,7 @@
-// jinja2's tests (`x is defined`, `x is divisibleby 3`, ...), with Python's type rules
-// (bool counts as a number; undefined is iterable and a sequence).
+// The predicates jinja2 calls "tests" (`x is defined`, `x is divisibleby 3`, ...), with Python's type
+// rules (bool counts as a number; undefined is iterable and a sequence).
 
-enum JinjaTests {
+enum Predicates {
     static let names: Set<String> = [
         "defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number", "string", "mapping",
         "sequence", "iterable", "callable", "sameas", "odd", "even", "divisibleby", "lower", "upper", "in", "filter",

@@ -181,7 +181,7 @@ import Testing
             let t = try #require(f.tensors.first { $0.name == name })
             return f.data(t).withMemoryRebound(to: Float.self) { Array($0) }
         }
-        let hd = m.headDim, d = m.dim
+        let hd = m.config.headDim, d = m.dim
         for (hf, gguf) in [("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k")] {
             let w = values["model.layers.1.\(hf).weight"]!, g = try raw("blk.1.\(gguf).weight")
             let b = values["model.layers.1.\(hf).bias"]!, gb = try raw("blk.1.\(gguf).bias")

@@ -1,8 +1,10 @@
 // Writes tools/bench-data/pairs.jsonl: the benchmark's 64 preference pairs with realistic lengths
 // (prompts of about 50–400 tokens, completions of about 20–250) built from a pool of plain sentences.
-// Deterministic; run `swift tools/bench-data/make-data.swift` from the repository root to regenerate.
+// Deterministic; run `swift tools/bench-data/make-bench-data.swift` from the repository root to regenerate.
 import Foundation
 
+/// SplitMix64, the package's SeededRandom generator written out again on purpose: this file runs as a
+/// standalone script (`swift FILE`), which cannot import the package's modules.
 struct Rng {
     var s: UInt64
     mutating func next() -> UInt64 {

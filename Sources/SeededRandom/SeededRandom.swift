@@ -1,5 +1,5 @@
-// Seeded random numbers for LoRA initialisation, LoRA dropout and sampling: xoshiro256** seeded through
-// SplitMix64, so a seed gives the same numbers on every machine and every run.
+// Seeded random numbers for LoRA initialisation, LoRA dropout, sampling, data order and test data:
+// xoshiro256** seeded through SplitMix64, so a seed gives the same numbers on every machine and every run.
 
 // MARK: - Generators
 
