@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "leandpo", targets: ["leandpo"]),
-        .library(name: "LeanDPO", targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training"]),
+        .library(name: "LeanDPO", targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training", "Reports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -24,6 +24,7 @@ let package = Package(
         .target(name: "ModelFiles", dependencies: ["TensorFile", "JSON"]),
         .target(name: "Tokenizer", dependencies: ["TensorFile"]),
         .target(name: "JSON"),
+        .target(name: "Reports", dependencies: ["JSON"]),
         .target(name: "ChatTemplate", dependencies: ["JSON"]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "TensorFile"]),
         .target(name: "Model", dependencies: ["TensorFile", "Kernels", "Tokenizer"]),
@@ -35,7 +36,7 @@ let package = Package(
         .executableTarget(
             name: "leandpo",
             dependencies: [
-                "JSON", "TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training",
+                "JSON", "TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -58,6 +59,7 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "TrainingTests", dependencies: ["Training", "Model", "Kernels", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "JSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),
     ]
 )
