@@ -122,8 +122,8 @@ public struct RunMetrics: Sendable {
                     evalNames.append(name)
                 }
                 eval[name]!.points.append(MetricPoint(step: step, value: value))
-            } else if !isEval {
-                // An evaluation row's unprefixed keys (its epoch) restate the training position.
+            } else if !(isEval && key == "epoch") {
+                // An evaluation row's epoch restates the training position; it is not a training value.
                 if train[key] == nil {
                     train[key] = MetricSeries(name: key)
                     trainNames.append(key)

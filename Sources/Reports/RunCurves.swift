@@ -109,9 +109,9 @@ public enum RunCurves {
         var parts: [String] = []
         let trainRows = m.train("loss")?.points.count ?? m.train.values.map(\.points.count).max() ?? 0
         if let r = m.stepRange {
-            parts.append(
-                "\(trainRows) logged training rows and \(m.eval("loss")?.points.count ?? 0) evaluations, steps \(Int(r.lowerBound))–\(Int(r.upperBound))"
-            )
+            let evaluations = m.eval("loss")?.points.count ?? m.eval.values.map(\.points.count).max() ?? 0
+            let steps = r.lowerBound == r.upperBound ? "step \(Int(r.lowerBound))" : "steps \(Int(r.lowerBound))–\(Int(r.upperBound))"
+            parts.append("\(count(trainRows, "logged training row")) and \(count(evaluations, "evaluation")), \(steps)")
         }
         func last(_ s: MetricSeries?, _ label: String) {
             if let p = s?.finitePoints.last { parts.append("\(label) \(format(p.value)) at step \(Int(p.step))") }
@@ -122,6 +122,8 @@ public enum RunCurves {
         if !m.skipped.isEmpty { parts.append("\(m.skipped.count) unreadable lines skipped") }
         return parts.joined(separator: " · ")
     }
+
+    static func count(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 
     static func format(_ v: Double) -> String {
         abs(v) >= 1e-3 && abs(v) < 1e5 || v == 0 ? String(format: "%.4g", v) : String(format: "%.3e", v)

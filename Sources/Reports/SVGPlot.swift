@@ -345,7 +345,9 @@ struct LinearScale {
         var ticks: [Double] = []
         var k = 0.0
         while ticks.count < 12 {
-            let t = first + k * step
+            // k·step alone can overflow on a range as wide as Double; the running sum cannot.
+            var t = first + k * step
+            if !t.isFinite, let previous = ticks.last { t = previous + step }
             if !t.isFinite || t > last + step / 2 { break }
             ticks.append(abs(t) < step * 1e-9 ? 0 : t)
             k += 1
@@ -361,18 +363,18 @@ struct LinearScale {
         return n * pow(10, e)
     }
 
-    /// A tick label with as many decimals as the step needs; exponent form for very large or small values.
+    /// A tick label with the fewest digits that pin the value to a tenth of a step (so neighbours differ);
+    /// exponent form for very large or small values.
     static func label(_ v: Double, step: Double) -> String {
         if v == 0 { return "0" }
         let magnitude = abs(v)
-        if magnitude >= 1e5 || magnitude < 1e-3 {
-            // Enough mantissa digits to tell neighbouring ticks apart: 1.5e-4 beside 2e-4 at a step of 5e-5.
-            let digits = max(0, min(6, Int(log10(magnitude).rounded(.down) - log10(step).rounded(.down))))
-            let s = String(format: "%.\(digits)e", v)
-            return tidyExponent(s)
+        let exponentForm = magnitude >= 1e5 || magnitude < 1e-3
+        var text = ""
+        for digits in 0...8 {
+            text = exponentForm ? String(format: "%.\(digits)e", v) : String(format: "%.\(digits)f", v)
+            if let back = Double(text), abs(back - v) <= step * 0.05 { break }
         }
-        let decimals = max(0, min(8, -Int(log10(step).rounded(.down))))
-        return String(format: "%.\(decimals)f", v)
+        return exponentForm ? tidyExponent(text) : text
     }
 
     /// 2.0e-04 → 2e-4: shorter labels in the narrow margin.

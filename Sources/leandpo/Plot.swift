@@ -26,10 +26,11 @@ struct Plot: ParsableCommand {
             let directory = isDirectory.boolValue ? runDirectory : (runDirectory as NSString).deletingLastPathComponent
             let metricsPath = isDirectory.boolValue ? runDirectory + "/metrics.jsonl" : runDirectory
             let metrics = try RunMetrics.read(path: metricsPath)
+            if tensorboard { try Self.refuseExistingEvents(in: directory.isEmpty ? "." : directory) }
             for message in metrics.skipped { printErr("warning: skipped \(message)") }
 
             let svgPath = output ?? (directory.isEmpty ? "." : directory) + "/curves.svg"
-            let plot = RunCurves.plot(metrics, run: isDirectory.boolValue ? runDirectory : metricsPath)
+            let plot = RunCurves.plot(metrics, run: Self.displayName(isDirectory.boolValue ? runDirectory : metricsPath))
             let writer = try AtomicFileWriter(path: svgPath)
             try writer.write(Array(plot.svg().utf8))
             try writer.commit()
@@ -54,6 +55,14 @@ struct Plot: ParsableCommand {
         print("wrote \(log.path) (\(metrics.rows.count) events)")
     }
 
+    static func refuseExistingEvents(in directory: String) throws {
+        let existing = (try? FileManager.default.contentsOfDirectory(atPath: directory))?.filter { $0.hasPrefix("events.out.tfevents.") } ?? []
+        guard existing.isEmpty else {
+            throw ArgumentError(
+                "\(directory) already holds TensorBoard event files (\(existing.sorted().joined(separator: ", "))); remove them first")
+        }
+    }
+
     func convertToPNG(_ svgPath: String) throws {
         let pngPath = (svgPath.hasSuffix(".svg") ? String(svgPath.dropLast(4)) : svgPath) + ".png"
         guard let tool = Self.findExecutable("rsvg-convert") else {
@@ -70,6 +79,13 @@ struct Plot: ParsableCommand {
             throw ArgumentError("rsvg-convert failed (exit \(process.terminationStatus)) converting \(svgPath) to \(pngPath)")
         }
         print("wrote \(pngPath)")
+    }
+
+    /// The path as typed, unless it says nothing on its own ("." or ".."): then the absolute path.
+    static func displayName(_ path: String) -> String {
+        let last = (path as NSString).lastPathComponent
+        guard last == "." || last == ".." || path.isEmpty else { return path }
+        return URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
     static func findExecutable(_ name: String) -> String? {
