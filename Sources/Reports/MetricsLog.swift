@@ -3,8 +3,14 @@
 
 import JSON
 
+/// Where a run's logged rows go: metrics.jsonl always, a TensorBoard event file on request. A row is the
+/// trainer's `[(name, value)]` with a `step` entry; every sink takes the same rows.
+public protocol MetricsSink: AnyObject {
+    func write(_ values: [(String, Double)]) throws
+}
+
 /// Appends one JSON object per call to a metrics.jsonl file; a failed write (a full disk) throws.
-public final class MetricsLog {
+public final class MetricsLog: MetricsSink {
     public let path: String
     private let file: AppendFile
 

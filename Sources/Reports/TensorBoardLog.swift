@@ -11,7 +11,7 @@ import Foundation
 
 /// Appends one Event per call (the row's `step` as its step, every other key a scalar of the same name) to
 /// a new event file in a run directory; TensorBoard reads it live.
-public final class TensorBoardLog {
+public final class TensorBoardLog: MetricsSink {
     public let path: String
     private let file: AppendFile
     private let clock: () -> Double

@@ -70,9 +70,9 @@ import Testing
             [("eval_loss", 0.7), ("eval_rewards/accuracies", 0.5), ("step", 1), ("epoch", 0.01)],
             [("step", 2), ("epoch", 0.02), ("loss", 0.5), ("rewards/margins", 0.25), ("grad_norm", 1e30), ("learning_rate", 1e-4)],
         ]
+        let sinks: [any MetricsSink] = [metrics, events]
         for row in rows {
-            try metrics.write(row)
-            try events.write(row)
+            for sink in sinks { try sink.write(row) }
         }
         events.close()
 
