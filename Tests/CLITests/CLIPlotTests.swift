@@ -29,7 +29,8 @@ extension CLITests {
         #expect(errorLine(again).contains("already holds TensorBoard event files"))
 
         // --png without rsvg-convert on the PATH: the SVG is written, and one line says how to get the PNG.
-        let png = try CLI.run(["plot", f.path("out"), "-o", f.path("no-png.svg"), "--png"], environment: ["PATH": f.directory], directory: f.directory)
+        let png = try CLI.run(
+            ["plot", f.path("out"), "-o", f.path("no-png.svg"), "--png"], environment: ["PATH": f.directory], directory: f.directory)
         #expect(png.status == 1)
         #expect(errorLine(png).contains("apt-get install librsvg2-bin"))
         #expect(FileManager.default.fileExists(atPath: f.path("no-png.svg")))
