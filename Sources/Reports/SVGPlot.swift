@@ -99,12 +99,13 @@ public struct SVGPlot: Sendable {
     private func styleKey(into out: inout SVGText) {
         let y = 68.0
         var x = Self.margin
-        out.line(##"<line x1="\##(x)" y1="\##(y - 4)" x2="\##(x + 22)" y2="\##(y - 4)" stroke="#555555" stroke-width="2"/>"##)
+        let (x0, x1, ym) = (Self.coordinate(x), Self.coordinate(x + 22), Self.coordinate(y - 4))
+        out.line(##"<line x1="\##(x0)" y1="\##(ym)" x2="\##(x1)" y2="\##(ym)" stroke="#555555" stroke-width="2"/>"##)
         out.text("training (logged steps)", x: x + 28, y: y, size: 11, color: "#444444")
         x += 28 + 24 * Self.legendCharWidth
-        out.line(
-            ##"<line x1="\##(x)" y1="\##(y - 4)" x2="\##(x + 22)" y2="\##(y - 4)" stroke="#555555" stroke-width="2" stroke-dasharray="5 3"/>"##)
-        out.line(##"<circle cx="\##(x + 11)" cy="\##(y - 4)" r="3" fill="#ffffff" stroke="#555555" stroke-width="1.5"/>"##)
+        let (e0, e1, em) = (Self.coordinate(x), Self.coordinate(x + 22), Self.coordinate(x + 11))
+        out.line(##"<line x1="\##(e0)" y1="\##(ym)" x2="\##(e1)" y2="\##(ym)" stroke="#555555" stroke-width="2" stroke-dasharray="5 3"/>"##)
+        out.line(##"<circle cx="\##(em)" cy="\##(ym)" r="3" fill="#ffffff" stroke="#555555" stroke-width="1.5"/>"##)
         out.text("evaluation (held-out data)", x: x + 28, y: y, size: 11, color: "#444444")
     }
 
@@ -195,7 +196,7 @@ public struct SVGPlot: Sendable {
         }
         var path = ""
         for segment in segments where segment.count > 1 {
-            for (i, (px, py)) in segment.enumerated() {
+            for (i, (px, py)) in Self.thinned(segment).enumerated() {
                 path += (i == 0 ? "M" : " L") + Self.coordinate(px) + "," + Self.coordinate(py)
             }
             path += " "
@@ -219,6 +220,26 @@ public struct SVGPlot: Sendable {
         }
     }
 
+    /// A line with more points than pixel columns keeps, per column, its first, lowest, highest and last
+    /// point in order: it draws the same picture (spikes included) in a file of bounded size.
+    static func thinned(_ points: [(Double, Double)]) -> [(Double, Double)] {
+        guard points.count > 2000 else { return points }
+        var out: [(Double, Double)] = []
+        var i = 0
+        while i < points.count {
+            let column = points[i].0.rounded(.down)
+            var (j, lowest, highest) = (i, i, i)
+            while j < points.count, points[j].0.rounded(.down) == column {
+                if points[j].1 < points[lowest].1 { lowest = j }
+                if points[j].1 > points[highest].1 { highest = j }
+                j += 1
+            }
+            for k in Set([i, lowest, highest, j - 1]).sorted() { out.append(points[k]) }
+            i = j
+        }
+        return out
+    }
+
     /// A coordinate with two decimals at most; a value that is not finite (never expected) becomes 0
     /// so the document stays valid.
     static func coordinate(_ v: Double) -> String {
@@ -236,18 +257,18 @@ private struct PlotBox {
     func y(_ f: Double) -> Double { bottom - min(1, max(0, f)) * (bottom - top) }
 }
 
-struct Tick: Equatable {
-    var value: Double
-    var label: String
+public struct Tick: Equatable, Sendable {
+    public var value: Double
+    public var label: String
 }
 
 /// The shared step axis: integer ticks over the range of every point; one step alone gets room either side.
-struct XAxis {
-    let lo: Double
-    let hi: Double
-    let ticks: [Tick]
+public struct XAxis: Sendable {
+    public let lo: Double
+    public let hi: Double
+    public let ticks: [Tick]
 
-    init(points: [MetricPoint]) {
+    public init(points: [MetricPoint]) {
         let steps = points.map(\.step).filter(\.isFinite)
         var lo = steps.min() ?? 0
         var hi = steps.max() ?? 1
@@ -267,13 +288,13 @@ struct XAxis {
 
 /// A value axis: linear over nice round bounds, or logarithmic (decades) when every value is positive and
 /// they span more than three decades, so a spike does not flatten the rest of the curve.
-struct YAxis {
-    let isLog: Bool
-    let lo: Double
-    let hi: Double
-    let ticks: [Tick]
+public struct YAxis: Sendable {
+    public let isLog: Bool
+    public let lo: Double
+    public let hi: Double
+    public let ticks: [Tick]
 
-    init(values: [Double], fixedRange: ClosedRange<Double>? = nil) {
+    public init(values: [Double], fixedRange: ClosedRange<Double>? = nil) {
         var lo = values.min() ?? 0
         var hi = values.max() ?? 1
         if let r = fixedRange {
@@ -324,13 +345,13 @@ struct YAxis {
 
 /// Round tick positions covering [lo, hi] ("nice numbers", Heckbert 1990), computed on halves so that a
 /// range as wide as the Double type itself does not overflow.
-struct LinearScale {
-    let lo: Double
-    let hi: Double
-    let step: Double
-    let ticks: [Double]
+public struct LinearScale: Sendable {
+    public let lo: Double
+    public let hi: Double
+    public let step: Double
+    public let ticks: [Double]
 
-    init(lo: Double, hi: Double, minimumStep: Double, target: Int = 5) {
+    public init(lo: Double, hi: Double, minimumStep: Double, target: Int = 5) {
         let halfSpan = hi / 2 - lo / 2
         var step = Self.nice(halfSpan / Double(target) * 2)
         if step < minimumStep { step = minimumStep }
@@ -365,7 +386,7 @@ struct LinearScale {
 
     /// A tick label with the fewest digits that pin the value to a tenth of a step (so neighbours differ);
     /// exponent form for very large or small values.
-    static func label(_ v: Double, step: Double) -> String {
+    public static func label(_ v: Double, step: Double) -> String {
         if v == 0 { return "0" }
         let magnitude = abs(v)
         let exponentForm = magnitude >= 1e5 || magnitude < 1e-3

@@ -3,7 +3,7 @@
 import Foundation
 import Testing
 
-@testable import Reports
+import Reports
 
 @Suite struct MetricsFileTests {
     @Test func trainAndEvalRowsAreSeparated() {

@@ -5,7 +5,7 @@ import Foundation
 import JSON
 import Testing
 
-@testable import Reports
+import Reports
 
 @Suite struct MetricsLogTests {
     @Test func everyLineIsJSONEvenWithNonFiniteValues() throws {

@@ -8,7 +8,7 @@ import Testing
     import FoundationXML
 #endif
 
-@testable import Reports
+import Reports
 
 @Suite struct SVGPlotTests {
     @Test func aRealRunDrawsEveryPanel() throws {
@@ -77,6 +77,23 @@ import Testing
         let m = RunMetrics(text: text)
         let doc = try parse(RunCurves.plot(m, run: name).svg())
         for spec in RunCurves.core { #expect(doc.panelIDs.contains("panel-" + spec.id), "\(name): \(spec.id)") }
+        try checkCoordinates(doc)
+    }
+
+    /// 200,000 logged steps: the lines are thinned to a few points per pixel column, spikes kept.
+    @Test func longRunsStaySmall() throws {
+        var text = ""
+        for step in 1...200_000 {
+            let spike = step == 123_457 ? 50.0 : 0
+            text += #"{"step":\#(step),"loss":\#(0.7 - Double(step) * 1e-6 + spike)}"# + "\n"
+        }
+        let svg = RunCurves.plot(RunMetrics(text: text), run: "long").svg()
+        #expect(svg.utf8.count < 200_000)
+        let doc = try parse(svg)
+        let path = try #require(doc.paths["panel-loss"]?.first)
+        let ys = path.split { "ML ,".contains($0) }.compactMap { Double($0) }.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)
+        // The spike (the top of the axis) survives thinning.
+        #expect(ys.min().map { $0 < 200 } == true, "highest point at y \(ys.min() ?? .nan)")
         try checkCoordinates(doc)
     }
 

@@ -5,7 +5,7 @@ import Foundation
 import JSON
 import Testing
 
-@testable import Reports
+import Reports
 
 @Suite struct TensorBoardTests {
     /// RFC 3720 (iSCSI) appendix B.4 and the classic check value.
