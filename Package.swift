@@ -9,7 +9,8 @@ let package = Package(
     products: [
         .executable(name: "leandpo", targets: ["leandpo"]),
         .library(
-            name: "LeanDPO", targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "SeededRandom", "Kernels", "Model", "Training"]),
+            name: "LeanDPO",
+            targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "SeededRandom", "Kernels", "Model", "Training", "Reports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +27,7 @@ let package = Package(
         .target(name: "ModelFiles", dependencies: ["TensorFile", "JSON"]),
         .target(name: "Tokenizer", dependencies: ["TensorFile"]),
         .target(name: "JSON"),
+        .target(name: "Reports", dependencies: ["JSON"]),
         .target(name: "ChatTemplate", dependencies: ["JSON"]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "TensorFile"]),
         .target(name: "Model", dependencies: ["TensorFile", "Kernels", "SeededRandom"]),
@@ -38,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "leandpo",
             dependencies: [
-                "JSON", "TensorFile", "ModelFiles", "Model", "Training",
+                "JSON", "TensorFile", "ModelFiles", "Model", "Training", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -64,6 +66,7 @@ let package = Package(
         .testTarget(
             name: "TrainingTests", dependencies: ["Training", "Model", "JSON", "TensorFile", "SeededRandom", "TestSupport"],
             resources: [.copy("Fixtures")]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "JSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),
     ]
 )

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import JSON
 import Model
+import Reports
 import TensorFile
 import Training
 
@@ -127,7 +128,11 @@ struct Train: ParsableCommand {
     @discardableResult
     func runLoop(_ trainer: Trainer, _ args: TrainArguments) throws -> Double {
         let progress = ProgressLine()
-        let metrics = try MetricsLog(path: args.output + "/metrics.jsonl")
+        // metrics.jsonl always; TensorBoard event files too with --report-to tensorboard. A failed write (a
+        // full disk) stops the run with its error; the checkpoints already written stay as they are.
+        var logs: [any MetricsSink] = [try MetricsLog(path: args.output + "/metrics.jsonl")]
+        if args.reportTo.contains(.tensorboard) { logs.append(try TensorBoardLog(directory: args.output)) }
+        var logError: Error?
         var start = Date()
         var stepsTimed = 0
         var tokensTimed = 0
@@ -175,10 +180,17 @@ struct Train: ParsableCommand {
                     peak = rows.compactMap { $0["peak"] }.max() ?? peak
                 }
                 all.append(("peak_memory_mb", peak / 1048576))
-                metrics.write(all)
+                do { for log in logs { try log.write(all) } } catch {
+                    logError = error
+                    return .stop
+                }
                 if !progress.isTerminal { progress.update(Self.format(values), force: true) }
             case .evaluated(_, let values):
-                metrics.write(values.map { ($0.key, $0.value) } + [("step", Double(trainer.step)), ("epoch", trainer.epoch(atStep: trainer.step))])
+                let row = values.map { ($0.key, $0.value) } + [("step", Double(trainer.step)), ("epoch", trainer.epoch(atStep: trainer.step))]
+                do { for log in logs { try log.write(row) } } catch {
+                    logError = error
+                    return .stop
+                }
                 progress.message("eval: " + Self.format(values))
             case .saved(let path, let info, let seconds):
                 progress.message(
@@ -192,6 +204,7 @@ struct Train: ParsableCommand {
             }
             return Signals.interrupted ? .stop : .more
         }
+        if let logError { throw logError }
         if Signals.interrupted {
             progress.finish()
             if let e = try trainer.saveIfNeeded(), case .saved(let path, _, _) = e {
@@ -274,26 +287,5 @@ struct Train: ParsableCommand {
         let w = try AtomicFileWriter(path: path)
         try w.write(Array((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8))
         try w.commit()
-    }
-}
-
-/// metrics.jsonl: one JSON object per logged step, appended and flushed as it happens.
-final class MetricsLog {
-    let handle: FileHandle
-
-    init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw ArgumentError("\(path): cannot open for writing") }
-        h.seekToEndOfFile()
-        handle = h
-    }
-
-    func write(_ values: [(String, Double)]) {
-        var parts: [String] = []
-        for (k, v) in values {
-            let number = (k == "step") ? String(Int(v)) : (v.isFinite ? "\(v)" : "null")
-            parts.append("\"\(k)\":\(number)")
-        }
-        handle.write(Data(("{" + parts.joined(separator: ",") + "}\n").utf8))
     }
 }
