@@ -50,7 +50,8 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "TensorFileTests", dependencies: ["TensorFile", "TestSupport"]),
         .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles", "JSON", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "TokenizerTests", dependencies: ["Tokenizer", "TensorFile", "ModelFiles", "JSON", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TensorFile", "TestSupport"]),
         .testTarget(
