@@ -49,7 +49,8 @@ let package = Package(
 
         // MARK: - Tests
         .testTarget(name: "TensorFileTests", dependencies: ["TensorFile", "TestSupport"]),
-        .testTarget(name: "ModelFilesTests", dependencies: ["ModelFiles", "JSON", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "ModelFilesTests", dependencies: ["ModelFiles", "JSON", "TensorFile", "Tokenizer", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "TokenizerTests", dependencies: ["Tokenizer", "TensorFile", "ModelFiles", "JSON", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "TestSupport"], resources: [.copy("Fixtures")]),
