@@ -59,7 +59,8 @@ let package = Package(
             name: "ModelTests", dependencies: ["Model", "Kernels", "TensorFile", "Tokenizer", "ModelFiles", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "TrainingTests", dependencies: ["Training", "Model", "Kernels", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+            name: "TrainingTests", dependencies: ["Training", "Model", "Kernels", "TensorFile", "ModelFiles", "TestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),
     ]
 )
