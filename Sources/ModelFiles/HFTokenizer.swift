@@ -89,7 +89,8 @@ public enum HFTokenizer {
         let m = JSONFields(value: model, path: path, prefix: "model.")
         let type = try m.string("type") ?? "BPE"
         guard type == "BPE" else {
-            throw ModelFileError(.unsupported, path, "tokenizer model \(type) is not supported; only byte-level BPE is", at: "key model.type")
+            throw ModelFileError(
+                .unsupported, path, "tokenizer model \(type) is not supported; only BPE is (byte-level or SentencePiece-style)", at: "key model.type")
         }
         let sentencePiece = try m.bool("byte_fallback") == true || HFSentencePiece.usesMetaspace(json)
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] where !(try m.string(key) ?? "").isEmpty {

@@ -143,9 +143,9 @@ func formatBytes(_ n: Int) -> String {
 /// The family and how it splits and merges: "byte-level BPE, pre-tokenizer llama3, …" or
 /// "SentencePiece BPE (Metaspace first, byte fallback), merges by score, …".
 func tokenizerSummary(_ t: TokenizerData) -> String {
-    let counts = "\(t.vocab.count) tokens, \(t.addedTokens.count) added (\(t.addedTokens.filter(\.special).count) special)"
+    let added = "\(t.addedTokens.count) added (\(t.addedTokens.filter(\.special).count) special)"
     guard let spm = t.sentencePiece else {
-        return "\(t.family.displayName), pre-tokenizer \(t.preTokenizer), \(t.merges.count) merges, " + counts
+        return "\(t.family.displayName), pre-tokenizer \(t.preTokenizer), \(t.vocab.count) tokens, \(t.merges.count) merges, " + added
     }
     var how: [String] = []
     if let m = spm.metaspace {
@@ -156,5 +156,5 @@ func tokenizerSummary(_ t: TokenizerData) -> String {
     }
     if spm.byteFallback { how.append("byte fallback") }
     let merges = spm.scores != nil ? "merges by score (GGUF llama)" : "\(t.merges.count) merges"
-    return "\(t.family.displayName) (\(how.joined(separator: ", "))), \(merges), " + counts
+    return "\(t.family.displayName) (\(how.joined(separator: ", "))), \(t.vocab.count) tokens, \(merges), " + added
 }

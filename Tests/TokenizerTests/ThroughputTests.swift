@@ -36,3 +36,32 @@ import Tokenizer
         #expect(same, "ids of the repeated text are not the repeated ids")
     }
 }
+
+@Suite struct SentencePieceThroughputTests {
+    /// The SentencePiece fixture strings joined by </s> (about 5 MB), encoded with the Llama-2-style tokenizer:
+    /// prints MB/s; asserts only that the ids are the per-string ids with </s> between them.
+    @Test func encodeFiveMegabytes() throws {
+        let fixture = try SPMFixtures.encodings()
+        let v = try #require(fixture.variants["llama_hub"])
+        let tokenizer = try BPETokenizer(try SPMFixtures.fileData("llama_hub"))
+        let eos = try #require(tokenizer.id(of: "</s>"))
+        var unit = ""
+        var unitIds: [Int] = []
+        for (i, s) in fixture.strings.enumerated() where !s.isEmpty {
+            unit += s + "</s>"
+            unitIds += tokenizer.encode(s, addSpecialTokens: false) + [eos]
+            #expect(Array(v.ids[i].dropFirst()) == tokenizer.encode(s, addSpecialTokens: false))
+        }
+        let repeats = max(1, 5_000_000 / unit.utf8.count)
+        let text = String(repeating: unit, count: repeats)
+        let started = DispatchTime.now().uptimeNanoseconds
+        let ids = tokenizer.encode(text, addSpecialTokens: false)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        let megabytes = Double(text.utf8.count) / 1e6
+        print(
+            String(
+                format: "SentencePiece tokenizer throughput: %.1f MB in %.2f s = %.1f MB/s (%d tokens)", megabytes, seconds,
+                megabytes / seconds, ids.count))
+        #expect(ids.count == unitIds.count * repeats && Array(ids.prefix(unitIds.count)) == unitIds)
+    }
+}
