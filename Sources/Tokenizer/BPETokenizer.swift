@@ -218,7 +218,7 @@ public final class BPETokenizer: Sendable {
                     out.append(id)
                 } else {
                     spm.encode(
-                        p, piece.range.lowerBound, piece.range.upperBound, &scratch,
+                        p, piece.range.lowerBound, piece.range.upperBound, &scratch, cache: cache,
                         wholeWord: { word in
                             self.ids[ByteString(String(decoding: word, as: UTF8.self))]
                         }, into: &out)

@@ -138,7 +138,7 @@ struct SentencePieceModel: Sendable {
     /// Appends the ids of `p[start..<end]`, a piece of text between added tokens (`start` is its offset in
     /// the input, which decides Metaspace's "first" scheme).
     func encode(
-        _ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, _ scratch: inout BPEScratch,
+        _ p: UnsafePointer<UInt8>, _ start: Int, _ end: Int, _ scratch: inout BPEScratch, cache: WordCache,
         wholeWord: (UnsafeBufferPointer<UInt8>) -> Int?, into out: inout [Int]
     ) {
         var text = Array(UnsafeBufferPointer(start: p + start, count: end - start))
@@ -181,8 +181,14 @@ struct SentencePieceModel: Sendable {
                     out.append(id)
                     continue
                 }
+                // Words (whole text pieces when Metaspace does not split) repeat; tokenizers caches them too.
+                let word = buffer.baseAddress! + range.lowerBound
+                let cacheable = range.count <= WordCache.maxWordBytes
+                let hash = cacheable ? WordCache.hash(word, range.count) : 0
+                if cacheable && cache.lookUp(word, range.count, hash: hash, into: &out) { continue }
                 wordIds.removeAll(keepingCapacity: true)
                 encodeWord(buffer.baseAddress!, range, &scratch, into: &wordIds)
+                if cacheable { cache.insert(word, range.count, hash: hash, ids: wordIds) }
                 for id in wordIds { out.append(Int(id)) }
             }
         }

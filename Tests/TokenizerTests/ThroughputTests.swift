@@ -63,5 +63,21 @@ import Tokenizer
                 format: "SentencePiece tokenizer throughput: %.1f MB in %.2f s = %.1f MB/s (%d tokens)", megabytes, seconds,
                 megabytes / seconds, ids.count))
         #expect(ids.count == unitIds.count * repeats && Array(ids.prefix(unitIds.count)) == unitIds)
+
+        // Cold: about 2 MB of pieces that never repeat (pairs of fixture strings), so the word cache never hits.
+        let strings = fixture.strings.filter { !$0.isEmpty && $0.utf8.count < 200 }
+        var cold = ""
+        var k = 0
+        while cold.utf8.count < 2_000_000 {
+            cold += strings[k % strings.count] + " " + strings[(k / strings.count + 7 * k) % strings.count] + "</s>"
+            k += 1
+        }
+        let fresh = try BPETokenizer(try SPMFixtures.fileData("llama_hub"))
+        let coldStart = DispatchTime.now().uptimeNanoseconds
+        let coldIds = fresh.encode(cold, addSpecialTokens: false)
+        let coldSeconds = Double(DispatchTime.now().uptimeNanoseconds - coldStart) / 1e9
+        let coldMB = Double(cold.utf8.count) / 1e6
+        print(String(format: "SentencePiece tokenizer, no repeats: %.1f MB in %.2f s = %.1f MB/s", coldMB, coldSeconds, coldMB / coldSeconds))
+        #expect(fresh.decode(coldIds) == tokenizer.decode(tokenizer.encode(cold, addSpecialTokens: false)))
     }
 }
