@@ -115,6 +115,13 @@ def convert(model_path, tmp, name, tokenizer_config):
     for extra in ["tokenizer.model", "special_tokens_map.json"]:
         if os.path.exists(os.path.join(out, extra)):
             os.remove(os.path.join(out, extra))
+    cfg_path = os.path.join(out, "tokenizer_config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg.pop("vocab_file", None)  # a temporary path: would make reruns differ
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
     return out
 
 
