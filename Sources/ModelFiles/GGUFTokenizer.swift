@@ -28,10 +28,12 @@ public enum GGUFTokenizer {
         guard let tokens = try k.stringArray("tokenizer.ggml.tokens") else {
             throw ModelFileError(.missing, path, "required key tokenizer.ggml.tokens is missing")
         }
-        let merges = try k.stringArray("tokenizer.ggml.merges") ?? []
-        if !sentencePiece && merges.isEmpty {
+        // Byte-level BPE needs the key (an empty list is allowed); SentencePiece merges by score instead.
+        let mergesValue = try k.stringArray("tokenizer.ggml.merges")
+        if !sentencePiece && mergesValue == nil {
             throw ModelFileError(.missing, path, "required key tokenizer.ggml.merges is missing")
         }
+        let merges = mergesValue ?? []
         for (i, m) in merges.enumerated() where TokenizerData.splitMerge(m) == nil {
             throw ModelFileError(.malformed, path, "merge \(i) \"\(m)\" is not two tokens separated by one space", at: "key tokenizer.ggml.merges")
         }
