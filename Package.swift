@@ -55,16 +55,17 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "TensorFileTests", dependencies: ["TensorFile", "TestSupport"]),
         .testTarget(
-            name: "ModelFilesTests", dependencies: ["ModelFiles", "JSON", "TensorFile", "SeededRandom", "TestSupport"], resources: [.copy("Fixtures")]
-        ),
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+            name: "ModelFilesTests", dependencies: ["ModelFiles", "JSON", "TensorFile", "Tokenizer", "SeededRandom", "TestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "TokenizerTests", dependencies: ["Tokenizer", "TensorFile", "ModelFiles", "JSON", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TensorFile", "SeededRandom", "TestSupport"]),
         .testTarget(
             name: "ModelTests", dependencies: ["Model", "Kernels", "TensorFile", "ModelFiles", "SeededRandom", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "TrainingTests", dependencies: ["Training", "Model", "JSON", "TensorFile", "SeededRandom", "TestSupport"],
+            name: "TrainingTests", dependencies: ["Training", "Model", "JSON", "TensorFile", "ModelFiles", "SeededRandom", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "JSON"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),

@@ -144,7 +144,9 @@ private struct Parser {
     mutating func object(depth: Int) throws(JSONSyntaxError) -> JSONNode {
         i += 1
         var out: [(key: String, value: JSONNode)] = []
-        var place: [String: Int] = [:]
+        // Keys compare by bytes: String's == treats "é" and "e\u{301}" as one key, but JSON (and a tokenizer
+        // vocab holding both spellings) does not.
+        var place: [[UInt8]: Int] = [:]
         skipSpace()
         if peek == UInt8(ascii: "}") {
             i += 1
@@ -158,11 +160,12 @@ private struct Parser {
             try expect(UInt8(ascii: ":"), "':'")
             skipSpace()
             let v = try value(depth: depth + 1)
-            if let k = place[key] {
+            let exactKey = Array(key.utf8)
+            if let k = place[exactKey] {
                 if rules.refusesDuplicateKeys { throw fail("duplicate key \"\(key)\"") }
                 out[k].value = v
             } else {
-                place[key] = out.count
+                place[exactKey] = out.count
                 out.append((key, v))
             }
             skipSpace()

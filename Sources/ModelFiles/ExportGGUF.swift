@@ -231,25 +231,43 @@ public enum GGUFExporter {
         }
 
         // MARK: Tokenizer
-        guard let pre = preTokenizerNames[tok.preTokenizer] else {
-            throw ModelFileError(.unsupported, origin, "pre-tokenizer \(tok.preTokenizer) has no llama.cpp name (smollm, gpt2, llama3, qwen2)")
+        if let spm = tok.sentencePiece {
+            // llama.cpp's "llama" model: scores rank the merges (kept from a GGUF source, derived from the merges
+            // list otherwise); add_space_prefix stands for the "▁" prefix of the normalizer or Metaspace.
+            let scores = spm.scores ?? SentencePieceMerges.scores(vocab: tok.vocab, merges: tok.merges)
+            let types = spm.tokenTypes ?? SentencePieceMerges.tokenTypes(tok)
+            let addSpacePrefix =
+                spm.normalizer.contains { $0.type == "prepend" } || (spm.metaspace.map { $0.prependScheme != "never" } ?? false)
+            kv += [
+                ("tokenizer.ggml.model", .string("llama")),
+                ("tokenizer.ggml.pre", .string("default")),
+                ("tokenizer.ggml.tokens", .array(.string, tok.vocab.map { .string($0) })),
+                ("tokenizer.ggml.scores", .array(.float32, scores.map { .float32($0) })),
+                ("tokenizer.ggml.token_type", .array(.int32, types.map { .int32(Int32($0)) })),
+                ("tokenizer.ggml.add_space_prefix", .bool(addSpacePrefix)),
+            ]
+        } else {
+            guard let pre = preTokenizerNames[tok.preTokenizer] else {
+                throw ModelFileError(
+                    .unsupported, origin, "pre-tokenizer \(tok.preTokenizer) has no llama.cpp name (smollm, gpt2, llama3, qwen2)")
+            }
+            var types = [GGUFValue](repeating: .int32(1), count: tok.vocab.count)
+            for a in tok.addedTokens where a.id >= 0 && a.id < types.count { types[a.id] = .int32(a.special ? 3 : 4) }
+            kv += [
+                ("tokenizer.ggml.model", .string("gpt2")),
+                ("tokenizer.ggml.pre", .string(pre)),
+                ("tokenizer.ggml.tokens", .array(.string, tok.vocab.map { .string($0) })),
+                ("tokenizer.ggml.token_type", .array(.int32, types)),
+                ("tokenizer.ggml.merges", .array(.string, tok.merges.map { .string($0) })),
+            ]
         }
-        var types = [GGUFValue](repeating: .int32(1), count: tok.vocab.count)
-        for a in tok.addedTokens where a.id >= 0 && a.id < types.count { types[a.id] = .int32(a.special ? 3 : 4) }
-        kv += [
-            ("tokenizer.ggml.model", .string("gpt2")),
-            ("tokenizer.ggml.pre", .string(pre)),
-            ("tokenizer.ggml.tokens", .array(.string, tok.vocab.map { .string($0) })),
-            ("tokenizer.ggml.token_type", .array(.int32, types)),
-            ("tokenizer.ggml.merges", .array(.string, tok.merges.map { .string($0) })),
-        ]
         let ids = TokenIds(tok)
         func idKey(_ key: String, _ id: Int?) throws {
             if let id, id >= 0, id < tok.vocab.count { kv.append((key, try u32(id, key))) }
         }
         try idKey("tokenizer.ggml.bos_token_id", ids.id(tok.bosToken) ?? c.bosTokenId)
         try idKey("tokenizer.ggml.eos_token_id", ids.id(tok.eosToken) ?? c.eosTokenIds.first)
-        try idKey("tokenizer.ggml.unknown_token_id", ids.id(tok.unkToken))
+        try idKey("tokenizer.ggml.unknown_token_id", ids.id(tok.unkToken ?? tok.sentencePiece?.unkToken))
         try idKey("tokenizer.ggml.padding_token_id", ids.id(tok.padToken) ?? c.padTokenId)
         kv += [("tokenizer.ggml.add_bos_token", .bool(tok.addBosToken)), ("tokenizer.ggml.add_eos_token", .bool(tok.addEosToken))]
         if let t = m.chatTemplate { kv.append(("tokenizer.chat_template", .string(t))) }
@@ -259,13 +277,14 @@ public enum GGUFExporter {
 
 /// Token string → id, added tokens first (they win over an equal vocabulary string).
 struct TokenIds {
-    private var map: [String: Int] = [:]
+    /// Keyed by bytes: canonically equivalent tokens are distinct ids.
+    private var map: [[UInt8]: Int] = [:]
 
     init(_ t: TokenizerData) {
         map.reserveCapacity(t.vocab.count)
-        for (i, s) in t.vocab.enumerated().reversed() { map[s] = i }
-        for a in t.addedTokens.reversed() { map[a.content] = a.id }
+        for (i, s) in t.vocab.enumerated().reversed() { map[Array(s.utf8)] = i }
+        for a in t.addedTokens.reversed() { map[Array(a.content.utf8)] = a.id }
     }
 
-    func id(_ token: String?) -> Int? { token.flatMap { map[$0] } }
+    func id(_ token: String?) -> Int? { token.flatMap { map[Array($0.utf8)] } }
 }

@@ -1,8 +1,7 @@
-// TokenizerData → tokenizer.json (a byte-level BPE model with the pre-tokenizer our kind names, merges as
-// pairs, added tokens, ByteLevel decoder, a TemplateProcessing post-processor adding BOS/EOS as
-// configured) and tokenizer_config.json (special tokens, add_bos_token, added_tokens_decoder) for
-// PreTrainedTokenizerFast (huggingface/tokenizers' tokenizer.json serialization). The inverse of
-// HFTokenizer.
+// TokenizerData → tokenizer.json (a byte-level BPE model with the pre-tokenizer our kind names, or a
+// SentencePiece BPE with its normalizer, Metaspace and decoder; merges as pairs, added tokens, a
+// TemplateProcessing post-processor adding BOS/EOS as configured) and tokenizer_config.json (special tokens, add_bos_token, added_tokens_decoder) for
+// PreTrainedTokenizerFast (huggingface/tokenizers' tokenizer.json serialization). The inverse of HFTokenizer.
 
 import JSON
 import TensorFile
@@ -65,9 +64,9 @@ public enum HFTokenizerWriter {
         let added = Set(t.addedTokens.map(\.id))
         var vocab: [(String, JSONText)] = []
         vocab.reserveCapacity(t.vocab.count)
-        var seen = Set<String>()
+        var seen = Set<[UInt8]>()  // bytes: "é" and "e\u{301}" are two tokens
         for (id, token) in t.vocab.enumerated() {
-            guard seen.insert(token).inserted else {
+            guard seen.insert(Array(token.utf8)).inserted else {
                 // A JSON object cannot hold the same token twice; an added token keeps its id through added_tokens.
                 guard added.contains(id) else {
                     throw ModelFileError(
@@ -77,19 +76,43 @@ public enum HFTokenizerWriter {
             }
             vocab.append((token, .int(id)))
         }
+        var mergeList = t.merges
+        if let spm = t.sentencePiece, let scores = spm.scores {
+            mergeList = SentencePieceMerges.merges(vocab: t.vocab, scores: scores, types: spm.tokenTypes)
+        }
         var merges: [JSONText] = []
-        merges.reserveCapacity(t.merges.count)
-        for (i, m) in t.merges.enumerated() {
-            let parts = m.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2 else {
+        merges.reserveCapacity(mergeList.count)
+        for (i, m) in mergeList.enumerated() {
+            guard let (left, right) = TokenizerData.splitMerge(m) else {
                 throw ModelFileError(.malformed, "tokenizer.json", "merge \(i) \"\(m)\" is not two tokens separated by one space")
             }
-            merges.append(.array([.string(String(parts[0])), .string(String(parts[1]))]))
+            merges.append(.array([.string(left), .string(right)]))
         }
         let addedTokens: [JSONText] = t.addedTokens.map { a in
             .object([
                 ("id", .int(a.id)), ("content", .string(a.content)), ("single_word", .bool(a.singleWord)), ("lstrip", .bool(a.lstrip)),
                 ("rstrip", .bool(a.rstrip)), ("normalized", .bool(a.normalized)), ("special", .bool(a.special)),
+            ])
+        }
+        if let spm = t.sentencePiece {
+            return .object([
+                ("version", .string("1.0")),
+                ("truncation", .null),
+                ("padding", .null),
+                ("added_tokens", .array(addedTokens)),
+                ("normalizer", HFSentencePiece.json(spm.normalizer, normalizer: true)),
+                ("pre_tokenizer", HFSentencePiece.preTokenizerJSON(spm.metaspace)),
+                ("post_processor", try postProcessor(t, ids)),
+                ("decoder", HFSentencePiece.json(spm.decoder, normalizer: false)),
+                (
+                    "model",
+                    .object([
+                        ("type", .string("BPE")), ("dropout", .null), ("unk_token", .optional(spm.unkToken)),
+                        ("continuing_subword_prefix", .null), ("end_of_word_suffix", .null), ("fuse_unk", .bool(spm.fuseUnk)),
+                        ("byte_fallback", .bool(spm.byteFallback)), ("ignore_merges", .bool(spm.ignoreMerges)),
+                        ("vocab", .object(vocab)), ("merges", .array(merges)),
+                    ])
+                ),
             ])
         }
         return .object([

@@ -1,8 +1,9 @@
 // Hugging Face tokenizer files → TokenizerData and chat template (the JSON huggingface/tokenizers
-// serializes, and transformers' tokenizer_config.json): tokenizer.json (a byte-level BPE model; merges as
-// "a b" strings or [a, b] pairs; the pre-tokenizer recognised by its structure and regex),
-// tokenizer_config.json (special tokens, add_bos_token, chat_template) and chat_template.jinja, which wins
-// when present.
+// serializes, and transformers' tokenizer_config.json): tokenizer.json (a
+// byte-level BPE model, the pre-tokenizer recognised by its structure and regex; or a SentencePiece-style
+// BPE with byte_fallback, see HFSentencePiece; merges as "a b" strings or [a, b] pairs),
+// tokenizer_config.json (special tokens, add_bos_token, chat_template, and for Llama/Gemma classes the
+// pipeline transformers rebuilds) and chat_template.jinja, which wins when present.
 
 import Foundation
 import JSON
@@ -29,8 +30,11 @@ public enum HFTokenizer {
         }
         let cfgPath = directory + "/tokenizer_config.json"
         let tokenizerConfig = FileManager.default.fileExists(atPath: cfgPath) ? try JSONValue.read(cfgPath) : nil
-        let tokenizerJSON = try JSONValue.read(tokPath)
-        var data = try tokenizerData(tokenizerJSON, path: tokPath, notes: &notes)
+        let (tokenizerJSON, exactVocab) = try readTokenizerJSON(tokPath)
+        var data = try tokenizerData(tokenizerJSON, exactVocab: exactVocab, path: tokPath, notes: &notes)
+        if data.family == .sentencePieceBPE, let tokenizerConfig {
+            try HFSentencePiece.applyTransformersPipeline(tokenizerConfig, to: &data, path: cfgPath, notes: &notes)
+        }
         try applyTokenizerConfig(
             tokenizerConfig, to: &data, path: cfgPath, config: config, postProcessor: postProcessorAdds(tokenizerJSON), notes: &notes)
 
@@ -50,21 +54,46 @@ public enum HFTokenizer {
 
     // MARK: - tokenizer.json
 
-    /// The BPE model, vocabulary (added tokens filled in, id order), merges and pre-tokenizer.
-    public static func tokenizerData(_ json: JSONValue, path: String, notes: inout [String]) throws -> TokenizerData {
+    /// tokenizer.json as a JSONValue plus model.vocab's entries as written: JSONValue's objects are keyed by
+    /// String, which merges canonically equivalent tokens ("▁é" precomposed and decomposed) that
+    /// SentencePiece vocabularies hold as two ids.
+    public static func readTokenizerJSON(_ path: String) throws -> (JSONValue, [(key: String, value: JSONNode)]?) {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ModelFileError(.io, path, "cannot read: \((error as NSError).localizedDescription)")
+        }
+        let node: JSONNode
+        do throws(JSONSyntaxError) {
+            node = try JSONReader.parse(data, rules: .strict)
+        } catch {
+            throw ModelFileError(.malformed, path, "invalid JSON: \(error.message)", at: "line \(error.line), column \(error.column)")
+        }
+        var exactVocab: [(key: String, value: JSONNode)]?
+        if case .object(let top) = node, let model = top.first(where: { $0.key == "model" })?.value, case .object(let m) = model,
+            let vocab = m.first(where: { $0.key == "vocab" })?.value, case .object(let entries) = vocab
+        {
+            exactVocab = entries
+        }
+        return (JSONValue(node), exactVocab)
+    }
+
+    /// The BPE model, vocabulary (added tokens filled in, id order), merges and pre-tokenizer. `exactVocab`
+    /// (from readTokenizerJSON) replaces model.vocab's JSONValue object when given.
+    public static func tokenizerData(
+        _ json: JSONValue, exactVocab: [(key: String, value: JSONNode)]? = nil, path: String, notes: inout [String]
+    ) throws -> TokenizerData {
         guard let model = json["model"], model.object != nil else {
             throw ModelFileError(.malformed, path, "no model object", at: "key model")
         }
         let m = JSONFields(value: model, path: path, prefix: "model.")
         let type = try m.string("type") ?? "BPE"
         guard type == "BPE" else {
-            throw ModelFileError(.unsupported, path, "tokenizer model \(type) is not supported; only byte-level BPE is", at: "key model.type")
-        }
-        if try m.bool("byte_fallback") == true {
             throw ModelFileError(
-                .unsupported, path, "BPE with byte_fallback (SentencePiece-style) is not supported; only byte-level BPE is",
-                at: "key model.byte_fallback")
+                .unsupported, path, "tokenizer model \(type) is not supported; only BPE is (byte-level or SentencePiece-style)", at: "key model.type")
         }
+        let sentencePiece = try m.bool("byte_fallback") == true || HFSentencePiece.usesMetaspace(json)
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] where !(try m.string(key) ?? "").isEmpty {
             throw ModelFileError(.unsupported, path, "BPE \(key) is not supported", at: "key model.\(key)")
         }
@@ -73,9 +102,11 @@ public enum HFTokenizer {
         guard let vocabObject = model["vocab"]?.object else {
             throw ModelFileError(.malformed, path, "model.vocab must be an object of token → id", at: "key model.vocab")
         }
+        let vocabEntries: [(String, JSONValue)] =
+            exactVocab.map { $0.map { ($0.key, JSONValue($0.value)) } } ?? vocabObject.map { ($0.key, $0.value) }
         var byId: [Int: String] = [:]
-        byId.reserveCapacity(vocabObject.count)
-        for (token, idValue) in vocabObject {
+        byId.reserveCapacity(vocabEntries.count)
+        for (token, idValue) in vocabEntries {
             guard let id = idValue.int, id >= 0, id < 1 << 24 else {
                 throw ModelFileError(.malformed, path, "vocab entry \(token) has id \(idValue), not an integer in 0..<2^24", at: "key model.vocab")
             }
@@ -119,13 +150,13 @@ public enum HFTokenizer {
         merges.reserveCapacity(mergeList.count)
         for (i, entry) in mergeList.enumerated() {
             if let s = entry.string {
-                guard s.split(separator: " ", omittingEmptySubsequences: false).count == 2 else {
+                guard TokenizerData.splitMerge(s) != nil else {
                     throw ModelFileError(
                         .malformed, path, "merge \(i) \"\(s)\" is not two tokens separated by one space", at: "key model.merges[\(i)]")
                 }
                 merges.append(s)
             } else if let pair = entry.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {
-                guard !a.contains(" "), !b.contains(" ") else {
+                guard !a.unicodeScalars.contains(" "), !b.unicodeScalars.contains(" ") else {
                     throw ModelFileError(.unsupported, path, "merge \(i) has a part containing a space", at: "key model.merges[\(i)]")
                 }
                 merges.append(a + " " + b)
@@ -134,6 +165,12 @@ public enum HFTokenizer {
             }
         }
 
+        let added_ = added.sorted { $0.id < $1.id }
+        if sentencePiece {
+            let options = try HFSentencePiece.options(json, model: m, path: path)
+            return TokenizerData(
+                preTokenizer: "sentencepiece", vocab: vocab, merges: merges, addedTokens: added_, sentencePiece: options)
+        }
         if let n = json["normalizer"], !n.isNull {
             guard n["type"]?.string == "NFC" else {
                 throw ModelFileError(
@@ -145,7 +182,7 @@ public enum HFTokenizer {
         if try m.bool("ignore_merges") == true && pre != "llama3" {
             notes.append("\(path): model.ignore_merges is set; LeanDPO applies it only with the llama3 pre-tokenizer")
         }
-        return TokenizerData(preTokenizer: pre, vocab: vocab, merges: merges, addedTokens: added.sorted { $0.id < $1.id })
+        return TokenizerData(preTokenizer: pre, vocab: vocab, merges: merges, addedTokens: added_)
     }
 
     /// Recognises the pre-tokenizer: ByteLevel alone (gpt2), Digits + ByteLevel (smollm), or
@@ -222,7 +259,7 @@ public enum HFTokenizer {
 
     /// Whether tokenizer.json's TemplateProcessing puts a special token before (bos) or after (eos) a
     /// single sequence; used when tokenizer_config.json does not say add_bos_token / add_eos_token.
-    static func postProcessorAdds(_ tokenizerJSON: JSONValue) -> (bos: Bool, eos: Bool)? {
+    public static func postProcessorAdds(_ tokenizerJSON: JSONValue) -> (bos: Bool, eos: Bool)? {
         var p = tokenizerJSON["post_processor"]
         if p?["type"]?.string == "Sequence" {
             p = p?["processors"]?.array?.first { $0["type"]?.string == "TemplateProcessing" }

@@ -165,11 +165,124 @@ public struct AddedToken: Codable, Sendable, Equatable {
     }
 }
 
-/// A byte-level BPE tokenizer as data (from tokenizer.json or GGUF's tokenizer.ggml.* keys).
+/// The two tokenizer families; formats/mtf.md describes each.
+public enum TokenizerKind: String, Codable, Sendable, CaseIterable {
+    /// GPT-2 style: bytes mapped to a printable alphabet, a regex pre-tokenizer (SmolLM, Llama 3, Qwen).
+    case byteLevelBPE = "byte_level_bpe"
+    /// SentencePiece style: "▁" for spaces, `<0xNN>` byte fallback (Llama 2, Mistral, TinyLlama, Gemma).
+    case sentencePieceBPE = "sentencepiece_bpe"
+
+    /// What `leandpo inspect` prints.
+    public var displayName: String {
+        switch self {
+        case .byteLevelBPE: "byte-level BPE"
+        case .sentencePieceBPE: "SentencePiece BPE"
+        }
+    }
+}
+
+/// One step of a SentencePiece tokenizer's normalizer or decoder, as tokenizer.json spells it.
+public struct SentencePieceStep: Codable, Sendable, Equatable {
+    /// Normalizer: "prepend", "replace". Decoder: "replace", "byte_fallback", "fuse", "strip", "metaspace".
+    public var type: String
+    /// The text searched for (replace) or the replacement character (metaspace).
+    public var pattern: String?
+    /// The text inserted (prepend, replace) or stripped (strip).
+    public var content: String?
+    /// strip: how many leading and trailing `content` characters to remove.
+    public var start: Int?
+    public var stop: Int?
+    /// metaspace decoder: "always", "first" or "never" (the first token loses its leading replacement unless never).
+    public var prependScheme: String?
+
+    public init(
+        type: String, pattern: String? = nil, content: String? = nil, start: Int? = nil, stop: Int? = nil,
+        prependScheme: String? = nil
+    ) {
+        self.type = type
+        self.pattern = pattern
+        self.content = content
+        self.start = start
+        self.stop = stop
+        self.prependScheme = prependScheme
+    }
+
+    public static func prepend(_ content: String) -> Self { .init(type: "prepend", content: content) }
+    public static func replace(_ pattern: String, _ content: String) -> Self {
+        .init(type: "replace", pattern: pattern, content: content)
+    }
+    public static let byteFallback = Self(type: "byte_fallback")
+    public static let fuse = Self(type: "fuse")
+    public static func strip(_ content: String, start: Int, stop: Int) -> Self {
+        .init(type: "strip", content: content, start: start, stop: stop)
+    }
+}
+
+/// tokenizers' Metaspace pre-tokenizer.
+public struct MetaspaceOptions: Codable, Sendable, Equatable {
+    public var replacement: String
+    /// "always", "first" (only text at offset 0 of the input) or "never".
+    public var prependScheme: String
+    /// Cut the text before each replacement character (words then never merge across a space).
+    public var split: Bool
+
+    public init(replacement: String = "\u{2581}", prependScheme: String, split: Bool) {
+        self.replacement = replacement
+        self.prependScheme = prependScheme
+        self.split = split
+    }
+}
+
+/// The SentencePiece-specific part of TokenizerData (kind sentencepiece_bpe).
+public struct SentencePieceOptions: Codable, Sendable, Equatable {
+    public var normalizer: [SentencePieceStep]
+    public var metaspace: MetaspaceOptions?
+    public var decoder: [SentencePieceStep]
+    public var byteFallback: Bool
+    public var fuseUnk: Bool
+    public var ignoreMerges: Bool
+    /// The model's unk token (tokenizers' BPE unk_token), used for characters with no piece and no byte token.
+    public var unkToken: String?
+    /// GGUF "llama" tokenizers: the score of each token; merges go to the highest-scored piece (llama.cpp).
+    public var scores: [Float]?
+    /// GGUF token types (1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte), kept for export.
+    public var tokenTypes: [Int]?
+
+    public init(
+        normalizer: [SentencePieceStep], metaspace: MetaspaceOptions?, decoder: [SentencePieceStep],
+        byteFallback: Bool = true, fuseUnk: Bool = true, ignoreMerges: Bool = false, unkToken: String? = nil,
+        scores: [Float]? = nil, tokenTypes: [Int]? = nil
+    ) {
+        self.unkToken = unkToken
+        self.normalizer = normalizer
+        self.metaspace = metaspace
+        self.decoder = decoder
+        self.byteFallback = byteFallback
+        self.fuseUnk = fuseUnk
+        self.ignoreMerges = ignoreMerges
+        self.scores = scores
+        self.tokenTypes = tokenTypes
+    }
+
+    /// llama.cpp's SentencePiece pipeline (and Hugging Face's legacy Llama one): each text piece between
+    /// added tokens gets "▁" prepended when `addSpacePrefix`, spaces become "▁"; decoding undoes both.
+    public static func llama(addSpacePrefix: Bool) -> Self {
+        Self(
+            normalizer: (addSpacePrefix ? [.prepend("\u{2581}")] : []) + [.replace(" ", "\u{2581}")], metaspace: nil,
+            decoder: [.replace("\u{2581}", " "), .byteFallback, .fuse] + (addSpacePrefix ? [.strip(" ", start: 1, stop: 0)] : []))
+    }
+}
+
+/// A BPE tokenizer as data (from tokenizer.json or GGUF's tokenizer.ggml.* keys): byte-level or SentencePiece.
 public struct TokenizerData: Codable, Sendable, Equatable {
-    /// Pre-tokenizer split rules: "smollm" (digits one by one, then GPT-2), "gpt2", "llama3", "qwen2".
+    /// Absent (nil) in files from before SentencePiece support: byte-level. Written only for SentencePiece,
+    /// so byte-level files keep their bytes.
+    public var kind: TokenizerKind?
+    /// Pre-tokenizer split rules: "smollm" (digits one by one, then GPT-2), "gpt2", "llama3", "qwen2";
+    /// "sentencepiece" for the SentencePiece kind (its rules are in `sentencePiece`).
     public var preTokenizer: String
-    /// Token strings in id order, in GPT-2's byte-to-unicode alphabet (added tokens included).
+    /// Token strings in id order: GPT-2's byte-to-unicode alphabet for byte-level BPE, the pieces as written
+    /// ("▁" for a space) for SentencePiece (added tokens included).
     public var vocab: [String]
     /// Merges in rank order, each "left right".
     public var merges: [String]
@@ -181,12 +294,29 @@ public struct TokenizerData: Codable, Sendable, Equatable {
     public var unkToken: String?
     public var addBosToken: Bool
     public var addEosToken: Bool
+    /// The SentencePiece pipeline; set exactly when kind is sentencePieceBPE.
+    public var sentencePiece: SentencePieceOptions?
+
+    public var family: TokenizerKind { kind ?? .byteLevelBPE }
+
+    /// A merge "left right" split at its one U+0020 (by scalars: String.split works on characters, and a
+    /// space followed by a combining mark, as in SentencePiece's "❤ ️", is one character); nil unless
+    /// there is exactly one space with text on both sides.
+    public static func splitMerge(_ merge: String) -> (left: String, right: String)? {
+        let scalars = merge.unicodeScalars
+        guard let space = scalars.firstIndex(of: " "), space != scalars.startIndex else { return nil }
+        let after = scalars.index(after: space)
+        guard after != scalars.endIndex, !scalars[after...].contains(" ") else { return nil }
+        return (String(scalars[..<space]), String(scalars[after...]))
+    }
 
     public init(
         preTokenizer: String, vocab: [String], merges: [String], addedTokens: [AddedToken],
         bosToken: String? = nil, eosToken: String? = nil, padToken: String? = nil, unkToken: String? = nil,
-        addBosToken: Bool = false, addEosToken: Bool = false
+        addBosToken: Bool = false, addEosToken: Bool = false, sentencePiece: SentencePieceOptions? = nil
     ) {
+        self.kind = sentencePiece == nil ? nil : .sentencePieceBPE
+        self.sentencePiece = sentencePiece
         self.preTokenizer = preTokenizer
         self.vocab = vocab
         self.merges = merges

@@ -1,5 +1,6 @@
 // Byte-level BPE on one pre-tokenized word: bytes become alphabet tokens, then the lowest-ranked
 // adjacent pair is merged until none is left (tokenizers' Word::merge_all, with the same tie-break).
+// The merge loop is shared with SentencePieceModel.
 
 struct BPEModel: Sendable {
     /// Token id of each byte's alphabet character, or -1 when the vocab has none; tokenizers' BPE with
@@ -29,6 +30,12 @@ struct BPEModel: Sendable {
             scratch.ids.append(id)
             scratch.next.append(Int32(scratch.ids.count))
         }
+        Self.mergeSymbols(&scratch, merges, into: &out)
+    }
+
+    /// Merges the symbols in `scratch.ids` (with `next`/`prev` links already set up) by rank and appends
+    /// the result to `out`; shared with the SentencePiece model, whose symbols are characters.
+    static func mergeSymbols(_ scratch: inout BPEScratch, _ merges: PairTable, into out: inout [Int32]) {
         let n = scratch.ids.count
         if n == 0 { return }
         if n > 1 {
@@ -39,7 +46,8 @@ struct BPEModel: Sendable {
                     scratch.prev.withUnsafeMutableBufferPointer { prev in
                         scratch.heap.withUnsafeMutableBufferPointer { heap in
                             mergeAll(
-                                ids.baseAddress!, next.baseAddress!, prev.baseAddress!, n, MinHeap(heap.baseAddress!))
+                                ids.baseAddress!, next.baseAddress!, prev.baseAddress!, n, MinHeap(heap.baseAddress!),
+                                merges)
                         }
                     }
                 }
@@ -53,20 +61,20 @@ struct BPEModel: Sendable {
     }
 
     /// The merge loop: a min-heap of (rank << 32 | position); stale entries are skipped when popped.
-    private func mergeAll(
+    private static func mergeAll(
         _ ids: UnsafeMutablePointer<Int32>, _ next: UnsafeMutablePointer<Int32>, _ prev: UnsafeMutablePointer<Int32>,
-        _ n: Int, _ heap: MinHeap
+        _ n: Int, _ heap: MinHeap, _ merges: PairTable
     ) {
         var heap = heap
         for i in 0..<n - 1 {
-            if let m = merges[Self.pairKey(ids[i], ids[i + 1])] { heap.push((m >> 32) << 32 | UInt64(i)) }
+            if let m = merges[pairKey(ids[i], ids[i + 1])] { heap.push((m >> 32) << 32 | UInt64(i)) }
         }
         while let top = heap.pop() {
             let rank = top >> 32
             let pos = Int(top & 0xFFFF_FFFF)
             let right = Int(next[pos])
             if ids[pos] < 0 || right >= n { continue }
-            guard let m = merges[Self.pairKey(ids[pos], ids[right])], m >> 32 == rank else { continue }
+            guard let m = merges[pairKey(ids[pos], ids[right])], m >> 32 == rank else { continue }
             ids[pos] = Int32(truncatingIfNeeded: m & 0xFFFF_FFFF)
             ids[right] = -1
             let after = Int(next[right])

@@ -1,5 +1,6 @@
-// A byte-level BPE tokenizer built from TokenizerData, with the ids and decodes of Hugging Face
-// tokenizers: added tokens first, then pre-tokenizer, GPT-2 byte alphabet, and BPE by merge rank.
+// A BPE tokenizer built from TokenizerData, with the ids and decodes of Hugging Face tokenizers: added
+// tokens first, then either byte-level BPE (pre-tokenizer, GPT-2 byte alphabet, merges by rank) or
+// SentencePiece BPE (normalizer, Metaspace, characters with <0xNN> byte fallback, merges by rank or score).
 
 import TensorFile
 
@@ -10,9 +11,13 @@ import TensorFile
 /// 3. each word's bytes become GPT-2 alphabet tokens and are merged by rank. A byte whose alphabet
 ///    character is not in the vocab is dropped, as tokenizers' BPE does without an unk token (the
 ///    unk_token of the data is only reported, like tokenizer_config.json's).
+/// SentencePiece tokenizers replace steps 2 and 3 with SentencePieceModel.
 /// Thread-safe: encodes may run concurrently and share one word cache.
 public final class BPETokenizer: Sendable {
-    public let preTokenizer: PreTokenizer
+    public let kind: TokenizerKind
+    /// The byte-level pre-tokenizer; nil for SentencePiece.
+    public let preTokenizer: PreTokenizer?
+    private let sentencePiece: SentencePieceModel?
     /// Token strings by id (byte-level alphabet; added tokens as written).
     private let vocab: [String]
     private let ids: [ByteString: Int]
@@ -38,17 +43,40 @@ public final class BPETokenizer: Sendable {
     // MARK: - Building and checking
 
     public init(_ data: TokenizerData) throws {
-        guard let preTokenizer = PreTokenizer(rawValue: data.preTokenizer) else {
-            throw TokenizerError.unknownPreTokenizer(data.preTokenizer)
-        }
+        kind = data.family
         guard !data.vocab.isEmpty else { throw TokenizerError.emptyVocab }
-        self.preTokenizer = preTokenizer
+        let spmOptions: SentencePieceOptions?
+        switch kind {
+        case .byteLevelBPE:
+            guard let preTokenizer = PreTokenizer(rawValue: data.preTokenizer) else {
+                throw TokenizerError.unknownPreTokenizer(data.preTokenizer)
+            }
+            self.preTokenizer = preTokenizer
+            spmOptions = nil
+        case .sentencePieceBPE:
+            guard let options = data.sentencePiece else {
+                throw TokenizerError.badSentencePiece("kind is sentencepiece_bpe but the sentencepiece options are missing")
+            }
+            if let scores = options.scores, scores.count != data.vocab.count {
+                throw TokenizerError.badSentencePiece("scores has \(scores.count) entries for \(data.vocab.count) tokens")
+            }
+            if let types = options.tokenTypes, types.count != data.vocab.count {
+                throw TokenizerError.badSentencePiece("token_types has \(types.count) entries for \(data.vocab.count) tokens")
+            }
+            preTokenizer = nil
+            spmOptions = options
+        }
         vocab = data.vocab
 
         var ids: [ByteString: Int] = [:]
         ids.reserveCapacity(data.vocab.count)
         for (id, token) in data.vocab.enumerated() {
             if let first = ids.updateValue(id, forKey: ByteString(token)) {
+                // GGUF SentencePiece vocabularies may repeat a piece (unused slots); the first id keeps it.
+                if spmOptions?.scores != nil {
+                    ids[ByteString(token)] = first
+                    continue
+                }
                 throw TokenizerError.duplicateToken(token: token, firstId: first, secondId: id)
             }
         }
@@ -57,13 +85,10 @@ public final class BPETokenizer: Sendable {
         var merges: [(key: UInt64, value: UInt64)] = []
         merges.reserveCapacity(data.merges.count)
         for (rank, merge) in data.merges.enumerated() {
-            let parts = merge.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            guard let (left, right) = TokenizerData.splitMerge(merge) else {
                 throw TokenizerError.badMerge(
                     index: rank, merge: merge, reason: "is not two tokens separated by one space")
             }
-            let left = String(parts[0])
-            let right = String(parts[1])
             guard let a = ids[ByteString(left)] else {
                 throw TokenizerError.badMerge(
                     index: rank, merge: merge, reason: "part \(quoted(left)) is not in the vocab")
@@ -78,10 +103,24 @@ public final class BPETokenizer: Sendable {
             }
             merges.append((BPEModel.pairKey(Int32(a), Int32(b)), UInt64(rank) << 32 | UInt64(merged)))
         }
-        let byteToken = ByteLevel.scalarForByte.map { scalar in
-            ids[ByteString(String(Character(Unicode.Scalar(scalar)!)))].map(Int32.init) ?? -1
+        if let options = spmOptions {
+            let table =
+                if let scores = options.scores {
+                    SentencePieceModel.mergesFromScores(vocab: data.vocab, ids: ids, scores: scores, types: options.tokenTypes)
+                } else { PairTable(merges) }
+            let unk = try options.unkToken.map { token in
+                guard let id = ids[ByteString(token)] else { throw TokenizerError.unknownSpecialToken(field: "unk_token", token: token) }
+                return id
+            }
+            sentencePiece = try SentencePieceModel(options, vocab: data.vocab, ids: ids, merges: table, unkId: unk)
+            model = BPEModel(byteToken: [Int32](repeating: -1, count: 256), merges: PairTable([]))
+        } else {
+            let byteToken = ByteLevel.scalarForByte.map { scalar in
+                ids[ByteString(String(Character(Unicode.Scalar(scalar)!)))].map(Int32.init) ?? -1
+            }
+            model = BPEModel(byteToken: byteToken, merges: PairTable(merges))
+            sentencePiece = nil
         }
-        model = BPEModel(byteToken: byteToken, merges: PairTable(merges))
 
         var special = [Bool](repeating: false, count: data.vocab.count)
         for (index, token) in data.addedTokens.enumerated() {
@@ -105,7 +144,7 @@ public final class BPETokenizer: Sendable {
         var offsets = [0]
         offsets.reserveCapacity(data.vocab.count + 1)
         for token in data.vocab {
-            bytes += ByteLevel.bytes(ofToken: token)
+            bytes += kind == .byteLevelBPE ? ByteLevel.bytes(ofToken: token) : Array(token.utf8)
             offsets.append(bytes.count)
         }
         tokenBytes = bytes
@@ -173,6 +212,21 @@ public final class BPETokenizer: Sendable {
             pieces = refined
         }
         var scratch = BPEScratch()
+        if let spm = sentencePiece {
+            for piece in pieces {
+                if let id = piece.id {
+                    out.append(id)
+                } else {
+                    spm.encode(
+                        p, piece.range.lowerBound, piece.range.upperBound, &scratch, cache: cache,
+                        wholeWord: { word in
+                            self.ids[ByteString(String(decoding: word, as: UTF8.self))]
+                        }, into: &out)
+                }
+            }
+            return
+        }
+        guard let preTokenizer else { return }
         var wordIds: [Int32] = []
         for piece in pieces {
             if let id = piece.id {
@@ -199,8 +253,12 @@ public final class BPETokenizer: Sendable {
     // MARK: - Decoding
 
     /// The text of `ids`: each token's bytes (byte-level alphabet undone), invalid UTF-8 replaced by
-    /// U+FFFD as tokenizers does. Ids outside the vocab are skipped.
+    /// U+FFFD as tokenizers does; SentencePiece runs its decoder steps. Ids outside the vocab are skipped.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
+        if let spm = sentencePiece {
+            let kept = ids.filter { $0 >= 0 && $0 < vocab.count && !(skipSpecialTokens && special[$0]) }
+            return spm.decode(kept.map { vocab[$0] }, ids: kept)
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(ids.count * 4)
         for id in ids where id >= 0 && id < vocab.count {

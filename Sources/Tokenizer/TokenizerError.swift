@@ -8,6 +8,7 @@ public enum TokenizerError: Error, CustomStringConvertible, Sendable, Equatable 
     case badAddedToken(index: Int, content: String, reason: String)
     case unknownSpecialToken(field: String, token: String)
     case missingSpecialToken(field: String, neededBy: String)
+    case badSentencePiece(String)
 
     public var description: String {
         switch self {
@@ -26,6 +27,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Sendable, Equatable 
             "tokenizer.\(field): token \(quoted(token)) is not in the vocab"
         case .missingSpecialToken(let field, let neededBy):
             "tokenizer.\(field) is missing but \(neededBy) is true"
+        case .badSentencePiece(let what):
+            "tokenizer.sentencepiece: \(what)"
         }
     }
 }

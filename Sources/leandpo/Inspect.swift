@@ -36,9 +36,7 @@ struct Inspect: ParsableCommand {
             print(
                 "             vocab \(c.vocabSize), rope_theta \(c.ropeTheta)\(c.ropeScaling.map { " (\($0.ropeType) ×\($0.factor))" } ?? ""), rms_norm_eps \(c.rmsNormEps), tied \(c.tieWordEmbeddings), qkv bias \(c.attentionBias), qk norm \(c.qkNorm)"
             )
-            print(
-                "tokenizer    byte-level BPE, pre-tokenizer \(t.preTokenizer), \(t.vocab.count) tokens, \(t.merges.count) merges, \(t.addedTokens.count) added (\(t.addedTokens.filter(\.special).count) special)"
-            )
+            print("tokenizer    \(tokenizerSummary(t))")
             print("             bos \(t.bosToken ?? "-") eos \(t.eosToken ?? "-") pad \(t.padToken ?? "-"), add_bos \(t.addBosToken)")
             print("chat template \(m.metadata.chatTemplate.map { "\($0.count) chars" } ?? "none")")
             var byType: [DType: (Int, UInt64)] = [:]
@@ -140,4 +138,23 @@ func formatBytes(_ n: Int) -> String {
     if d >= Double(1 << 20) { return String(format: "%.1f MiB", d / Double(1 << 20)) }
     if d >= Double(1 << 10) { return String(format: "%.1f KiB", d / Double(1 << 10)) }
     return "\(n) B"
+}
+
+/// The family and how it splits and merges: "byte-level BPE, pre-tokenizer llama3, …" or
+/// "SentencePiece BPE (Metaspace first, byte fallback), merges by score, …".
+func tokenizerSummary(_ t: TokenizerData) -> String {
+    let added = "\(t.addedTokens.count) added (\(t.addedTokens.filter(\.special).count) special)"
+    guard let spm = t.sentencePiece else {
+        return "\(t.family.displayName), pre-tokenizer \(t.preTokenizer), \(t.vocab.count) tokens, \(t.merges.count) merges, " + added
+    }
+    var how: [String] = []
+    if let m = spm.metaspace {
+        how.append("Metaspace \(m.prependScheme)\(m.split ? " split" : "")")
+    } else {
+        let prefix = spm.normalizer.contains { $0.type == "prepend" }
+        how.append(prefix ? "▁ prefix per text piece" : "no ▁ prefix")
+    }
+    if spm.byteFallback { how.append("byte fallback") }
+    let merges = spm.scores != nil ? "merges by score (GGUF llama)" : "\(t.merges.count) merges"
+    return "\(t.family.displayName) (\(how.joined(separator: ", "))), \(t.vocab.count) tokens, \(merges), " + added
 }

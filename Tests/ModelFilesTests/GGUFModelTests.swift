@@ -277,7 +277,12 @@ func qwenGGUFIsNotPermuted(arch: String) throws {
     _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("s.gguf")) { b in
         b.kvs = b.kvs.map { $0.0 == "tokenizer.ggml.model" ? ($0.0, .string("llama")) : $0 }
     }
-    expectModelError("SentencePiece", kind: .unsupported) { _ = try ModelImporter.open(dir.file("s.gguf")) }
+    // A SentencePiece ("llama") tokenizer needs its scores; an unknown model is named.
+    expectModelError("tokenizer.ggml.scores is missing", kind: .missing) { _ = try ModelImporter.open(dir.file("s.gguf")) }
+    _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("u.gguf")) { b in
+        b.kvs = b.kvs.map { $0.0 == "tokenizer.ggml.model" ? ($0.0, .string("bert")) : $0 }
+    }
+    expectModelError("tokenizer model bert is not supported", kind: .unsupported) { _ = try ModelImporter.open(dir.file("u.gguf")) }
     _ = try writeTinyGGUF(tinyGGUFShape, to: dir.file("p.gguf")) { b in
         b.kvs = b.kvs.map { $0.0 == "tokenizer.ggml.pre" ? ($0.0, .string("deepseek-llm")) : $0 }
     }

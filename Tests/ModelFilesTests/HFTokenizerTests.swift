@@ -90,7 +90,7 @@ func preTokenizerIsRecognised(expected: String, which: Int) throws {
 
 @Test func unrecognisedPreTokenizersAreRefused() throws {
     let cases: [(Any, String)] = [
-        (["type": "Metaspace", "replacement": "▁"], "pre_tokenizer Metaspace"),
+        (["type": "Whitespace"], "pre_tokenizer Whitespace"),
         (splitPre(#"\s+|\w+"#), #"Split regex \s+|\w+"#),
         (splitPre(llama3Regex, byteLevelRegex: true), "Sequence[Split, ByteLevel]"),
         (["type": "ByteLevel", "add_prefix_space": true, "use_regex": true], "pre_tokenizer ByteLevel"),
@@ -120,7 +120,10 @@ func preTokenizerIsRecognised(expected: String, which: Int) throws {
         _ = try tokenizerData(tinyTokenizerJSON(extraModel: ["merges": [["a", "b"], ["a", "b", "c"]]]))
     }
     expectModelError("merge 0 \"ab\" is not two tokens") { _ = try tokenizerData(tinyTokenizerJSON(extraModel: ["merges": ["ab"]])) }
-    expectModelError("byte_fallback", kind: .unsupported) { _ = try tokenizerData(tinyTokenizerJSON(extraModel: ["byte_fallback": true])) }
+    // byte_fallback makes it SentencePiece-style, whose pipeline has no Digits/ByteLevel pre-tokenizer.
+    expectModelError("pre_tokenizer Digits is not supported in a SentencePiece tokenizer", "pre_tokenizer[0]", kind: .unsupported) {
+        _ = try tokenizerData(tinyTokenizerJSON(extraModel: ["byte_fallback": true]))
+    }
     expectModelError("tokenizer model WordPiece is not supported", kind: .unsupported) {
         _ = try tokenizerData(tinyTokenizerJSON(extraModel: ["type": "WordPiece"]))
     }
