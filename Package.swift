@@ -21,7 +21,7 @@ let package = Package(
 
         // MARK: - Libraries, dependencies flow one way
         .target(name: "TensorFile"),
-        .target(name: "ModelFiles", dependencies: ["TensorFile", "JSON"]),
+        .target(name: "ModelFiles", dependencies: ["TensorFile", "JSON", "ChatTemplate"]),
         .target(name: "Tokenizer", dependencies: ["TensorFile"]),
         .target(name: "JSON"),
         .target(name: "ChatTemplate", dependencies: ["JSON"]),
