@@ -73,3 +73,26 @@ if ProcessInfo.processInfo.environment["LEANDPO_BENCHMARKS"] == "1" {
             path: "Tests/Benchmarks/KernelBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
 }
+
+// MARK: - Fuzz targets (opt-in)
+
+// One libFuzzer executable per parser; they only link with `-sanitize=fuzzer` (which brings libFuzzer's
+// driver), so they join the package only when LEANDPO_FUZZ=1 (tools/fuzz sets it and builds in .build-fuzz).
+if ProcessInfo.processInfo.environment["LEANDPO_FUZZ"] == "1" {
+    package.targets.append(.target(name: "CFuzzDriver", path: "Tests/Fuzz/Targets/CFuzzDriver"))
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzzDriver"], path: "Tests/Fuzz/Targets/FuzzSupport"))
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("FuzzMTF", ["TensorFile"]),
+        ("FuzzGGUF", ["ModelFiles"]),
+        ("FuzzSafetensors", ["ModelFiles"]),
+        ("FuzzCheckpoint", ["Training", "TensorFile"]),
+        ("FuzzTokenizer", ["JSON", "ModelFiles", "Tokenizer"]),
+        ("FuzzPreferences", ["Training"]),
+        ("FuzzChatTemplate", ["ChatTemplate"]),
+        ("FuzzYAMLConfig", ["Training", .product(name: "Yams", package: "Yams")]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(
+            .executableTarget(name: name, dependencies: ["FuzzSupport"] + dependencies, path: "Tests/Fuzz/Targets/\(name)"))
+    }
+}
