@@ -52,7 +52,7 @@ enum PercentFormat {
                     p.unicodeScalars.append(a[i])
                     i += 1
                 }
-                precision = try RenderBudget.width(p)
+                precision = p.isEmpty ? 0 : try RenderBudget.width(p)
             }
             guard i < a.count else { throw TemplateFailure("ValueError: incomplete format") }
             let conversion = a[i]

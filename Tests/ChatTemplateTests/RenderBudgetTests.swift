@@ -75,6 +75,9 @@ func runawayTemplateHitsTheBudget(name: String, source: String, line: Int) {
     // ljust/zfill at the most negative width: nothing to pad, no trap
     let smallest = "{% set m = -9223372036854775807 - 1 %}{{ 'x'.ljust(m) }}{{ 'y'.zfill(m) }}{{ 'z'.center(m) }}"
     #expect((try? ChatTemplate(smallest).render(context: [:])) == "xyz")
+    // widths and precisions that fit are untouched, an empty precision included
+    #expect((try? ChatTemplate("{{ '%.f|%5.1f|{:>4}|{:.2f}' % (2.5, 1.25) }}").render(context: [:])) == "2|  1.2|{:>4}|{:.2f}")
+    #expect((try? ChatTemplate("{{ '{:>4}|{:.2f}'.format('a', 1.5) }}").render(context: [:])) == "   a|1.50")
 }
 
 @Test func eachLimitHasItsOwnError() {
