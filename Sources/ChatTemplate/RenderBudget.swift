@@ -3,7 +3,8 @@
 
 /// Limits on one render. The defaults are far above what any real chat template needs (the committed
 /// real templates render a conversation in a few thousand steps and a few kilobytes) and far below what
-/// would hurt the machine: a runaway template fails in about a second with a few hundred MB at most.
+/// would hurt the machine: a runaway template fails within seconds and a few hundred MB (`leandpo generate`,
+/// release, loaded 2-core machine: two nested range(100000) loops 3.5 s and 37 MB peak, doubling 0.7 s and 128 MB).
 public struct RenderLimits: Sendable, Equatable {
     /// Bytes of rendered text, counting the output and every captured block or macro body.
     public var maxOutputBytes: Int
