@@ -24,7 +24,7 @@ let package = Package(
         // MARK: - Libraries, dependencies flow one way
         .target(name: "TensorFile"),
         .target(name: "SeededRandom"),
-        .target(name: "ModelFiles", dependencies: ["TensorFile", "JSON"]),
+        .target(name: "ModelFiles", dependencies: ["TensorFile", "JSON", "ChatTemplate"]),
         .target(name: "Tokenizer", dependencies: ["TensorFile"]),
         .target(name: "JSON"),
         .target(name: "Reports", dependencies: ["JSON"]),
@@ -97,5 +97,28 @@ if ProcessInfo.processInfo.environment["LEANDPO_MPI"] == "1" {
     if let cli = package.targets.first(where: { $0.name == "leandpo" }) {
         cli.dependencies.append("DataParallel")
         cli.swiftSettings = (cli.swiftSettings ?? []) + [.define("LEANDPO_MPI")]
+    }
+}
+
+// MARK: - Fuzz targets (opt-in)
+
+// One libFuzzer executable per parser; they only link with `-sanitize=fuzzer` (which brings libFuzzer's
+// driver), so they join the package only when LEANDPO_FUZZ=1 (tools/fuzz sets it and builds in .build-fuzz).
+if ProcessInfo.processInfo.environment["LEANDPO_FUZZ"] == "1" {
+    package.targets.append(.target(name: "CFuzzDriver", path: "Tests/Fuzz/Targets/CFuzzDriver"))
+    package.targets.append(.target(name: "FuzzSupport", dependencies: ["CFuzzDriver"], path: "Tests/Fuzz/Targets/FuzzSupport"))
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("FuzzMTF", ["TensorFile"]),
+        ("FuzzGGUF", ["ModelFiles"]),
+        ("FuzzSafetensors", ["ModelFiles"]),
+        ("FuzzCheckpoint", ["Training", "TensorFile"]),
+        ("FuzzTokenizer", ["JSON", "ModelFiles", "Tokenizer"]),
+        ("FuzzPreferences", ["Training"]),
+        ("FuzzChatTemplate", ["ChatTemplate"]),
+        ("FuzzYAMLConfig", ["Training", .product(name: "Yams", package: "Yams")]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.targets.append(
+            .executableTarget(name: name, dependencies: ["FuzzSupport"] + dependencies, path: "Tests/Fuzz/Targets/\(name)"))
     }
 }

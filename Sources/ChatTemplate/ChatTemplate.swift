@@ -16,6 +16,10 @@ public struct ChatMessage: Sendable, Equatable {
 
 public struct ChatTemplate: Sendable {
     public let source: String
+    /// Where the template came from (a file path or model name); errors name it.
+    public let name: String?
+    /// The render budget; the defaults fit every real template (see RenderLimits).
+    public var limits = RenderLimits.standard
     private let nodes: [Node]
     /// When set, `strftime_now` formats this instant instead of the current time (for reproducible renders).
     public var fixedDate: Date?
@@ -23,12 +27,19 @@ public struct ChatTemplate: Sendable {
     public var timeZone: TimeZone = .current
 
     /// Parses the template; throws a ChatTemplateError naming the line of a syntax error or of a construct
-    /// this renderer does not support.
-    public init(_ source: String) throws {
+    /// this renderer does not support (and `name`, when given).
+    public init(_ source: String, name: String? = nil) throws(ChatTemplateError) {
         self.source = source
-        var lexer = Lexer(source)
-        var parser = Parser(tokens: try lexer.tokenize())
-        nodes = try parser.parseTemplate()
+        self.name = name
+        do throws(ChatTemplateError) {
+            var lexer = Lexer(source)
+            var parser = Parser(tokens: try lexer.tokenize())
+            nodes = try parser.parseTemplate()
+        } catch {
+            var e = error
+            e.template = name
+            throw e
+        }
     }
 
     /// Renders a plain conversation as transformers does: `messages` (role/content dicts),
@@ -55,11 +66,17 @@ public struct ChatTemplate: Sendable {
         let globals = Scope(parent: nil)
         for (k, v) in context { globals.set(k, Value(v)) }
         var out = ""
-        let renderer = Renderer(clock: Clock(fixedDate: fixedDate, timeZone: timeZone))
+        let budget = RenderBudget(limits)
+        let renderer = Renderer(clock: Clock(fixedDate: fixedDate, timeZone: timeZone), budget: budget)
         do {
-            _ = try renderer.render(nodes, Scope(parent: globals), &out)
+            try RenderBudget.$current.withValue(budget) {
+                _ = try renderer.render(nodes, Scope(parent: globals), &out)
+            }
         } catch let f as TemplateFailure {
-            throw ChatTemplateError(f.kind, line: 1, f.message)
+            throw ChatTemplateError(f.kind, line: 1, f.message, template: name)
+        } catch var e as ChatTemplateError {
+            e.template = name
+            throw e
         }
         return out
     }

@@ -10,22 +10,28 @@ public struct ChatTemplateError: Error, CustomStringConvertible, Sendable, Equat
         case runtime
         /// The template called `raise_exception(message)`; `message` is the template's own text.
         case raised
+        /// Rendering went over its budget (RenderLimits): too many steps, too large a string, list or output.
+        case limit
     }
 
     public let kind: Kind
     /// 1-based line of the template source.
     public let line: Int
     public let message: String
+    /// Where the template came from (a file path or model name), when the caller said.
+    public var template: String?
 
-    public init(_ kind: Kind, line: Int, _ message: String) {
+    public init(_ kind: Kind, line: Int, _ message: String, template: String? = nil) {
         self.kind = kind
         self.line = line
         self.message = message
+        self.template = template
     }
 
     public var description: String {
         let oneLine = message.replacingNewlines()
-        return "chat template line \(line): \(oneLine)"
+        guard let template else { return "chat template line \(line): \(oneLine)" }
+        return "chat template of \(template), line \(line): \(oneLine)"
     }
 }
 

@@ -30,7 +30,7 @@ enum Filters {
             let a = try args.bind(["old", "new", "count"], name)
             guard let old = a[0], let new = a[1] else { throw TemplateFailure("TypeError: replace() missing required arguments") }
             let count = try a[2].map { v throws(TemplateFailure) in try requireInt(v, "replace") } ?? -1
-            return .string(PyText.replace(try PyFormat.str(value), try PyFormat.str(old), try PyFormat.str(new), count: count))
+            return .string(try PyText.replace(try PyFormat.str(value), try PyFormat.str(old), try PyFormat.str(new), count: count))
         case "string":
             _ = try args.bind([], name)
             return .string(try PyFormat.str(value))
@@ -46,18 +46,21 @@ enum Filters {
             switch a[0] {
             case nil: indention = "    "
             case .string(let s)?: indention = s
-            case let w?: indention = String(repeating: " ", count: max(0, try requireInt(w, "indent")))
+            case let w?:
+                let width = try requireInt(w, "indent")
+                try RenderBudget.string(width)
+                indention = String(repeating: " ", count: max(0, width))
             }
             // jinja2 appends "\n" to the value itself, so only strings work (undefined raises)
             if case .undefined(let u) = value { throw u.failure }
             guard case .string(let text) = value else {
                 throw TemplateFailure("TypeError: indent expects a string, not \(value.typeName)")
             }
-            return .string(indent(text, indention, first: a[1]?.isTruthy ?? false, blank: a[2]?.isTruthy ?? false))
+            return .string(try indent(text, indention, first: a[1]?.isTruthy ?? false, blank: a[2]?.isTruthy ?? false))
         case "center":
             let a = try args.bind(["width"], name)
             let width = try a[0].map { v throws(TemplateFailure) in try requireInt(v, "center") } ?? 80
-            return .string(center(try PyFormat.str(value), width))
+            return .string(try center(try PyFormat.str(value), width))
         case "truncate":
             return try truncate(value, args)
         case "wordcount":
@@ -249,7 +252,10 @@ enum Filters {
                 }
             }
             if !row.isEmpty {
-                if let fill = a[1] { row += Array(repeating: fill, count: size - row.count) }
+                if let fill = a[1] {
+                    try RenderBudget.items(size)
+                    row += Array(repeating: fill, count: size - row.count)
+                }
                 rows.append(.list(row))
             }
             return .generator(rows)
@@ -275,7 +281,10 @@ enum Filters {
             switch a[1] {
             case nil, .none?: break
             case .string(let s)?: options.indent = s
-            case let w?: options.indent = String(repeating: " ", count: max(0, try requireInt(w, "tojson")))
+            case let w?:
+                let width = try requireInt(w, "tojson")
+                try RenderBudget.string(width)
+                options.indent = String(repeating: " ", count: max(0, width))
             }
             if options.indent != nil { options.itemSeparator = "," }
             switch a[2] {
@@ -400,8 +409,9 @@ enum Filters {
         return out
     }
 
-    private static func indent(_ text: String, _ indention: String, first: Bool, blank: Bool) -> String {
+    private static func indent(_ text: String, _ indention: String, first: Bool, blank: Bool) throws(TemplateFailure) -> String {
         let lines = PyText.splitlines(text + "\n")
+        try RenderBudget.string(RenderBudget.sum(text.utf8.count, RenderBudget.product(lines.count + 1, indention.utf8.count)))
         var rv: String
         if blank {
             rv = lines.joined(separator: "\n" + indention)
@@ -415,10 +425,11 @@ enum Filters {
         return first ? indention + rv : rv
     }
 
-    private static func center(_ s: String, _ width: Int) -> String {
+    private static func center(_ s: String, _ width: Int) throws(TemplateFailure) -> String {
         let n = PyText.length(s)
         guard width > n else { return s }
         let margin = width - n
+        try RenderBudget.string(RenderBudget.sum(margin, s.utf8.count))
         let left = margin / 2 + (margin & width & 1)
         return String(repeating: " ", count: left) + s + String(repeating: " ", count: margin - left)
     }

@@ -53,7 +53,10 @@ enum Methods {
         let width = try optionalInt(a[0], name, 0)
         let fill = try a[1].map { v throws(TemplateFailure) in try stringArg(v, name) } ?? " "
         guard PyText.length(fill) == 1 else { throw TemplateFailure("TypeError: The fill character must be exactly one character long") }
-        return (max(0, width - PyText.length(s)), fill)
+        let length = PyText.length(s)
+        let n = width > length ? width - length : 0
+        try RenderBudget.string(RenderBudget.sum(RenderBudget.product(n, fill.utf8.count), s.utf8.count))
+        return (n, fill)
     }
 
     private static func string(_ s: String, _ name: String, _ args: CallArgs) throws(TemplateFailure) -> Value {
@@ -96,7 +99,7 @@ enum Methods {
             return .list(PyText.splitlines(s, keepends: a[0]?.isTruthy ?? false).map { .string($0) })
         case "replace":
             let a = try args.bind(["old", "new", "count"], name)
-            return .string(PyText.replace(s, try stringArg(a[0], name), try stringArg(a[1], name), count: try optionalInt(a[2], name, -1)))
+            return .string(try PyText.replace(s, try stringArg(a[0], name), try stringArg(a[1], name), count: try optionalInt(a[2], name, -1)))
         case "find", "rfind", "index", "rindex", "count":
             let a = try args.bind(["sub"], name)
             let sub = try stringArg(a[0], name)
@@ -132,6 +135,8 @@ enum Methods {
                 }
                 parts.append(p)
             }
+            try RenderBudget.string(
+                RenderBudget.sum(parts.reduce(0) { RenderBudget.sum($0, $1.utf8.count) }, RenderBudget.product(parts.count, s.utf8.count)))
             return .string(parts.joined(separator: s))
         case "format":
             return .string(try BraceFormat.format(s, args.positional, args.keyword))
@@ -148,8 +153,9 @@ enum Methods {
         case "zfill":
             let width = try optionalInt(try args.bind(["width"], name)[0], name, 0)
             var chars = PyText.scalars(s)
+            guard width > chars.count else { return .string(s) }
             let n = width - chars.count
-            guard n > 0 else { return .string(s) }
+            try RenderBudget.string(RenderBudget.sum(n, s.utf8.count))
             let signed = chars.first == "-" || chars.first == "+"
             chars.insert(contentsOf: Array(repeating: "0", count: n), at: signed ? 1 : 0)
             return .string(PyText.string(chars))

@@ -123,24 +123,41 @@ enum Operators {
         if case .undefined(let u) = b { throw u.failure }
         if let x = number(a), let y = number(b) { return try arithmetic(op, x, y) }
         switch (op, a, b) {
-        case (.add, .string(let x), .string(let y)): return .string(x + y)
-        case (.add, .list(let x), .list(let y)): return .list(x + y)
-        case (.add, .tuple(let x), .tuple(let y)): return .tuple(x + y)
+        case (.add, .string(let x), .string(let y)):
+            try RenderBudget.string(RenderBudget.sum(x.utf8.count, y.utf8.count))
+            return .string(x + y)
+        case (.add, .list(let x), .list(let y)):
+            try RenderBudget.items(RenderBudget.sum(x.count, y.count))
+            return .list(x + y)
+        case (.add, .tuple(let x), .tuple(let y)):
+            try RenderBudget.items(RenderBudget.sum(x.count, y.count))
+            return .tuple(x + y)
         case (.add, .string, _): throw TemplateFailure("TypeError: can only concatenate str (not \"\(b.typeName)\") to str")
         case (.add, .list, _): throw TemplateFailure("TypeError: can only concatenate list (not \"\(b.typeName)\") to list")
         case (.multiply, .string(let s), _) where repeatCount(b) != nil:
-            return .string(String(repeating: s, count: max(0, repeatCount(b)!)))
+            return .string(try repeated(s, repeatCount(b)!))
         case (.multiply, _, .string(let s)) where repeatCount(a) != nil:
-            return .string(String(repeating: s, count: max(0, repeatCount(a)!)))
+            return .string(try repeated(s, repeatCount(a)!))
         case (.multiply, .list(let items), _) where repeatCount(b) != nil:
-            return .list(Array([[Value]](repeating: items, count: max(0, repeatCount(b)!)).joined()))
+            return .list(try repeated(items, repeatCount(b)!))
         case (.multiply, _, .list(let items)) where repeatCount(a) != nil:
-            return .list(Array([[Value]](repeating: items, count: max(0, repeatCount(a)!)).joined()))
+            return .list(try repeated(items, repeatCount(a)!))
         case (.modulo, .string(let s), _):
             return .string(try PercentFormat.format(s, b))
         default:
             throw typeError(op, a, b)
         }
+    }
+
+    /// `s * n`, refused before allocating when the result would be over the render budget.
+    private static func repeated(_ s: String, _ n: Int) throws(TemplateFailure) -> String {
+        try RenderBudget.string(RenderBudget.product(s.utf8.count, n))
+        return String(repeating: s, count: max(0, n))
+    }
+
+    private static func repeated(_ items: [Value], _ n: Int) throws(TemplateFailure) -> [Value] {
+        try RenderBudget.items(RenderBudget.product(items.count, n))
+        return Array([[Value]](repeating: items, count: max(0, n)).joined())
     }
 
     private static func arithmetic(_ op: BinaryOperator, _ x: Number, _ y: Number) throws(TemplateFailure) -> Value {

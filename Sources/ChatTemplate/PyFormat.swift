@@ -65,9 +65,9 @@ enum PyFormat {
         case .int(let i): return String(i)
         case .double(let d): return floatRepr(d)
         case .string(let s): return stringRepr(s)
-        case .list(let items): return "[" + (try items.map { v throws(TemplateFailure) in try repr(v) }).joined(separator: ", ") + "]"
+        case .list(let items): return "[" + (try reprs(items)).joined(separator: ", ") + "]"
         case .tuple(let items):
-            let inner = try items.map { v throws(TemplateFailure) in try repr(v) }.joined(separator: ", ")
+            let inner = try reprs(items).joined(separator: ", ")
             return "(" + inner + (items.count == 1 ? ",)" : ")")
         case .dict(let d): return try dictRepr(d)
         case .view(.range(let start, let stop, let step), _):
@@ -79,9 +79,30 @@ enum PyFormat {
         }
     }
 
+    /// The items' reprs, checked against the render budget as they grow: a list that shares its items many
+    /// times over (`[[x] * 1000] * 1000`) is small in memory but not in print.
+    private static func reprs(_ items: [Value]) throws(TemplateFailure) -> [String] {
+        var parts: [String] = []
+        var total = 0
+        for item in items {
+            try RenderBudget.tick()
+            let r = try repr(item)
+            total = RenderBudget.sum(total, r.utf8.count, 2)
+            try RenderBudget.string(total)
+            parts.append(r)
+        }
+        return parts
+    }
+
     private static func dictRepr(_ d: Dict) throws(TemplateFailure) -> String {
         var parts: [String] = []
-        for (k, v) in d.items { parts.append(try repr(k) + ": " + (try repr(v))) }
+        var total = 0
+        for (k, v) in d.items {
+            try RenderBudget.tick()
+            parts.append(try repr(k) + ": " + (try repr(v)))
+            total = RenderBudget.sum(total, parts[parts.count - 1].utf8.count, 2)
+            try RenderBudget.string(total)
+        }
         return "{" + parts.joined(separator: ", ") + "}"
     }
 
@@ -145,7 +166,13 @@ enum PyFormat {
         case .list(let items), .tuple(let items):
             if items.isEmpty { return "[]" }
             var parts: [String] = []
-            for item in items { parts.append(try json(item, o, level: level + 1)) }
+            var total = 0
+            for item in items {
+                try RenderBudget.tick()
+                parts.append(try json(item, o, level: level + 1))
+                total = RenderBudget.sum(total, parts[parts.count - 1].utf8.count, RenderBudget.product(level + 1, o.indent?.utf8.count ?? 0), 2)
+                try RenderBudget.string(total)
+            }
             return wrap("[", parts, "]", o, level)
         case .dict(let d):
             if d.count == 0 { return "{}" }
@@ -161,7 +188,9 @@ enum PyFormat {
                 if let failure { throw failure }
             }
             var parts: [String] = []
+            var total = 0
             for (k, value) in items {
+                try RenderBudget.tick()
                 let key: String
                 switch k {
                 case .string(let s): key = s
@@ -169,6 +198,8 @@ enum PyFormat {
                 default: throw TemplateFailure("TypeError: keys must be str, int, float, bool or None, not \(k.typeName)")
                 }
                 parts.append(jsonString(key, ensureAscii: o.ensureAscii) + o.keySeparator + (try json(value, o, level: level + 1)))
+                total = RenderBudget.sum(total, parts[parts.count - 1].utf8.count, RenderBudget.product(level + 1, o.indent?.utf8.count ?? 0), 2)
+                try RenderBudget.string(total)
             }
             return wrap("{", parts, "}", o, level)
         default:

@@ -201,13 +201,15 @@ enum PyText {
     // MARK: - Replace and split
 
     /// str.replace(old, new, count); a negative count replaces all.
-    static func replace(_ s: String, _ old: String, _ new: String, count: Int = -1) -> String {
+    static func replace(_ s: String, _ old: String, _ new: String, count: Int = -1) throws(TemplateFailure) -> String {
         let a = scalars(s)
         let o = scalars(old)
         let n = scalars(new)
         var out: Scalars = []
         var done = 0
         if o.isEmpty {
+            let inserts = count < 0 ? a.count + 1 : min(count, a.count + 1)
+            try RenderBudget.string(RenderBudget.sum(s.utf8.count, RenderBudget.product(inserts, new.utf8.count)))
             for c in a {
                 if count < 0 || done < count {
                     out += n
@@ -226,6 +228,8 @@ enum PyText {
             out += n
             done += 1
             i = j + o.count
+            // each replacement grows the text by at most new's length: check the growth as it happens
+            if n.count > o.count { try RenderBudget.string(RenderBudget.product(out.count, 1)) }
         }
         out += a[i...]
         return string(out)

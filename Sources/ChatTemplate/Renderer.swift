@@ -4,6 +4,7 @@
 
 struct Renderer {
     let clock: Clock
+    let budget: RenderBudget
     private let calls = CallDepth()
 
     /// Nesting so far (macro calls; expression evaluations including those inside macros), bounded so a
@@ -11,12 +12,16 @@ struct Renderer {
     private final class CallDepth {
         var current = 0
         var evaluations = 0
+        /// The line of the latest expression or loop, for failures found where no line is at hand.
+        var line = 1
     }
 
-    static let maxMacroDepth = 64
     static let maxEvaluationDepth = 1500
 
-    init(clock: Clock) { self.clock = clock }
+    init(clock: Clock, budget: RenderBudget) {
+        self.clock = clock
+        self.budget = budget
+    }
 
     enum Flow {
         case normal, breakLoop, continueLoop
@@ -43,6 +48,14 @@ struct Renderer {
     }
 
     private func render(_ node: Node, _ scope: Scope, _ out: inout String) throws -> Flow {
+        let flow = try renderNode(node, scope, &out)
+        if out.utf8.count > budget.limits.maxOutputBytes {
+            throw ChatTemplateError(.limit, line: calls.line, "render budget exceeded: more than \(budget.limits.maxOutputBytes) bytes of output")
+        }
+        return flow
+    }
+
+    private func renderNode(_ node: Node, _ scope: Scope, _ out: inout String) throws -> Flow {
         switch node {
         case .text(let s):
             out += s
@@ -99,6 +112,7 @@ struct Renderer {
         if let filter = f.filter {
             var kept: [Value] = []
             for item in items {
+                try at(f.line) { try budget.step() }
                 let s = Scope(parent: scope)
                 try at(f.line) { try bind(f.target, item, s) }
                 if try eval(filter, s).isTruthy { kept.append(item) }
@@ -111,6 +125,7 @@ struct Renderer {
         }
         let state = LoopState(items: items)
         for (i, item) in items.enumerated() {
+            try at(f.line) { try budget.step() }
             let s = Scope(parent: scope)
             state.index0 = i
             s.set("loop", .loop(state))
@@ -153,7 +168,16 @@ struct Renderer {
         guard calls.evaluations <= Renderer.maxEvaluationDepth else {
             throw ChatTemplateError(.runtime, line: e.line, "expressions nest deeper than \(Renderer.maxEvaluationDepth) levels while rendering")
         }
-        return try at(e.line) { try evalInner(e, scope) }
+        calls.line = e.line
+        return try at(e.line) {
+            try budget.step()
+            let v = try evalInner(e, scope)
+            switch e.kind {
+            case .literal, .name, .attribute, .item, .and, .or, .conditional: break
+            default: try budget.charge(v)  // a value this expression created
+            }
+            return v
+        }
     }
 
     private func evalInner(_ e: Expr, _ scope: Scope) throws -> Value {
@@ -265,8 +289,8 @@ struct Renderer {
         let d = m.definition
         calls.current += 1
         defer { calls.current -= 1 }
-        guard calls.current <= Renderer.maxMacroDepth else {
-            throw TemplateFailure("macro '\(d.name)' nested deeper than \(Renderer.maxMacroDepth) calls (runaway recursion?)")
+        guard calls.current <= budget.limits.maxMacroDepth else {
+            throw RenderBudget.exceeded("macro '\(d.name)' nested deeper than \(budget.limits.maxMacroDepth) calls (runaway recursion?)")
         }
         let s = Scope(parent: m.closure)
         var keywords = args.keyword

@@ -52,7 +52,7 @@ enum PercentFormat {
                     p.unicodeScalars.append(a[i])
                     i += 1
                 }
-                precision = Int(p) ?? 0
+                precision = p.isEmpty ? 0 : try RenderBudget.width(p)
             }
             guard i < a.count else { throw TemplateFailure("ValueError: incomplete format") }
             let conversion = a[i]
@@ -90,7 +90,7 @@ enum PercentFormat {
             default:
                 throw TemplateFailure.unsupported("unsupported format conversion '%\(conversion)'")
             }
-            if let w = Int(width), PyText.length(text) < w {
+            if !width.isEmpty, case let w = try RenderBudget.width(width), PyText.length(text) < w {
                 let pad = w - PyText.length(text)
                 if flags.contains("-") {
                     text += String(repeating: " ", count: pad)
@@ -240,7 +240,7 @@ enum BraceFormat {
                 p.append(f)
                 s.removeFirst()
             }
-            precision = Int(p)
+            precision = p.isEmpty ? nil : try RenderBudget.width(p)
         }
         let type = s.first
         guard s.count <= 1 else { throw TemplateFailure.unsupported("unsupported format spec '\(spec)'") }
@@ -266,7 +266,7 @@ enum BraceFormat {
         default:
             throw TemplateFailure.unsupported("unsupported format spec '\(spec)'")
         }
-        if let w = Int(width), PyText.length(text) < w {
+        if !width.isEmpty, case let w = try RenderBudget.width(width), PyText.length(text) < w {
             let pad = w - PyText.length(text)
             switch align ?? (numeric ? ">" : "<") {
             case ">": text = String(repeating: fill, count: pad) + text

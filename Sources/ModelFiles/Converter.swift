@@ -2,6 +2,7 @@
 // extras), then stream them one at a time through one reused f32 buffer sized for the largest tensor,
 // so peak memory is about one tensor whatever the model size.
 
+import ChatTemplate
 import Foundation
 import TensorFile
 
@@ -9,8 +10,9 @@ public enum Converter {
     public static let name = "leandpo"
     public static let version = "0.1.0"
 
-    /// The tensors to write, in file order, after checking the config and that every tensor the
-    /// architecture needs is present with its shape.
+    /// The tensors to write, in file order, after checking the config, the chat template (parsed, not
+    /// rendered: a template that every later command would refuse is refused before it is stored) and that
+    /// every tensor the architecture needs is present with its shape.
     public static func plan(_ source: any ModelSource) throws -> [SourceTensor] {
         let origin = source.metadata.provenance.sourceName
         let config = source.metadata.config
@@ -18,6 +20,15 @@ public enum Converter {
             try config.validate()
         } catch {
             throw ModelFileError(.unsupported, origin, "config: \(error)")
+        }
+        if let template = source.metadata.chatTemplate {
+            do throws(ChatTemplateError) {
+                _ = try ChatTemplate(template)
+            } catch let e {
+                throw ModelFileError(
+                    e.kind == .unsupported ? .unsupported : .malformed, origin, "the chat template does not parse: \(e.message)",
+                    at: "chat template line \(e.line)")
+            }
         }
         var byName: [String: SourceTensor] = [:]
         for t in source.tensors {

@@ -13,7 +13,8 @@ public struct ModelText: Sendable {
     public init(_ metadata: MTFMetadata) throws {
         self.metadata = metadata
         tokenizer = try BPETokenizer(metadata.tokenizer)
-        template = try metadata.chatTemplate.map { try ChatTemplate($0) }
+        // errors name the model the template came from
+        template = try metadata.chatTemplate.map { try ChatTemplate($0, name: metadata.provenance.sourceName) }
     }
 
     /// Renders messages with the model's chat template, as transformers' apply_chat_template.

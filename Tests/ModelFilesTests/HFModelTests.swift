@@ -207,3 +207,16 @@ func roundTripThroughMTF(dtype: DType) throws {
     expectModelError("already an MTF file", kind: .unsupported) { _ = try ModelImporter.open(dir.file("m.mtf")) }
     #expect(expected.count == 21)
 }
+
+@Test func convertRefusesAChatTemplateThatDoesNotParse() throws {
+    let dir = TempDir()
+    try writeTinyHF(dir)
+    try dir.write("chat_template.jinja", "{% for m in messages %}\n{{ m.content }\n{% endfor %}")
+    expectModelError("the chat template does not parse", "chat template line 2", kind: .malformed) {
+        try Converter.convert(source: try ModelImporter.open(dir.path), to: dir.file("m.mtf"), dtype: .f32, progress: nil)
+    }
+    #expect(!FileManager.default.fileExists(atPath: dir.file("m.mtf")))
+    // parsed, not rendered: a template that would only fail when run is stored as it is
+    try dir.write("chat_template.jinja", "{{ raise_exception('no system role') }}")
+    try Converter.convert(source: try ModelImporter.open(dir.path), to: dir.file("m.mtf"), dtype: .f32, progress: nil)
+}

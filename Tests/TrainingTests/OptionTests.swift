@@ -178,3 +178,13 @@ import Training
         #expect(throws: ArgumentError.self) { try a.validate() }
     }
 }
+
+extension OptionTests {
+    /// Fuzzer finding: Yams' constructor traps on an overflowing YAML 1.1 base-60 integer. Our reader
+    /// parses scalars itself: an error, not a trap. Other YAML 1.1 spellings still read.
+    @Test func overflowingBase60IntegerIsAnError() throws {
+        #expect(throws: ArgumentError.self) { _ = try load("lr: 9223372036854775807:1\n") }
+        let (a, _) = try load("lora_r: 0x10\nrslora: yes\nmax_steps: 1_000\nbeta: 5e-1\n")
+        #expect(a.lora.r == 16 && a.lora.rslora && a.maxSteps == 1000 && a.beta == 0.5)
+    }
+}

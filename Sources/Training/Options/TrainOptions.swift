@@ -104,6 +104,11 @@ public enum TrainOptions {
     /// A YAML (`.yaml`, `.yml`) or JSON file holding one mapping of option names to values.
     public static func loadConfig(path: String) throws(ArgumentError) -> Given {
         guard let data = FileManager.default.contents(atPath: path) else { throw ArgumentError("\(path): cannot read the config file") }
+        return try parseConfig(data, path: path)
+    }
+
+    /// A config file's bytes; YAML when `path` ends in .yaml or .yml, else JSON.
+    public static func parseConfig(_ data: Data, path: String) throws(ArgumentError) -> Given {
         let value: JSONValue
         if path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
             guard let text = String(data: data, encoding: .utf8) else { throw ArgumentError("\(path): not UTF-8 text") }
@@ -195,7 +200,8 @@ public enum TrainOptions {
 // MARK: - YAML
 
 /// A YAML config as a JSONValue tree. Aliases are followed with a budget on the expanded size, so a
-/// file of nested aliases ("billion laughs") is refused instead of filling memory.
+/// file of nested aliases ("billion laughs") is refused instead of filling memory. Scalars are read by
+/// our own checked parsing, never Yams' constructors (Yams 5 traps on an overflowing base-60 integer).
 enum YAMLConfig {
     static let maxNodes = 100_000
 
@@ -213,11 +219,14 @@ enum YAMLConfig {
         switch node {
         case .scalar(let s):
             let tag = node.tag.description
+            let text = s.string
             if tag == Tag.Name.null.rawValue { return .null }
-            if tag == Tag.Name.bool.rawValue, let b = node.bool { return .bool(b) }
-            if tag == Tag.Name.int.rawValue, let i = node.int { return .int(i) }
-            if tag == Tag.Name.float.rawValue, let d = node.float { return .double(d) }
-            return .string(s.string)
+            if tag == Tag.Name.bool.rawValue, let b = boolean(text) { return .bool(b) }
+            if tag == Tag.Name.int.rawValue, let i = integer(text) { return .int(i) }
+            if tag == Tag.Name.float.rawValue || tag == Tag.Name.int.rawValue, let d = Double(text.replacingOccurrences(of: "_", with: "")) {
+                return .double(d)
+            }
+            return .string(text)
         case .sequence(let items):
             var out: [JSONValue] = []
             for item in items { out.append(try convert(item, path: path, budget: &budget)) }
@@ -230,6 +239,37 @@ enum YAMLConfig {
             }
             return .object(out)
         }
+    }
+
+    /// YAML 1.1's booleans.
+    static func boolean(_ s: String) -> Bool? {
+        switch s.lowercased() {
+        case "true", "yes", "on", "y": true
+        case "false", "no", "off", "n": false
+        default: nil
+        }
+    }
+
+    /// Decimal, 0x hexadecimal and 0o/0 octal integers with optional sign and underscores; nil when the
+    /// text is none of them or does not fit (base-60 integers stay strings).
+    static func integer(_ s: String) -> Int? {
+        var t = s.replacingOccurrences(of: "_", with: "")
+        var sign = 1
+        if t.hasPrefix("-") || t.hasPrefix("+") {
+            if t.hasPrefix("-") { sign = -1 }
+            t.removeFirst()
+        }
+        let magnitude: Int?
+        if t.hasPrefix("0x") {
+            magnitude = Int(t.dropFirst(2), radix: 16)
+        } else if t.hasPrefix("0o") {
+            magnitude = Int(t.dropFirst(2), radix: 8)
+        } else if t.count > 1, t.hasPrefix("0") {
+            magnitude = Int(t.dropFirst(), radix: 8)
+        } else {
+            magnitude = Int(t)
+        }
+        return magnitude.map { $0 * sign }
     }
 
     private static func oneLine(_ error: Error) -> String {
