@@ -8,7 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "leandpo", targets: ["leandpo"]),
-        .library(name: "LeanDPO", targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training"]),
+        .library(name: "LeanDPO", targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Adapters", "Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,21 +27,24 @@ let package = Package(
         .target(name: "ChatTemplate", dependencies: ["JSON"]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "TensorFile"]),
         .target(name: "Model", dependencies: ["TensorFile", "Kernels", "Tokenizer"]),
+        // PEFT files, checkpoints' container and adapters, the merge and the export driver.
+        .target(name: "Adapters", dependencies: ["JSON", "TensorFile", "Kernels", "Model", "ModelFiles", "CZstd"]),
         .target(
             name: "Training",
             dependencies: [
-                "JSON", "TensorFile", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "CZstd", .product(name: "Yams", package: "Yams"),
+                "JSON", "TensorFile", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "Adapters",
+                .product(name: "Yams", package: "Yams"),
             ]),
         .executableTarget(
             name: "leandpo",
             dependencies: [
-                "JSON", "TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Training",
+                "JSON", "TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "Kernels", "Model", "Adapters", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "leandpo-bench",
             dependencies: [
-                "JSON", "TensorFile", "Kernels", "Model", "Training",
+                "JSON", "TensorFile", "Kernels", "Model", "Adapters", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/LeanDPOBench"),
@@ -54,10 +57,14 @@ let package = Package(
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TensorFile", "TestSupport"]),
         .testTarget(
-            name: "ModelTests", dependencies: ["Model", "Kernels", "TensorFile", "Tokenizer", "ModelFiles", "TestSupport"],
+            name: "ModelTests", dependencies: ["Model", "Adapters", "Kernels", "TensorFile", "Tokenizer", "ModelFiles", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "TrainingTests", dependencies: ["Training", "Model", "Kernels", "TensorFile", "TestSupport"], resources: [.copy("Fixtures")]),
+            name: "TrainingTests", dependencies: ["Training", "Adapters", "Model", "ModelFiles", "Kernels", "TensorFile", "TestSupport"],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "AdaptersTests", dependencies: ["Adapters", "Training", "Model", "ModelFiles", "JSON", "TensorFile", "TestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),
     ]
 )

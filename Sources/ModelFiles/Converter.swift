@@ -48,17 +48,20 @@ public enum Converter {
     }
 
     /// Writes `source` to an MTF file at `path` with every tensor in `dtype` (f32, f16 or bf16).
+    /// `baseModel`, when given, replaces the provenance's recorded origin (a Hugging Face id or directory).
     /// `progress` gets (tensors written, total). Returns the base fingerprint.
     @discardableResult
-    public static func convert(source: any ModelSource, to path: String, dtype: DType, progress: ((Int, Int) -> Void)?) throws
-        -> String
-    {
+    public static func convert(
+        source: any ModelSource, to path: String, dtype: DType, baseModel: String? = nil, progress: ((Int, Int) -> Void)?
+    ) throws -> String {
         guard !dtype.isQuantized else {
             throw ModelFileError(.unsupported, path, "cannot convert to \(dtype.rawValue); choose f32, bf16 or f16")
         }
         let order = try plan(source)
+        var metadata = source.metadata
+        if let baseModel { metadata.provenance.baseModel = baseModel }
         let writer = try MTFWriter(
-            path: path, metadata: source.metadata, tensors: order.map { TensorSpec(name: $0.name, dtype: dtype, shape: $0.shape) })
+            path: path, metadata: metadata, tensors: order.map { TensorSpec(name: $0.name, dtype: dtype, shape: $0.shape) })
         let capacity = max(1, order.map(\.elementCount).max() ?? 1)
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)  // (largest tensor)
         defer { buffer.deallocate() }
