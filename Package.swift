@@ -10,7 +10,7 @@ let package = Package(
         .executable(name: "leandpo", targets: ["leandpo"]),
         .library(
             name: "LeanDPO",
-            targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "SeededRandom", "Kernels", "Model", "Training", "Reports"]),
+            targets: ["TensorFile", "ModelFiles", "Tokenizer", "ChatTemplate", "SeededRandom", "Kernels", "Model", "Adapters", "Training", "Reports"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,22 +31,24 @@ let package = Package(
         .target(name: "ChatTemplate", dependencies: ["JSON"]),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "TensorFile"]),
         .target(name: "Model", dependencies: ["TensorFile", "Kernels", "SeededRandom"]),
+        // PEFT files, checkpoints' container and adapters, the merge and the export driver.
+        .target(name: "Adapters", dependencies: ["JSON", "TensorFile", "Kernels", "Model", "ModelFiles", "CZstd"]),
         .target(
             name: "Training",
             dependencies: [
-                "JSON", "TensorFile", "SeededRandom", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "CZstd",
+                "JSON", "TensorFile", "SeededRandom", "Kernels", "Model", "Tokenizer", "ChatTemplate", "ModelFiles", "Adapters",
                 .product(name: "Yams", package: "Yams"),
             ]),
         .executableTarget(
             name: "leandpo",
             dependencies: [
-                "JSON", "TensorFile", "ModelFiles", "Model", "Training", "Reports",
+                "JSON", "TensorFile", "ModelFiles", "Model", "Adapters", "Training", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "leandpo-bench",
             dependencies: [
-                "JSON", "TensorFile", "SeededRandom", "ModelFiles", "Kernels", "Model", "Training",
+                "JSON", "TensorFile", "SeededRandom", "ModelFiles", "Kernels", "Model", "Adapters", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/LeanDPOBench"),
@@ -62,12 +64,16 @@ let package = Package(
         .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate"], resources: [.copy("Fixtures")]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TensorFile", "SeededRandom", "TestSupport"]),
         .testTarget(
-            name: "ModelTests", dependencies: ["Model", "Kernels", "TensorFile", "ModelFiles", "SeededRandom", "TestSupport"],
+            name: "ModelTests", dependencies: ["Model", "Adapters", "Kernels", "TensorFile", "ModelFiles", "SeededRandom", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "TrainingTests", dependencies: ["Training", "Model", "JSON", "TensorFile", "ModelFiles", "SeededRandom", "TestSupport"],
+            name: "TrainingTests",
+            dependencies: ["Training", "Adapters", "Model", "JSON", "TensorFile", "ModelFiles", "SeededRandom", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "JSON"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "AdaptersTests", dependencies: ["Adapters", "Training", "Model", "ModelFiles", "JSON", "TensorFile", "TestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),
     ]
 )
@@ -111,7 +117,7 @@ if ProcessInfo.processInfo.environment["LEANDPO_FUZZ"] == "1" {
         ("FuzzMTF", ["TensorFile"]),
         ("FuzzGGUF", ["ModelFiles"]),
         ("FuzzSafetensors", ["ModelFiles"]),
-        ("FuzzCheckpoint", ["Training", "TensorFile"]),
+        ("FuzzCheckpoint", ["Adapters", "Training", "TensorFile"]),
         ("FuzzTokenizer", ["JSON", "ModelFiles", "Tokenizer"]),
         ("FuzzPreferences", ["Training"]),
         ("FuzzChatTemplate", ["ChatTemplate"]),

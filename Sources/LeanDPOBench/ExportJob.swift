@@ -2,12 +2,12 @@
 // --to x.mtf` runs): time, throughput and peak memory. The adapter is a fresh one with every entry random
 // (a PEFT init has B = 0, which would merge to the base), saved as a PEFT directory first.
 
+import Adapters
 import ArgumentParser
 import Foundation
 import Model
 import SeededRandom
 import TensorFile
-import Training
 
 struct ExportJob: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "export", abstract: "Merge an adapter into the base and write an MTF file.")
@@ -24,7 +24,7 @@ struct ExportJob: ParsableCommand {
         let adapter = try LoRAAdapter(config: LoRAConfig(r: options.loraR, alpha: options.loraAlpha), modelConfig: base.config, seed: options.seed)
         var rng = Xoshiro256(seed: options.seed)
         for i in adapter.parameters.indices { adapter.parameters[i] = Float.random(in: -0.01..<0.01, using: &rng) }
-        try PEFTAdapter.save(adapter, directory: scratch + "/adapter", baseModelName: base.metadata.provenance.sourceName)
+        try PEFTAdapter.save(adapter, directory: scratch + "/adapter", baseModel: BaseModelName.of(base.metadata))
 
         let sampler = AnonPeakSampler()
         let t0 = ProcessClock.now()

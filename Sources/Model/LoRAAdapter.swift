@@ -47,29 +47,47 @@ public final class LoRAAdapter: @unchecked Sendable {
     /// Builds the table for `modelConfig` and applies PEFT's default init: A ~ U(−1/√in, +1/√in) drawn from
     /// `Xoshiro256(seed)` in table order, B = 0 (so a fresh adapter leaves the model unchanged).
     public init(config: LoRAConfig, modelConfig: ModelConfig, seed: UInt64) throws {
-        try config.validate()
+        let plan = try Self.plan(config: config, modelConfig: modelConfig)
         self.config = config
         self.modelConfig = modelConfig
-        let r = config.r
-        var entries: [Entry] = []
+        self.entries = plan.entries
         var index = [Int](repeating: -1, count: modelConfig.numHiddenLayers * LoRATarget.allCases.count)
-        var offset = 0
-        for layer in 0..<modelConfig.numHiddenLayers {
-            for t in config.targets {
-                let (inF, outF) = Self.shape(t, modelConfig)
-                index[layer * LoRATarget.allCases.count + t.index] = entries.count
-                entries.append(
-                    Entry(layer: layer, target: t, offsetA: offset, offsetB: offset + r * inF, inFeatures: inF, outFeatures: outF))
-                offset += r * inF + outF * r
-            }
-        }
-        self.entries = entries
+        for (i, e) in plan.entries.enumerated() { index[e.layer * LoRATarget.allCases.count + e.target.index] = i }
         self.entryIndex = index
-        parameters = .allocate(capacity: offset)
-        gradients = .allocate(capacity: offset)
+        parameters = .allocate(capacity: plan.parameterCount)
+        gradients = .allocate(capacity: plan.parameterCount)
         parameters.initialize(repeating: 0)
         gradients.initialize(repeating: 0)
         initialize(seed: seed)
+    }
+
+    /// The table an adapter of `config` for `modelConfig` would have, and its parameter count, computed
+    /// without allocating (sizes with checked arithmetic), so a file's shapes can be compared first.
+    public static func plan(config: LoRAConfig, modelConfig: ModelConfig) throws -> (entries: [Entry], parameterCount: Int) {
+        try config.validate()
+        let r = config.r
+        var entries: [Entry] = []
+        var offset = 0
+        func add(_ a: Int, _ b: Int) throws -> Int {
+            let (s, o) = a.addingReportingOverflow(b)
+            guard !o else { throw LoRAConfigError("LoRA r=\(r) on this model needs more parameters than fit in memory") }
+            return s
+        }
+        func mul(_ a: Int, _ b: Int) throws -> Int {
+            let (p, o) = a.multipliedReportingOverflow(by: b)
+            guard !o else { throw LoRAConfigError("LoRA r=\(r) on this model needs more parameters than fit in memory") }
+            return p
+        }
+        for layer in 0..<max(0, modelConfig.numHiddenLayers) {
+            for t in config.targets {
+                let (inF, outF) = Self.shape(t, modelConfig)
+                let sizeA = try mul(r, inF)
+                entries.append(
+                    Entry(layer: layer, target: t, offsetA: offset, offsetB: try add(offset, sizeA), inFeatures: inF, outFeatures: outF))
+                offset = try add(offset, try add(sizeA, try mul(outF, r)))
+            }
+        }
+        return (entries, offset)
     }
 
     deinit {

@@ -60,19 +60,21 @@ public enum Converter {
 
     /// Writes `source` to an MTF file at `path` with its tensors in `dtype`. A quantized `dtype` (q8_0,
     /// q4_0, q4_1) applies to the matrices whose rows are whole blocks; norms and other vectors stay f32,
-    /// as llama.cpp keeps them.
-    /// `progress` gets (tensors written, total). Returns the base fingerprint.
+    /// as llama.cpp keeps them. `baseModel`, when given, replaces the provenance's recorded origin (a
+    /// Hugging Face id or directory). `progress` gets (tensors written, total). Returns the base fingerprint.
     @discardableResult
-    public static func convert(source: any ModelSource, to path: String, dtype: DType, progress: ((Int, Int) -> Void)?) throws
-        -> String
-    {
+    public static func convert(
+        source: any ModelSource, to path: String, dtype: DType, baseModel: String? = nil, progress: ((Int, Int) -> Void)?
+    ) throws -> String {
         let order = try plan(source)
+        var metadata = source.metadata
+        if let baseModel { metadata.provenance.baseModel = baseModel }
         func storedType(_ shape: [Int]) -> DType {
             guard dtype.isQuantized else { return dtype }
             return shape.count == 2 && shape[1] % dtype.blockSize == 0 ? dtype : .f32
         }
         let writer = try MTFWriter(
-            path: path, metadata: source.metadata, tensors: order.map { TensorSpec(name: $0.name, dtype: storedType($0.shape), shape: $0.shape) })
+            path: path, metadata: metadata, tensors: order.map { TensorSpec(name: $0.name, dtype: storedType($0.shape), shape: $0.shape) })
         let capacity = max(1, order.map(\.elementCount).max() ?? 1)
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)  // (largest tensor)
         defer { buffer.deallocate() }

@@ -1,8 +1,7 @@
-// Model → a GGUF file llama.cpp loads (ggml's docs/gguf.md; names as llama.cpp's gguf-py constants.py):
-// `general.*` and `<arch>.*` keys, the tokenizer as `tokenizer.ggml.*`, tensors renamed Hugging Face →
-// GGUF (the inverse of the importer's map), llama's Q/K rows permuted back to GGML's adjacent-pair RoPE
-// order, Llama 3 rope scaling as `rope_freqs.weight`, 1-D tensors always F32, no `output.weight` when the
-// embeddings are tied.
+// Model → a GGUF file llama.cpp loads (ggml's docs/gguf.md; names as llama.cpp's gguf-py constants.py): `general.*` and `<arch>.*` keys, the
+// tokenizer as `tokenizer.ggml.*`, tensors renamed Hugging Face → GGUF (GGUFTensorNames, the importer's
+// table read backwards), llama's Q/K rows permuted back to GGML's adjacent-pair RoPE order, Llama 3
+// rope scaling as `rope_freqs.weight`, 1-D tensors always F32, no `output.weight` when tied.
 
 import Foundation
 import TensorFile
@@ -134,46 +133,7 @@ public enum GGUFExporter {
     // MARK: - Names
 
     /// Hugging Face tensor name → GGUF name (formats.md §2), nil when there is none.
-    public static func ggufName(_ name: String) -> String? {
-        switch name {
-        case "model.embed_tokens.weight": return "token_embd.weight"
-        case "model.norm.weight": return "output_norm.weight"
-        case "lm_head.weight": return "output.weight"
-        default: break
-        }
-        let prefix = "model.layers."
-        guard name.hasPrefix(prefix) else { return nil }
-        let rest = name.dropFirst(prefix.count)
-        guard let dot = rest.firstIndex(of: "."), let n = Int(rest[..<dot]), n >= 0, String(n) == rest[..<dot] else { return nil }
-        let module = rest[rest.index(after: dot)...]
-        let suffix: String
-        let base: Substring
-        if module.hasSuffix(".weight") {
-            suffix = "weight"
-            base = module.dropLast(".weight".count)
-        } else if module.hasSuffix(".bias") {
-            suffix = "bias"
-            base = module.dropLast(".bias".count)
-        } else {
-            return nil
-        }
-        let g: String
-        switch base {
-        case "input_layernorm": g = "attn_norm"
-        case "post_attention_layernorm": g = "ffn_norm"
-        case "self_attn.q_proj": g = "attn_q"
-        case "self_attn.k_proj": g = "attn_k"
-        case "self_attn.v_proj": g = "attn_v"
-        case "self_attn.o_proj": g = "attn_output"
-        case "self_attn.q_norm": g = "attn_q_norm"
-        case "self_attn.k_norm": g = "attn_k_norm"
-        case "mlp.gate_proj": g = "ffn_gate"
-        case "mlp.up_proj": g = "ffn_up"
-        case "mlp.down_proj": g = "ffn_down"
-        default: return nil
-        }
-        return "blk.\(n).\(g).\(suffix)"
-    }
+    public static func ggufName(_ name: String) -> String? { GGUFTensorNames.ggufName(name) }
 
     // MARK: - Metadata
 

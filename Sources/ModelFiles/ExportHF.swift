@@ -41,7 +41,7 @@ public enum HFExporter {
         let meta = source.metadata
         let config = meta.config
         let configJSON = try HFConfigWriter.config(config, dtype: dtype)
-        let tokenizerJSON = try HFTokenizerWriter.tokenizerJSON(meta.tokenizer)
+        let tokenizerJSON = try HFTokenizerWriter.tokenizerJSON(meta.tokenizer)  // checked before anything is written
 
         // MARK: Shards, in state-dict order: embeddings, layers, final norm, LM head
         var tensors = try Converter.plan(source).filter { !($0.name == "lm_head.weight" && config.tieWordEmbeddings) }
@@ -90,17 +90,27 @@ public enum HFExporter {
         }
         try writeText(configJSON.rendered(indent: 2) + "\n", to: out.path("config.json"))
         try writeText(HFConfigWriter.generationConfig(config).rendered(indent: 2) + "\n", to: out.path("generation_config.json"))
-        try writeText(tokenizerJSON.rendered(indent: 2), to: out.path("tokenizer.json"))
-        try writeText(
-            HFTokenizerWriter.tokenizerConfigJSON(meta.tokenizer, modelMaxLength: config.maxPositionEmbeddings).rendered(indent: 2) + "\n",
-            to: out.path("tokenizer_config.json"))
-        files += ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"]
-        if let template = meta.chatTemplate {
-            try writeText(template, to: out.path("chat_template.jinja"))
-            files.append("chat_template.jinja")
-        }
+        files += ["config.json", "generation_config.json"]
+        files += try writeTokenizerFiles(meta, tokenizerJSON: tokenizerJSON, into: out.temporary)
         try out.commit()
         return Summary(tensors: tensors.count, shards: shards.count, bytes: total, files: files.sorted())
+    }
+
+    /// Writes tokenizer.json, tokenizer_config.json and chat_template.jinja (when there is a template)
+    /// into `directory`, each atomically; returns the names written. A saved adapter carries them too.
+    @discardableResult
+    public static func writeTokenizerFiles(_ meta: MTFMetadata, tokenizerJSON: JSONText? = nil, into directory: String) throws -> [String] {
+        let tokenizerJSON = try tokenizerJSON ?? HFTokenizerWriter.tokenizerJSON(meta.tokenizer)
+        try writeText(tokenizerJSON.rendered(indent: 2), to: directory + "/tokenizer.json")
+        try writeText(
+            HFTokenizerWriter.tokenizerConfigJSON(meta.tokenizer, modelMaxLength: meta.config.maxPositionEmbeddings).rendered(indent: 2) + "\n",
+            to: directory + "/tokenizer_config.json")
+        var files = ["tokenizer.json", "tokenizer_config.json"]
+        if let template = meta.chatTemplate {
+            try writeText(template, to: directory + "/chat_template.jinja")
+            files.append("chat_template.jinja")
+        }
+        return files
     }
 
     /// Groups tensors (by byte size, in order) into shards of at most `maxShardSize` bytes, as transformers

@@ -35,7 +35,7 @@ public final class GGUFModelSource: ModelSource {
         var list: [SourceTensor] = []
         for t in file.tensors {
             if t.name == "rope_freqs.weight" { continue }  // recomputed from config.ropeScaling
-            guard let hf = Self.hfName(t.name, layers: config.numHiddenLayers) else {
+            guard let hf = GGUFTensorNames.hfName(t.name, layers: config.numHiddenLayers) else {
                 throw ModelFileError(
                     .unsupported, file.path, "tensor \(t.name) has no Hugging Face counterpart in a \(config.architecture.rawValue) model",
                     at: "tensor \(t.name)")
@@ -81,7 +81,8 @@ public final class GGUFModelSource: ModelSource {
             config: finalConfig, tokenizer: tokenizer, chatTemplate: template,
             provenance: Provenance(
                 sourceFormat: "gguf", sourceName: (file.path as NSString).lastPathComponent,
-                sourceXxh64: try fileXXH64(file.path), converter: Converter.name, converterVersion: Converter.version))
+                sourceXxh64: try fileXXH64(file.path), converter: Converter.name, converterVersion: Converter.version,
+                baseModel: ModelOrigin.gguf(file)))
         tensors = list
         self.entries = entries
         self.notes = notes
@@ -132,37 +133,8 @@ public final class GGUFModelSource: ModelSource {
         "(factor \(s.factor), low_freq_factor \(s.lowFreqFactor ?? 0), high_freq_factor \(s.highFreqFactor ?? 0), original_max_position_embeddings \(s.originalMaxPositionEmbeddings ?? 0))"
     }
 
-    // MARK: - Names
-
-    /// GGUF tensor name → Hugging Face name (formats.md §2), nil when there is none.
-    static func hfName(_ name: String, layers: Int) -> String? {
-        switch name {
-        case "token_embd.weight": return "model.embed_tokens.weight"
-        case "output_norm.weight": return "model.norm.weight"
-        case "output.weight": return "lm_head.weight"
-        default: break
-        }
-        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "blk", let n = Int(parts[1]), n >= 0, n < layers, String(n) == parts[1],
-            parts[3] == "weight" || parts[3] == "bias"
-        else { return nil }
-        let module: String
-        switch parts[2] {
-        case "attn_norm": module = "input_layernorm"
-        case "ffn_norm": module = "post_attention_layernorm"
-        case "attn_q": module = "self_attn.q_proj"
-        case "attn_k": module = "self_attn.k_proj"
-        case "attn_v": module = "self_attn.v_proj"
-        case "attn_output": module = "self_attn.o_proj"
-        case "attn_q_norm": module = "self_attn.q_norm"
-        case "attn_k_norm": module = "self_attn.k_norm"
-        case "ffn_gate": module = "mlp.gate_proj"
-        case "ffn_up": module = "mlp.up_proj"
-        case "ffn_down": module = "mlp.down_proj"
-        default: return nil
-        }
-        return "model.layers.\(n).\(module).\(parts[3])"
-    }
+    /// GGUF tensor name → Hugging Face name (GGUFTensorNames), nil when there is none.
+    public static func huggingFaceName(_ name: String, layers: Int) -> String? { GGUFTensorNames.hfName(name, layers: layers) }
 
     // MARK: - Config
 

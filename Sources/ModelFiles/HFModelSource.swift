@@ -84,7 +84,8 @@ public final class HFModelSource: ModelSource {
             config: config, tokenizer: tokenizer, chatTemplate: template,
             provenance: Provenance(
                 sourceFormat: "safetensors", sourceName: URL(fileURLWithPath: named).standardizedFileURL.lastPathComponent,
-                sourceXxh64: try fileXXH64(source), converter: Converter.name, converterVersion: Converter.version))
+                sourceXxh64: try fileXXH64(source), converter: Converter.name, converterVersion: Converter.version,
+                baseModel: ModelOrigin.huggingFaceDirectory(directory, config: configJSON)))
         tensors = list
         self.files = files
         self.location = location

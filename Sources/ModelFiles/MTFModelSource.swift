@@ -19,14 +19,16 @@ public final class MTFModelSource: ModelSource {
     private let transform: TensorTransform?
 
     /// `transform`, when given, sees every tensor after decoding. The metadata's provenance records the
-    /// base file as an "mtf" source; `sourceXXH64` is the base file's checksum (computed when nil).
+    /// base file as an "mtf" source (keeping its `base_model`); `sourceXXH64` is the base file's checksum
+    /// (computed when nil).
     public init(file: MappedTensorFile, transform: TensorTransform? = nil, sourceXXH64: String? = nil) throws {
         self.file = file
         self.transform = transform
         var metadata = file.metadata
         metadata.provenance = Provenance(
             sourceFormat: "mtf", sourceName: (file.path as NSString).lastPathComponent,
-            sourceXxh64: try sourceXXH64 ?? fileXXH64(file.path), converter: Converter.name, converterVersion: Converter.version)
+            sourceXxh64: try sourceXXH64 ?? fileXXH64(file.path), converter: Converter.name, converterVersion: Converter.version,
+            baseModel: file.metadata.provenance.baseModel)
         self.metadata = metadata
         tensors = file.tensors.map { SourceTensor(name: $0.name, shape: $0.shape, sourceDType: $0.dtype.rawValue) }
     }

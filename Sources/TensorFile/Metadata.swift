@@ -341,13 +341,21 @@ public struct Provenance: Codable, Sendable, Equatable {
     public var sourceXxh64: String
     public var converter: String
     public var converterVersion: String
+    /// The Hugging Face id or directory the weights came from, when known (an HF directory's
+    /// `_name_or_path` or path, a GGUF's source repository, or `convert --base-model`); saved adapters
+    /// name it as `base_model_name_or_path`. Absent in files written before it existed.
+    public var baseModel: String?
 
-    public init(sourceFormat: String, sourceName: String, sourceXxh64: String, converter: String, converterVersion: String) {
+    public init(
+        sourceFormat: String, sourceName: String, sourceXxh64: String, converter: String, converterVersion: String,
+        baseModel: String? = nil
+    ) {
         self.sourceFormat = sourceFormat
         self.sourceName = sourceName
         self.sourceXxh64 = sourceXxh64
         self.converter = converter
         self.converterVersion = converterVersion
+        self.baseModel = baseModel
     }
 }
 

@@ -2,6 +2,7 @@
 // (reference), their implicit rewards, and TRL's metrics over the file, computed as the trainer's
 // evaluation computes them. Data and loss options are train's, read through the same option table.
 
+import Adapters
 import ArgumentParser
 import Foundation
 import JSON

@@ -1,11 +1,11 @@
 // `leandpo export`: a base MTF plus an adapter → a merged MTF, Hugging Face directory or GGUF file, or the
 // unmerged adapter as a PEFT directory. Prints one summary line; notes go to stderr.
 
+import Adapters
 import ArgumentParser
 import Foundation
 import ModelFiles
 import TensorFile
-import Training
 
 #if canImport(Glibc)
     import Glibc

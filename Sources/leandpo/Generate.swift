@@ -1,5 +1,6 @@
 // `leandpo generate`: text from the base model (or base + adapter), with a KV cache.
 
+import Adapters
 import ArgumentParser
 import Foundation
 import JSON

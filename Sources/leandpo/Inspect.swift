@@ -1,6 +1,7 @@
 // `leandpo inspect`: what a model file holds (config, tokenizer, tensors, sizes, fingerprint), or what a
 // training checkpoint holds (step, base fingerprint, training arguments, sizes, compression, checksums).
 
+import Adapters
 import ArgumentParser
 import Foundation
 import TensorFile

@@ -3,6 +3,7 @@
 // sequence log-probs as the base with the adapter attached, on tiny models of every architecture, a
 // q8_0-stored base, and SmolLM2 when present.
 
+import Adapters
 import Foundation
 import Kernels
 import Model

@@ -1,5 +1,4 @@
-// LoRA configuration, the adapter's flat layout and PEFT init, and PEFT adapter files: exact save/load
-// round trips, a real PEFT save, F16/BF16 input, and refusals with messages naming the problem.
+// LoRA configuration, the adapter's flat layout and PEFT's init. PEFT adapter files are AdaptersTests'.
 
 import Foundation
 import Model
@@ -59,101 +58,6 @@ extension ModelTests {
             #expect(again.parameterArray() == adapter.parameterArray())
             let other = try LoRAAdapter(config: adapter.config, modelConfig: config, seed: 10)
             #expect(other.parameterArray() != adapter.parameterArray())
-        }
-
-        @Test func peftSaveLoadRoundTripIsExact() throws {
-            let (model, _) = try makeTinyModel(.qwen2)
-            let adapter = try makeAdapter(model, r: 3, alpha: 5, rslora: true, dropout: 0.05)
-            let dir = TestPaths.temporaryDirectory("leandpo-peft")
-            try PEFTAdapter.save(adapter, directory: dir, baseModelName: "tiny/qwen2")
-            let loaded = try PEFTAdapter.load(directory: dir, modelConfig: model.config)
-            #expect(loaded.config == adapter.config)
-            #expect(loaded.parameterArray() == adapter.parameterArray())
-            let batch = PackedBatch(sequences: [[3, 5, 7, 11, 13, 17]])
-            #expect(
-                try model.sequenceLogProbs(batch: batch, completionRanges: [1..<6], adapter: loaded)
-                    == model.sequenceLogProbs(batch: batch, completionRanges: [1..<6], adapter: adapter))
-            let cfg = try readJSON(URL(fileURLWithPath: dir + "/adapter_config.json"))
-            #expect(cfg["peft_type"] as? String == "LORA" && cfg["r"] as? Int == 3 && cfg["use_rslora"] as? Bool == true)
-            #expect(cfg["lora_alpha"] as? Int == 5 && cfg["base_model_name_or_path"] as? String == "tiny/qwen2")
-            #expect(Set(cfg["target_modules"] as! [String]) == Set(LoRATarget.allCases.map(\.moduleName)))
-            let tensors = try readSafetensors(URL(fileURLWithPath: dir + "/adapter_model.safetensors"))
-            #expect(tensors.count == 2 * adapter.entries.count)
-            #expect(tensors["base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight"]?.shape == [8, 3])
-        }
-
-        /// A real save by peft 0.21.2 (SmolLM2 shapes, 2 layers, r = 8, alpha 16, all seven targets).
-        @Test func loadsARealPEFTSave() throws {
-            let dir = try fixturesDirectory().appendingPathComponent("peft_smollm2_2layer_r8").path
-            let smol = ModelConfig(
-                architecture: .llama, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 2, numAttentionHeads: 9,
-                numKeyValueHeads: 3, rmsNormEps: 1e-5, ropeTheta: 100_000, maxPositionEmbeddings: 8192, vocabSize: 49152,
-                tieWordEmbeddings: true)
-            let adapter = try PEFTAdapter.load(directory: dir, modelConfig: smol)
-            #expect(adapter.config == LoRAConfig(r: 8, alpha: 16, rslora: false, dropout: 0.05, targets: LoRATarget.allCases))
-            let tensors = try readSafetensors(URL(fileURLWithPath: dir + "/adapter_model.safetensors"))
-            for t in adapter.tensorNames {
-                let values = UnsafeBufferPointer(start: adapter.parameters.baseAddress! + t.offset, count: t.shape.reduce(1, *))
-                #expect(Array(values) == tensors[t.name]!.values, "\(t.name)")
-            }
-            // The wrong model shape is refused.
-            var wrong = smol
-            wrong.numHiddenLayers = 3
-            #expect(throws: PEFTAdapterError.self) { try PEFTAdapter.load(directory: dir, modelConfig: wrong) }
-        }
-
-        @Test func halfPrecisionAdapterFilesLoad() throws {
-            let config = TinySpec.llama.config
-            let adapter = try LoRAAdapter(config: LoRAConfig(r: 2, alpha: 4, targets: [.v]), modelConfig: config, seed: 3)
-            let dir = TestPaths.temporaryDirectory("leandpo-peft")
-            try PEFTAdapter.save(adapter, directory: dir)
-            for (dtype, encode) in [("F16", { (x: Float) in floatToHalf(x) }), ("BF16", { (x: Float) in floatToBF16(x) })] {
-                // Rewrite the file with 16-bit tensors.
-                var header = "{\"__metadata__\":{\"format\":\"pt\"}"
-                var body: [UInt8] = []
-                for t in adapter.tensorNames {
-                    let n = t.shape.reduce(1, *)
-                    header += ",\"\(t.name)\":{\"dtype\":\"\(dtype)\",\"shape\":\(t.shape),\"data_offsets\":[\(body.count),\(body.count + 2 * n)]}"
-                    for i in 0..<n { withUnsafeBytes(of: encode(adapter.parameters[t.offset + i]).littleEndian) { body += $0 } }
-                }
-                header += "}"
-                var bytes: [UInt8] = []
-                withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { bytes += $0 }
-                try Data(bytes + Array(header.utf8) + body).write(to: URL(fileURLWithPath: dir + "/adapter_model.safetensors"))
-                let loaded = try PEFTAdapter.load(directory: dir, modelConfig: config)
-                let expected = adapter.parameterArray().map { dtype == "F16" ? halfToFloat(floatToHalf($0)) : bf16ToFloat(floatToBF16($0)) }
-                #expect(loaded.parameterArray() == expected, "\(dtype)")
-            }
-        }
-
-        @Test func unsupportedPEFTConfigsAreRefused() throws {
-            let config = TinySpec.llama.config
-            let adapter = try LoRAAdapter(config: LoRAConfig(r: 2, alpha: 4), modelConfig: config, seed: 3)
-            let dir = TestPaths.temporaryDirectory("leandpo-peft")
-            try PEFTAdapter.save(adapter, directory: dir)
-            let path = dir + "/adapter_config.json"
-            let original = try String(contentsOfFile: path, encoding: .utf8)
-            let cases: [(String, String, String)] = [
-                ("\"use_dora\": false", "\"use_dora\": true", "DoRA"),
-                ("\"bias\": \"none\"", "\"bias\": \"all\"", "bias"),
-                ("\"rank_pattern\": {}", "\"rank_pattern\": {\"q_proj\": 4}", "rank_pattern"),
-                ("\"target_modules\": [", "\"target_modules\": [\"lm_head\", ", "lm_head"),
-                ("\"r\": 2", "\"r\": 0", "rank"),
-            ]
-            for (from, to, word) in cases {
-                try original.replacingOccurrences(of: from, with: to).write(toFile: path, atomically: true, encoding: .utf8)
-                do {
-                    _ = try PEFTAdapter.load(directory: dir, modelConfig: config)
-                    Issue.record("\(word) was accepted")
-                } catch let e as PEFTAdapterError {
-                    #expect(e.description.contains(word), "\(e)")
-                }
-            }
-            // A tensor of the wrong shape names the tensor.
-            try original.write(toFile: path, atomically: true, encoding: .utf8)
-            let narrower = try LoRAAdapter(config: LoRAConfig(r: 2, alpha: 4), modelConfig: TinySpec.qwen3.config, seed: 3)
-            try PEFTAdapter.save(narrower, directory: dir)
-            #expect(throws: PEFTAdapterError.self) { try PEFTAdapter.load(directory: dir, modelConfig: config) }
         }
     }
 }

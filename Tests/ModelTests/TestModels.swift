@@ -4,6 +4,7 @@
 
 import Foundation
 import Model
+import ModelFiles
 import SeededRandom
 import TensorFile
 import TestSupport
@@ -93,33 +94,14 @@ func readJSON(_ url: URL) throws -> [String: Any] {
     return obj
 }
 
-/// Reads an f32/f16/bf16 safetensors file into name → (shape, values).
+/// Reads an f32/f16/bf16 safetensors file into name → (shape, values), with ModelFiles' reader.
 func readSafetensors(_ url: URL) throws -> [String: (shape: [Int], values: [Float])] {
-    let data = try Data(contentsOf: url)
-    let n = data.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
-    guard let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as? [String: Any] else {
-        throw TestFailure("\(url.path): bad header")
-    }
+    let file = try SafetensorsFile(path: url.path)
     var out: [String: (shape: [Int], values: [Float])] = [:]
-    try data.withUnsafeBytes { raw in
-        let base = raw.baseAddress! + 8 + n
-        for (name, value) in header where name != "__metadata__" {
-            guard let d = value as? [String: Any], let dtype = d["dtype"] as? String, let shape = d["shape"] as? [Int],
-                let offsets = d["data_offsets"] as? [Int]
-            else { throw TestFailure("\(name): bad entry") }
-            let count = shape.reduce(1, *)
-            var values = [Float](repeating: 0, count: count)
-            let p = base + offsets[0]
-            for i in 0..<count {
-                switch dtype {
-                case "F32": values[i] = Float(bitPattern: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-                case "F16": values[i] = halfToFloat(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                case "BF16": values[i] = bf16ToFloat(p.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-                default: throw TestFailure("\(name): dtype \(dtype)")
-                }
-            }
-            out[name] = (shape, values)
-        }
+    for t in file.tensors {
+        var values = [Float](repeating: 0, count: t.elementCount)
+        if !values.isEmpty { try values.withUnsafeMutableBufferPointer { try file.readFloats(t, into: $0.baseAddress!) } }
+        out[t.name] = (t.shape, values)
     }
     return out
 }

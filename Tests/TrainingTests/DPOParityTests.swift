@@ -3,7 +3,9 @@
 // DPOTrainer). Fixtures and tolerances: tools/reference/README.md (`smollm2_dpo.json`). Skips without the model.
 
 import Foundation
+import Adapters
 import Model
+import ModelFiles
 import TensorFile
 import TestSupport
 import Testing
@@ -133,24 +135,15 @@ extension TrainerTests {
     }
 }
 
-/// name → (shape, values) of an all-F32 safetensors file.
+/// name → (shape, values) of an all-F32 safetensors file, with ModelFiles' reader.
 func readF32Safetensors(_ url: URL) throws -> [String: (shape: [Int], values: [Float])] {
-    let data = try Data(contentsOf: url)
-    let n = data.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
-    let header = try #require(try JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + n))) as? [String: Any])
+    let file = try SafetensorsFile(path: url.path)
     var out: [String: (shape: [Int], values: [Float])] = [:]
-    for (name, value) in header where name != "__metadata__" {
-        let d = try #require(value as? [String: Any])
-        #expect(d["dtype"] as? String == "F32", "\(name) dtype")
-        let shape = try #require(d["shape"] as? [Int])
-        let offsets = try #require(d["data_offsets"] as? [Int])
-        let count = shape.reduce(1, *)
-        let values = data.withUnsafeBytes { raw in
-            (0..<count).map { i in
-                Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 8 + n + offsets[0] + 4 * i, as: UInt32.self)))
-            }
-        }
-        out[name] = (shape, values)
+    for t in file.tensors {
+        #expect(t.dtype == "F32", "\(t.name) dtype")
+        var values = [Float](repeating: 0, count: t.elementCount)
+        if !values.isEmpty { try values.withUnsafeMutableBufferPointer { try file.readFloats(t, into: $0.baseAddress!) } }
+        out[t.name] = (t.shape, values)
     }
     return out
 }

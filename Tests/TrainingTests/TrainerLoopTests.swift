@@ -2,6 +2,7 @@
 // accuracy rises on a learnable task, and checkpoints appear every --save-steps and at the end, with only
 // the last --save-total-limit kept.
 
+import Adapters
 import Foundation
 @_spi(Benchmarks) import Model
 import TestSupport

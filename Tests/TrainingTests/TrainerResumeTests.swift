@@ -3,6 +3,7 @@
 // data, changed arguments, a damaged or newer checkpoint) is refused with one line; a NaN loss stops the
 // run without touching the last good checkpoint.
 
+import Adapters
 import Foundation
 import Model
 import TestSupport

@@ -2,12 +2,13 @@
 // open logging window, the full arguments, and the base fingerprint and data hash that make a resume
 // exact or refuse it. Stored in the CheckpointFile container.
 
+import Adapters
 import Foundation
 import Model
 import TensorFile
 
 public struct CheckpointState: Codable, Sendable {
-    public static let kind = "leandpo-lora-dpo"
+    public static let kind = CheckpointAdapter.kind
     public var kind: String
     public var leandpoVersion: String
     public var baseFingerprint: String
@@ -93,13 +94,7 @@ public struct TrainingCheckpoint: Sendable {
     }
 
     /// checkpoint-STEP files in `directory`, oldest step first.
-    public static func list(directory: String) -> [(step: Int, path: String)] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.compactMap { n -> (Int, String)? in
-            guard n.hasPrefix("checkpoint-"), let s = Int(n.dropFirst("checkpoint-".count)) else { return nil }
-            return (s, directory + "/" + n)
-        }.sorted { $0.0 < $1.0 }
-    }
+    public static func list(directory: String) -> [(step: Int, path: String)] { CheckpointAdapter.list(directory: directory) }
 
     static func prune(directory: String, keep: Int) {
         let all = list(directory: directory)
@@ -109,13 +104,7 @@ public struct TrainingCheckpoint: Sendable {
     // MARK: - Resume
 
     func makeAdapter(modelConfig: ModelConfig) throws -> LoRAAdapter {
-        let a = try LoRAAdapter(config: state.lora, modelConfig: modelConfig, seed: 0)
-        guard a.parameterCount == parameters.count else {
-            throw CheckpointError.badManifest(
-                path: path, what: "adapter has \(parameters.count) parameters, this base needs \(a.parameterCount)")
-        }
-        a.setParameters(parameters)
-        return a
+        try CheckpointAdapter.make(config: state.lora, parameters: parameters, modelConfig: modelConfig, path: path)
     }
 
     /// Refuses a resume that could not continue exactly, naming the reason; returns the allowed changes

@@ -2,6 +2,7 @@
 // events to a callback that answers `.more` or `.stop`; the CLI prints, writes metrics.jsonl and handles
 // signals. Checkpoints make a stopped run resumable to the bit.
 
+import Adapters
 import Foundation
 @_spi(Benchmarks) import Model
 import SeededRandom
@@ -65,6 +66,9 @@ public final class Trainer {
     /// What a resumed run changed from its checkpoint's arguments (a longer run, another cadence), each as
     /// `name old → new`; empty for a fresh run or an unchanged resume.
     public private(set) var resumeChanges: [String] = []
+    /// The last logged training row and evaluation row, for the saved adapter's model card.
+    private var lastLogged: [(key: String, value: Double)] = []
+    private var lastEvaluated: [(key: String, value: Double)] = []
     private var reference: ReferenceLogps?
     private var evalReference: ReferenceLogps?
     private let pairsPerStep: Int
@@ -242,6 +246,7 @@ public final class Trainer {
                 for m in window { w.add(m) }
                 window = []
                 let values = [("step", Double(step)), ("epoch", epoch(atStep: step))] + w.flush()
+                lastLogged = values
                 if events(.log(values)) == .stop { stop = true }
             }
             // Every process stops at the same step, or the others would wait for it forever.
@@ -251,6 +256,7 @@ public final class Trainer {
             // next step's exchange and wait for it there.
             if isWriter, let e = eval, step == totalSteps || (arguments.evalSteps > 0 && step % arguments.evalSteps == 0) {
                 let metrics = try evaluate(e.pairs, reference: evalReference)
+                lastEvaluated = metrics
                 if events(.evaluated(step: step, metrics)) == .stop { stop = true }
             }
             if isWriter, arguments.saveSteps > 0, step % arguments.saveSteps == 0, step != totalSteps {
@@ -266,7 +272,11 @@ public final class Trainer {
         if step > initialStep || !FileManager.default.fileExists(atPath: checkpointPath(step)) {
             _ = events(try save())
         }
-        try PEFTAdapter.save(adapter, directory: arguments.output + "/adapter", baseModelName: model.file.metadata.provenance.sourceName)
+        try SavedAdapter.write(
+            adapter, to: arguments.output + "/adapter", baseFile: model.file,
+            run: RunSummary(
+                arguments: RunSummary.rows(of: arguments), data: arguments.data, evalData: arguments.evalData, steps: step,
+                metrics: lastLogged, evalMetrics: lastEvaluated))
         _ = events(.finished(step: step))
     }
 

@@ -6,6 +6,7 @@
 import FuzzSupport
 import Foundation
 import TensorFile
+import Adapters
 import Training
 
 private func fuzzCheckpoint(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {

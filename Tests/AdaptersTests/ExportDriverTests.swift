@@ -3,6 +3,7 @@
 // adapter for another base, an existing target without --force and an unwritable output each refused
 // with one line and nothing left behind.
 
+import Adapters
 import Foundation
 import Model
 import SeededRandom
@@ -94,18 +95,6 @@ import Training
         var listing: [String] { ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted() }
     }
 
-    /// Runs `body` expecting an error whose single-line description contains `parts`.
-    static func expectError(_ parts: String..., sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
-        do {
-            try body()
-            Issue.record("expected an error containing \(parts)", sourceLocation: sourceLocation)
-        } catch {
-            let text = "\(error)"
-            for p in parts { #expect(text.contains(p), "\"\(text)\" should contain \"\(p)\"", sourceLocation: sourceLocation) }
-            #expect(!text.contains("\n"), sourceLocation: sourceLocation)
-        }
-    }
-
     // MARK: - Merged exports
 
     @Test func mergedMTFEqualsBasePlusAdapter() throws {
@@ -184,7 +173,7 @@ import Training
         _ = try Self.writeBase(s.file("base.mtf"), seed: 1)
         try Self.writeCheckpoint(Self.makeAdapter(), fingerprint: other.fingerprint, to: s.file("ckpt"))
         for (out, format) in [("m.mtf", ExportFormat?.none), ("hf", nil), ("m.gguf", nil), ("p", .peft)] {
-            Self.expectError("ckpt: adapter was trained on base \(other.fingerprint)", "HINT: use the base it was trained on") {
+            expectError("ckpt: adapter was trained on base \(other.fingerprint)", "HINT: use the base it was trained on") {
                 _ = try ModelExport.run(ExportRequest(model: s.file("base.mtf"), adapter: s.file("ckpt"), output: s.file(out), format: format))
             }
         }
@@ -196,7 +185,7 @@ import Training
         let base = try Self.writeBase(s.file("base.mtf"), seed: 1)
         try Self.writeCheckpoint(Self.makeAdapter(), fingerprint: base.fingerprint, to: s.file("ckpt"))
         try "old".write(toFile: s.file("m.mtf"), atomically: false, encoding: .utf8)
-        Self.expectError("m.mtf: already exists (HINT: add --force to replace it)") {
+        expectError("m.mtf: already exists (HINT: add --force to replace it)") {
             _ = try ModelExport.run(ExportRequest(model: s.file("base.mtf"), adapter: s.file("ckpt"), output: s.file("m.mtf")))
         }
         #expect(try String(contentsOfFile: s.file("m.mtf"), encoding: .utf8) == "old")
@@ -204,12 +193,12 @@ import Training
         #expect(try MappedTensorFile(path: s.file("m.mtf")).tensors.count == base.tensors.count)
 
         _ = try ModelExport.run(ExportRequest(model: s.file("base.mtf"), adapter: s.file("ckpt"), output: s.file("p"), format: .peft))
-        Self.expectError("p: already exists") {
+        expectError("p: already exists") {
             _ = try ModelExport.run(ExportRequest(model: s.file("base.mtf"), adapter: s.file("ckpt"), output: s.file("p"), format: .peft))
         }
         _ = try ModelExport.run(ExportRequest(model: s.file("base.mtf"), adapter: s.file("ckpt"), output: s.file("p"), format: .peft, force: true))
         // --force never replaces a directory that is not an earlier export of the same kind.
-        Self.expectError("does not look like an earlier export") {
+        expectError("does not look like an earlier export") {
             _ = try ModelExport.run(ExportRequest(model: s.file("base.mtf"), adapter: s.file("ckpt"), output: s.file("p"), format: .hf, force: true))
         }
         #expect(s.listing == ["base.mtf", "ckpt", "m.mtf", "p"])
@@ -220,7 +209,7 @@ import Training
         let base = try Self.writeBase(s.file("base.mtf"), seed: 1)
         try Self.writeCheckpoint(Self.makeAdapter(), fingerprint: base.fingerprint, to: s.file("ckpt"))
         for out in ["ckpt/m.mtf", "nowhere/m.gguf", "ckpt/hf", "nowhere/p"] {
-            Self.expectError("is not an existing directory") {
+            expectError("is not an existing directory") {
                 _ = try ModelExport.run(
                     ExportRequest(model: s.file("base.mtf"), adapter: s.file("ckpt"), output: s.file(out), format: out.hasSuffix("/p") ? .peft : nil))
             }
@@ -236,7 +225,7 @@ import Training
         try Self.writeCheckpoint(Self.makeAdapter(), fingerprint: base.fingerprint, to: s.file("ckpt"))
         for out in ["m.mtf", "hf", "m.gguf"] {
             let calls = Counter()
-            Self.expectError("export interrupted; nothing was written to \(s.file(out))") {
+            expectError("export interrupted; nothing was written to \(s.file(out))") {
                 _ = try ModelExport.run(
                     ExportRequest(model: s.file("base.mtf"), adapter: s.file("ckpt"), output: s.file(out)) {
                         calls.n += 1
@@ -258,14 +247,14 @@ import Training
         #expect(try ModelExport.format(for: s.file("existing.dir"), explicit: nil) == .hf)
         #expect(try ModelExport.format(for: "out/adapter", explicit: .peft) == .peft)
         #expect(try ModelExport.format(for: "model.bin", explicit: .gguf) == .gguf)
-        Self.expectError("cannot tell the export format from --to model.bin") { _ = try ModelExport.format(for: "model.bin", explicit: nil) }
-        Self.expectError("ends in .gguf but --format is hf") { _ = try ModelExport.format(for: "x.gguf", explicit: .hf) }
+        expectError("cannot tell the export format from --to model.bin") { _ = try ModelExport.format(for: "model.bin", explicit: nil) }
+        expectError("ends in .gguf but --format is hf") { _ = try ModelExport.format(for: "x.gguf", explicit: .hf) }
 
         _ = try Self.writeBase(s.file("base.mtf"), seed: 1)
-        Self.expectError("--format peft exports an adapter; give --adapter") {
+        expectError("--format peft exports an adapter; give --adapter") {
             _ = try ModelExport.run(ExportRequest(model: s.file("base.mtf"), adapter: nil, output: s.file("p"), format: .peft))
         }
-        Self.expectError("--dtype q8_0 is not available for hf (f32, bf16, f16)") {
+        expectError("--dtype q8_0 is not available for hf (f32, bf16, f16)") {
             _ = try ModelExport.run(ExportRequest(model: s.file("base.mtf"), adapter: nil, output: s.file("hf"), dtype: .q8_0))
         }
         // Without an adapter the base itself is exported.

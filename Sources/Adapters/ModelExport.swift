@@ -1,12 +1,17 @@
 // `leandpo export` without the printing: a base MTF plus an adapter (checkpoint, PEFT directory or
 // training output directory) → a merged model (MTF, Hugging Face directory, GGUF) or the unmerged PEFT
 // adapter. The merge runs tensor by tensor while streaming (decode one base tensor, add scale·B·A,
-// encode, write, drop), so peak memory stays near one tensor; nothing partial is left on failure.
+// encode, write, drop), so peak memory stays near one tensor; nothing partial is left on failure. The
+// file formats themselves are ModelFiles' (Converter, HFExporter, GGUFExporter).
 
 import Foundation
 import Model
 import ModelFiles
 import TensorFile
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 public enum ExportFormat: String, CaseIterable, Sendable {
     case mtf, hf, gguf, peft
@@ -21,6 +26,40 @@ public enum ExportFormat: String, CaseIterable, Sendable {
     }
 
     public var writesDirectory: Bool { self == .hf || self == .peft }
+}
+
+/// A path's real location and inode, to tell whether two paths name the same file (hard links,
+/// symlinks, `./x` and `x`) or one directory holds the other.
+struct FileIdentity {
+    let realPath: String?
+    let device: UInt64?
+    let inode: UInt64?
+
+    init(_ path: String) {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            device = UInt64(st.st_dev)
+            inode = UInt64(st.st_ino)
+        } else {
+            device = nil
+            inode = nil
+        }
+        realPath = realpath(path, nil).map { p in
+            defer { free(p) }
+            return String(cString: p)
+        }
+    }
+
+    func sameFile(as other: FileIdentity) -> Bool {
+        if let d = device, let i = inode, d == other.device, i == other.inode { return true }
+        return realPath != nil && realPath == other.realPath
+    }
+
+    /// True when this is a directory above `other`.
+    func contains(_ other: FileIdentity) -> Bool {
+        guard let dir = realPath, let file = other.realPath else { return false }
+        return file.hasPrefix(dir.hasSuffix("/") ? dir : dir + "/")
+    }
 }
 
 public struct ExportRequest: Sendable {
@@ -83,7 +122,7 @@ public enum ModelExport {
             }
         if let explicit {
             if let byExtension, byExtension != explicit {
-                throw ArgumentError("--to \(output) ends in .\(ext) but --format is \(explicit.rawValue); rename the output or drop --format")
+                throw AdapterError.request("--to \(output) ends in .\(ext) but --format is \(explicit.rawValue); rename the output or drop --format")
             }
             return explicit
         }
@@ -92,7 +131,7 @@ public enum ModelExport {
         if (FileManager.default.fileExists(atPath: output, isDirectory: &isDir) && isDir.boolValue) || ext.isEmpty || output.hasSuffix("/") {
             return .hf
         }
-        throw ArgumentError("cannot tell the export format from --to \(output) (.mtf, .gguf, or a directory); give --format mtf|hf|gguf|peft")
+        throw AdapterError.request("cannot tell the export format from --to \(output) (.mtf, .gguf, or a directory); give --format mtf|hf|gguf|peft")
     }
 
     static func looksLikePEFT(_ directory: String) -> Bool {
@@ -106,21 +145,22 @@ public enum ModelExport {
     public static func run(_ r: ExportRequest, progress: ((Int, Int) -> Void)? = nil) throws -> ExportResult {
         let format = try format(for: r.output, explicit: r.format)
         let output = r.output.hasSuffix("/") && r.output.count > 1 ? String(r.output.dropLast()) : r.output
+        try refuseOverwritingInputs(output, model: r.model, adapter: r.adapter)
         try ExportDestination.check(
             output, kind: format.writesDirectory ? .directory : .file, force: r.force,
             replaceable: format == .peft ? looksLikePEFT : HFExporter.looksLikeExport)
         let base = try MappedTensorFile(path: r.model)
         let dtype = r.dtype ?? defaultDType(base)
         guard format.dtypes.contains(dtype) else {
-            throw ArgumentError(
+            throw AdapterError.request(
                 "--dtype \(dtype.rawValue) is not available for \(format.rawValue) (\(format.dtypes.map(\.rawValue).joined(separator: ", ")))")
         }
         let adapter = try r.adapter.map { try AdapterSource.load($0, base: base) }
 
         if format == .peft {
-            guard let adapter else { throw ArgumentError("--format peft exports an adapter; give --adapter") }
+            guard let adapter else { throw AdapterError.request("--format peft exports an adapter; give --adapter") }
             let out = try DirectoryExport(target: output)
-            try PEFTAdapter.save(adapter, directory: out.temporary)
+            try SavedAdapter.write(adapter, into: out.temporary, shownAs: output, baseFile: base, run: nil)
             try out.commit()
             return ExportResult(
                 format: format, output: output, dtype: dtype, tensors: adapter.tensorNames.count, merged: 0,
@@ -132,7 +172,7 @@ public enum ModelExport {
         let source = try MTFModelSource(
             file: base,
             transform: { name, values in
-                if cancelled?() == true { throw ArgumentError("export interrupted; nothing was written to \(output)") }
+                if cancelled?() == true { throw AdapterError.request("export interrupted; nothing was written to \(output)") }
                 merge?.apply(name: name, weights: values)
             }, sourceXXH64: format == .mtf ? nil : base.fingerprint)
         var result = ExportResult(
@@ -157,6 +197,22 @@ public enum ModelExport {
             preconditionFailure("handled above")
         }
         return result
+    }
+
+    /// Refuses an output that is the base model file itself (same path or same inode, whatever --force
+    /// says), a directory holding it, or the adapter being exported: writing it would destroy the input.
+    static func refuseOverwritingInputs(_ output: String, model: String, adapter: String?) throws {
+        let out = FileIdentity(output)
+        for (input, what) in [(model, "the base model"), (adapter, "the adapter")] {
+            guard let input else { continue }
+            let id = FileIdentity(input)
+            if out.sameFile(as: id) {
+                throw AdapterError(output, "is \(what) being exported (\(input)); choose another --to (even --force never replaces an input)")
+            }
+            if out.contains(id) {
+                throw AdapterError(output, "holds \(what) being exported (\(input)); choose another --to (even --force never replaces an input)")
+            }
+        }
     }
 
     /// The base's matrix element type when it is a float type, f32 for a quantized base.

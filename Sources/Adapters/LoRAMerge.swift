@@ -3,6 +3,7 @@
 // R lora rank; W is (out, in), B (out, R), A (R, in).
 
 import Kernels
+import Model
 import TensorFile
 
 public struct LoRAMerge: Sendable {

@@ -1,9 +1,9 @@
 // The checkpoint container: exact round trip, atomic replacement, and refusals of damaged files.
 
+import Adapters
 import Foundation
 import TestSupport
 import Testing
-import Training
 
 struct DemoState: Codable, Equatable {
     var step: Int

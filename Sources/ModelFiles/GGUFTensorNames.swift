@@ -1,0 +1,62 @@
+// GGUF ↔ Hugging Face tensor names (formats.md §2), one table read in both directions: the importer maps
+// `blk.N.attn_q.weight` → `model.layers.N.self_attn.q_proj.weight`, the exporter the other way.
+
+enum GGUFTensorNames {
+    /// Whole-model tensors: (GGUF, Hugging Face).
+    static let model: [(gguf: String, hf: String)] = [
+        ("token_embd.weight", "model.embed_tokens.weight"),
+        ("output_norm.weight", "model.norm.weight"),
+        ("output.weight", "lm_head.weight"),
+    ]
+
+    /// Per-layer modules: GGUF `blk.N.<gguf>.{weight,bias}` is HF `model.layers.N.<hf>.{weight,bias}`.
+    static let layer: [(gguf: String, hf: String)] = [
+        ("attn_norm", "input_layernorm"),
+        ("ffn_norm", "post_attention_layernorm"),
+        ("attn_q", "self_attn.q_proj"),
+        ("attn_k", "self_attn.k_proj"),
+        ("attn_v", "self_attn.v_proj"),
+        ("attn_output", "self_attn.o_proj"),
+        ("attn_q_norm", "self_attn.q_norm"),
+        ("attn_k_norm", "self_attn.k_norm"),
+        ("ffn_gate", "mlp.gate_proj"),
+        ("ffn_up", "mlp.up_proj"),
+        ("ffn_down", "mlp.down_proj"),
+    ]
+
+    private static let hfOfModel = Dictionary(uniqueKeysWithValues: model.map { ($0.gguf, $0.hf) })
+    private static let ggufOfModel = Dictionary(uniqueKeysWithValues: model.map { ($0.hf, $0.gguf) })
+    private static let hfOfLayer = Dictionary(uniqueKeysWithValues: layer.map { ($0.gguf, $0.hf) })
+    private static let ggufOfLayer = Dictionary(uniqueKeysWithValues: layer.map { ($0.hf, $0.gguf) })
+
+    /// GGUF name → Hugging Face name, nil when there is none or the block index is not below `layers`.
+    static func hfName(_ name: String, layers: Int) -> String? {
+        if let hf = hfOfModel[name] { return hf }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "blk", let n = layerIndex(parts[1]), n < layers, parts[3] == "weight" || parts[3] == "bias",
+            let module = hfOfLayer[String(parts[2])]
+        else { return nil }
+        return "model.layers.\(n).\(module).\(parts[3])"
+    }
+
+    /// Hugging Face name → GGUF name, nil when there is none.
+    static func ggufName(_ name: String) -> String? {
+        if let g = ggufOfModel[name] { return g }
+        let prefix = "model.layers."
+        guard name.hasPrefix(prefix) else { return nil }
+        let rest = name.dropFirst(prefix.count)
+        guard let dot = rest.firstIndex(of: "."), let n = layerIndex(rest[..<dot]) else { return nil }
+        let module = rest[rest.index(after: dot)...]
+        for suffix in ["weight", "bias"] where module.hasSuffix("." + suffix) {
+            guard let g = ggufOfLayer[String(module.dropLast(suffix.count + 1))] else { return nil }
+            return "blk.\(n).\(g).\(suffix)"
+        }
+        return nil
+    }
+
+    /// A block index written canonically (`3`, not `03` or `+3`).
+    private static func layerIndex(_ s: Substring) -> Int? {
+        guard let n = Int(s), n >= 0, String(n) == s else { return nil }
+        return n
+    }
+}
