@@ -235,3 +235,75 @@ extension TrainerTests {
         #expect(again.losses == run.losses)
     }
 }
+
+// MARK: - Parity with TRL's KTOTrainer
+
+extension TrainerTests {
+    @Suite(.enabled(if: TestPaths.smolLM2 != nil, "needs the SmolLM2 MTF (tools/fetch-model or LEANDPO_MODEL)"))
+    struct SmolLM2KTOParity {
+        /// smollm2_kto.json: TRL's KTOTrainer, 4 steps of 4 examples from the shared PEFT init. The same run here,
+        /// through the trainer (data loader, KL completions, reference pass, loss, clipping, AdamW, schedule).
+        @Test func ktoStepsMatchTRL() throws {
+            let modelPath = try #require(TestPaths.smolLM2)
+            _ = TrainerFixture.isolateCache
+            let fixture = try #require(Fixture.json("smollm2_kto.json") as? [String: Any])
+            let config = try #require(fixture["config"] as? [String: Any])
+            let records = try #require(fixture["records"] as? [[String: Any]])
+            let dir = TestPaths.temporaryDirectory("kto-parity")
+            let lines = try records.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+            try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: dir + "/kto.jsonl"))
+
+            var a = TrainArguments(model: modelPath, data: dir + "/kto.jsonl", output: dir + "/out")
+            a.initAdapter = try Fixture.url("smollm2_adapter_r2").path
+            a.loss = [.kto]
+            a.beta = try #require(config["beta"] as? Double)
+            a.desirableWeight = try #require(config["desirable_weight"] as? Double)
+            a.undesirableWeight = try #require(config["undesirable_weight"] as? Double)
+            a.batchSize = try #require(config["batch_size"] as? Int)
+            a.maxSteps = try #require(config["max_steps"] as? Int)
+            a.lr = try #require(config["lr"] as? Double)
+            a.maxGradNorm = try #require(config["max_grad_norm"] as? Double)
+            a.maxLength = try #require(config["max_length"] as? Int)
+            a.shuffle = false
+            a.loggingSteps = 1
+            a.threads = 2
+            let model = try LlamaModel(path: modelPath, threads: 2)
+            let trainer = try Trainer(arguments: a, model: model, context: try ModelText(model.file.metadata).context)
+
+            // Tokenization and KL completions exactly as TRL's dataset.
+            let examples = try #require(fixture["examples"] as? [[String: Any]])
+            let labels = try #require(trainer.train.labels)
+            #expect(trainer.train.pairs.count == examples.count)
+            for (i, (p, e)) in zip(trainer.train.pairs, examples).enumerated() {
+                #expect(p.promptIds == e["prompt_ids"] as? [Int], "example \(i) prompt_ids")
+                #expect(p.chosenIds == e["completion_ids"] as? [Int], "example \(i) completion_ids")
+                #expect(p.rejectedIds == e["kl_completion_ids"] as? [Int], "example \(i) KL_completion_ids")
+                #expect(labels[i] == e["label"] as? Bool, "example \(i) label")
+            }
+
+            let run = try trainer.record()
+            let steps = try #require(fixture["steps"] as? [[String: Double]])
+            #expect(run.steps.count == steps.count && run.logs.count == steps.count)
+            // Tolerances (tools/reference/README.md): loss, kl and grad_norm 1e-5 absolute; rewards/* 1e-4 and
+            // logps/* 2e-3 (sums over f32 per-token log-probs, as the DPO parity); logits/* 1e-4.
+            let tolerance: [String: Double] = [
+                "loss": 1e-5, "kl": 1e-5, "grad_norm": 1e-5, MetricKey.rewardsChosen: 1e-4, MetricKey.rewardsRejected: 1e-4,
+                MetricKey.rewardsMargins: 1e-4, MetricKey.logpsChosen: 2e-3, MetricKey.logpsRejected: 2e-3,
+                MetricKey.logitsChosen: 1e-4, MetricKey.logitsRejected: 1e-4,
+            ]
+            var worst: [String: Double] = [:]
+            for (k, (got, want)) in zip(run.logs, steps).enumerated() {
+                for (key, tol) in tolerance {
+                    #expect(
+                        (got[key] == nil) == (want[key] == nil), "step \(k + 1) \(key): logged here \(got[key] != nil), by TRL \(want[key] != nil)")
+                    guard let g = got[key], let w = want[key] else { continue }
+                    worst[key] = max(worst[key] ?? 0, abs(g - w))
+                    #expect(abs(g - w) <= tol, "step \(k + 1) \(key): \(g) vs TRL \(w)")
+                }
+            }
+            print(
+                "KTO parity, max |ours − TRL| over \(steps.count) steps: "
+                    + worst.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
+    }
+}

@@ -158,7 +158,15 @@ public final class Trainer {
     }
 
     /// The hash of the tokenized training data (part of the reference-cache key and of checkpoints).
-    public var dataKey: String { ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: train.pairs) }
+    /// Unpaired data adds its labels (they change the loss but not the reference log-probs).
+    public var dataKey: String {
+        let key = ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: train.pairs)
+        guard let labels = train.labels else { return key }
+        var h = XXHash64()
+        h.update(Array("unpaired-labels|\(key)|".utf8))
+        h.update(labels.map { $0 ? UInt8(1) : 0 })
+        return XXHash64.hex(h.finalize())
+    }
 
     // MARK: - Data order
 
