@@ -12,7 +12,7 @@ import Training
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Score preference pairs: log-probs, implicit rewards, loss and TRL's metrics.",
+        abstract: "Score preference pairs (or, with --loss kto, unpaired examples): log-probs, implicit rewards, loss and TRL's metrics.",
         usage: "leandpo eval --model M.mtf --data pairs.jsonl [--adapter A] [--output rows.jsonl] [options]",
         discussion: "Data and loss options are train's (same names, defaults and checks):\n\n" + TrainOptions.helpText(groups: Eval.groups))
 
@@ -36,6 +36,7 @@ struct Eval: ParsableCommand {
             else { throw ArgumentError("\(key): not an eval option (see leandpo eval --help)") }
         }
         _ = try TrainOptions.apply(given, to: &a, source: "command line", laterWins: true)
+        a.shuffle = false  // eval keeps file order (and KTO's KL completions need it)
         try a.validate()
         guard !a.loss.contains(.orpo) else { throw ArgumentError("--loss orpo: eval does not score ORPO's whole-sequence term yet") }
         return a
@@ -48,7 +49,12 @@ struct Eval: ParsableCommand {
             let text = try ModelText(file.metadata)
             let m = try base.load(file)
             let lora = try adapter.adapter.map { try AdapterSource.load($0, base: file) }
-            let set = try PreferenceDataset.load(path: data, context: text.context, options: args.dataOptions)
+            let unpaired = args.loss.first { $0.isUnpaired }
+            let set =
+                try unpaired.map {
+                    try UnpairedDataset.load(path: data, context: text.context, options: args.dataOptions)
+                        .scoringDataset(batchSize: args.batchSize, withKL: KTOLoss.needsKL($0), options: args.dataOptions)
+                } ?? PreferenceDataset.load(path: data, context: text.context, options: args.dataOptions)
             printErr(set.summary.description)
             let progress = ProgressLine()
             let t0 = Date()
@@ -71,18 +77,41 @@ struct Eval: ParsableCommand {
             if let output {
                 var text = ""
                 for (i, pair) in set.pairs.enumerated() {
-                    text += Self.row(i, pair, policy: policy, reference: ref, beta: args.beta).rendered(indent: nil) + "\n"
+                    let row =
+                        set.labels.map { Self.unpairedRow(i, pair, label: $0[i], policy: policy, reference: ref, beta: args.beta) }
+                        ?? Self.row(i, pair, policy: policy, reference: ref, beta: args.beta)
+                    text += row.rendered(indent: nil) + "\n"
                 }
                 let w = try AtomicFileWriter(path: output)
                 try w.write(Array(text.utf8))
                 try w.commit()
             }
-            var summary = Evaluation.metrics(
-                pairs: set.pairs, policy: policy, policyLogitSums: logits, reference: ref, config: args.lossConfig, batchSize: args.batchSize)
-            summary.append(("pairs", Double(set.pairs.count)))
+            var summary: [(key: String, value: Double)]
+            if let labels = set.labels {
+                summary = Evaluation.unpairedMetrics(
+                    pairs: set.pairs, labels: labels, policy: policy, policyLogitSums: logits.chosen, reference: ref, config: args.lossConfig,
+                    batchSize: args.batchSize)
+                summary.append(("examples", Double(set.pairs.count)))
+            } else {
+                summary = Evaluation.metrics(
+                    pairs: set.pairs, policy: policy, policyLogitSums: logits, reference: ref, config: args.lossConfig, batchSize: args.batchSize)
+                summary.append(("pairs", Double(set.pairs.count)))
+            }
             summary.append(("tokens_per_second", Double(tokens * (lora == nil ? 1 : 2)) / max(seconds, 1e-9)))
             print(JSONText.object(summary.sorted { $0.key < $1.key }.map { ($0.key, JSONText.finite($0.value)) }).rendered(indent: nil))
         }
+    }
+
+    /// One unpaired example's row: its label, log-probs of its completion under both models and its implicit
+    /// reward (the KL sequence's log-probs feed only the loss's `kl`).
+    static func unpairedRow(_ i: Int, _ pair: TokenizedPair, label: Bool, policy: ReferenceLogps, reference: ReferenceLogps, beta: Double)
+        -> JSONText
+    {
+        .object([
+            ("index", .int(i)), ("line", .int(pair.location.number)), ("source", .string(pair.location.description)), ("label", .bool(label)),
+            ("policy_logps", .finite(policy.chosen[i])), ("reference_logps", .finite(reference.chosen[i])),
+            ("reward", .finite(beta * (policy.chosen[i] - reference.chosen[i]))), ("tokens", .int(pair.chosen.scoredTokens)),
+        ])
     }
 
     /// One pair's row: where it came from (`line`: its 1-based line, or array index, in the file), its

@@ -166,10 +166,12 @@ struct Train: ParsableCommand {
                 lastAccuracy = r.rewardAccuracy
                 let rate = Double(tokensTimed) / max(1e-9, secondsTimed)
                 let eta = Double(r.totalSteps - r.step) * secondsTimed / Double(stepsTimed)
+                // KTO has no pairs to rank: its short figure is the batch's KL estimate.
+                let (name, value) = r.kl.map { ("kl", $0) } ?? ("acc", lastAccuracy)
                 progress.update(
                     String(
-                        format: "step %d/%d %@ loss %.4f acc %.2f %.0f tok/s ETA %@", r.step, r.totalSteps,
-                        ProgressLine.bar(Double(r.step) / Double(r.totalSteps)), lastLoss, lastAccuracy, rate, ProgressLine.duration(eta)))
+                        format: "step %d/%d %@ loss %.4f %@ %.2f %.0f tok/s ETA %@", r.step, r.totalSteps,
+                        ProgressLine.bar(Double(r.step) / Double(r.totalSteps)), lastLoss, name, value, rate, ProgressLine.duration(eta)))
             case .log(let values):
                 let rate = Double(tokensTimed) / max(1e-9, secondsTimed)
                 var all = values

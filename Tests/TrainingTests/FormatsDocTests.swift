@@ -36,3 +36,13 @@ func docBlocks(_ fence: String) throws -> [String] {
     #expect(records.records.count == 2)
     #expect(records.records[1].promptWasImplicit)
 }
+
+@Test func unpairedDataDocExamplesLoad() throws {
+    let blocks = try docBlocks("jsonl-unpaired")
+    #expect(blocks.count == 1)
+    for block in blocks {
+        let records = try UnpairedData.parse(Array(block.utf8), file: "doc.jsonl")
+        let dataset = try UnpairedDataset.make(records, context: Toy.context, options: DataOptions())
+        #expect(dataset.examples.count == block.split(separator: "\n").count)
+    }
+}

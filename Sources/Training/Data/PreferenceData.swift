@@ -91,27 +91,41 @@ public enum PreferenceData {
 
     /// Parses file contents; `file` is only used in messages.
     public static func parse(_ bytes: [UInt8], file: String, skipInvalid: Bool = false) throws -> PreferenceRecords {
+        let r = try parseRecords(bytes, file: file, skipInvalid: skipInvalid) { v, l throws(DataError) in try record(v, at: l) }
+        return PreferenceRecords(
+            file: file, records: r.records, recordsRead: r.recordsRead, skipped: r.skipped, skippedExamples: r.skippedExamples)
+    }
+
+    /// The file walk shared by every record form (paired here, unpaired in UnpairedData.swift): JSONL or a JSON
+    /// array, the same errors and line numbers, and `skipInvalid` counting; `record` validates one decoded value.
+    static func parseRecords<R>(
+        _ bytes: [UInt8], file: String, skipInvalid: Bool,
+        record: (JSONValue, RecordLocation) throws(DataError) -> R
+    ) throws -> (records: [R], recordsRead: Int, skipped: [DataError.Kind: Int], skippedExamples: [DataError]) {
         var body = bytes[...]
         if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }  // UTF-8 byte-order mark
         try DataFormat.refuseOtherFormats(body, file: file)
-        var out = PreferenceRecords(file: file, records: [], recordsRead: 0, skipped: [:], skippedExamples: [])
+        var records: [R] = []
+        var recordsRead = 0
+        var skipped: [DataError.Kind: Int] = [:]
+        var skippedExamples: [DataError] = []
 
-        func handle(_ result: () throws(DataError) -> PreferenceRecord) throws {
+        func handle(_ result: () throws(DataError) -> R) throws {
             do {
-                out.records.append(try result())
+                records.append(try result())
             } catch {
                 guard skipInvalid, error.kind.isPerRecord else { throw error }
-                out.skipped[error.kind, default: 0] += 1
-                if out.skippedExamples.count < skippedExampleLimit { out.skippedExamples.append(error) }
+                skipped[error.kind, default: 0] += 1
+                if skippedExamples.count < skippedExampleLimit { skippedExamples.append(error) }
             }
         }
 
         if body.first(where: { !isBlank($0) }) == UInt8(ascii: "[") {
             let elements = try parseArray(body, file: file)
             for (i, element) in elements.enumerated() {
-                out.recordsRead += 1
+                recordsRead += 1
                 try handle { () throws(DataError) in
-                    try record(element, at: RecordLocation(file: file, position: .index(i)))
+                    try record(element, RecordLocation(file: file, position: .index(i)))
                 }
             }
         } else {
@@ -119,7 +133,7 @@ public enum PreferenceData {
             for line in body.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
                 lineNumber += 1
                 if line.allSatisfy(isBlank) { continue }
-                out.recordsRead += 1
+                recordsRead += 1
                 let location = RecordLocation(file: file, position: .line(lineNumber))
                 try handle { () throws(DataError) in
                     guard String(validating: line, as: UTF8.self) != nil else {
@@ -129,14 +143,14 @@ public enum PreferenceData {
                     do throws(JSONParseFailure) { value = try JSONValue.parseRecord(line) } catch {
                         throw DataError(.malformedJSON, location, "malformed JSON (column \(error.column): \(error.reason))")
                     }
-                    return try record(value, at: location)
+                    return try record(value, location)
                 }
             }
         }
-        if out.recordsRead == 0 {
+        if recordsRead == 0 {
             throw DataError(.emptyFile, RecordLocation(file: file, position: .wholeFile), "the file holds no records")
         }
-        return out
+        return (records, recordsRead, skipped, skippedExamples)
     }
 
     private static func isBlank(_ b: UInt8) -> Bool {
@@ -286,7 +300,7 @@ public enum PreferenceData {
     }
 
     /// A list of `{role, content}` objects with string values; extra keys are ignored.
-    private static func messages(_ list: [JSONValue], field: String, _ location: RecordLocation) throws(DataError)
+    static func messages(_ list: [JSONValue], field: String, _ location: RecordLocation) throws(DataError)
         -> [ChatMessage]
     {
         var out: [ChatMessage] = []

@@ -100,6 +100,11 @@ public struct DataSummary: Sendable, Equatable, CustomStringConvertible {
     public var warnings: [DataWarning: Int] = [:]
     public var maxLength: Int?
     public var truncation: TruncationMode = .keepStart
+    /// Unpaired (KTO) data: `pairsKept` counts examples, `desirable` of them labelled true, `unpairedFromPairs`
+    /// of them halves of paired records; truncation is counted in `truncatedChosen`.
+    public var unpaired = false
+    public var desirable = 0
+    public var unpairedFromPairs = 0
 
     public init(file: String) { self.file = file }
 
@@ -107,13 +112,20 @@ public struct DataSummary: Sendable, Equatable, CustomStringConvertible {
     /// implicit prompt). Truncated to 1024 tokens (keep_start): 12 chosen, 15 rejected. Dropped 3 (prompt fills
     /// max length: 3). Skipped 7 invalid (malformed JSON: 2, chosen == rejected: 5). Warnings: ..."
     public var description: String {
-        var s = "\(file): read \(recordsRead) record\(recordsRead == 1 ? "" : "s"), kept \(pairsKept) pair\(pairsKept == 1 ? "" : "s")"
+        let unit = unpaired ? "example" : "pair"
+        var s = "\(file): read \(recordsRead) record\(recordsRead == 1 ? "" : "s"), kept \(pairsKept) \(unit)\(pairsKept == 1 ? "" : "s")"
         var kinds: [String] = []
+        if unpaired {
+            kinds.append("\(desirable) desirable, \(pairsKept - desirable) undesirable")
+            if unpairedFromPairs > 0 { kinds.append("\(unpairedFromPairs) unpaired from chosen/rejected pairs") }
+        }
         if conversational > 0 { kinds.append("\(conversational) conversational") }
         if implicitPrompts > 0 { kinds.append("\(implicitPrompts) with an implicit prompt") }
         s += kinds.isEmpty ? "." : " (" + kinds.joined(separator: ", ") + ")."
         if let maxLength {
-            if truncatedChosen + truncatedRejected > 0 {
+            if unpaired, truncatedChosen > 0 {
+                s += " Truncated to \(maxLength) tokens (keep_start): \(truncatedChosen)."
+            } else if truncatedChosen + truncatedRejected > 0 {
                 s += " Truncated to \(maxLength) tokens (\(truncation.rawValue)): \(truncatedChosen) chosen, \(truncatedRejected) rejected."
             } else {
                 s += " Nothing truncated (max \(maxLength) tokens)."
@@ -237,7 +249,7 @@ public enum PreferenceTokenization {
         return n
     }
 
-    private static func encode(
+    static func encode(
         _ text: String, special: Bool, field: String, _ context: TokenizationContext, _ location: RecordLocation
     ) throws(DataError) -> [Int] {
         do { return try context.encode(text, special) } catch {
@@ -254,6 +266,9 @@ public struct PreferenceDataset: Sendable {
     public var summary: DataSummary
     /// The first few errors of skipped records (with `skipInvalid`), to show the user what was wrong.
     public var skippedExamples: [DataError]
+    /// Unpaired (KTO) data: each example's label; `pairs` then hold (completion, KL completion) sequences
+    /// (`UnpairedDataset.scoringPairs`).
+    public var labels: [Bool]? = nil
 
     /// Reads, validates and tokenizes a file. Throws `DataError`; with `skipInvalid`, invalid records (including
     /// ones the chat template or tokenizer reject) are counted instead, and only file-level problems throw.

@@ -33,6 +33,8 @@ public struct StepReport: Sendable {
     public var epoch: Double
     public var loss: Double
     public var rewardAccuracy: Double
+    /// KTO: the mean over the step's micro-batches of their KL estimates; nil for the paired losses.
+    public var kl: Double?
     public var gradNorm: Double
     public var learningRate: Double
     public var tokens: Int
@@ -94,24 +96,43 @@ public final class Trainer {
         self.model = model
         lossConfig = arguments.lossConfig
         let options = arguments.dataOptions
-        var trainSet = try PreferenceDataset.load(path: arguments.data, context: context, options: options)
-        var evalSet: PreferenceDataset?
-        if let e = arguments.evalData {
-            evalSet = try PreferenceDataset.load(path: e, context: context, options: options)
-        } else if let split = arguments.evalSplit {
-            // A seeded split: the same pairs go to eval on every run with this seed.
-            var order = Array(trainSet.pairs.indices)
+        /// The seeded split: the same records go to eval on every run with this seed (indices into `count`).
+        func split(_ count: Int, _ fraction: Double) throws -> (train: [Int], eval: [Int]) {
+            var order = Array(0..<count)
             var rng = SplitMix64(seed: arguments.seed ^ 0x5EED_E7A1)
             order.shuffle(using: &rng)
-            let n = max(1, Int((Double(order.count) * split).rounded()))
-            guard n < order.count else { throw TrainerError("--eval-split \(split) leaves no training pairs") }
+            let n = max(1, Int((Double(order.count) * fraction).rounded()))
+            guard n < order.count else { throw TrainerError("--eval-split \(fraction) leaves no training pairs") }
             let evalIdx = Set(order.prefix(n))
-            var e = trainSet
-            e.pairs = trainSet.pairs.indices.filter { evalIdx.contains($0) }.map { trainSet.pairs[$0] }
-            e.summary.pairsKept = e.pairs.count
-            trainSet.pairs = trainSet.pairs.indices.filter { !evalIdx.contains($0) }.map { trainSet.pairs[$0] }
-            trainSet.summary.pairsKept = trainSet.pairs.count
-            evalSet = e
+            return ((0..<count).filter { !evalIdx.contains($0) }, (0..<count).filter { evalIdx.contains($0) })
+        }
+        var trainSet: PreferenceDataset
+        var evalSet: PreferenceDataset?
+        if let kind = lossConfig.losses.first?.kind, kind.isUnpaired {
+            // KTO: the KL completions are built per batch after any split, so they pair neighbours the run sees.
+            let withKL = KTOLoss.needsKL(kind)
+            var t = try UnpairedDataset.load(path: arguments.data, context: context, options: options)
+            var e = try arguments.evalData.map { try UnpairedDataset.load(path: $0, context: context, options: options) }
+            if let fraction = arguments.evalSplit {
+                let (ti, ei) = try split(t.examples.count, fraction)
+                e = t.subset(ei)
+                t = t.subset(ti)
+            }
+            trainSet = t.scoringDataset(batchSize: arguments.batchSize, withKL: withKL, options: options)
+            evalSet = e?.scoringDataset(batchSize: arguments.batchSize, withKL: withKL, options: options)
+        } else {
+            trainSet = try PreferenceDataset.load(path: arguments.data, context: context, options: options)
+            if let e = arguments.evalData {
+                evalSet = try PreferenceDataset.load(path: e, context: context, options: options)
+            } else if let fraction = arguments.evalSplit {
+                let (ti, ei) = try split(trainSet.pairs.count, fraction)
+                var e = trainSet
+                e.pairs = ei.map { trainSet.pairs[$0] }
+                e.summary.pairsKept = e.pairs.count
+                trainSet.pairs = ti.map { trainSet.pairs[$0] }
+                trainSet.summary.pairsKept = trainSet.pairs.count
+                evalSet = e
+            }
         }
         train = trainSet
         eval = evalSet
@@ -141,7 +162,15 @@ public final class Trainer {
     }
 
     /// The hash of the tokenized training data (part of the reference-cache key and of checkpoints).
-    public var dataKey: String { ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: train.pairs) }
+    /// Unpaired data adds its labels (they change the loss but not the reference log-probs).
+    public var dataKey: String {
+        let key = ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: train.pairs)
+        guard let labels = train.labels else { return key }
+        var h = XXHash64()
+        h.update(Array("unpaired-labels|\(key)|".utf8))
+        h.update(labels.map { $0 ? UInt8(1) : 0 })
+        return XXHash64.hex(h.finalize())
+    }
 
     // MARK: - Data order
 
@@ -255,7 +284,7 @@ public final class Trainer {
             // --eval-steps 0: only at the end. Only the writer evaluates and saves; the others go on to the
             // next step's exchange and wait for it there.
             if isWriter, let e = eval, step == totalSteps || (arguments.evalSteps > 0 && step % arguments.evalSteps == 0) {
-                let metrics = try evaluate(e.pairs, reference: evalReference)
+                let metrics = try evaluate(e.pairs, labels: e.labels, reference: evalReference)
                 lastEvaluated = metrics
                 if events(.evaluated(step: step, metrics)) == .stop { stop = true }
             }
@@ -300,12 +329,13 @@ public final class Trainer {
             let pb = PairBatch(
                 pairs: idx.map { train.pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo }, sharePrompts: sharesPrompts)
             let ref = reference?[idx]
-            var result: LossResult?
+            let labels = train.labels.map { l in idx.map { l[$0] } }
+            var result: (loss: Double, gradient: LossGradient, metrics: [String: Double])?
             _ = try model.forwardBackward(
                 batch: pb.batch, completionRanges: pb.ranges, adapter: adapter,
                 dropoutSeed: arguments.seed ^ (UInt64(step) << 20 | UInt64(m))
             ) { lp in
-                let r = DPOLoss.compute(Self.lossInputs(pb, lp, ref), config: lossConfig)
+                let r = Self.loss(pb, lp, ref, labels: labels, config: lossConfig)
                 result = r
                 return pb.tokenGradients(r.gradient, scale: 1 / Double(accum))
             }
@@ -324,10 +354,12 @@ public final class Trainer {
         }
         var lossSum = 0.0
         var accSum = 0.0
+        var klSum = 0.0
         var tokens = 0
         for var row in rows {
             lossSum += row["loss"] ?? 0
             accSum += row[MetricKey.rewardsAccuracies] ?? 0
+            klSum += row[MetricKey.kl] ?? 0
             tokens += Int(row.removeValue(forKey: Self.tokensKey) ?? 0)
             window.append(row)
         }
@@ -347,7 +379,38 @@ public final class Trainer {
         let n = Double(max(1, micro))
         return StepReport(
             step: step + 1, totalSteps: totalSteps, epoch: epoch(atStep: step + 1), loss: lossSum / n, rewardAccuracy: accSum / n,
-            gradNorm: norm, learningRate: lr, tokens: tokens, seconds: seconds)
+            kl: train.labels == nil ? nil : klSum / n, gradNorm: norm, learningRate: lr, tokens: tokens, seconds: seconds)
+    }
+
+    /// The loss of a packed micro-batch, its gradient and metrics: DPOLoss on pairs; KTOLoss on unpaired
+    /// examples (`labels`), whose pairs hold (completion, KL completion) and whose KL sums get no gradient.
+    public static func loss(_ pb: PairBatch, _ lp: SequenceLogProbs, _ ref: ReferenceLogps?, labels: [Bool]?, config: LossConfig) -> (
+        loss: Double, gradient: LossGradient, metrics: [String: Double]
+    ) {
+        guard let labels else {
+            let r = DPOLoss.compute(lossInputs(pb, lp, ref), config: config)
+            return (r.loss, r.gradient, r.metrics)
+        }
+        let r = KTOLoss.compute(ktoInputs(pb, lp, ref, labels: labels, config: config), config: config)
+        let zero = [Double](repeating: 0, count: pb.count)
+        let g = LossGradient(
+            dPolicyChosen: r.dPolicy, dPolicyRejected: zero, dPolicyChosenTail: zero, dPolicyRejectedTail: zero, dPolicyChosenSequence: zero)
+        return (r.loss, g, r.metrics)
+    }
+
+    /// The KTO inputs of a packed micro-batch of (completion, KL completion) pairs.
+    public static func ktoInputs(_ pb: PairBatch, _ lp: SequenceLogProbs, _ ref: ReferenceLogps?, labels: [Bool], config: LossConfig)
+        -> KTOInputs
+    {
+        precondition(ref != nil, "KTO needs reference log-probs")
+        let s = pb.sums(lp)
+        let withKL = config.losses.contains { KTOLoss.needsKL($0.kind) }
+        var inputs = KTOInputs(
+            policy: s.chosen, reference: ref?.chosen ?? [], policyKL: withKL ? s.rejected : nil, referenceKL: withKL ? ref?.rejected : nil,
+            labels: labels)
+        inputs.logitSums = s.chosenLogitSums
+        inputs.scoredTokens = pb.pairs.map(\.chosen.scoredTokens)
+        return inputs
     }
 
     /// A micro-batch's token count travels with its metrics between processes under this key, then leaves.
@@ -373,7 +436,7 @@ public final class Trainer {
 
     /// TRL's metrics over `pairs` with the current adapter, `eval_`-prefixed, averaged over micro-batches
     /// of `batchSize` pairs as TRL's evaluation loop does.
-    public func evaluate(_ pairs: [TokenizedPair], reference: ReferenceLogps?) throws -> [(key: String, value: Double)] {
+    public func evaluate(_ pairs: [TokenizedPair], labels: [Bool]? = nil, reference: ReferenceLogps?) throws -> [(key: String, value: Double)] {
         var w = MetricsWindow()
         let b = arguments.batchSize
         for start in stride(from: 0, to: pairs.count, by: b) {
@@ -381,7 +444,7 @@ public final class Trainer {
             let pb = PairBatch(
                 pairs: idx.map { pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo }, sharePrompts: sharesPrompts)
             let lp = try model.sequenceLogProbs(batch: pb.batch, completionRanges: pb.ranges, adapter: adapter)
-            let r = DPOLoss.compute(Self.lossInputs(pb, lp, reference?[idx]), config: lossConfig)
+            let r = Self.loss(pb, lp, reference?[idx], labels: labels.map { l in idx.map { l[$0] } }, config: lossConfig)
             w.add(r.metrics.merging(["loss": r.loss]) { a, _ in a })
         }
         return w.flush(eval: true)

@@ -24,6 +24,12 @@ public enum LossKind: String, Sendable, Hashable, CaseIterable {
     case simpo
     /// Reference-free ORPO as TRL's ORPOTrainer: NLL of the whole chosen sequence − λ·mean logσ(log-odds ratio).
     case orpo
+    /// TRL's KTOTrainer on unpaired data (KTOLoss.swift): KTO with the batch's KL estimate, and APO-zero unpaired.
+    case kto
+    case apoZeroUnpaired = "apo_zero_unpaired"
+
+    /// Whether the loss trains on unpaired examples (KTOLoss) rather than pairs (DPOLoss).
+    public var isUnpaired: Bool { self == .kto || self == .apoZeroUnpaired }
 
     /// Whether the loss needs the reference model's log-probs.
     public var needsReference: Bool {
@@ -63,11 +69,17 @@ public struct LossConfig: Sendable {
     public var simpoGamma: Double
     /// ORPO's λ (ORPOConfig `beta`).
     public var orpoLambda: Double
+    /// KTO's weights of the desirable and undesirable examples' losses (KTOConfig).
+    public var desirableWeight: Double
+    public var undesirableWeight: Double
 
     public init(
         losses: [WeightedLoss] = [WeightedLoss(.sigmoid)], beta: Double = 0.1, labelSmoothing: Double = 0,
-        ldAlpha: Double? = nil, discopopTau: Double = 0.05, simpoGamma: Double = 0.5, orpoLambda: Double = 0.1
+        ldAlpha: Double? = nil, discopopTau: Double = 0.05, simpoGamma: Double = 0.5, orpoLambda: Double = 0.1,
+        desirableWeight: Double = 1, undesirableWeight: Double = 1
     ) {
+        self.desirableWeight = desirableWeight
+        self.undesirableWeight = undesirableWeight
         self.losses = losses
         self.beta = beta
         self.labelSmoothing = labelSmoothing
@@ -89,6 +101,15 @@ public struct LossConfig: Sendable {
         }
         guard beta.isFinite, beta > 0 else { throw fail("beta must be > 0, got \(beta)") }
         let kinds = Set(losses.map(\.kind))
+        if let u = losses.first(where: { $0.kind.isUnpaired }), losses.count > 1 {
+            throw fail(
+                "the '\(u.kind.rawValue)' loss trains on unpaired examples (TRL's KTOTrainer) and cannot be combined with other losses")
+        }
+        if kinds.contains(where: \.isUnpaired) {
+            for (name, w) in [("desirable_weight", desirableWeight), ("undesirable_weight", undesirableWeight)] where !(w.isFinite && w >= 0) {
+                throw fail("\(name) must be ≥ 0, got \(w)")
+            }
+        }
         guard labelSmoothing.isFinite, labelSmoothing >= 0, labelSmoothing < 1 else {
             throw fail("label smoothing must lie in [0, 1), got \(labelSmoothing)")
         }
@@ -288,6 +309,8 @@ public enum DPOLoss {
             let s = weight * invN  // ∂(weight · mean)/∂(per-pair loss)
             var sum = 0.0  // Σ over pairs of the per-pair loss (or the batch value for sft)
             switch kind {
+            case .kto, .apoZeroUnpaired:
+                preconditionFailure("'\(kind.rawValue)' is an unpaired loss: KTOLoss computes it")
             case .sigmoid:
                 // per_sequence_loss = -F.logsigmoid(beta * delta_score)
                 for i in 0..<n {

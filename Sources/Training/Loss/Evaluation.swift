@@ -28,3 +28,27 @@ public enum Evaluation {
         return window.flush()
     }
 }
+
+extension Evaluation {
+    /// The same for unpaired (KTO) data: `pairs` and the sums hold (completion, KL completion), as
+    /// `UnpairedDataset.scoringPairs` builds them for micro-batches of `batchSize`.
+    public static func unpairedMetrics(
+        pairs: [TokenizedPair], labels: [Bool], policy: ReferenceLogps, policyLogitSums: [Double], reference: ReferenceLogps,
+        config: LossConfig, batchSize: Int
+    ) -> [(key: String, value: Double)] {
+        let withKL = config.losses.contains { KTOLoss.needsKL($0.kind) }
+        var window = MetricsWindow()
+        for start in stride(from: 0, to: pairs.count, by: max(1, batchSize)) {
+            let idx = Array(start..<min(pairs.count, start + batchSize))
+            var inputs = KTOInputs(
+                policy: idx.map { policy.chosen[$0] }, reference: idx.map { reference.chosen[$0] },
+                policyKL: withKL ? idx.map { policy.rejected[$0] } : nil, referenceKL: withKL ? idx.map { reference.rejected[$0] } : nil,
+                labels: idx.map { labels[$0] })
+            inputs.logitSums = idx.map { policyLogitSums[$0] }
+            inputs.scoredTokens = idx.map { pairs[$0].chosen.scoredTokens }
+            let result = KTOLoss.compute(inputs, config: config)
+            window.add(result.metrics.merging(["loss": result.loss]) { a, _ in a })
+        }
+        return window.flush()
+    }
+}

@@ -22,6 +22,8 @@ public enum MetricKey {
     /// ORPO: mean logσ(log-odds ratio) and mean log-odds ratio.
     public static let logOddsRatio = "log_odds_ratio"
     public static let logOddsChosen = "log_odds_chosen"
+    /// KTO: the batch's KL estimate max(0, mean(log πθ − log πref)) over the KL sequences (0 without it).
+    public static let kl = "kl"
 }
 
 // MARK: - Definitions

@@ -26,6 +26,8 @@ public struct TrainArguments: Sendable, Equatable {
     public var simpoGamma = 0.5
     public var orpoLambda = 0.1
     public var discopopTau = 0.05
+    public var desirableWeight = 1.0
+    public var undesirableWeight = 1.0
 
     // MARK: Data
     public var maxLength = 1024
@@ -74,7 +76,8 @@ public struct TrainArguments: Sendable, Equatable {
     public var lossConfig: LossConfig {
         LossConfig(
             losses: loss.enumerated().map { WeightedLoss($1, weight: lossWeights?[$0] ?? 1) }, beta: beta, labelSmoothing: labelSmoothing,
-            ldAlpha: ldAlpha, discopopTau: discopopTau, simpoGamma: simpoGamma, orpoLambda: orpoLambda)
+            ldAlpha: ldAlpha, discopopTau: discopopTau, simpoGamma: simpoGamma, orpoLambda: orpoLambda,
+            desirableWeight: desirableWeight, undesirableWeight: undesirableWeight)
     }
 
     /// Every check of a value a user gave, in one place; the message names the option as written in
@@ -88,6 +91,21 @@ public struct TrainArguments: Sendable, Equatable {
             try check(w.count == loss.count, "loss_weights: \(w.count) weights for \(loss.count) losses; give one weight per loss")
         }
         do { try lossConfig.validate() } catch { throw ArgumentError(error.message) }
+        if let u = loss.first(where: \.isUnpaired) {
+            // TRL's KTOTrainer: the KL completions are fixed against neighbours in file order, one batch apart.
+            try check(lossWeights == nil, "loss_weights: '\(u.rawValue)' is weighted by desirable_weight and undesirable_weight")
+            try check(truncationMode == .keepStart, "truncation_mode: '\(u.rawValue)' truncates keep_start only (TRL's KTOTrainer)")
+            if KTOLoss.needsKL(u) {
+                try check(
+                    batchSize > 1,
+                    "batch_size must be > 1 for '\(u.rawValue)': its KL term pairs each prompt with another example's completion in the same micro-batch (TRL: \"Actual (not effective) batch size must be > 1\"); use apo_zero_unpaired for batch_size 1"
+                )
+                try check(
+                    !shuffle,
+                    "'\(u.rawValue)' needs --no-shuffle: its KL completions are built from neighbouring examples in file order (TRL's train_sampling_strategy='sequential'); shuffle the file beforehand instead"
+                )
+            }
+        }
         try check(maxLength >= 2, "max_length must be at least 2, got \(maxLength)")
         try check(lr > 0 && lr.isFinite, "lr must be > 0, got \(lr)")
         try check(warmupSteps >= 0, "warmup_steps must be ≥ 0, got \(warmupSteps)")

@@ -108,6 +108,10 @@ extension TrainOption {
         double("simpo_gamma", .loss, "SimPO target margin gamma.", \.simpoGamma, resume: .mustMatch),
         double("orpo_lambda", .loss, "ORPO lambda (ORPOConfig's beta).", \.orpoLambda, resume: .mustMatch),
         double("discopop_tau", .loss, "DiscoPOP tau.", \.discopopTau, resume: .mustMatch),
+        double("desirable_weight", .loss, "kto, apo_zero_unpaired: weight of the desirable examples' losses.", \.desirableWeight, resume: .mustMatch),
+        double(
+            "undesirable_weight", .loss, "kto, apo_zero_unpaired: weight of the undesirable examples' losses.", \.undesirableWeight,
+            resume: .mustMatch),
 
         // Data
         int("max_length", .data, "Max tokens of prompt+completion, per sequence.", \.maxLength, resume: .mustMatch),
