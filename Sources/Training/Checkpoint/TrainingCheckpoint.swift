@@ -109,6 +109,17 @@ public struct TrainingCheckpoint: Sendable {
     // MARK: - Resume
 
     func makeAdapter(modelConfig: ModelConfig) throws -> LoRAAdapter {
+        // The size the manifest's LoRA config implies, compared before allocating it (a crafted r 4096
+        // would otherwise zero-fill gigabytes first).
+        let perLayer = state.lora.targets.reduce(0) { sum, t in
+            let s = LoRAAdapter.shape(t, modelConfig)
+            return sum + state.lora.r * (s.inFeatures + s.outFeatures)
+        }
+        guard perLayer * modelConfig.numHiddenLayers == parameters.count else {
+            throw CheckpointError.badManifest(
+                path: path,
+                what: "adapter has \(parameters.count) parameters, this base with r \(state.lora.r) needs \(perLayer * modelConfig.numHiddenLayers)")
+        }
         let a = try LoRAAdapter(config: state.lora, modelConfig: modelConfig, seed: 0)
         guard a.parameterCount == parameters.count else {
             throw CheckpointError.badManifest(
