@@ -151,7 +151,7 @@ public enum TemporarySibling {
     public static func modeForReplacing(_ target: String, defaultMode: mode_t) -> mode_t {
         var st = stat()
         if lstat(target, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG || (st.st_mode & S_IFMT) == S_IFDIR {
-            return st.st_mode & 0o7777
+            return st.st_mode & 0o777  // permission bits only: never carry set-id bits over
         }
         return defaultMode & ~umaskValue
     }

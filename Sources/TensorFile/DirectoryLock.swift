@@ -47,6 +47,21 @@ public final class DirectoryLock {
 
     deinit { close(fd) }
 
+    /// `mkdir -p` with errors in words ("cannot create DIR: Not a directory"), where Foundation's
+    /// createDirectory can only say "NSCocoaErrorDomain error 512".
+    public static func makeDirectories(_ path: String) throws {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else { throw TensorFileError.io(path: path, what: "is \(fileKind(st.st_mode)), not a directory") }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path { try makeDirectories(parent) }
+        guard mkdir(path, 0o777) == 0 || errno == EEXIST else {
+            throw TensorFileError.io(path: path, what: "cannot create the directory: \(String(cString: strerror(errno)))")
+        }
+    }
+
     private static func readPid(_ fd: Int32) -> Int32? {
         var buffer = [UInt8](repeating: 0, count: 32)
         let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }

@@ -49,6 +49,7 @@ public enum RegularFile {
 /// "a directory", "a FIFO (named pipe)", … for an error naming what a path is instead of a regular file.
 public func fileKind(_ mode: mode_t) -> String {
     switch mode & S_IFMT {
+    case S_IFREG: "a regular file"
     case S_IFDIR: "a directory"
     case S_IFIFO: "a FIFO (named pipe)"
     case S_IFCHR: "a character device"

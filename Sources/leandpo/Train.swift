@@ -276,15 +276,7 @@ struct Train: ParsableCommand {
     /// trainer is built (nothing is deleted here).
     func prepareOutput(_ args: TrainArguments, fingerprint: String) throws -> (DirectoryLock, stale: [String]) {
         let fm = FileManager.default
-        var isDirectory: ObjCBool = false
-        if fm.fileExists(atPath: args.output, isDirectory: &isDirectory), !isDirectory.boolValue {
-            throw ArgumentError("--output \(args.output) is a file; give a directory (new or an earlier run's)")
-        }
-        do {
-            try fm.createDirectory(atPath: args.output, withIntermediateDirectories: true)
-        } catch {
-            throw ArgumentError("cannot create the output directory \(args.output): \(Self.reason(error))")
-        }
+        try DirectoryLock.makeDirectories(args.output)
         let lock = try DirectoryLock(directory: args.output)
         let runPath = args.output + "/run.json"
         var stale: [String] = []
@@ -315,16 +307,6 @@ struct Train: ParsableCommand {
             }
         }
         return (lock, stale)
-    }
-
-    /// A Foundation error as its plain reason ("Permission denied"), not the NSError dump.
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        return ns.localizedDescription
     }
 
     func writeRunFile(_ args: TrainArguments, fingerprint: String, dataHash: String) throws {

@@ -108,9 +108,10 @@ func configsThatWouldTrapLaterAreRefusedAtOpen(key: String, value: Int, expected
     c = tinyConfig()
     c.eosTokenIds = [Int(Int32.max) + 1]
     #expect(throws: ConfigError.self) { try c.validate() }
-    #expect(tinyConfig(layers: 1).unexpectedLayerTensors(["model.layers.1.mlp.up_proj.weight", "model.norm.weight"]) == [
-        "model.layers.1.mlp.up_proj.weight"
-    ])
+    #expect(
+        tinyConfig(layers: 1).unexpectedLayerTensors(["model.layers.1.mlp.up_proj.weight", "model.norm.weight"]) == [
+            "model.layers.1.mlp.up_proj.weight"
+        ])
 }
 
 // MARK: - Non-regular files
