@@ -159,7 +159,6 @@ struct Train: ParsableCommand {
         var secondsTimed = 0.0
         var lastLoss = Double.nan
         var lastAccuracy = Double.nan
-        var metricsError: Error?
         try trainer.run { event in
             switch event {
             case .started(let train, let eval, let total, let startStep, let percent):
