@@ -166,10 +166,8 @@ public enum CheckpointFile {
     public static func read<State: Codable>(path: String, as: State.Type) throws -> (
         state: State, tensors: [String: CheckpointTensor], info: CheckpointInfo
     ) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError.io(path: path, what: "cannot read")
-        }
-        let bytes = [UInt8](data)
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.read(path) } catch { throw CheckpointError.io(path: path, what: error.reason) }
         guard bytes.count >= prefixSize else {
             throw CheckpointError.truncated(path: path, expected: UInt64(prefixSize), actual: UInt64(bytes.count))
         }
@@ -198,37 +196,72 @@ public enum CheckpointFile {
         let payload = bytes[prefixSize...]
         let hash = payload.withUnsafeBytes { XXHash64.hash($0) }
         guard hash == u64(32) else { throw CheckpointError.corrupted(path: path, what: "payload checksum mismatch") }
-        let raw: [UInt8]
-        do {
-            raw = try payload.withUnsafeBytes { try Zstd.decompress($0, expectedSize: Int(rawLength)) }
-        } catch {
-            throw CheckpointError.corrupted(path: path, what: "\(error)")
+        // The frame may declare any content size: it must equal R, which zstd can only reach from P
+        // compressed bytes up to ZstdDecompressor.maxRatio, and the manifest's tensors must add up to it,
+        // before anything the size of the content is allocated; the content is then streamed into them.
+        let declared = payload.withUnsafeBytes { ZstdDecompressor.declaredSize($0) }
+        guard let declared else { throw CheckpointError.corrupted(path: path, what: "zstd: not a complete frame") }
+        guard declared == rawLength else {
+            throw CheckpointError.corrupted(path: path, what: "zstd: frame holds \(declared) bytes, expected \(rawLength)")
         }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let manifest: Manifest<State>
-        do {
-            manifest = try decoder.decode(Manifest<State>.self, from: Data(raw[0..<Int(manifestLength)]))
-        } catch {
-            throw CheckpointError.badManifest(path: path, what: "\(error)")
+        let (ratioBound, ratioOverflow) = payloadLength.multipliedReportingOverflow(by: ZstdDecompressor.maxRatio)
+        guard ratioOverflow || rawLength <= ratioBound else {
+            throw CheckpointError.corrupted(
+                path: path, what: "the frame declares \(rawLength) bytes of content in \(payloadLength) compressed bytes, more than zstd can hold")
         }
-        let dataStart = (Int(manifestLength) + 63) / 64 * 64
         var tensors: [String: CheckpointTensor] = [:]
-        for e in manifest.tensors {
-            guard e.count >= 0, e.offset >= 0, e.shape.reduce(1, *) == e.count,
-                dataStart + e.offset + e.count * 4 <= raw.count
-            else {
-                throw CheckpointError.badManifest(path: path, what: "tensor \(e.name) lies outside the payload")
+        let manifest: Manifest<State> = try payload.withUnsafeBytes { frame in
+            let zstd: ZstdDecompressor
+            do { zstd = try ZstdDecompressor(frame) } catch { throw CheckpointError.corrupted(path: path, what: "\(error)") }
+            func read(_ buffer: UnsafeMutableRawBufferPointer) throws {
+                do { try zstd.read(into: buffer) } catch { throw CheckpointError.corrupted(path: path, what: "\(error)") }
             }
-            var values = [Float](repeating: 0, count: e.count)
-            raw.withUnsafeBytes { src in
-                values.withUnsafeMutableBytes { dst in
-                    unshuffle(
-                        UnsafeRawBufferPointer(rebasing: src[(dataStart + e.offset)..<(dataStart + e.offset + e.count * 4)]), into: dst.baseAddress!)
+            let dataStart = (Int(manifestLength) + 63) / 64 * 64
+            var head = [UInt8](repeating: 0, count: min(dataStart, Int(rawLength)))
+            try head.withUnsafeMutableBytes { try read($0) }
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let manifest: Manifest<State>
+            do {
+                manifest = try decoder.decode(Manifest<State>.self, from: Data(head[0..<Int(manifestLength)]))
+            } catch {
+                throw CheckpointError.badManifest(path: path, what: "\(error)")
+            }
+            // Every size is checked arithmetic: a crafted manifest's counts and shapes may be near 2^62.
+            var running = 0
+            for e in manifest.tensors {
+                let product = e.shape.reduce(Optional(1)) { p, d in
+                    guard let p, d >= 0 else { return nil }
+                    let (m, o) = p.multipliedReportingOverflow(by: d)
+                    return o ? nil : m
+                }
+                let (bytes, o1) = e.count.multipliedReportingOverflow(by: 4)
+                let (end, o2) = running.addingReportingOverflow(bytes)
+                guard e.count >= 0, product == e.count, !o1, !o2, e.offset == running, dataStart + end <= Int(rawLength) else {
+                    throw CheckpointError.badManifest(path: path, what: "tensor \(e.name) lies outside the payload")
+                }
+                running = end
+            }
+            guard dataStart + running == Int(rawLength) else {
+                throw CheckpointError.badManifest(
+                    path: path, what: "the tensors hold \(running) bytes, the payload \(Int(rawLength) - dataStart) after the manifest")
+            }
+            var shuffled = [UInt8](repeating: 0, count: manifest.tensors.map { $0.count * 4 }.max() ?? 0)
+            for e in manifest.tensors {
+                var values = [Float](repeating: 0, count: e.count)
+                try shuffled.withUnsafeMutableBytes { buf in
+                    let part = UnsafeMutableRawBufferPointer(rebasing: buf[0..<(e.count * 4)])
+                    try read(part)
+                    values.withUnsafeMutableBytes { dst in unshuffle(UnsafeRawBufferPointer(part), into: dst.baseAddress!) }
+                }
+                guard tensors.updateValue(CheckpointTensor(name: e.name, shape: e.shape, values: values), forKey: e.name) == nil else {
+                    throw CheckpointError.badManifest(path: path, what: "tensor \(e.name) appears twice")
                 }
             }
-            tensors[e.name] = CheckpointTensor(name: e.name, shape: e.shape, values: values)
+            do { try zstd.finish() } catch { throw CheckpointError.corrupted(path: path, what: "\(error)") }
+            return manifest
         }
+        _ = manifest.tensors
         let info = CheckpointInfo(
             version: v, fileBytes: UInt64(bytes.count), rawBytes: rawLength, compressedBytes: payloadLength)
         return (manifest.state, tensors, info)
@@ -236,9 +269,7 @@ public enum CheckpointFile {
 
     /// True when the file starts with the checkpoint magic.
     public static func looksLikeCheckpoint(_ path: String) -> Bool {
-        guard let h = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? h.close() }
-        return (try? h.read(upToCount: 8)).map { [UInt8]($0) == magic } ?? false
+        (try? RegularFile.readPrefix(path, count: 8)) == magic
     }
 
     // MARK: - Byte-plane shuffle

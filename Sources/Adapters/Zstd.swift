@@ -1,5 +1,6 @@
 // The one place that talks to libzstd: whole-buffer compression with the frame checksum on, and
-// decompression that checks the frame is complete, uncorrupted and exactly the expected size.
+// decompression that checks the frame is complete, uncorrupted and exactly the expected size (whole, or
+// streamed into the caller's buffers so nothing is allocated for content the frame merely declares).
 
 import CZstd
 
@@ -96,5 +97,68 @@ public final class ZstdCompressor {
             if o.pos > 0 { try sink(UnsafeRawBufferPointer(rebasing: out[0..<o.pos])) }
             return r
         }
+    }
+}
+
+/// Streaming decompression of one frame held in memory: `read(into:)` fills the caller's buffer with the
+/// next bytes of content, `finish()` checks the frame ends there (and its content checksum). Memory is
+/// zstd's window only, whatever size the frame declares.
+public final class ZstdDecompressor {
+    /// zstd cannot expand more than this: each block (at most 128 KiB of content) costs at least 4 bytes.
+    public static let maxRatio: UInt64 = 32768
+
+    private let dctx: OpaquePointer
+    private var input: ZSTD_inBuffer
+    private var frameEnded = false
+
+    public init(_ frame: UnsafeRawBufferPointer) throws {
+        guard let d = ZSTD_createDCtx() else { throw ZstdError(description: "zstd: cannot create a context") }
+        dctx = d
+        input = ZSTD_inBuffer(src: frame.baseAddress, size: frame.count, pos: 0)
+    }
+
+    deinit { ZSTD_freeDCtx(dctx) }
+
+    /// The content size the frame's header declares (nil when absent or not a frame).
+    public static func declaredSize(_ frame: UnsafeRawBufferPointer) -> UInt64? {
+        let declared = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
+        // ZSTD_CONTENTSIZE_UNKNOWN / ZSTD_CONTENTSIZE_ERROR are the two largest UInt64 values.
+        return declared < UInt64.max - 1 ? declared : nil
+    }
+
+    /// Fills `buffer` completely with the next content bytes, or throws if the frame ends or is corrupt.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws {
+        var out = ZSTD_outBuffer(dst: buffer.baseAddress, size: buffer.count, pos: 0)
+        while out.pos < out.size {
+            if frameEnded { throw ZstdError(description: "zstd: the frame ends before its content does") }
+            let before = (input.pos, out.pos)
+            let r = ZSTD_decompressStream(dctx, &out, &input)
+            if ZSTD_isError(r) != 0 { throw ZstdError(description: "zstd: " + String(cString: ZSTD_getErrorName(r))) }
+            if r == 0 { frameEnded = true }
+            if before == (input.pos, out.pos), !frameEnded, input.pos == input.size {
+                throw ZstdError(description: "zstd: the frame is truncated")
+            }
+        }
+    }
+
+    /// Checks the frame ends exactly here (zstd verifies its content checksum at the end).
+    public func finish() throws {
+        var byte: UInt8 = 0
+        while !frameEnded {
+            let before = input.pos
+            let (r, produced) = withUnsafeMutablePointer(to: &byte) { p in
+                var out = ZSTD_outBuffer(dst: p, size: 1, pos: 0)
+                let r = ZSTD_decompressStream(dctx, &out, &input)
+                return (r, out.pos)
+            }
+            if ZSTD_isError(r) != 0 { throw ZstdError(description: "zstd: " + String(cString: ZSTD_getErrorName(r))) }
+            if produced > 0 { throw ZstdError(description: "zstd: the frame holds more content than declared") }
+            if r == 0 {
+                frameEnded = true
+            } else if before == input.pos, input.pos == input.size {
+                throw ZstdError(description: "zstd: the frame is truncated")
+            }
+        }
+        guard input.pos == input.size else { throw ZstdError(description: "zstd: \(input.size - input.pos) bytes after the frame") }
     }
 }

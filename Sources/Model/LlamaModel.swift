@@ -101,9 +101,11 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Builds the model over `file`'s mapping with some optimizations switched off (tools/bench --ablate, tests).
+    /// `threads` nil or 0 means all cores (every command's `--threads 0`); a negative count is refused.
     @_spi(Benchmarks) public init(file: MappedTensorFile, threads: Int? = nil, switches: BenchmarkSwitches) throws {
+        if let t = threads, t < 0 { throw ModelError.unsupported(what: "--threads must be ≥ 0 (0: all cores), got \(t)") }
         let c = file.config
-        try c.validate()
+        do { try c.validate() } catch { throw ModelError.unsupported(what: "\(file.path): config: \(error)") }
         self.file = file
         self.config = c
         self.switches = switches
@@ -160,7 +162,7 @@ public final class LlamaModel: @unchecked Sendable {
         }
         self.layers = layers
         pages = WeightPages(file: file, config: c)
-        self.threads = threads ?? Parallel.threads
+        self.threads = threads.flatMap { $0 > 0 ? $0 : nil } ?? Parallel.threads
     }
 
     deinit { small.deallocate() }

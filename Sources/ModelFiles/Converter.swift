@@ -48,6 +48,12 @@ public enum Converter {
             order.append(t)
             required.insert(name)
         }
+        if let unexpected = config.unexpectedLayerTensors(source.tensors.map(\.name)).first {
+            throw ModelFileError(
+                .malformed, origin,
+                "tensor \(unexpected) is not used by the config (\(config.numHiddenLayers) layers of \(config.architecture.rawValue)); refusing to drop weights"
+            )
+        }
         for t in source.tensors where !required.contains(t.name) {
             guard (1...4).contains(t.shape.count), t.shape.allSatisfy({ $0 > 0 && $0 <= 1 << 32 }) else {
                 throw ModelFileError(
@@ -58,13 +64,22 @@ public enum Converter {
         return order
     }
 
+    /// Thrown when `isCancelled` answers true: the temporary file is already gone and `path` untouched.
+    public struct Cancelled: Error, CustomStringConvertible, Sendable {
+        public let path: String
+        public var description: String { "interrupted; nothing was written to \(path)" }
+    }
+
     /// Writes `source` to an MTF file at `path` with its tensors in `dtype`. A quantized `dtype` (q8_0,
     /// q4_0, q4_1) applies to the matrices whose rows are whole blocks; norms and other vectors stay f32,
     /// as llama.cpp keeps them. `baseModel`, when given, replaces the provenance's recorded origin (a
-    /// Hugging Face id or directory). `progress` gets (tensors written, total). Returns the base fingerprint.
+    /// Hugging Face id or directory). `progress` gets (tensors written, total); `isCancelled` is asked
+    /// before each tensor (a signal handler's flag) and stops with `Cancelled`, removing the temporary
+    /// file. Returns the base fingerprint.
     @discardableResult
     public static func convert(
-        source: any ModelSource, to path: String, dtype: DType, baseModel: String? = nil, progress: ((Int, Int) -> Void)?
+        source: any ModelSource, to path: String, dtype: DType, baseModel: String? = nil, isCancelled: () -> Bool = { false },
+        progress: ((Int, Int) -> Void)?
     ) throws -> String {
         let order = try plan(source)
         var metadata = source.metadata
@@ -79,6 +94,7 @@ public enum Converter {
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: capacity)  // (largest tensor)
         defer { buffer.deallocate() }
         for (i, t) in order.enumerated() {
+            if isCancelled() { throw Cancelled(path: path) }
             try source.load(t, into: buffer)
             try writer.write(name: t.name, floats: UnsafeBufferPointer(start: buffer, count: t.elementCount))
             progress?(i + 1, order.count)

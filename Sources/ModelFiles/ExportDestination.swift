@@ -60,18 +60,15 @@ public final class DirectoryExport {
     public let temporary: String
     private var committed = false
 
-    /// Creates the temporary directory. Call `ExportDestination.check` first.
+    /// Creates the temporary directory (exclusively, under an unpredictable name). Call
+    /// `ExportDestination.check` first.
     public init(target: String) throws {
         let t = (target as NSString).standardizingPath
         self.target = t
-        let name = (t as NSString).lastPathComponent
-        temporary = ExportDestination.parentDirectory(t) + "/.\(name).tmp-\(getpid())"
-        let fm = FileManager.default
-        if fm.fileExists(atPath: temporary) { try? fm.removeItem(atPath: temporary) }
         do {
-            try fm.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+            temporary = try TemporarySibling.createDirectory(beside: t)
         } catch {
-            throw ModelFileError(.io, target, "cannot create the temporary directory \(temporary): \((error as NSError).localizedDescription)")
+            throw ExportDestination.ioError(error, target)
         }
     }
 
@@ -86,11 +83,11 @@ public final class DirectoryExport {
     /// only after the new one is in place, so a failure leaves either the old or the new export.
     public func commit() throws {
         syncDirectory(of: temporary + "/.")
+        chmod(temporary, TemporarySibling.modeForReplacing(target, defaultMode: 0o755))
         let fm = FileManager.default
         var aside: String?
         if fm.fileExists(atPath: target) {
-            let old = ExportDestination.parentDirectory(target) + "/.\((target as NSString).lastPathComponent).old-\(getpid())"
-            try? fm.removeItem(atPath: old)
+            let old = TemporarySibling.name(beside: target, tag: "old")
             guard rename(target, old) == 0 else {
                 throw ModelFileError(.io, target, "cannot move the existing directory aside: \(String(cString: strerror(errno)))")
             }

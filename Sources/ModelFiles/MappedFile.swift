@@ -17,14 +17,15 @@ final class MappedFile: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO must not block the open; it is refused just below.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             throw ModelFileError(.io, path, "cannot open: \(String(cString: strerror(errno)))")
         }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw ModelFileError(.io, path, "cannot stat: \(String(cString: strerror(errno)))") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw ModelFileError(.io, path, "not a regular file") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw ModelFileError(.io, path, "is \(fileKind(st.st_mode)), not a regular file") }
         size = Int(st.st_size)
         if size == 0 {
             base = nil

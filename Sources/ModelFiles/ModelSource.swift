@@ -64,12 +64,6 @@ public enum ModelImporter {
     }
 
     static func readPrefix(_ path: String, count: Int) throws -> [UInt8] {
-        guard let h = FileHandle(forReadingAtPath: path) else { throw ModelFileError(.io, path, "cannot open for reading") }
-        defer { try? h.close() }
-        do {
-            return [UInt8](try h.read(upToCount: count) ?? Data())
-        } catch {
-            throw ModelFileError(.io, path, "cannot read: \(error.localizedDescription)")
-        }
+        do { return try RegularFile.readPrefix(path, count: count) } catch { throw ModelFileError(.io, path, error.reason) }
     }
 }

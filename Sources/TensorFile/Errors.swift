@@ -13,7 +13,14 @@ public enum TensorFileError: Error, CustomStringConvertible, Sendable {
     case noSuchTensor(path: String, tensor: String)
     case writer(path: String, what: String)
 
+    /// One line of sensible length: a crafted file can make a detail (a shape, a JSON excerpt) huge.
     public var description: String {
+        let full = fullDescription
+        guard full.count > 400 else { return full }
+        return String(full.prefix(400)) + "… (\(full.count) characters)"
+    }
+
+    var fullDescription: String {
         switch self {
         case .io(let p, let w): "\(p): \(w)"
         case .badMagic(let p): "\(p): not an MTF file (bad magic at byte 0)"

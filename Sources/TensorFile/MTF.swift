@@ -6,8 +6,9 @@ public enum MTF {
     public static let version: UInt32 = 1
     public static let prefixSize = 64
     public static let defaultAlignment = 4096
-    /// Largest JSON header accepted (the SmolLM2 vocabulary needs about 2 MB).
-    public static let maxHeaderLength: UInt64 = 256 << 20
+    /// Largest JSON header accepted: 64 MiB, several times a real one (SmolLM2's is about 2 MB, a
+    /// 150k-token Qwen2 vocabulary with its merges under 10 MB).
+    public static let maxHeaderLength: UInt64 = 64 << 20
 }
 
 /// The fixed prefix, little-endian.

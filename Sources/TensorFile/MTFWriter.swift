@@ -50,6 +50,9 @@ public final class MTFWriter {
         }
         self.table = table
         let header = try Self.encodeHeader(metadata, table, path: path)
+        guard header.count <= MTF.maxHeaderLength else {
+            throw TensorFileError.writer(path: path, what: "the header would take \(header.count) bytes, more than MTF's \(MTF.maxHeaderLength)")
+        }
         headerLength = header.count
         dataOffset = Self.alignUp(UInt64(MTF.prefixSize + header.count), alignment)
         file = try AtomicFileWriter(path: path)

@@ -51,6 +51,9 @@ public final class MappedTensorFile: @unchecked Sendable {
     public let tensors: [TensorInfo]
     public let fingerprint: String
     public let fileSize: Int
+    /// The opened file's device, inode, size and modification time: changes when its bytes are rewritten
+    /// (the reference cache verifies checksums once per identity).
+    public let identity: String
     public let alignment: Int
     private let base: UnsafeMutableRawPointer?
     private let dataOffset: Int
@@ -62,14 +65,18 @@ public final class MappedTensorFile: @unchecked Sendable {
     /// be present with the right shape.
     public init(path: String, requireArchitectureTensors: Bool = true) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: a FIFO given as the model must not block open() forever; it is refused below.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw TensorFileError.io(path: path, what: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw TensorFileError.io(path: path, what: "cannot stat") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw TensorFileError.io(path: path, what: "not a regular file") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw TensorFileError.io(path: path, what: "is \(fileKind(st.st_mode)), not an MTF file")
+        }
         let size = Int(st.st_size)
         fileSize = size
+        identity = "\(st.st_dev)-\(st.st_ino)-\(st.st_size)-\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
         guard size >= MTF.prefixSize else {
             throw TensorFileError.truncated(path: path, expected: UInt64(MTF.prefixSize), actual: UInt64(size))
         }
@@ -109,6 +116,7 @@ public final class MappedTensorFile: @unchecked Sendable {
         }
         let json = UnsafeRawBufferPointer(rebasing: raw[MTF.prefixSize..<(MTF.prefixSize + Int(headerLength))])
         guard XXHash64.hash(json) == headerHash else { throw TensorFileError.headerChecksum(path: path) }
+        do { try HeaderScan.check(json) } catch { throw TensorFileError.badHeader(path: path, what: error.description) }
         let header: MTFHeader
         do {
             header = try MTFJSON.decoder().decode(MTFHeader.self, from: Data(json))

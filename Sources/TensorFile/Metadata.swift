@@ -99,6 +99,18 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         guard rmsNormEps > 0, rmsNormEps.isFinite else { throw ConfigError("rms_norm_eps must be > 0") }
         guard ropeTheta > 0, ropeTheta.isFinite else { throw ConfigError("rope_theta must be > 0") }
         guard hiddenAct == "silu" else { throw ConfigError("hidden_act \(hiddenAct) is not supported (only silu)") }
+        try positive(maxPositionEmbeddings, "max_position_embeddings")
+        if let s = ropeScaling {
+            guard s.factor.isFinite, s.factor > 0 else { throw ConfigError("rope_scaling.factor must be > 0, got \(s.factor)") }
+        }
+        // Token ids become Int32 in generation and index the vocabulary: both bounds are checked here.
+        if let b = bosTokenId, !(0..<vocabSize).contains(b) {
+            throw ConfigError("bos_token_id \(b) is outside the vocabulary (0..<\(vocabSize))")
+        }
+        guard eosTokenIds.count <= 1024 else { throw ConfigError("eos_token_id lists \(eosTokenIds.count) ids (at most 1024)") }
+        for e in eosTokenIds where !(0..<vocabSize).contains(e) {
+            throw ConfigError("eos_token_id \(e) is outside the vocabulary (0..<\(vocabSize))")
+        }
     }
 
     /// The tensors the architecture needs, with their Hugging Face names and shapes ([out, in]).
@@ -132,6 +144,16 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             }
         }
         return list
+    }
+}
+
+extension ModelConfig {
+    /// Names among `names` that look like decoder-layer weights (`model.layers.N.…`) but are not ones this
+    /// config uses: a layer beyond `num_hidden_layers`, or a weight the architecture does not have. A
+    /// config that under-counts the layers would otherwise convert and silently drop weights.
+    public func unexpectedLayerTensors(_ names: [String]) -> [String] {
+        let required = Set(requiredTensors.map(\.name))
+        return names.filter { $0.hasPrefix("model.layers.") && !required.contains($0) }
     }
 }
 

@@ -17,6 +17,11 @@ public struct ModelText: Sendable {
         template = try metadata.chatTemplate.map { try ChatTemplate($0, name: metadata.provenance.sourceName) }
     }
 
+    /// The text side of an opened model file; an error (a bad tokenizer or chat template) names the file.
+    public init(file: MappedTensorFile) throws {
+        do { try self.init(file.metadata) } catch { throw ArgumentError("\(file.path): \(error)") }
+    }
+
     /// Renders messages with the model's chat template, as transformers' apply_chat_template.
     public func render(_ messages: [(role: String, content: String)], addGenerationPrompt: Bool) throws -> String {
         guard let template else { throw ArgumentError("the model has no chat template") }

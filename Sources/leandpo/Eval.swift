@@ -10,6 +10,10 @@ import Model
 import TensorFile
 import Training
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score preference pairs (or, with --loss kto, unpaired examples): log-probs, implicit rewards, loss and TRL's metrics.",
@@ -23,6 +27,7 @@ struct Eval: ParsableCommand {
     @Option(help: ArgumentHelp(TrainOption.help("data"), valueName: "PATH")) var data: String
     @OptionGroup var adapter: AdapterOption
     @Option(help: "Write one JSON object per pair here.") var output: String?
+    @Flag(help: "Replace an existing --output file (never --model, --data or --adapter).") var force = false
     @Option(help: ArgumentHelp(TrainOption.help("batch_size"), valueName: "INT")) var batchSize = TrainArguments().batchSize
     @Argument(parsing: .allUnrecognized, help: .hidden) var options: [String] = []
 
@@ -45,8 +50,9 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let args = try arguments()
+            if let output { try Self.checkOutput(output, inputs: [base.model, data] + (adapter.adapter.map { [$0] } ?? []), force: force) }
             let file = try base.open()
-            let text = try ModelText(file.metadata)
+            let text = try ModelText(file: file)
             let m = try base.load(file)
             let lora = try adapter.adapter.map { try AdapterSource.load($0, base: file) }
             let unpaired = args.loss.first { $0.isUnpaired }
@@ -126,5 +132,22 @@ struct Eval: ParsableCommand {
             ("chosen_reward", .finite(c)), ("rejected_reward", .finite(r)), ("margin", .finite(c - r)),
             ("chosen_tokens", .int(pair.chosen.scoredTokens)), ("rejected_tokens", .int(pair.rejected.scoredTokens)),
         ])
+    }
+
+    /// --output may not be one of the command's inputs (same path or same file), --force or not, and
+    /// replaces another existing file only with --force. Checked before any work.
+    static func checkOutput(_ output: String, inputs: [String], force: Bool) throws {
+        var link = stat()
+        guard lstat(output, &link) == 0 else { return }
+        var out = stat()
+        let resolved = stat(output, &out) == 0
+        for input in inputs {
+            var st = stat()
+            if resolved, stat(input, &st) == 0, st.st_dev == out.st_dev, st.st_ino == out.st_ino {
+                throw ArgumentError("--output \(output) is the input \(input); writing it would destroy it. Choose another --output")
+            }
+        }
+        if resolved, (out.st_mode & S_IFMT) == S_IFDIR { throw ArgumentError("--output \(output) is a directory; give a file name") }
+        if !force { throw ArgumentError("--output \(output) already exists (HINT: add --force to replace it)") }
     }
 }

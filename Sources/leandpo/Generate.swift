@@ -67,13 +67,15 @@ struct Generate: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let file = try base.open()
-            let text = try ModelText(file.metadata)
+            let text = try ModelText(file: file)
             let m = try base.load(file)
             let lora = try adapter.adapter.map { try AdapterSource.load($0, base: file) }
             let turns = try conversation()
             let input = try turns.map { try text.render($0, addGenerationPrompt: true) } ?? (prompt ?? "")
             let ids = text.tokenizer.encode(input, addSpecialTokens: turns == nil).map(Int32.init)
-            guard ids.count + maxTokens <= m.maxPositions else {
+            guard maxTokens >= 0 else { throw ArgumentError("--max-tokens must be ≥ 0, got \(maxTokens)") }
+            // Compared without adding, so a --max-tokens near Int.max cannot overflow.
+            guard ids.count <= m.maxPositions, maxTokens <= m.maxPositions - ids.count else {
                 throw ArgumentError("prompt (\(ids.count) tokens) + --max-tokens \(maxTokens) exceeds the model's \(m.maxPositions) positions")
             }
             var stops = Set(file.config.eosTokenIds.map(Int32.init))

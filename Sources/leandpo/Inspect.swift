@@ -5,6 +5,7 @@ import Adapters
 import ArgumentParser
 import Foundation
 import TensorFile
+import Tokenizer
 import Training
 
 struct Inspect: ParsableCommand {
@@ -20,7 +21,7 @@ struct Inspect: ParsableCommand {
             let m = try MappedTensorFile(path: file)
             if let name = tensor {
                 let v = try m.view(name)
-                print("tensor \(name)  dtype \(v.dtype.rawValue)  shape \(v.shape)  bytes \(v.info.length)")
+                print("tensor \(printable(name))  dtype \(v.dtype.rawValue)  shape \(v.shape)  bytes \(v.info.length)")
                 printStatistics(v.toFloats())
                 return
             }
@@ -53,12 +54,17 @@ struct Inspect: ParsableCommand {
                     .map { "\($0.key.rawValue) ×\($0.value.0) (\(formatBytes(Int($0.value.1))))" }.joined(separator: ", "))
             for info in m.tensors {
                 print(
-                    "  \(info.name.padding(toLength: 52, withPad: " ", startingAt: 0)) \(info.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(info.shape.map(String.init).joined(separator: "×").padding(toLength: 12, withPad: " ", startingAt: 0)) \(info.xxh64)"
+                    "  \(printable(info.name).padding(toLength: 52, withPad: " ", startingAt: 0)) \(info.dtype.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(info.shape.map(String.init).joined(separator: "×").padding(toLength: 12, withPad: " ", startingAt: 0)) \(info.xxh64)"
                 )
             }
             if verify {
                 try m.verify()
-                print("verify       all \(m.tensors.count) checksums match")
+                // What convert checks too: the tokenizer builds, and no layer weight is left unused.
+                do { _ = try BPETokenizer(m.metadata.tokenizer) } catch { throw ArgumentError("\(file): \(error)") }
+                if let unexpected = c.unexpectedLayerTensors(m.tensors.map(\.name)).first {
+                    throw ArgumentError("\(file): tensor \(printable(unexpected)) is not used by the config (\(c.numHiddenLayers) layers)")
+                }
+                print("verify       all \(m.tensors.count) checksums match; tokenizer and tensor table consistent with the config")
             }
         }
     }
@@ -158,4 +164,18 @@ func tokenizerSummary(_ t: TokenizerData) -> String {
     if spm.byteFallback { how.append("byte fallback") }
     let merges = spm.scores != nil ? "merges by score (GGUF llama)" : "\(t.merges.count) merges"
     return "\(t.family.displayName) (\(how.joined(separator: ", "))), \(t.vocab.count) tokens, \(merges), " + added
+}
+
+/// `s` with control characters (C0, DEL, C1) and line or paragraph separators escaped as \u{…}, so a
+/// crafted tensor name cannot move the cursor, clear the screen or forge lines in a terminal.
+func printable(_ s: String) -> String {
+    var out = ""
+    for u in s.unicodeScalars {
+        if u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029 {
+            out += "\\u{\(String(u.value, radix: 16))}"
+        } else {
+            out.unicodeScalars.append(u)
+        }
+    }
+    return out
 }

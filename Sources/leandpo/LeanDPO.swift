@@ -8,5 +8,5 @@ struct LeanDPO: ParsableCommand {
         commandName: "leandpo",
         abstract: "Train LoRA adapters with DPO on a memory-mapped base, on the CPU.",
         version: "0.1.0",
-        subcommands: [Convert.self, Inspect.self, Train.self, Eval.self, Generate.self, Export.self, Plot.self])
+        subcommands: [Convert.self, Inspect.self, Train.self, Eval.self, Generate.self, Export.self, Plot.self, Cache.self])
 }

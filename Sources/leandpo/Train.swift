@@ -9,6 +9,10 @@ import Reports
 import TensorFile
 import Training
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a LoRA adapter with DPO (or a variant) on a preference dataset.",
@@ -51,25 +55,40 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        var lock: DirectoryLock?
         try reportingErrors {
             let group = try Launch.group()
-            var (args, notes) = try arguments()
+            var (requested, notes) = try arguments()
             let isWriter = (group?.rank ?? 0) == 0
             if isWriter { for n in notes { printErr("note: " + n) } }
             // With N processes grad-accum is per process; the run (and its checkpoints) records the global count.
-            if let group { args.gradAccum *= group.size }
-            let file = try openBase(args.model)
-            let text = try ModelText(file.metadata)
-            let model = try LlamaModel(file: file, threads: args.threads > 0 ? args.threads : nil)
-            if isWriter { try prepareOutput(args, fingerprint: file.fingerprint) }
+            if let group { requested.gradAccum *= group.size }
+            let file = try openBase(requested.model)
+            let text = try ModelText(file: file)
+            let model = try LlamaModel(file: file, threads: requested.threads > 0 ? requested.threads : nil)
+            // Every input (data, eval data, --init-adapter) is read and validated before the output
+            // directory is created, locked or changed.
+            let inputs = try TrainerInputs.load(arguments: requested, model: model, context: text.context)
+            let args = inputs.effectiveArguments(requested)
+            let overridden = inputs.overriddenOptions(requested)
+            if isWriter, !overridden.isEmpty {
+                printErr("note: training --init-adapter's own shape: \(overridden.joined(separator: ", ")) (recorded in run.json)")
+            }
+            var stale: [String] = []
+            if isWriter {
+                let prepared = try prepareOutput(args, fingerprint: file.fingerprint)
+                (lock, stale) = (prepared.0, prepared.stale)
+            }
             let checkpoint = try resume.map { try TrainingCheckpoint.read(path: TrainingCheckpoint.resolve($0)) }
-            let trainer = try Trainer(arguments: args, model: model, context: text.context, resume: checkpoint, group: group)
+            let trainer = try Trainer(arguments: args, model: model, inputs: inputs, resume: checkpoint, group: group)
             if let group {
                 try DataParallel.agree(file.fingerprint, what: "base model (fingerprint)", group: group)
                 try DataParallel.agree(trainer.dataKey, what: "training data (hash of the tokenized pairs)", group: group)
                 try DataParallel.agree(Self.exactArguments(args), what: "set of training arguments", group: group)
                 if isWriter { printErr("data parallel: \(group.size) processes, \(args.gradAccum / group.size) micro-batches each per step") }
             }
+            // Deleting comes last: only a run that has validated everything replaces an old one.
+            for path in stale { try FileManager.default.removeItem(atPath: path) }
             if let c = checkpoint, isWriter {
                 printErr("resuming from \(c.path) at step \(c.state.step)")
                 if !trainer.resumeChanges.isEmpty {
@@ -102,6 +121,7 @@ struct Train: ParsableCommand {
                         Double(c.bytes) / steps / 1e6, c.seconds / steps, seconds / steps, 100 * c.seconds / max(seconds, 1e-9)))
             }
         }
+        withExtendedLifetime(lock) {}
         if Signals.interrupted { throw ExitCode(Signals.exitCode) }
     }
 
@@ -250,27 +270,44 @@ struct Train: ParsableCommand {
         return (fingerprint, arguments)
     }
 
-    /// An output directory that holds a different run (another base or other arguments) is refused unless
-    /// --overwrite or --resume is given.
-    func prepareOutput(_ args: TrainArguments, fingerprint: String) throws {
+    /// Creates the output directory if needed and takes its lock (before anything in it is read), then
+    /// decides whether this run may use it: a directory holding a different run (another base or other
+    /// arguments), or files that are not a run, is refused unless --overwrite or --resume is given.
+    /// Returns the lock, held until the process ends, and the old run's files to delete once the
+    /// trainer is built (nothing is deleted here).
+    func prepareOutput(_ args: TrainArguments, fingerprint: String) throws -> (DirectoryLock, stale: [String]) {
         let fm = FileManager.default
+        try DirectoryLock.makeDirectories(args.output)
+        let lock = try DirectoryLock(directory: args.output)
         let runPath = args.output + "/run.json"
-        if fm.fileExists(atPath: runPath), resume == nil {
-            let old = Self.readRunFile(runPath)
-            let same =
-                old.map { $0.fingerprint == fingerprint && TrainOptions.resumeDifferences(saved: $0.arguments, now: args).refused.isEmpty } ?? false
-            if !same || !TrainingCheckpoint.list(directory: args.output).isEmpty {
-                guard overwrite else {
+        var stale: [String] = []
+        if resume == nil {
+            if fm.fileExists(atPath: runPath) {
+                let old = Self.readRunFile(runPath)
+                let same =
+                    old.map { $0.fingerprint == fingerprint && TrainOptions.resumeDifferences(saved: $0.arguments, now: args).refused.isEmpty }
+                    ?? false
+                if !same || !TrainingCheckpoint.list(directory: args.output).isEmpty {
+                    guard overwrite else {
+                        throw ArgumentError(
+                            "\(args.output) already holds a training run; give --resume \(args.output) to continue it, --overwrite to replace it, or another --output"
+                        )
+                    }
+                    stale = TrainingCheckpoint.list(directory: args.output).map(\.path)
+                    for name in ["metrics.jsonl", "adapter"] where fm.fileExists(atPath: args.output + "/" + name) {
+                        stale.append(args.output + "/" + name)
+                    }
+                }
+            } else {
+                let others = ((try? fm.contentsOfDirectory(atPath: args.output)) ?? []).filter { $0 != DirectoryLock.fileName }
+                if !others.isEmpty, !overwrite {
                     throw ArgumentError(
-                        "\(args.output) already holds a training run; give --resume \(args.output) to continue it, --overwrite to replace it, or another --output"
+                        "\(args.output) holds files that are not a training run (\(others.sorted().prefix(3).joined(separator: ", "))\(others.count > 3 ? ", …" : "")); choose another --output or give --overwrite to write the run among them"
                     )
                 }
-                for c in TrainingCheckpoint.list(directory: args.output) { try fm.removeItem(atPath: c.path) }
-                try? fm.removeItem(atPath: args.output + "/metrics.jsonl")
-                try? fm.removeItem(atPath: args.output + "/adapter")
             }
         }
-        try fm.createDirectory(atPath: args.output, withIntermediateDirectories: true)
+        return (lock, stale)
     }
 
     func writeRunFile(_ args: TrainArguments, fingerprint: String, dataHash: String) throws {
@@ -283,7 +320,8 @@ struct Train: ParsableCommand {
     func truncateMetrics(_ path: String, afterStep step: Int) throws {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
         let kept = text.split(separator: "\n").filter { line in
-            guard let o = try? JSONReader.parse(Array(line.utf8), rules: .python), let s = JSONValue(o)["step"]?.double else { return true }
+            // A line that does not parse is a partial write (a full disk): drop it too.
+            guard let o = try? JSONReader.parse(Array(line.utf8), rules: .python), let s = JSONValue(o)["step"]?.double else { return false }
             return Int(s) <= step
         }
         let w = try AtomicFileWriter(path: path)

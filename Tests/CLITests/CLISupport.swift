@@ -106,15 +106,19 @@ struct CLIFixture {
         }
     }()
 
-    static func writeModel(_ path: String, seed: UInt64) throws {
-        let config = ModelConfig(
+    /// `edit` may change the config and tokenizer (a broken file's recipe); `extraTensors` are added as 1-D f32.
+    static func writeModel(
+        _ path: String, seed: UInt64, extraTensors: [String] = [], edit: (inout ModelConfig, inout TokenizerData) -> Void = { _, _ in }
+    ) throws {
+        var config = ModelConfig(
             architecture: .llama, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
             numKeyValueHeads: 2, headDim: 4, rmsNormEps: 1e-6, ropeTheta: 10_000, ropeScaling: nil,
             maxPositionEmbeddings: 128, vocabSize: 257, tieWordEmbeddings: true, attentionBias: false, qkNorm: false,
             bosTokenId: nil, eosTokenIds: [256])
-        let tokenizer = TokenizerData(
+        var tokenizer = TokenizerData(
             preTokenizer: "gpt2", vocab: byteTokens + ["<|im_end|>"], merges: [],
             addedTokens: [AddedToken(id: 256, content: "<|im_end|>")], eosToken: "<|im_end|>")
+        edit(&config, &tokenizer)
         let metadata = MTFMetadata(
             config: config, tokenizer: tokenizer, chatTemplate: nil,
             provenance: Provenance(
@@ -127,7 +131,9 @@ struct CLIFixture {
             return Float((state &* 0x2545_F491_4F6C_DD1D) >> 40) / Float(1 << 23) - 1
         }
         let writer = try MTFWriter(
-            path: path, metadata: metadata, tensors: config.requiredTensors.map { TensorSpec(name: $0.name, dtype: .f32, shape: $0.shape) })
+            path: path, metadata: metadata,
+            tensors: config.requiredTensors.map { TensorSpec(name: $0.name, dtype: .f32, shape: $0.shape) }
+                + extraTensors.map { TensorSpec(name: $0, dtype: .f32, shape: [2]) })
         for t in config.requiredTensors {
             let n = t.shape.reduce(1, *)
             let values: [Float] =
@@ -138,6 +144,7 @@ struct CLIFixture {
                     : (0..<n).map { _ in uniform() * Float(1.7 / Double(t.shape[1]).squareRoot()) }
             try writer.write(name: t.name, floats: values)
         }
+        for name in extraTensors { try writer.write(name: name, floats: [1, 2]) }
         try writer.finish()
     }
 

@@ -2,6 +2,7 @@
 // Tokenization is separate (PreferenceTokenization.swift); this file knows only JSON and the record forms.
 
 import Foundation
+import TensorFile
 import JSON
 import ModelFiles
 
@@ -80,11 +81,9 @@ public enum PreferenceData {
         try DataFormat.refuseHubDatasetID(path)
         let bytes: [UInt8]
         do {
-            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            bytes = try RegularFile.read(path)
         } catch {
-            throw DataError(
-                .unreadable, RecordLocation(file: path, position: .wholeFile),
-                "cannot read the file (\((error as NSError).localizedDescription))")
+            throw DataError(.unreadable, RecordLocation(file: path, position: .wholeFile), error.reason)
         }
         return try parse(bytes, file: path, skipInvalid: skipInvalid)
     }

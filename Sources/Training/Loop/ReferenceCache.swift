@@ -1,9 +1,16 @@
 // The reference log-probs are computed once per pair (adapters off) and kept on disk, keyed by the base
 // fingerprint and a hash of the tokenized pairs (which covers the data and every tokenization setting),
-// so a later run on the same base and data skips the reference pass entirely.
+// so a later run on the same base and data skips the reference pass entirely. The fingerprint covers the
+// header's checksums, not the bytes, so a base file's tensors are verified against those checksums the
+// first time that file (device, inode, size, mtime) is used with the cache. The cache holds at most
+// `sizeLimit` bytes, least recently used entries going first; `leandpo cache --clear` empties it.
 
 import Foundation
 import TensorFile
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 public enum ReferenceCache {
     /// `$LEANDPO_CACHE/reference`, else `$XDG_CACHE_HOME/leandpo/reference`, else `~/.cache/leandpo/reference`.
@@ -40,17 +47,25 @@ public enum ReferenceCache {
         return XXHash64.hex(h.finalize())
     }
 
+    /// Entries beyond this total (bytes) are removed, least recently used first.
+    public static let sizeLimit = 256 << 20
+
     struct Entry: Codable {
         var key: String
         var logps: ReferenceLogps
     }
 
-    public static func load(key: String) -> ReferenceLogps? {
+    /// The entry for `key` if it holds exactly `count` pairs in each of its arrays; anything else
+    /// (missing, unreadable, another key, arrays of unequal lengths) is a miss, to be recomputed.
+    public static func load(key: String, count: Int) -> ReferenceLogps? {
         let path = directory + "/\(key).json"
-        guard let data = FileManager.default.contents(atPath: path),
-            let e = try? JSONDecoder().decode(Entry.self, from: data), e.key == key
+        guard let bytes = try? RegularFile.read(path),
+            let e = try? JSONDecoder().decode(Entry.self, from: Data(bytes)), e.key == key
         else { return nil }
-        return e.logps
+        let l = e.logps
+        guard [l.chosen.count, l.rejected.count, l.chosenTail.count, l.rejectedTail.count].allSatisfy({ $0 == count }) else { return nil }
+        utime(path, nil)  // recently used: pruned last
+        return l
     }
 
     /// Best effort: a cache that cannot be written only costs time later.
@@ -62,5 +77,64 @@ public enum ReferenceCache {
             try file.write([UInt8](data))
             try file.commit()
         } catch {}
+        prune(keepingBytes: sizeLimit)
+    }
+
+    // MARK: - Verified bases
+
+    /// Verifies `file`'s tensor checksums unless this file (same identity) was verified before, and
+    /// remembers it. A copy of the base with damaged weights but an intact header throws here instead of
+    /// filling the cache with its log-probs under the good file's fingerprint.
+    public static func ensureVerified(_ file: MappedTensorFile) throws {
+        let marker = directory + "/verified/\(file.fingerprint)-\(file.identity)"
+        if FileManager.default.fileExists(atPath: marker) { return }
+        try file.verify()
+        try? FileManager.default.createDirectory(atPath: directory + "/verified", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: marker, contents: Data(file.path.utf8))
+    }
+
+    // MARK: - Listing and clearing
+
+    public struct Listing: Sendable {
+        public var entries: Int
+        public var bytes: Int
+        public var verifiedBases: Int
+    }
+
+    /// What the cache holds now.
+    public static func list() -> Listing {
+        let files = entryFiles()
+        let verified = (try? FileManager.default.contentsOfDirectory(atPath: directory + "/verified"))?.count ?? 0
+        return Listing(entries: files.count, bytes: files.reduce(0) { $0 + $1.bytes }, verifiedBases: verified)
+    }
+
+    /// Removes every entry and verification marker; returns what was removed.
+    @discardableResult
+    public static func clear() throws -> Listing {
+        let before = list()
+        let fm = FileManager.default
+        for f in entryFiles() { try fm.removeItem(atPath: f.path) }
+        if fm.fileExists(atPath: directory + "/verified") { try fm.removeItem(atPath: directory + "/verified") }
+        return before
+    }
+
+    /// Removes the least recently used entries until the rest fit in `keepingBytes`.
+    public static func prune(keepingBytes limit: Int) {
+        var files = entryFiles().sorted { $0.used < $1.used }
+        var total = files.reduce(0) { $0 + $1.bytes }
+        while total > limit, !files.isEmpty {
+            let f = files.removeFirst()
+            if unlink(f.path) == 0 { total -= f.bytes }
+        }
+    }
+
+    private static func entryFiles() -> [(path: String, bytes: Int, used: Double)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.compactMap { name in
+            let path = directory + "/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+            return (path, Int(st.st_size), Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)
+        }
     }
 }

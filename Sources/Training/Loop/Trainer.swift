@@ -46,6 +46,83 @@ public struct TrainerError: Error, CustomStringConvertible, Sendable {
     public init(_ d: String) { description = d }
 }
 
+// MARK: - Inputs
+
+/// What a run reads before it may touch its output directory: the training and eval data, tokenized and
+/// validated, and the `--init-adapter` if any. The CLI loads these first, so a bad input is reported
+/// before anything in the output directory is created, replaced or deleted.
+public struct TrainerInputs {
+    public var train: PreferenceDataset
+    public var eval: PreferenceDataset?
+    public var initAdapter: LoRAAdapter?
+
+    public static func load(arguments: TrainArguments, model: LlamaModel, context: TokenizationContext) throws -> TrainerInputs {
+        try arguments.validate()
+        let options = arguments.dataOptions
+        /// The seeded split: the same records go to eval on every run with this seed (indices into `count`).
+        func split(_ count: Int, _ fraction: Double) throws -> (train: [Int], eval: [Int]) {
+            var order = Array(0..<count)
+            var rng = SplitMix64(seed: arguments.seed ^ 0x5EED_E7A1)
+            order.shuffle(using: &rng)
+            let n = max(1, Int((Double(order.count) * fraction).rounded()))
+            guard n < order.count else { throw TrainerError("--eval-split \(fraction) leaves no training pairs") }
+            let evalIdx = Set(order.prefix(n))
+            return ((0..<count).filter { !evalIdx.contains($0) }, (0..<count).filter { evalIdx.contains($0) })
+        }
+        var trainSet: PreferenceDataset
+        var evalSet: PreferenceDataset?
+        if let kind = arguments.lossConfig.losses.first?.kind, kind.isUnpaired {
+            // KTO: the KL completions are built per batch after any split, so they pair neighbours the run sees.
+            let withKL = KTOLoss.needsKL(kind)
+            var t = try UnpairedDataset.load(path: arguments.data, context: context, options: options)
+            var e = try arguments.evalData.map { try UnpairedDataset.load(path: $0, context: context, options: options) }
+            if let fraction = arguments.evalSplit {
+                let (ti, ei) = try split(t.examples.count, fraction)
+                e = t.subset(ei)
+                t = t.subset(ti)
+            }
+            trainSet = t.scoringDataset(batchSize: arguments.batchSize, withKL: withKL, options: options)
+            evalSet = e?.scoringDataset(batchSize: arguments.batchSize, withKL: withKL, options: options)
+        } else {
+            trainSet = try PreferenceDataset.load(path: arguments.data, context: context, options: options)
+            if let e = arguments.evalData {
+                evalSet = try PreferenceDataset.load(path: e, context: context, options: options)
+            } else if let fraction = arguments.evalSplit {
+                let (ti, ei) = try split(trainSet.pairs.count, fraction)
+                var e = trainSet
+                e.pairs = ei.map { trainSet.pairs[$0] }
+                e.summary.pairsKept = e.pairs.count
+                trainSet.pairs = ti.map { trainSet.pairs[$0] }
+                trainSet.summary.pairsKept = trainSet.pairs.count
+                evalSet = e
+            }
+        }
+        let initial = try arguments.initAdapter.map { try PEFTAdapter.load(directory: $0, modelConfig: model.config) }
+        return TrainerInputs(train: trainSet, eval: evalSet, initAdapter: initial)
+    }
+
+    /// `arguments` with the LoRA config the run really trains: an initial adapter's (r, alpha, rsLoRA,
+    /// dropout and targets from its adapter_config.json) replaces `--lora-*`.
+    public func effectiveArguments(_ arguments: TrainArguments) -> TrainArguments {
+        guard let a = initAdapter else { return arguments }
+        var out = arguments
+        out.lora = a.config
+        return out
+    }
+
+    /// What `effectiveArguments` changed, as option names with the adapter's values ("--lora-r 8"), for a note.
+    public func overriddenOptions(_ arguments: TrainArguments) -> [String] {
+        guard let a = initAdapter else { return [] }
+        var out: [String] = []
+        if a.config.r != arguments.lora.r { out.append("--lora-r \(a.config.r)") }
+        if a.config.targets != arguments.lora.targets { out.append("--lora-targets \(a.config.targets.map(\.rawValue).joined(separator: ","))") }
+        if a.config.alpha != arguments.lora.alpha { out.append("--lora-alpha \(a.config.alpha)") }
+        if a.config.rslora != arguments.lora.rslora { out.append("--rslora \(a.config.rslora)") }
+        if a.config.dropout != arguments.lora.dropout { out.append("--lora-dropout \(a.config.dropout)") }
+        return out
+    }
+}
+
 // MARK: - Trainer
 
 public final class Trainer {
@@ -79,68 +156,39 @@ public final class Trainer {
     /// unless the model was built with that benchmark switch off (tools/bench --ablate).
     var sharesPrompts: Bool { model.switches.sharesPrompts }
 
-    /// Loads the model, the adapter (fresh, from `--init-adapter`, or from `resume`), the data, and plans
-    /// the run. Nothing is computed yet.
+    /// Loads the inputs (data, `--init-adapter`) and plans the run; see `init(arguments:model:inputs:resume:group:)`.
+    public convenience init(
+        arguments: TrainArguments, model: LlamaModel, context: TokenizationContext, resume: TrainingCheckpoint? = nil,
+        group: ProcessGroup? = nil
+    ) throws {
+        let inputs = try TrainerInputs.load(arguments: arguments, model: model, context: context)
+        try self.init(arguments: arguments, model: model, inputs: inputs, resume: resume, group: group)
+    }
+
+    /// Plans the run over inputs already read and validated: the adapter is fresh, `inputs.initAdapter`,
+    /// or `resume`'s. With an initial adapter `arguments` records the adapter's LoRA shape (r, alpha,
+    /// rsLoRA, dropout, targets), whatever `--lora-*` said, since that is the shape trained.
     /// With a `group` of N processes, `arguments.gradAccum` is the global count (N × each rank's) and
     /// this rank computes its N-th of every step's micro-batches (see DataParallel).
     public init(
-        arguments: TrainArguments, model: LlamaModel, context: TokenizationContext, resume: TrainingCheckpoint? = nil,
-        group: ProcessGroup? = nil
+        arguments: TrainArguments, model: LlamaModel, inputs: TrainerInputs, resume: TrainingCheckpoint? = nil, group: ProcessGroup? = nil
     ) throws {
         try arguments.validate()
         if let group, arguments.gradAccum % group.size != 0 {
             throw TrainerError("grad_accum \(arguments.gradAccum) does not split over \(group.size) processes")
         }
         self.group = group
+        let arguments = inputs.effectiveArguments(arguments)
         self.arguments = arguments
         self.model = model
         lossConfig = arguments.lossConfig
-        let options = arguments.dataOptions
-        /// The seeded split: the same records go to eval on every run with this seed (indices into `count`).
-        func split(_ count: Int, _ fraction: Double) throws -> (train: [Int], eval: [Int]) {
-            var order = Array(0..<count)
-            var rng = SplitMix64(seed: arguments.seed ^ 0x5EED_E7A1)
-            order.shuffle(using: &rng)
-            let n = max(1, Int((Double(order.count) * fraction).rounded()))
-            guard n < order.count else { throw TrainerError("--eval-split \(fraction) leaves no training pairs") }
-            let evalIdx = Set(order.prefix(n))
-            return ((0..<count).filter { !evalIdx.contains($0) }, (0..<count).filter { evalIdx.contains($0) })
-        }
-        var trainSet: PreferenceDataset
-        var evalSet: PreferenceDataset?
-        if let kind = lossConfig.losses.first?.kind, kind.isUnpaired {
-            // KTO: the KL completions are built per batch after any split, so they pair neighbours the run sees.
-            let withKL = KTOLoss.needsKL(kind)
-            var t = try UnpairedDataset.load(path: arguments.data, context: context, options: options)
-            var e = try arguments.evalData.map { try UnpairedDataset.load(path: $0, context: context, options: options) }
-            if let fraction = arguments.evalSplit {
-                let (ti, ei) = try split(t.examples.count, fraction)
-                e = t.subset(ei)
-                t = t.subset(ti)
-            }
-            trainSet = t.scoringDataset(batchSize: arguments.batchSize, withKL: withKL, options: options)
-            evalSet = e?.scoringDataset(batchSize: arguments.batchSize, withKL: withKL, options: options)
-        } else {
-            trainSet = try PreferenceDataset.load(path: arguments.data, context: context, options: options)
-            if let e = arguments.evalData {
-                evalSet = try PreferenceDataset.load(path: e, context: context, options: options)
-            } else if let fraction = arguments.evalSplit {
-                let (ti, ei) = try split(trainSet.pairs.count, fraction)
-                var e = trainSet
-                e.pairs = ei.map { trainSet.pairs[$0] }
-                e.summary.pairsKept = e.pairs.count
-                trainSet.pairs = ti.map { trainSet.pairs[$0] }
-                trainSet.summary.pairsKept = trainSet.pairs.count
-                evalSet = e
-            }
-        }
-        train = trainSet
-        eval = evalSet
+        train = inputs.train
+        eval = inputs.eval
 
         if let resume {
             adapter = try resume.makeAdapter(modelConfig: model.config)
-        } else if let dir = arguments.initAdapter {
-            adapter = try PEFTAdapter.load(directory: dir, modelConfig: model.config)
+        } else if let initial = inputs.initAdapter {
+            adapter = initial
         } else {
             adapter = try LoRAAdapter(config: arguments.lora, modelConfig: model.config, seed: arguments.seed)
         }
@@ -210,6 +258,7 @@ public final class Trainer {
     /// pairs scores 400 of them, not all); pairs it never reaches keep 0.
     func prepareReference(_ events: (TrainerEvent) -> TrainerControl) throws {
         guard lossConfig.needsReference else { return }
+        try ReferenceCache.ensureVerified(model.file)
         func get(_ pairs: [TokenizedPair], order: [Int], groupLimit: Int? = nil) throws -> ReferenceLogps {
             var groups = stride(from: 0, to: order.count, by: arguments.batchSize).map {
                 Array(order[$0..<min(order.count, $0 + arguments.batchSize)])
@@ -219,7 +268,7 @@ public final class Trainer {
             // The cache holds the shipped packing's log-probs only: a run with prompt sharing switched off
             // neither reads nor writes it, so the key does not depend on a benchmark switch.
             let key = sharesPrompts ? ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: pairs, groups: groups) : nil
-            let cached = key.flatMap { ReferenceCache.load(key: $0) }.flatMap { $0.count == pairs.count ? $0 : nil }
+            let cached = key.flatMap { ReferenceCache.load(key: $0, count: pairs.count) }
             // Every rank scores only if one of them lacks the cache (each machine has its own).
             let missing = try group.map { try DataParallel.any(cached == nil, group: $0) } ?? (cached == nil)
             if let cached, !missing {
