@@ -11,12 +11,12 @@ struct BaseModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp(TrainOption.help("model"), valueName: "PATH")) var model: String
     @Option(help: ArgumentHelp(TrainOption.help("threads"), valueName: "INT")) var threads = TrainArguments().threads
 
-    func validate() throws {
-        guard threads >= 0 else { throw ValidationError("--threads must be ≥ 0 (0: all cores), got \(threads)") }
+    /// The base's mapping, refusing files that are not MTF with the command that converts them. Checks
+    /// here (not in validate()) give the one-line error and exit code 1 every user error gets.
+    func open() throws -> MappedTensorFile {
+        guard threads >= 0 else { throw ArgumentError("--threads must be ≥ 0 (0: all cores), got \(threads)") }
+        return try openBase(model)
     }
-
-    /// The base's mapping, refusing files that are not MTF with the command that converts them.
-    func open() throws -> MappedTensorFile { try openBase(model) }
 
     /// The model over `file` with the chosen thread count (0: all cores).
     func load(_ file: MappedTensorFile) throws -> LlamaModel { try LlamaModel(file: file, threads: threads > 0 ? threads : nil) }

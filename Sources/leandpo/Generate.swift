@@ -28,11 +28,12 @@ struct Generate: ParsableCommand {
     @Option(help: "Nucleus sampling mass.") var topP: Float = 1
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
 
-    func validate() throws {
-        guard (prompt == nil) != (messages == nil) else { throw ValidationError("give --prompt TEXT or --messages FILE (one of them)") }
-        guard maxTokens >= 1, maxTokens <= 1 << 24 else { throw ValidationError("--max-tokens must lie in 1...\(1 << 24), got \(maxTokens)") }
-        guard temperature.isFinite, temperature >= 0 else { throw ValidationError("--temperature must be ≥ 0, got \(temperature)") }
-        guard topP.isFinite, topP > 0, topP <= 1 else { throw ValidationError("--top-p must lie in (0, 1], got \(topP)") }
+    /// Cross-option checks, as one line and exit code 1 (run() calls it inside reportingErrors).
+    func check() throws {
+        guard (prompt == nil) != (messages == nil) else { throw ArgumentError("give --prompt TEXT or --messages FILE (one of them)") }
+        guard maxTokens >= 1, maxTokens <= 1 << 24 else { throw ArgumentError("--max-tokens must lie in 1...\(1 << 24), got \(maxTokens)") }
+        guard temperature.isFinite, temperature >= 0 else { throw ArgumentError("--temperature must be ≥ 0, got \(temperature)") }
+        guard topP.isFinite, topP > 0, topP <= 1 else { throw ArgumentError("--top-p must lie in (0, 1], got \(topP)") }
     }
 
     /// The conversation to render: the system message, then the file's messages or the prompt as a user turn.
@@ -66,6 +67,7 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try check()
             let file = try base.open()
             let text = try ModelText(file: file)
             let m = try base.load(file)
