@@ -20,6 +20,11 @@ public enum TrainerEvent {
     /// Held-out evaluation (keys `eval_*`).
     case evaluated(step: Int, [(key: String, value: Double)])
     case saved(path: String, info: CheckpointInfo, seconds: Double)
+    /// A one-line hint about the run (the collapse warning).
+    case warning(String)
+    /// The end of training as the HF Trainer logs it: train_runtime, train_samples_per_second,
+    /// train_steps_per_second, train_loss (mean step loss over the run), epoch, step.
+    case summary([(key: String, value: Double)])
     case finished(step: Int)
 }
 
@@ -60,6 +65,11 @@ public final class Trainer {
     /// What a resumed run changed from its checkpoint's arguments (a longer run, another cadence), each as
     /// `name old → new`; empty for a fresh run or an unchanged resume.
     public private(set) var resumeChanges: [String] = []
+    /// TRL's num_tokens: prompt+chosen and prompt+rejected tokens of every trained micro-batch so far.
+    public private(set) var totalTokens = 0
+    /// Σ of the step losses so far (train_loss is this / steps).
+    public private(set) var lossSum = 0.0
+    public private(set) var collapseWatch: CollapseWatch
     private var reference: ReferenceLogps?
     private var evalReference: ReferenceLogps?
     private let pairsPerStep: Int
@@ -78,6 +88,7 @@ public final class Trainer {
         self.arguments = arguments
         self.model = model
         lossConfig = arguments.lossConfig
+        collapseWatch = CollapseWatch(windows: arguments.collapseWindows)
         let options = arguments.dataOptions
         var trainSet = try PreferenceDataset.load(path: arguments.data, context: context, options: options)
         var evalSet: PreferenceDataset?
@@ -122,6 +133,12 @@ public final class Trainer {
             try optimizer.restore(resume.optimizerState)
             step = resume.state.step
             window = resume.state.window
+            totalTokens = resume.state.totalTokens ?? 0
+            lossSum = resume.state.lossSum ?? 0
+            if var watch = resume.state.collapseWatch {
+                watch.windows = arguments.collapseWindows
+                collapseWatch = watch
+            }
         }
     }
 
@@ -204,9 +221,11 @@ public final class Trainer {
         }
         try prepareReference(events)
         let initialStep = step
+        let runStart = DispatchTime.now().uptimeNanoseconds
         while step < totalSteps {
             let report = try trainStep()
             step += 1
+            lossSum += report.loss
             var stop = events(.step(report)) == .stop
             // A due log is written even when stopping, so a checkpoint never carries a window that an
             // uninterrupted run would already have logged (a resume then logs exactly the same lines).
@@ -214,8 +233,10 @@ public final class Trainer {
                 var w = MetricsWindow()
                 for m in window { w.add(m) }
                 window = []
-                let values = [("step", Double(step)), ("epoch", epoch(atStep: step))] + w.flush()
+                let values =
+                    [("step", Double(step)), ("epoch", epoch(atStep: step))] + w.flush() + [(MetricKey.numTokens, Double(totalTokens))]
                 if events(.log(values)) == .stop { stop = true }
+                if let warning = collapseWatch.observe(values), events(.warning(warning)) == .stop { stop = true }
             }
             if stop { return }
             // --eval-steps 0: only at the end.
@@ -231,6 +252,16 @@ public final class Trainer {
             _ = events(try save())
         }
         try PEFTAdapter.save(adapter, directory: arguments.output + "/adapter", baseModelName: model.file.metadata.provenance.sourceName)
+        let runtime = Double(DispatchTime.now().uptimeNanoseconds - runStart) / 1e9
+        // The HF Trainer's speed metrics count the whole planned run (even when resumed) over this session's time.
+        _ = events(
+            .summary([
+                (MetricKey.trainRuntime, runtime),
+                ("train_samples_per_second", Double(totalSteps * pairsPerStep) / max(runtime, 1e-9)),
+                ("train_steps_per_second", Double(totalSteps) / max(runtime, 1e-9)),
+                (MetricKey.trainLoss, step > 0 ? lossSum / Double(step) : 0),
+                ("epoch", epoch(atStep: step)), ("step", Double(step)),
+            ]))
         _ = events(.finished(step: step))
     }
 
@@ -251,9 +282,11 @@ public final class Trainer {
                 pairs: idx.map { train.pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo }, sharePrompts: sharesPrompts)
             let ref = reference?[idx]
             var result: LossResult?
+            // --kl-estimate: the reference's head inputs at the same rows (a forward with the adapters off).
+            let referenceHidden = arguments.klEstimate ? try model.referenceHeadInputs(batch: pb.batch, completionRanges: pb.ranges) : nil
             _ = try model.forwardBackward(
                 batch: pb.batch, completionRanges: pb.ranges, adapter: adapter,
-                dropoutSeed: arguments.seed ^ (UInt64(step) << 20 | UInt64(m))
+                dropoutSeed: arguments.seed ^ (UInt64(step) << 20 | UInt64(m)), referenceHidden: referenceHidden
             ) { lp in
                 let r = DPOLoss.compute(Self.lossInputs(pb, lp, ref), config: lossConfig)
                 result = r
@@ -268,6 +301,7 @@ public final class Trainer {
             lossSum += r.loss
             accSum += r.metrics[MetricKey.rewardsAccuracies] ?? 0
             tokens += pb.tokenCount
+            totalTokens += pb.tokenCount
             window.append(r.metrics.merging(["loss": r.loss]) { a, _ in a })
         }
         let grads = UnsafeBufferPointer(adapter.gradients)
@@ -301,6 +335,17 @@ public final class Trainer {
         inputs.policyChosenSequence = s.chosenSequence
         inputs.chosenLogitSums = s.chosenLogitSums
         inputs.rejectedLogitSums = s.rejectedLogitSums
+        if s.chosenEntropySums.count == pb.count {
+            inputs.chosenEntropySums = s.chosenEntropySums
+            inputs.rejectedEntropySums = s.rejectedEntropySums
+            inputs.chosenTop1 = s.chosenTop1
+            inputs.chosenAlignedSums = s.chosenAlignedSums
+            inputs.rejectedAlignedSums = s.rejectedAlignedSums
+        }
+        if !lp.tokenKL.isEmpty {
+            inputs.chosenKLSums = s.chosenKLSums
+            inputs.rejectedKLSums = s.rejectedKLSums
+        }
         return inputs
     }
 
@@ -315,11 +360,13 @@ public final class Trainer {
             let idx = Array(start..<min(pairs.count, start + b))
             let pb = PairBatch(
                 pairs: idx.map { pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo }, sharePrompts: sharesPrompts)
-            let lp = try model.sequenceLogProbs(batch: pb.batch, completionRanges: pb.ranges, adapter: adapter)
+            let referenceHidden = arguments.klEstimate ? try model.referenceHeadInputs(batch: pb.batch, completionRanges: pb.ranges) : nil
+            let lp = try model.sequenceLogProbs(
+                batch: pb.batch, completionRanges: pb.ranges, adapter: adapter, referenceHidden: referenceHidden)
             let r = DPOLoss.compute(Self.lossInputs(pb, lp, reference?[idx]), config: lossConfig)
             w.add(r.metrics.merging(["loss": r.loss]) { a, _ in a })
         }
-        return w.flush(eval: true)
+        return w.flush(eval: true) + [("eval_" + MetricKey.numTokens, Double(totalTokens))]
     }
 
     // MARK: - Checkpoints
