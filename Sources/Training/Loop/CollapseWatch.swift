@@ -6,15 +6,18 @@ public struct CollapseWatch: Codable, Sendable, Equatable {
     public var windows: Int
     var lastLogps: Double?
     var lastMargin: Double?
-    /// Windows in a row whose logps/chosen fell and rewards/margins grew, and the values the run started from.
+    /// Windows in a row whose logps/chosen fell, the values before the first of them, and whether this
+    /// streak has warned already.
     var streak = 0
     var startLogps = 0.0
     var startMargin = 0.0
+    var warned = false
 
     public init(windows: Int) { self.windows = windows }
 
-    /// Feeds one logged window (TRL's names); returns the warning when the streak reaches `windows` (once
-    /// per streak).
+    /// Feeds one logged window (TRL's names); returns the warning once per streak, when logps/chosen has
+    /// fallen for at least `windows` windows in a row and rewards/margins is above where the streak began
+    /// (the margin itself is noisy from window to window; its growth over the streak is what matters).
     public mutating func observe(_ values: [(key: String, value: Double)]) -> String? {
         guard let logps = values.first(where: { $0.key == MetricKey.logpsChosen })?.value,
             let margin = values.first(where: { $0.key == MetricKey.rewardsMargins })?.value
@@ -23,8 +26,9 @@ public struct CollapseWatch: Codable, Sendable, Equatable {
             lastLogps = logps
             lastMargin = margin
         }
-        guard let l0 = lastLogps, let m0 = lastMargin, logps < l0, margin > m0 else {
+        guard let l0 = lastLogps, let m0 = lastMargin, logps < l0 else {
             streak = 0
+            warned = false
             return nil
         }
         if streak == 0 {
@@ -32,8 +36,9 @@ public struct CollapseWatch: Codable, Sendable, Equatable {
             startMargin = m0
         }
         streak += 1
-        guard windows > 0, streak == windows else { return nil }
-        return Self.message(windows: windows, logps: (startLogps, logps), margins: (startMargin, margin))
+        guard windows > 0, streak >= windows, !warned, margin > startMargin else { return nil }
+        warned = true
+        return Self.message(windows: streak, logps: (startLogps, logps), margins: (startMargin, margin))
     }
 
     static func message(windows: Int, logps: (Double, Double), margins: (Double, Double)) -> String {
