@@ -143,6 +143,43 @@ public enum Reference {
         return (logps, lses, means)
     }
 
+    /// Per row of hidden·Wᵀ: the entropy −Σ p·log p, log Σ p² and the first index of the largest logit.
+    public static func distributionStatistics(
+        hidden: [Double], weight: [Double], rows: Int, dim: Int, vocab: Int
+    ) -> (entropy: [Double], logSumSquares: [Double], argmax: [Int]) {
+        var entropy: [Double] = [], squares: [Double] = [], argmax: [Int] = []
+        for r in 0..<rows {
+            var logits = [Double](repeating: 0, count: vocab)
+            for v in 0..<vocab {
+                for i in 0..<dim { logits[v] += hidden[r * dim + i] * weight[v * dim + i] }
+            }
+            let mx = logits.max()!
+            let lse = mx + log(logits.reduce(0) { $0 + exp($1 - mx) })
+            let logp = logits.map { $0 - lse }
+            entropy.append(-logp.reduce(0) { $0 + exp($1) * $1 })
+            squares.append(log(logp.reduce(0) { $0 + exp(2 * $1) }))
+            argmax.append(logits.firstIndex(of: mx)!)
+        }
+        return (entropy, squares, argmax)
+    }
+
+    /// Per row: KL(p‖q) with p = softmax(hidden·Wᵀ), q = softmax(referenceHidden·Wᵀ).
+    public static func kl(hidden: [Double], referenceHidden: [Double], weight: [Double], rows: Int, dim: Int, vocab: Int) -> [Double] {
+        func logSoftmax(_ h: [Double], _ r: Int) -> [Double] {
+            var logits = [Double](repeating: 0, count: vocab)
+            for v in 0..<vocab {
+                for i in 0..<dim { logits[v] += h[r * dim + i] * weight[v * dim + i] }
+            }
+            let mx = logits.max()!
+            let lse = mx + log(logits.reduce(0) { $0 + exp($1 - mx) })
+            return logits.map { $0 - lse }
+        }
+        return (0..<rows).map { r in
+            let lp = logSoftmax(hidden, r), lq = logSoftmax(referenceHidden, r)
+            return zip(lp, lq).reduce(0) { $0 + exp($1.0) * ($1.0 - $1.1) }
+        }
+    }
+
     // MARK: - LoRA
 
     /// scale · (inp·Aᵀ)·Bᵀ

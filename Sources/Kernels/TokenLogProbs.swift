@@ -2,7 +2,9 @@
 // logits are computed a vocabulary chunk at a time (one sgemm per chunk), folded into an online
 // logsumexp, and the target's logit is picked out. Backward recomputes each chunk — or, for training,
 // the forward also folds the softmax-weighted mean of the head's rows, E_p[W] (one more sgemm per
-// chunk), and the backward is then one (D)-vector per row: no logits recomputed.
+// chunk), and the backward is then one (D)-vector per row: no logits recomputed. The same pass can fold the
+// statistics TRL's metrics and WPO take from the full distribution (entropy, log Σ p², argmax), so they
+// never need a second pass over the vocabulary.
 // N selected rows, D model dim, V vocab, C vocab chunk.
 
 import Foundation
@@ -27,15 +29,32 @@ public enum TokenLogProbs {
         return UnsafePointer(buffer)
     }
 
+    /// Floats of the extra scratch `forward(referenceHidden:kl:)` needs: the reference's logits (N, C) and
+    /// its running max and sum.
+    public static func referenceScratchFloats(rows: Int, vocab: Int, chunk: Int = defaultChunk) -> Int {
+        rows * min(chunk, vocab) + 2 * rows
+    }
+
     // MARK: - Forward
 
     /// logps[n] = logit[n, targets[n]] − lse[n], lse[n] = log Σ_v exp(logit[n, v]), logit = hidden·Wᵀ.
     /// `logitMeans` (optional) receives Σ_v logit[n, v] / V per row (TRL's logits/* metrics).
     /// `expected` (optional) receives Σ_v softmax(logit[n])_v · W[v] per row, for `backward(expected:)`.
+    /// `entropy` (optional) receives −Σ_v p·log p per row (TRL's `entropy`), `logSumSquares` log Σ_v p²
+    /// (TRL's `log_sum_sq_probs`, WPO's weights), `argmax` the first index of the largest logit (TRL's
+    /// `is_top1` is argmax == target). All three are folded online next to the running logsumexp.
+    /// `kl` (optional, with `referenceHidden` and `referenceScratch`) receives KL(p‖q) = Σ_v p·(log p − log q)
+    /// per row, q = softmax(referenceHidden·Wᵀ): one more sgemm per chunk, never a full (N, V) matrix.
     public static func forward(
         logps: UnsafeMutablePointer<Float>,  // (N)
         lse: UnsafeMutablePointer<Float>,  // (N)
         logitMeans: UnsafeMutablePointer<Float>? = nil,  // (N)
+        entropy: UnsafeMutablePointer<Float>? = nil,  // (N)
+        logSumSquares: UnsafeMutablePointer<Float>? = nil,  // (N)
+        argmax: UnsafeMutablePointer<Int32>? = nil,  // (N)
+        kl: UnsafeMutablePointer<Float>? = nil,  // (N)
+        referenceHidden: UnsafePointer<Float>? = nil,  // (N, D)
+        referenceScratch: UnsafeMutablePointer<Float>? = nil,  // (referenceScratchFloats)
         expected: UnsafeMutablePointer<Float>? = nil,  // (N, D)
         hidden: UnsafePointer<Float>,  // (N, D)
         targets: UnsafePointer<Int32>,  // (N)
@@ -51,12 +70,20 @@ public enum TokenLogProbs {
         let logits = scratch.baseAddress!  // (N, C)
         let runMax = logits + n * c, runSum = runMax + n  // (N), (N)
         let wbuf = runSum + n  // (C, D)
+        precondition((kl == nil) == (referenceHidden == nil) && (kl == nil) == (referenceScratch == nil), "kl needs referenceHidden and its scratch")
+        let refLogits = referenceScratch  // (N, C)
+        let refMax = referenceScratch.map { $0 + n * c }, refSum = referenceScratch.map { $0 + n * c + n }  // (N), (N)
         var v0 = 0
         while v0 < vocab {
             let cn = min(c, vocab - v0)
             let w = vocabChunk(weight, v0, cn, wbuf)
             // logits = hidden·W[v0..<v0+cn]ᵀ
             BLAS.parallelSgemm(transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: logits, ldc: cn)
+            if let referenceHidden, let refLogits {
+                BLAS.parallelSgemm(
+                    transA: false, transB: true, m: n, n: cn, k: d, alpha: 1, a: referenceHidden, lda: d, b: w, ldb: d, beta: 0, c: refLogits,
+                    ldc: cn)
+            }
             let first = v0 == 0
             let start = v0
             Parallel.forChunks(count: n, minChunk: max(1, 16_384 / cn)) { range, _ in
@@ -80,10 +107,40 @@ public enum TokenLogProbs {
                     }
                     // online logsumexp: m' = max(m, max chunk); s' = s·e^(m−m') + Σ e^(l−m')
                     let mx = maximum(row, cn)
+                    if let argmax, first || mx > runMax[i] {  // strict: an earlier chunk keeps a tie (first maximum)
+                        var j = 0
+                        while j < cn - 1 && row[j] != mx { j += 1 }
+                        argmax[i] = Int32(start + j)
+                    }
                     let m = first ? mx : max(runMax[i], mx)
-                    let chunkSum = expShiftSum(row, cn, shift: m)  // row = e^(l−m')
                     let rescale = first ? 1 : fastExp(runMax[i] - m)
-                    runSum[i] = first ? chunkSum : runSum[i] * rescale + chunkSum
+                    if let kl, let refLogits, let refMax, let refSum {
+                        // kl holds Σ e^(l−m')·(l − r) (rescaled like the sum); the reference's own online logsumexp.
+                        let refRow = refLogits + i * cn
+                        var acc: Float = 0
+                        for j in 0..<cn { acc += fastExp(row[j] - m) * (row[j] - refRow[j]) }
+                        kl[i] = first ? acc : kl[i] * rescale + acc
+                        let rmx = maximum(refRow, cn)
+                        let rm = first ? rmx : max(refMax[i], rmx)
+                        let refChunk = expShiftSum(refRow, cn, shift: rm)
+                        refSum[i] = first ? refChunk : refSum[i] * fastExp(refMax[i] - rm) + refChunk
+                        refMax[i] = rm
+                    }
+                    if entropy != nil || logSumSquares != nil {
+                        // u = l − m'; entropy holds Σ e^u·u, logSumSquares Σ e^(2u), both rescaled to the new max:
+                        // Σ e^(l−m')(l−m') = r·(Σ e^(l−m)(l−m) + (m−m')·Σ e^(l−m)), r = e^(m−m').
+                        let (chunkSum, chunkMoment, chunkSquares) = expShiftMoments(row, cn, shift: m)  // row = e^(l−m')
+                        if let entropy {
+                            entropy[i] = first ? chunkMoment : rescale * (entropy[i] + (runMax[i] - m) * runSum[i]) + chunkMoment
+                        }
+                        if let logSumSquares {
+                            logSumSquares[i] = first ? chunkSquares : rescale * rescale * logSumSquares[i] + chunkSquares
+                        }
+                        runSum[i] = first ? chunkSum : runSum[i] * rescale + chunkSum
+                    } else {
+                        let chunkSum = expShiftSum(row, cn, shift: m)  // row = e^(l−m')
+                        runSum[i] = first ? chunkSum : runSum[i] * rescale + chunkSum
+                    }
                     runMax[i] = m
                     // expected accumulates Σ e^(l−m')·W[v] unnormalized: rescale the earlier chunks' sum
                     if let expected, !first, rescale != 1 { scale(expected + i * d, rescale, d) }
@@ -101,8 +158,41 @@ public enum TokenLogProbs {
             lse[i] = runMax[i] + Foundation.log(runSum[i])
             logps[i] -= lse[i]
             if let logitMeans { logitMeans[i] /= Float(vocab) }
+            // H = −Σ p·log p = log S − Σ e^u·u / S; log Σ p² = log Σ e^(2u) − 2·log S (u = l − m)
+            if let entropy { entropy[i] = Foundation.log(runSum[i]) - entropy[i] / runSum[i] }
+            if let logSumSquares { logSumSquares[i] = Foundation.log(logSumSquares[i]) - 2 * Foundation.log(runSum[i]) }
+            // KL = Σ p·(l − r) − lse + lse_ref; clamped at 0 against rounding (it is ≥ 0 exactly)
+            if let kl, let refMax, let refSum {
+                kl[i] = max(0, kl[i] / runSum[i] - lse[i] + refMax[i] + Foundation.log(refSum[i]))
+            }
             if let expected { scale(expected + i * d, 1 / runSum[i], d) }
         }
+    }
+
+    /// a[i] = exp(a[i] − shift) for i < n, returning Σ e, Σ e·(a[i] − shift) and Σ e² (eight-lane partial sums).
+    @inline(__always) static func expShiftMoments(_ a: UnsafeMutablePointer<Float>, _ n: Int, shift: Float) -> (Float, Float, Float) {
+        var acc = SIMD8<Float>(), accMoment = SIMD8<Float>(), accSquares = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= n {
+            let u = load8(a + i) - shift
+            let e = fastExp(u)
+            store8(e, a + i)
+            acc += e
+            accMoment += e * u
+            accSquares += e * e
+            i += 8
+        }
+        var s = acc.sum(), moment = accMoment.sum(), squares = accSquares.sum()
+        while i < n {
+            let u = a[i] - shift
+            let e = fastExp(u)
+            a[i] = e
+            s += e
+            moment += e * u
+            squares += e * e
+            i += 1
+        }
+        return (s, moment, squares)
     }
 
     // MARK: - Backward

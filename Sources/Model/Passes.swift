@@ -20,6 +20,14 @@ public struct SequenceLogProbs: Sendable, Equatable {
     /// Per sequence (group): Σ over its scored tokens of the mean logit over the vocabulary (TRL's logits/*
     /// metric is this divided by the token count).
     public var meanLogitSums: [Float]
+    /// Per scored token, from the same pass over the vocabulary: the entropy of the next-token
+    /// distribution, log Σ p² (WPO's weights) and whether the target is the first argmax (TRL's `is_top1`).
+    public var tokenEntropies: [Float] = []
+    public var tokenLogSumSquares: [Float] = []
+    public var tokenIsTop1: [Bool] = []
+    /// Per scored token, KL(policy ‖ reference) of the next-token distributions, when the pass was given
+    /// the reference's head inputs (`referenceHeadInputs`); empty otherwise.
+    public var tokenKL: [Float] = []
 
     public var sequenceCount: Int { sums.count }
     public func tokenCount(_ i: Int) -> Int { tokenOffsets[i + 1] - tokenOffsets[i] }
@@ -33,15 +41,17 @@ extension LlamaModel {
     /// [start, end) inside sequence i (a continuation's sequence includes its prefix); token t is scored by
     /// the logits at t−1 (as TRL), so start ≥ 1. A nil or disabled adapter gives the base model (the DPO
     /// reference).
-    public func sequenceLogProbs(batch: PackedBatch, completionRanges: [Range<Int>], adapter: LoRAAdapter? = nil) throws
-        -> SequenceLogProbs
-    {
-        try sequenceLogProbs(batch: batch, scoring: batch.scoring(completionRanges: completionRanges), adapter: adapter)
+    public func sequenceLogProbs(
+        batch: PackedBatch, completionRanges: [Range<Int>], adapter: LoRAAdapter? = nil, referenceHidden: [Float]? = nil
+    ) throws -> SequenceLogProbs {
+        try sequenceLogProbs(
+            batch: batch, scoring: batch.scoring(completionRanges: completionRanges), adapter: adapter, referenceHidden: referenceHidden)
     }
 
-    /// Log-probabilities of the tokens `scoring` lists, per group.
-    public func sequenceLogProbs(batch: PackedBatch, scoring: ScoredTokens, adapter: LoRAAdapter? = nil) throws
-        -> SequenceLogProbs
+    /// Log-probabilities of the tokens `scoring` lists, per group. `referenceHidden` (from
+    /// `referenceHeadInputs` on the same batch and scoring) adds the per-token KL to the reference.
+    public func sequenceLogProbs(batch: PackedBatch, scoring: ScoredTokens, adapter: LoRAAdapter? = nil, referenceHidden: [Float]? = nil)
+        throws -> SequenceLogProbs
     {
         try withSwitches {
             precondition(!busy, "the model is inside forwardBackward's loss callback")
@@ -55,10 +65,32 @@ extension LlamaModel {
                 layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
                 releasePages(layer: l)
             }
-            headForward(final: ws.x, rows: scoring.count, ws: ws)
+            headForward(final: ws.x, rows: scoring.count, referenceHidden: referenceHidden, ws: ws)
             releasePages(layer: nil)
-            return collect(scoring, ws: ws)
+            return collect(scoring, kl: referenceHidden != nil, ws: ws)
         }
+    }
+
+    /// The LM head's inputs (final-normed hidden states) at the scored rows with the adapters off — the
+    /// reference side of the KL estimate: (P, D), row-major, in `scoring` order.
+    public func referenceHeadInputs(batch: PackedBatch, completionRanges: [Range<Int>]) throws -> [Float] {
+        try withSwitches { try referenceHeadInputsUnswitched(batch: batch, completionRanges: completionRanges) }
+    }
+
+    private func referenceHeadInputsUnswitched(batch: PackedBatch, completionRanges: [Range<Int>]) throws -> [Float] {
+        precondition(!busy, "the model is inside forwardBackward's loss callback")
+        let scoring = try batch.scoring(completionRanges: completionRanges)
+        let ws = try prepare(batch, scoring, rank: 0, training: false, dropout: false)
+        let t = batch.tokenCount, d = config.hiddenSize, p = scoring.count
+        Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
+        let mode = AttentionMode.packed(spans(batch))
+        for l in 0..<layers.count {
+            layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: nil, ws: ws)
+            releasePages(layer: l)
+        }
+        for i in 0..<p { (ws.hsel + i * d).update(from: ws.x + Int(ws.rowIndex[i]) * d, count: d) }
+        RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: finalNorm, rows: p, dim: d, eps: Float(config.rmsNormEps))
+        return Array(UnsafeBufferPointer(start: ws.hn, count: p * d))
     }
 
     /// Full-vocabulary logits at stream rows `rows` of the batch: (rows.count, V), row-major.
@@ -98,17 +130,17 @@ extension LlamaModel {
     @discardableResult
     public func forwardBackward(
         batch: PackedBatch, completionRanges: [Range<Int>], adapter: LoRAAdapter, dropoutSeed: UInt64 = 0,
-        lossGradient: (SequenceLogProbs) throws -> [Float]
+        referenceHidden: [Float]? = nil, lossGradient: (SequenceLogProbs) throws -> [Float]
     ) throws -> SequenceLogProbs {
         try forwardBackward(
             batch: batch, scoring: batch.scoring(completionRanges: completionRanges), adapter: adapter, dropoutSeed: dropoutSeed,
-            lossGradient: lossGradient)
+            referenceHidden: referenceHidden, lossGradient: lossGradient)
     }
 
     /// The training pass over the tokens `scoring` lists (see the completion-range version).
     @discardableResult
     public func forwardBackward(
-        batch: PackedBatch, scoring: ScoredTokens, adapter: LoRAAdapter, dropoutSeed: UInt64 = 0,
+        batch: PackedBatch, scoring: ScoredTokens, adapter: LoRAAdapter, dropoutSeed: UInt64 = 0, referenceHidden: [Float]? = nil,
         lossGradient: (SequenceLogProbs) throws -> [Float]
     ) throws -> SequenceLogProbs {
         try withSwitches {
@@ -137,9 +169,9 @@ extension LlamaModel {
                     keep: l >= firstKept && l < nl - 1 ? .save(l - firstKept) : .none, ws: ws)
                 if l != nl - 1 { releasePages(layer: l) }  // the backward starts with the last layer
             }
-            headForward(final: ckpt + nl * layerSize, rows: rows, expected: ws.expected, ws: ws)
+            headForward(final: ckpt + nl * layerSize, rows: rows, expected: ws.expected, referenceHidden: referenceHidden, ws: ws)
             releasePages(layer: nil)  // the head's backward reads only the target rows
-            let result = collect(scoring, ws: ws)
+            let result = collect(scoring, kl: referenceHidden != nil, ws: ws)
 
             // ---- the caller's loss
             busy = true
@@ -219,17 +251,35 @@ extension LlamaModel {
 
     /// hsel = final[rowIndex]; hn = rmsnorm(hsel); logps, lse, mean logits (and E_p[W] for the backward
     /// when `expected` is given) = TokenLogProbs(hn).
-    func headForward(final: UnsafePointer<Float>, rows p: Int, expected: UnsafeMutablePointer<Float>? = nil, ws: Workspace) {
+    /// With `referenceHidden` (P, D) also the per-token KL to the reference, in scratch allocated for the call.
+    func headForward(
+        final: UnsafePointer<Float>, rows p: Int, expected: UnsafeMutablePointer<Float>? = nil, referenceHidden: [Float]? = nil,
+        ws: Workspace
+    ) {
         let d = config.hiddenSize
         for i in 0..<p { (ws.hsel + i * d).update(from: final + Int(ws.rowIndex[i]) * d, count: d) }
         RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: finalNorm, rows: p, dim: d, eps: Float(config.rmsNormEps))
+        if let referenceHidden {
+            precondition(referenceHidden.count == p * d, "referenceHidden holds \(referenceHidden.count) floats, not \(p) rows × \(d)")
+            var refScratch = [Float](repeating: 0, count: TokenLogProbs.referenceScratchFloats(rows: p, vocab: lmHead.rows))
+            referenceHidden.withUnsafeBufferPointer { rh in
+                refScratch.withUnsafeMutableBufferPointer { rs in
+                    TokenLogProbs.forward(
+                        logps: ws.logps, lse: ws.lseF, logitMeans: ws.means, entropy: ws.entropies, logSumSquares: ws.logSumSquares,
+                        argmax: ws.argmax, kl: ws.kl, referenceHidden: rh.baseAddress!, referenceScratch: rs.baseAddress!, expected: expected,
+                        hidden: ws.hn, targets: ws.targets, weight: lmHead, rows: p, scratch: ws.headScratch)
+                }
+            }
+            return
+        }
         TokenLogProbs.forward(
-            logps: ws.logps, lse: ws.lseF, logitMeans: ws.means, expected: expected, hidden: ws.hn, targets: ws.targets, weight: lmHead, rows: p,
+            logps: ws.logps, lse: ws.lseF, logitMeans: ws.means, entropy: ws.entropies, logSumSquares: ws.logSumSquares,
+            argmax: ws.argmax, expected: expected, hidden: ws.hn, targets: ws.targets, weight: lmHead, rows: p,
             scratch: ws.headScratch)
     }
 
     /// Gathers the head's outputs into per-group results (sums in Double, stored as Float).
-    func collect(_ scoring: ScoredTokens, ws: Workspace) -> SequenceLogProbs {
+    func collect(_ scoring: ScoredTokens, kl: Bool = false, ws: Workspace) -> SequenceLogProbs {
         var sums: [Float] = [], means: [Float] = []
         let tokens = Array(UnsafeBufferPointer(start: ws.logps, count: scoring.count))
         for g in 0..<scoring.groupCount {
@@ -241,6 +291,11 @@ extension LlamaModel {
             sums.append(Float(s))
             means.append(Float(m))
         }
-        return SequenceLogProbs(sums: sums, tokenLogProbs: tokens, tokenOffsets: scoring.offsets, meanLogitSums: means)
+        var result = SequenceLogProbs(sums: sums, tokenLogProbs: tokens, tokenOffsets: scoring.offsets, meanLogitSums: means)
+        result.tokenEntropies = Array(UnsafeBufferPointer(start: ws.entropies, count: scoring.count))
+        result.tokenLogSumSquares = Array(UnsafeBufferPointer(start: ws.logSumSquares, count: scoring.count))
+        result.tokenIsTop1 = (0..<scoring.count).map { ws.argmax[$0] == ws.targets[$0] }
+        if kl { result.tokenKL = Array(UnsafeBufferPointer(start: ws.kl, count: scoring.count)) }
+        return result
     }
 }

@@ -62,6 +62,10 @@ final class Workspace {
     let logps: UnsafeMutablePointer<Float>  // (P)
     let lseF: UnsafeMutablePointer<Float>  // (P)
     let means: UnsafeMutablePointer<Float>  // (P)
+    let entropies: UnsafeMutablePointer<Float>  // (P) −Σ p·log p of each scored row's distribution
+    let logSumSquares: UnsafeMutablePointer<Float>  // (P) log Σ p² (WPO)
+    let kl: UnsafeMutablePointer<Float>  // (P) KL(policy ‖ reference), when the reference's hidden states are given
+    let argmax: UnsafeMutablePointer<Int32>  // (P) first index of each scored row's largest logit
     let targets: UnsafeMutablePointer<Int32>  // (P)
     let rowIndex: UnsafeMutablePointer<Int32>  // (P) stream row of each scored token's logits
     let tokenIds: UnsafeMutablePointer<Int32>  // (T)
@@ -123,6 +127,7 @@ final class Workspace {
             x2: reserve(t * d), ln2: reserve(t * d), rstd2: reserve(t), gate: reserve(t * f), up: reserve(t * f),
             h: reserve(t * f), loraTmp: reserve(7 * t * max(r, 1)), drop: reserve(size.dropout ? t * maxIn : 0),
             hsel: reserve(p * d), hn: reserve(p * d), rstdF: reserve(p), logps: reserve(p), lseF: reserve(p), means: reserve(p),
+            entropies: reserve(p), logSumSquares: reserve(p), kl: reserve(p),
             linear: reserve(linear), attn: reserve(attn), head: reserve(head)
         )
         let tr = size.training
@@ -143,7 +148,7 @@ final class Workspace {
         }
         block = .allocate(capacity: max(total, 16))
         block.initialize(repeating: 0)
-        targetBlock = .allocate(capacity: 2 * p + 2 * t)
+        targetBlock = .allocate(capacity: 3 * p + 2 * t)
         targetBlock.initialize(repeating: 0)
         let base = block.baseAddress!
         func at(_ i: Int) -> UnsafeMutablePointer<Float> { base + offsets[i] }
@@ -157,7 +162,8 @@ final class Workspace {
         x2 = at(ids.x2); ln2 = at(ids.ln2); rstd2 = at(ids.rstd2)
         gate = at(ids.gate); up = at(ids.up); h = at(ids.h); loraTmp = at(ids.loraTmp); drop = opt(ids.drop)
         hsel = at(ids.hsel); hn = at(ids.hn); rstdF = at(ids.rstdF); logps = at(ids.logps); lseF = at(ids.lseF)
-        means = at(ids.means)
+        means = at(ids.means); entropies = at(ids.entropies); logSumSquares = at(ids.logSumSquares); kl = at(ids.kl)
+        argmax = targetBlock.baseAddress! + 2 * p + 2 * t
         targets = targetBlock.baseAddress!
         rowIndex = targetBlock.baseAddress! + p
         tokenIds = targetBlock.baseAddress! + 2 * p

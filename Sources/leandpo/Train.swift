@@ -159,6 +159,7 @@ struct Train: ParsableCommand {
         var secondsTimed = 0.0
         var lastLoss = Double.nan
         var lastAccuracy = Double.nan
+        var logged = ""  // the last logged window's warning signs, shown on the step line
         try trainer.run { event in
             switch event {
             case .started(let train, let eval, let total, let startStep, let percent):
@@ -190,8 +191,8 @@ struct Train: ParsableCommand {
                 let (name, value) = r.kl.map { ("kl", $0) } ?? ("acc", lastAccuracy)
                 progress.update(
                     String(
-                        format: "step %d/%d %@ loss %.4f %@ %.2f %.0f tok/s ETA %@", r.step, r.totalSteps,
-                        ProgressLine.bar(Double(r.step) / Double(r.totalSteps)), lastLoss, name, value, rate, ProgressLine.duration(eta)))
+                        format: "step %d/%d %@ loss %.4f %@ %.2f%@ %.0f tok/s ETA %@", r.step, r.totalSteps,
+                        ProgressLine.bar(Double(r.step) / Double(r.totalSteps)), lastLoss, name, value, logged, rate, ProgressLine.duration(eta)))
             case .log(let values):
                 let rate = Double(tokensTimed) / max(1e-9, secondsTimed)
                 var all = values
@@ -206,6 +207,7 @@ struct Train: ParsableCommand {
                     logError = error
                     return .stop
                 }
+                logged = Self.warningSigns(values)
                 if !progress.isTerminal { progress.update(Self.format(values), force: true) }
             case .evaluated(_, let values):
                 let row = values.map { ($0.key, $0.value) } + [("step", Double(trainer.step)), ("epoch", trainer.epoch(atStep: trainer.step))]
@@ -217,6 +219,14 @@ struct Train: ParsableCommand {
             case .saved(let path, let info, let seconds):
                 progress.message(
                     String(format: "saved %@ (%@, zstd %.2fx, %.2fs)", path, formatBytes(Int(info.fileBytes)), info.compressionRatio, seconds))
+            case .warning(let text):
+                progress.message(text)
+            case .summary(let values):
+                do { for log in logs { try log.write(values) } } catch {
+                    logError = error
+                    return .stop
+                }
+                progress.message(Self.format(values))
             case .finished(let step):
                 progress.finish()
                 progress.message(
@@ -236,6 +246,18 @@ struct Train: ParsableCommand {
             }
         }
         return secondsTimed
+    }
+
+    /// " logratio c/r -0.012/-0.051 H 1.83": the drift and entropy of a logged window, for the step line.
+    static func warningSigns(_ values: [(key: String, value: Double)]) -> String {
+        func v(_ k: String) -> Double? { values.first { $0.key == k }?.value }
+        var out = ""
+        if let c = v(MetricKey.logratioChosen), let r = v(MetricKey.logratioRejected) {
+            out += String(format: " logratio c/r %.3f/%.3f", c, r)
+        }
+        if let kl = v(MetricKey.kl) { out += String(format: " kl %.4f", kl) }
+        if let h = v(MetricKey.entropy) { out += String(format: " H %.2f", h) }
+        return out
     }
 
     static func format(_ values: [(key: String, value: Double)]) -> String {

@@ -197,7 +197,17 @@ struct CLIFixture {
     }
 
     /// metrics.jsonl as one dictionary per line.
+    /// The logged rows of metrics.jsonl (the end-of-run `train_runtime` row is `summary`).
     func metrics(_ output: String) -> [[String: Any]] {
+        rows(output).filter { $0["train_runtime"] == nil }
+    }
+
+    /// The end-of-run row (train_runtime, train_loss, …), if the run finished.
+    func summary(_ output: String) -> [String: Any]? {
+        rows(output).last { $0["train_runtime"] != nil }
+    }
+
+    func rows(_ output: String) -> [[String: Any]] {
         let text = (try? String(contentsOfFile: path(output + "/metrics.jsonl"), encoding: .utf8)) ?? ""
         return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }

@@ -52,6 +52,13 @@ extension CLITests {
         #expect(try f.loraChecksum(f.path("parts/checkpoint-2500")) == reference)
         #expect(FileManager.default.contents(atPath: f.path("parts/adapter/adapter_model.safetensors")) == referenceAdapter)
         #expect(f.metrics("parts").map { $0["loss"] as? Double } == referenceLosses, "identical logged losses")
+        // train_loss is the mean over the whole run, the interrupted part included (its sum is in the checkpoint).
+        let trainLoss = try #require(f.summary("whole")?["train_loss"] as? Double)
+        #expect(abs(trainLoss - referenceLosses.reduce(0) { $0 + $1! } / 2500) < 1e-6)
+        #expect(f.summary("parts")?["train_loss"] as? Double == trainLoss)
+        #expect(
+            f.summary("parts")?["num_tokens"] == nil
+                && f.metrics("parts").last?["num_tokens"] as? Double == f.metrics("whole").last?["num_tokens"] as? Double)
 
         // Two SIGINTs: the second exits at once; whatever is on disk stays readable and the run resumes.
         let twice = try f.start("twice", options)

@@ -2,6 +2,7 @@
 // the chunk, one-chunk vocab, f32 and quantized weights), the backward against finite differences,
 // the training backward from the forward's E_p[W] against both, and the full-logits path.
 
+import Foundation
 import Kernels
 import SeededRandom
 import TensorFile
@@ -11,6 +12,14 @@ import Testing
     struct Setup {
         let rows: Int, dim: Int, vocab: Int
         let hidden: [Float], weight: [Float], targets: [Int32]
+        init(rows: Int, dim: Int, vocab: Int, hidden: [Float], weight: [Float], targets: [Int32]) {
+            self.rows = rows
+            self.dim = dim
+            self.vocab = vocab
+            self.hidden = hidden
+            self.weight = weight
+            self.targets = targets
+        }
         init(rows: Int, dim: Int, vocab: Int, seed: UInt64) {
             self.rows = rows
             self.dim = dim
@@ -58,6 +67,75 @@ import Testing
             TokenLogProbs.logits(out: &logits, hidden: s.hidden, weight: w, rows: s.rows, scratch: &scratch, chunk: chunk)
             let full = Reference.matmul(inp: s.hidden.doubles, weight: decoded.doubles, bias: nil, m: s.rows, k: s.dim, n: s.vocab)
             expectClose(logits, full, atol: 1e-5, rtol: 1e-5, "\(dtype) logits")
+        }
+    }
+
+    // The optional statistics against the naive Double reference: entropy and log Σ p² are f32 sums over
+    // 1000 terms like lse (atol 1e-4, rtol 1e-5), and the argmax exact; with every output requested the
+    // log-probs are the plain forward's bit for bit. Chunks 7 and 256 cross many running-max changes; a
+    // row of equal logits (a tie across chunks) must give the first index, as torch's argmax.
+    @Test(arguments: [(DType.f32, 256), (.f32, 4096), (.q8_0, 300), (.f32, 7)])
+    func statisticsMatchReference(dtype: DType, chunk: Int) {
+        var s = Setup(rows: 7, dim: 32, vocab: 1000, seed: 90)
+        s = Setup(
+            rows: s.rows, dim: s.dim, vocab: s.vocab, hidden: s.hidden.enumerated().map { $0 < s.dim ? 0 : $1 }, weight: s.weight, targets: s.targets)
+        let bytes = FrozenLinearTests.encode(s.weight, dtype)
+        bytes.withUnsafeBytes { raw in
+            let w = WeightMatrix(base: raw.baseAddress!, dtype: dtype, rows: s.vocab, cols: s.dim)
+            var decoded = [Float](repeating: 0, count: s.vocab * s.dim)
+            w.decodeRows(0, count: s.vocab, into: &decoded)
+            let ref = Reference.distributionStatistics(hidden: s.hidden.doubles, weight: decoded.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab)
+            let plain = Self.forward(s, weight: w, chunk: chunk)
+            var logps = [Float](repeating: .nan, count: s.rows), lse = logps, means = logps, entropy = logps, squares = logps
+            var argmax = [Int32](repeating: -1, count: s.rows)
+            var scratch = [Float](
+                repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: dtype, chunk: chunk))
+            scratch.withUnsafeMutableBufferPointer { buf in
+                TokenLogProbs.forward(
+                    logps: &logps, lse: &lse, logitMeans: &means, entropy: &entropy, logSumSquares: &squares, argmax: &argmax,
+                    hidden: s.hidden, targets: s.targets, weight: w, rows: s.rows, scratch: buf, chunk: chunk)
+            }
+            expectClose(logps, plain.logps.doubles, atol: 1e-6, rtol: 0, "\(dtype) chunk \(chunk) logps with statistics")
+            expectClose(lse, plain.lse.doubles, atol: 1e-6, rtol: 0, "\(dtype) chunk \(chunk) lse with statistics")
+            expectClose(entropy, ref.entropy, atol: 1e-4, rtol: 1e-5, "\(dtype) chunk \(chunk) entropy")
+            expectClose(squares, ref.logSumSquares, atol: 1e-4, rtol: 1e-5, "\(dtype) chunk \(chunk) log Σ p²")
+            #expect(argmax.map(Int.init) == ref.argmax, "\(dtype) chunk \(chunk) argmax")
+            #expect(argmax[0] == 0, "a row of equal logits: the first index")
+            #expect(abs(Double(entropy[0]) - log(Double(s.vocab))) < 1e-4, "a uniform row: entropy log V")
+        }
+    }
+
+    // KL(p‖q) against the naive Double reference: a difference of f32 logsumexps over 1000 terms and a
+    // p-weighted mean, atol 1e-4; the reference hidden is the policy's plus noise (small KLs, the usual
+    // case, and one large). The same hidden on both sides gives exactly 0, as at a run's first step.
+    @Test(arguments: [(DType.f32, 256), (.f32, 4096), (.q8_0, 300), (.f32, 7)])
+    func klMatchesReference(dtype: DType, chunk: Int) {
+        let s = Setup(rows: 5, dim: 32, vocab: 1000, seed: 95)
+        let noise = randomFloats(s.rows * s.dim, seed: 96, scale: 0.3)
+        var refHidden = zip(s.hidden, noise).map { $0 + $1 }
+        for j in 0..<s.dim { refHidden[4 * s.dim + j] = -s.hidden[4 * s.dim + j] }  // row 4: far from the policy
+        let bytes = FrozenLinearTests.encode(s.weight, dtype)
+        bytes.withUnsafeBytes { raw in
+            let w = WeightMatrix(base: raw.baseAddress!, dtype: dtype, rows: s.vocab, cols: s.dim)
+            var decoded = [Float](repeating: 0, count: s.vocab * s.dim)
+            w.decodeRows(0, count: s.vocab, into: &decoded)
+            let ref = Reference.kl(
+                hidden: s.hidden.doubles, referenceHidden: refHidden.doubles, weight: decoded.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab)
+            let plain = Self.forward(s, weight: w, chunk: chunk)
+            for (other, expected) in [(refHidden, ref), (s.hidden, [Double](repeating: 0, count: s.rows))] {
+                var logps = [Float](repeating: .nan, count: s.rows), lse = logps, kl = logps
+                var scratch = [Float](
+                    repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: dtype, chunk: chunk))
+                var refScratch = [Float](repeating: .nan, count: TokenLogProbs.referenceScratchFloats(rows: s.rows, vocab: s.vocab, chunk: chunk))
+                scratch.withUnsafeMutableBufferPointer { buf in
+                    TokenLogProbs.forward(
+                        logps: &logps, lse: &lse, kl: &kl, referenceHidden: other, referenceScratch: &refScratch, hidden: s.hidden,
+                        targets: s.targets, weight: w, rows: s.rows, scratch: buf, chunk: chunk)
+                }
+                #expect(logps == plain.logps && lse == plain.lse, "the KL leaves the log-probs alone")
+                expectClose(kl, expected, atol: 1e-4, rtol: 1e-4, "\(dtype) chunk \(chunk) KL")
+            }
+            #expect(ref[4] > 1, "row 4 is a large KL (\(ref[4]))")
         }
     }
 

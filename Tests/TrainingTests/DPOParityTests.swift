@@ -98,6 +98,20 @@ extension TrainerTests {
                 let got = try #require(r.metrics[key], "metric \(key)")
                 #expect(abs(got - want) <= tol, "\(key): \(got) vs \(want)")
             }
+            // From the chunked head's online statistics: entropy 1e-4 (an f32 mean over the completion tokens of
+            // a 49,152-term sum; TRL's fused kernel and torch's log_softmax differ by 1.1e-5 here),
+            // mean_token_accuracy 1e-6 (a count of argmax hits over 50 tokens, one miss is 0.02; TRL divides in
+            // f32), num_tokens exact (prompt+chosen and prompt+rejected, TRL's attention_mask sum; the shared
+            // prompt counted twice).
+            let entropy = try #require(metrics[MetricKey.entropy], "fixture metric entropy (regenerate with gen_dpo_fixtures.py)")
+            #expect(abs(r.metrics[MetricKey.entropy]! - entropy) <= 1e-4, "entropy \(r.metrics[MetricKey.entropy]!) vs \(entropy)")
+            let accuracy = try #require(r.metrics[MetricKey.meanTokenAccuracy])
+            #expect(abs(accuracy - (metrics[MetricKey.meanTokenAccuracy] ?? .nan)) <= 1e-6, "mean_token_accuracy \(accuracy)")
+            #expect(Double(pb.tokenCount) == metrics[MetricKey.numTokens])
+            let trl = try #require((fixture["trl_check"] as? [String: Any])?["metrics"] as? [String: Double], "trl_check metrics")
+            #expect(abs(r.metrics[MetricKey.entropy]! - trl[MetricKey.entropy]!) <= 1e-4, "entropy vs TRL's DPOTrainer")
+            #expect(abs(accuracy - (trl[MetricKey.meanTokenAccuracy] ?? .nan)) <= 1e-6, "mean_token_accuracy vs TRL's DPOTrainer")
+            #expect(Double(pb.tokenCount) == trl[MetricKey.numTokens])
 
             // Gradients: every tensor's norm and the total within 2e-3 relative; full tensors of layers 0 and 29.
             let norms = try #require(fixture["grad_norms"] as? [String: Double])

@@ -15,6 +15,10 @@ struct LossFixture: Decodable {
         var policy: [[Double]]  // (2B, L-1) per-token log-probs, rows [chosen…; rejected…]
         var reference: [[Double]]
         var meanLogits: [[Double]]
+        /// The head's other per-token outputs: entropy, whether the target is the argmax, log Σ p².
+        var entropy: [[Double]]
+        var isTop1: [[Bool]]
+        var logSumSq: [[Double]]
     }
 
     struct Config: Decodable {
@@ -26,6 +30,9 @@ struct LossFixture: Decodable {
         var discopopTau: Double
         var simpoGamma: Double
         var orpoLambda: Double
+        var fDivergenceType: String
+        var fAlphaDivergenceCoef: Double
+        var useWeighting: Bool
     }
 
     struct Case: Decodable, CustomTestStringConvertible {
@@ -35,8 +42,12 @@ struct LossFixture: Decodable {
         var loss: Double
         var grad: [[Double]]
         var metrics: [String: Double]
+        /// 64, or 32 where TRL computes in float32 (its alpha-divergence branch has no float64 clamp).
+        var precision: Int?
         var testDescription: String {
-            "\(config.losses)×\(config.weights) β=\(config.beta) ε=\(config.labelSmoothing) ld=\(config.ldAlpha.map { "\($0)" } ?? "-") batch \(batch)"
+            "\(config.losses)×\(config.weights) β=\(config.beta) ε=\(config.labelSmoothing) ld=\(config.ldAlpha.map { "\($0)" } ?? "-") "
+                + "\(config.fDivergenceType)\(config.fDivergenceType == "alpha_divergence" ? " α=\(config.fAlphaDivergenceCoef)" : "")"
+                + "\(config.useWeighting ? " WPO" : "") batch \(batch)"
         }
     }
 
@@ -77,6 +88,15 @@ func lossInputs(_ b: LossFixture.Batch, referenceFree: Bool) -> LossInputs {
     var pc: [Double] = [], pr: [Double] = [], pct: [Double] = [], prt: [Double] = []
     var rc: [Double] = [], rr: [Double] = [], rct: [Double] = [], rrt: [Double] = []
     var lc: [Double] = [], lr: [Double] = []
+    var ec: [Double] = [], er: [Double] = [], top1: [Int] = [], ac: [Double] = [], ar: [Double] = []
+    for i in 0..<n {
+        ec.append(sums(b.entropy, i, shared: 0).all)
+        er.append(sums(b.entropy, n + i, shared: 0).all)
+        top1.append(Int(sums(b.isTop1.map { $0.map { $0 ? 1.0 : 0 } }, i, shared: 0).all))
+        let aligned = zip(b.policy, b.logSumSq).map { zip($0, $1).map { $0 - $1 } }
+        ac.append(sums(aligned, i, shared: 0).all)
+        ar.append(sums(aligned, n + i, shared: 0).all)
+    }
     for i in 0..<n {
         let shared = min(seqs[i].scoredTokens, seqs[n + i].scoredTokens)
         let a = sums(b.policy, i, shared: shared), c = sums(b.policy, n + i, shared: shared)
@@ -100,13 +120,22 @@ func lossInputs(_ b: LossFixture.Batch, referenceFree: Bool) -> LossInputs {
     inputs.chosenSequenceTokens = (0..<n).map { seqs[$0].ids.count - 1 }
     inputs.chosenLogitSums = lc
     inputs.rejectedLogitSums = lr
+    inputs.chosenEntropySums = ec
+    inputs.rejectedEntropySums = er
+    inputs.chosenTop1 = top1
+    inputs.chosenAlignedSums = ac
+    inputs.rejectedAlignedSums = ar
     return inputs
 }
 
 func lossConfig(_ c: LossFixture.Config) throws -> LossConfig {
-    LossConfig(
+    var config = LossConfig(
         losses: try LossConfig.parseLosses(c.losses, weights: c.weights), beta: c.beta, labelSmoothing: c.labelSmoothing,
         ldAlpha: c.ldAlpha, discopopTau: c.discopopTau, simpoGamma: c.simpoGamma, orpoLambda: c.orpoLambda)
+    config.fDivergence = try #require(FDivergence(rawValue: c.fDivergenceType))
+    config.alphaDivergenceCoef = c.fAlphaDivergenceCoef
+    config.useWeighting = c.useWeighting
+    return config
 }
 
 // MARK: - Tests
@@ -118,7 +147,8 @@ func lossConfig(_ c: LossFixture.Config) throws -> LossConfig {
 }
 
 /// rtol 1e-5 on the loss, each metric and each per-token gradient (both sides are float64, so the real agreement is
-/// ~1e-13; atol 1e-12 covers gradients that are exactly zero on one side, e.g. hinge past its margin).
+/// ~1e-13; atol 1e-12 covers gradients that are exactly zero on one side, e.g. hinge past its margin). TRL's float32
+/// cases (alpha divergence) hold ~1e-7 relative: rtol 1e-5 stays, atol 1e-7 for gradients near zero.
 @Test(arguments: LossFixture.shared.cases)
 func lossMatchesTRL(_ c: LossFixture.Case) throws {
     let batch = LossFixture.shared.batches[c.batch]
@@ -126,6 +156,8 @@ func lossMatchesTRL(_ c: LossFixture.Case) throws {
     try config.validate()
     let inputs = lossInputs(batch, referenceFree: c.referenceFree)
     let result = DPOLoss.compute(inputs, config: config)
+    let atol = c.precision == 32 ? 1e-7 : 1e-12
+    func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= atol + 1e-5 * abs(b) }
     #expect(close(result.loss, c.loss), "loss \(result.loss) vs TRL \(c.loss)")
 
     let seqs = sequences(batch)
@@ -138,7 +170,7 @@ func lossMatchesTRL(_ c: LossFixture.Case) throws {
             sharedScoredTokens: min(seqs[i].scoredTokens, seqs[n + i].scoredTokens))
         for j in c.grad[k].indices {
             let mine = j < grads.count ? grads[j] : 0
-            worst = max(worst, abs(mine - c.grad[k][j]) / (1e-12 + 1e-5 * abs(c.grad[k][j])))
+            worst = max(worst, abs(mine - c.grad[k][j]) / (atol + 1e-5 * abs(c.grad[k][j])))
         }
     }
     #expect(worst <= 1, "per-token gradient off by \(worst)× the tolerance")
@@ -174,6 +206,12 @@ func lossMatchesTRL(_ c: LossFixture.Case) throws {
     #expect(throws: LossConfigError.self) { try LossConfig(losses: []).validate() }
     #expect(throws: LossConfigError.self) { try LossConfig.parseLosses(["sigmoid", "dpo"]) }
     #expect(throws: LossConfigError.self) { try LossConfig.parseLosses(["sigmoid", "sft"], weights: [1]) }
+    var fdpo = LossConfig(losses: [WeightedLoss(.sigmoid), WeightedLoss(.bcoPair)])
+    fdpo.fDivergence = .jsDivergence
+    #expect(throws: LossConfigError.self) { try fdpo.validate() }  // TRL: bco_pair has no f-DPO form
+    var wpo = LossConfig(losses: [WeightedLoss(.aot)])
+    wpo.useWeighting = true
+    #expect(throws: LossConfigError.self) { try wpo.validate() }  // TRL: aot sorts pairs
     let parsed = try LossConfig.parseLosses(["sigmoid", "sft"], weights: [1, 0.25])
     #expect(parsed == [WeightedLoss(.sigmoid), WeightedLoss(.sft, weight: 0.25)])
     try LossConfig(losses: [WeightedLoss(.exoPair)], labelSmoothing: 1e-3).validate()

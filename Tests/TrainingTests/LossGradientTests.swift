@@ -1,5 +1,6 @@
 // Finite-difference checks (central differences in Double) of every loss's analytic gradient w.r.t. every
-// policy input: summed logps, ld_alpha tails and ORPO's whole-sequence sum.
+// policy input: summed logps, ld_alpha tails and ORPO's whole-sequence sum; with every f-divergence and with WPO's
+// (detached) weights.
 
 import Foundation
 import SeededRandom
@@ -23,6 +24,9 @@ func randomInputs(seed: UInt64, pairs n: Int = 6) -> LossInputs {
     inputs.referenceRejectedTail = inputs.referenceRejected!.map { $0 * Double.random(in: 0...0.4, using: &g) }
     inputs.chosenSequenceTokens = cs.map { $0 + Int.random(in: 1...6, using: &g) }
     inputs.policyChosenSequence = zip(inputs.policyChosen, inputs.chosenSequenceTokens!).map { $0 - Double($1) * 0.7 }
+    // WPO: Σ (log p − log Σ p²) per completion, a few tenths of a nat per token either way.
+    inputs.chosenAlignedSums = cs.map { Double($0) * Double.random(in: -0.5...0.2, using: &g) }
+    inputs.rejectedAlignedSums = rs.map { Double($0) * Double.random(in: -0.5...0.2, using: &g) }
     return inputs
 }
 
@@ -33,12 +37,21 @@ struct GradientCase: CustomTestStringConvertible, Sendable {
     var beta: Double
     var labelSmoothing: Double = 0
     var ldAlpha: Double?
+    var fDivergence = FDivergence.reverseKL
+    var alpha = 0.5
+    var useWeighting = false
     var testDescription: String {
         losses.map { "\($0.kind.rawValue)×\($0.weight)" }.joined(separator: "+") + " β=\(beta)" + (ldAlpha.map { " ld=\($0)" } ?? "")
+            + (fDivergence == .reverseKL ? "" : " \(fDivergence.rawValue)") + (fDivergence == .alphaDivergence ? " α=\(alpha)" : "")
+            + (useWeighting ? " WPO" : "")
     }
 
     var config: LossConfig {
-        LossConfig(losses: losses, beta: beta, labelSmoothing: labelSmoothing, ldAlpha: ldAlpha, discopopTau: 0.3)
+        var c = LossConfig(losses: losses, beta: beta, labelSmoothing: labelSmoothing, ldAlpha: ldAlpha, discopopTau: 0.3)
+        c.fDivergence = fDivergence
+        c.alphaDivergenceCoef = alpha
+        c.useWeighting = useWeighting
+        return c
     }
 
     static let all: [GradientCase] = {
@@ -52,6 +65,25 @@ struct GradientCase: CustomTestStringConvertible, Sendable {
         out.append(GradientCase(losses: [WeightedLoss(.sigmoid), WeightedLoss(.sft, weight: 0.4)], beta: 0.3, ldAlpha: 0.5))
         out.append(GradientCase(losses: [WeightedLoss(.ipo), WeightedLoss(.apoDown, weight: 2)], beta: 0.2, ldAlpha: 0.2))
         out.append(GradientCase(losses: [WeightedLoss(.simpo), WeightedLoss(.orpo, weight: 0.5), WeightedLoss(.hinge, weight: 0.3)], beta: 0.4))
+        // f-DPO on every loss that takes it, each divergence (α = 1 is reverse KL), with ld_alpha once.
+        let fLosses: [[WeightedLoss]] = [
+            [WeightedLoss(.sigmoid)], [WeightedLoss(.sigmoidNorm), WeightedLoss(.ipo, weight: 0.3), WeightedLoss(.sft, weight: 0.5)],
+            [WeightedLoss(.exoPair), WeightedLoss(.robust, weight: 0.5), WeightedLoss(.discopop, weight: 2)], [WeightedLoss(.hinge)],
+        ]
+        for (f, a) in [(FDivergence.forwardKL, 0.5), (.jsDivergence, 0.5), (.alphaDivergence, 0.5), (.alphaDivergence, 1.7), (.alphaDivergence, 1)] {
+            for l in fLosses {
+                out.append(GradientCase(losses: l, beta: 0.3, labelSmoothing: 0.15, ldAlpha: l.count == 3 ? 0.4 : nil, fDivergence: f, alpha: a))
+            }
+        }
+        // WPO on every loss it takes (sft and hinge too, which TRL 1.16 cannot run with it), alone and with f-DPO.
+        for kind in LossKind.allCases where ![.aot, .aotUnpaired, .simpo, .orpo].contains(kind) {
+            let eps = [.exoPair, .robust].contains(kind) ? 0.15 : 0
+            out.append(GradientCase(losses: [WeightedLoss(kind)], beta: 0.5, labelSmoothing: eps, useWeighting: true))
+        }
+        out.append(
+            GradientCase(
+                losses: [WeightedLoss(.sigmoid), WeightedLoss(.sft, weight: 0.5)], beta: 0.3, ldAlpha: 0.5, fDivergence: .jsDivergence,
+                useWeighting: true))
         return out
     }()
 }

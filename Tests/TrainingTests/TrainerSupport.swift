@@ -140,6 +140,9 @@ struct RunRecord {
     var evaluations: [(step: Int, values: [String: Double])] = []
     var saved: [String] = []
     var finished: Int?
+    var warnings: [String] = []
+    /// The end-of-run row (train_runtime, train_loss, …).
+    var summary: [String: Double] = [:]
     /// Train-set pairs the reference pass scored (or loaded), from its first `.reference` events.
     var referencePairs: Int?
 
@@ -161,6 +164,8 @@ extension Trainer {
             case .saved(let path, _, _): r.saved.append((path as NSString).lastPathComponent)
             case .finished(let step): r.finished = step
             case .reference(_, let total, _): if r.referencePairs == nil { r.referencePairs = total }
+            case .warning(let text): r.warnings.append(text)
+            case .summary(let values): r.summary = Dictionary(values.map { ($0.key, $0.value) }) { a, _ in a }
             case .started: break
             }
             return .more

@@ -118,15 +118,20 @@ def tokenize_pair(tok, prompt, chosen, rejected):
 
 # MARK: - log-probs, losses, metrics (TRL 1.16 definitions, dpo_trainer.py _compute_loss)
 
-def completion_stats(model, prompt_ids, completion_ids):
+def completion_stats(model, prompt_ids, completion_ids, extra=None):
     """Summed completion log-prob (f32), per-token log-probs, and the sum over completion tokens of the vocab-mean
-    logit at the position that scores each token (TRL's `mean_logits`)."""
+    logit at the position that scores each token (TRL's `mean_logits`). `extra` (a dict) receives the sums over
+    the completion tokens of the entropy (TRL's `entropy_from_logits`) and of the argmax-equals-label count."""
     ids = torch.tensor([prompt_ids + completion_ids])
     logits = model(input_ids=ids).logits[0, :-1]  # (T-1, V): row t scores token t+1
     labels = ids[0, 1:]
     start = len(prompt_ids) - 1
     logp = torch.log_softmax(logits[start:], dim=-1).gather(-1, labels[start:, None])[:, 0]  # (C,)
     mean_logit_sum = logits[start:].detach().mean(dim=-1).sum()
+    if extra is not None:
+        lsm = torch.log_softmax(logits[start:].detach(), dim=-1)
+        extra["entropy_sum"] = float(-(lsm.exp() * lsm).sum())
+        extra["top1"] = int((logits[start:].detach().argmax(dim=-1) == labels[start:]).sum())
     return logp.sum(), logp.detach(), mean_logit_sum
 
 
@@ -145,9 +150,14 @@ def compute_fixture(hf_dir, tok, pairs, dtype=torch.float32):
     model = policy_model(hf_dir, dtype)
     pol, ref, mean_logits = {"c": [], "r": []}, {"c": [], "r": []}, {"c": [], "r": []}
     per_tok = {"pc": [], "pr": [], "rc": [], "rr": []}
+    entropy_sum, top1, num_tokens = 0.0, 0, 0
     for p in pairs:
         for side, ids in (("c", p["chosen_ids"]), ("r", p["rejected_ids"])):
-            s, toks, ml = completion_stats(model, p["prompt_ids"], ids)
+            extra = {}
+            s, toks, ml = completion_stats(model, p["prompt_ids"], ids, extra)
+            entropy_sum += extra["entropy_sum"]
+            top1 += extra["top1"] if side == "c" else 0
+            num_tokens += len(p["prompt_ids"]) + len(ids)  # TRL's attention_mask: prompt + completion
             pol[side].append(s)
             mean_logits[side].append(float(ml))
             per_tok["p" + side].append(toks)
@@ -177,6 +187,9 @@ def compute_fixture(hf_dir, tok, pairs, dtype=torch.float32):
         "logps/chosen": pol_c.detach().mean(), "logps/rejected": pol_r.detach().mean(),
         "logits/chosen": sum(mean_logits["c"]) / float(len_c.sum()),
         "logits/rejected": sum(mean_logits["r"]) / float(len_r.sum()),
+        "entropy": entropy_sum / float(len_c.sum() + len_r.sum()),
+        "mean_token_accuracy": top1 / float(len_c.sum()),
+        "num_tokens": num_tokens,
     }
     return {
         "pol_c": pol_c.detach(), "pol_r": pol_r.detach(), "ref_c": ref_c, "ref_r": ref_r,
@@ -230,8 +243,12 @@ def trl_check(hf_dir, tok, pairs, ours):
     loss.backward()
     grads = {n.replace(".default.weight", ".weight"): p.grad for n, p in model.named_parameters() if "lora_" in n}
     metric_keys = ["rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
-                   "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected"]
+                   "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected", "entropy",
+                   "mean_token_accuracy"]
     trl_metrics = {k: trainer._metrics["eval"][k][-1] for k in metric_keys}
+    # num_tokens counts only in train mode (model.eval() here): TRL's own expression on the same batch.
+    trl_metrics["num_tokens"] = int(batch["attention_mask"].sum())
+    metric_keys.append("num_tokens")
     other = {}
     with torch.no_grad():
         for lt in ("ipo", "hinge"):

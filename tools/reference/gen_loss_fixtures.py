@@ -10,6 +10,9 @@ Where each number comes from (TRL's own code wherever TRL has code for it):
   given per-token log-probs as `outputs.log_probs` (zero outside the completion, as the fused head returns them) and given
   vocabulary-mean logits as `outputs.mean_logits`. Batches are built by TRL's `DataCollatorForPreference`. Gradients are
   torch autograd w.r.t. the per-token log-probs; metrics are what `_compute_loss` appended to `self._metrics`.
+  The stubs also return given per-token `entropy`, `is_top1` and `log_sum_sq_probs` (TRL's fused-head outputs), so the
+  `entropy` and `mean_token_accuracy` metrics and WPO's weights (`use_weighting`) come from TRL's own lines too; the
+  f-divergence cases (`f_divergence_type`, `f_alpha_divergence_coef`) go through the same `_compute_loss`.
 - simpo: TRL's `CPOTrainer.cpo_loss` (unbound, stub self) on length-averaged logps. The averaging line of
   `CPOTrainer.get_batch_logps(average_log_prob=True)`, `(per_token_logps * loss_mask).sum(-1) / loss_mask.sum(-1)`, is
   transliterated (it needs vocabulary logits otherwise). The CPO NLL term (cpo_alpha) is transliterated from its
@@ -73,21 +76,24 @@ class Accelerator:
 
 
 class StubModel(torch.nn.Module):
-    """Returns fixed fused-head outputs: log_probs (2B, L-1) and mean_logits (2B, L-1)."""
+    """Returns fixed fused-head outputs, each (2B, L-1): log_probs, mean_logits, entropy, is_top1, log_sum_sq_probs."""
 
-    def __init__(self, log_probs, mean_logits):
+    def __init__(self, log_probs, mean_logits, extras=None):
         super().__init__()
         self.is_gradient_checkpointing = False
         self.log_probs = log_probs
         self.mean_logits = mean_logits
+        self.extras = extras
 
     def forward(self, **kwargs):
         assert kwargs.get("fused_lm_head")
+        e = self.extras
         return SimpleNamespace(
             log_probs=self.log_probs,
-            entropy=torch.zeros_like(self.log_probs),
+            entropy=e["entropy"] if e else torch.zeros_like(self.log_probs),
             mean_logits=self.mean_logits,
-            is_top1=torch.zeros(self.log_probs.shape, dtype=torch.bool),
+            is_top1=e["is_top1"] if e else torch.zeros(self.log_probs.shape, dtype=torch.bool),
+            log_sum_sq_probs=e["log_sum_sq"] if e else None,
         )
 
 
@@ -112,13 +118,25 @@ def make_batch(seed, pairs=8):
     ref = -torch.tensor(rng.uniform(0.02, 3.0, (rows, length - 1))) * attn
     policy = (ref + torch.tensor(rng.normal(0, 0.4, (rows, length - 1)))).clamp(max=-1e-3) * attn
     mean_logits = torch.tensor(rng.normal(0, 2.0, (rows, length - 1))) * attn
-    return batch, policy, ref, mean_logits
+    # The head's other outputs, from a second generator so the arrays above stay as they were.
+    rng2 = np.random.default_rng(seed + 100)
+    extras = {
+        "entropy": torch.tensor(rng2.uniform(0.0, 5.0, (rows, length - 1))) * attn,
+        "is_top1": torch.tensor(rng2.uniform(0, 1, (rows, length - 1)) < 0.4) & attn.bool(),
+        "log_sum_sq": torch.tensor(rng2.uniform(-4.0, -0.05, (rows, length - 1))) * attn,
+    }
+    return batch, policy, ref, mean_logits, extras
 
 
-def dpo_case(batch, policy, ref, mean_logits, cfg):
+def dpo_case(batch, policy, ref, mean_logits, extras, cfg):
+    # TRL's alpha-divergence branch knows only float16/bfloat16/float32 (its clamp table has no float64): those cases
+    # run in float32 and say so (`precision`), the tests loosen their tolerance for them.
+    if cfg["f_divergence_type"] == "alpha_divergence" and abs(cfg["f_alpha_divergence_coef"] - 1.0) >= 1e-6:
+        policy, ref, mean_logits = policy.float(), ref.float(), mean_logits.float()
+        extras = {k: (v.float() if v.is_floating_point() else v) for k, v in extras.items()}
     raw = policy.clone().requires_grad_(True)
-    shift = batch["completion_mask"][:, 1:].double()
-    model = StubModel(raw * shift, mean_logits)
+    shift = batch["completion_mask"][:, 1:].to(policy.dtype)
+    model = StubModel(raw * shift, mean_logits, extras)
     ref_model = StubModel(ref * shift, mean_logits)
     stub = SimpleNamespace(
         model=model,
@@ -127,14 +145,14 @@ def dpo_case(batch, policy, ref, mean_logits, cfg):
         aux_loss_enabled=False,
         ld_alpha=cfg["ld_alpha"],
         precompute_ref_logps=False,
-        f_divergence_type="reverse_kl",
-        f_alpha_divergence_coef=0.5,
+        f_divergence_type=cfg["f_divergence_type"],
+        f_alpha_divergence_coef=cfg["f_alpha_divergence_coef"],
         loss_types=cfg["losses"],
         loss_weights=cfg["weights"],
         beta=cfg["beta"],
         label_smoothing=cfg["label_smoothing"],
         args=SimpleNamespace(discopop_tau=cfg["discopop_tau"], gradient_checkpointing_kwargs=None),
-        use_weighting=False,
+        use_weighting=cfg["use_weighting"],
         _metrics={"train": defaultdict(list), "eval": defaultdict(list)},
         _total_train_tokens=0,
         _tp_size=1,
@@ -144,7 +162,7 @@ def dpo_case(batch, policy, ref, mean_logits, cfg):
     loss.backward()
     keep = [
         "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
-        "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected",
+        "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected", "entropy", "mean_token_accuracy",
     ]
     metrics = {k: stub._metrics["train"][k][0] for k in keep}
     return loss.item(), raw.grad, metrics
@@ -207,11 +225,13 @@ def reward_metrics(cr, rr, c, rj):
 
 
 def config(losses, weights=None, beta=0.1, label_smoothing=0.0, ld_alpha=None, discopop_tau=0.05,
-           simpo_gamma=0.5, orpo_lambda=0.1):
+           simpo_gamma=0.5, orpo_lambda=0.1, f_divergence_type="reverse_kl", f_alpha_divergence_coef=0.5,
+           use_weighting=False):
     return {
         "losses": losses, "weights": weights or [1.0] * len(losses), "beta": beta,
         "label_smoothing": label_smoothing, "ld_alpha": ld_alpha, "discopop_tau": discopop_tau,
-        "simpo_gamma": simpo_gamma, "orpo_lambda": orpo_lambda,
+        "simpo_gamma": simpo_gamma, "orpo_lambda": orpo_lambda, "f_divergence_type": f_divergence_type,
+        "f_alpha_divergence_coef": f_alpha_divergence_coef, "use_weighting": use_weighting,
     }
 
 
@@ -224,7 +244,7 @@ def loss_fixtures():
     }
     batches, cases = [], []
     for b, (seed, beta) in enumerate([(0, 0.1), (1, 0.5), (2, 2.0)]):
-        batch, policy, ref, mean_logits = make_batch(seed)
+        batch, policy, ref, mean_logits, extras = make_batch(seed)
         batches.append({
             "seed": seed,
             "lengths": batch["attention_mask"].sum(1).tolist(),
@@ -232,6 +252,9 @@ def loss_fixtures():
             "policy": [r(row) for row in policy.tolist()],
             "reference": [r(row) for row in ref.tolist()],
             "mean_logits": [r(row) for row in mean_logits.tolist()],
+            "entropy": [r(row) for row in extras["entropy"].tolist()],
+            "is_top1": extras["is_top1"].tolist(),
+            "log_sum_sq": [r(row) for row in extras["log_sum_sq"].tolist()],
         })
         cfgs = [config([k], beta=beta, **extra) for k, extra in dpo_kinds.items()]
         cfgs += [
@@ -240,10 +263,29 @@ def loss_fixtures():
             config(["apo_down", "sft", "ipo"], [1.0, 0.2, 0.3], beta=beta, ld_alpha=0.3),
             config(["discopop"], beta=beta, discopop_tau=0.5),
         ]
+        # f-DPO: every divergence on the delta-score losses (alpha 1.0 is TRL's fall-back to reverse KL).
+        for fdiv, alpha in [("forward_kl", 0.5), ("js_divergence", 0.5), ("alpha_divergence", 0.5),
+                            ("alpha_divergence", 1.5), ("alpha_divergence", 1.0)]:
+            cfgs.append(config(["sigmoid"], beta=beta, f_divergence_type=fdiv, f_alpha_divergence_coef=alpha))
+            cfgs.append(config(["sigmoid_norm", "ipo", "hinge", "sft"], [1.0, 0.3, 0.2, 0.5], beta=beta,
+                               f_divergence_type=fdiv, f_alpha_divergence_coef=alpha))
+            cfgs.append(config(["exo_pair", "robust", "discopop"], beta=beta, label_smoothing=0.1,
+                               f_divergence_type=fdiv, f_alpha_divergence_coef=alpha))
+        # WPO weights on every per-pair loss (not aot), with ld_alpha and an f-divergence. Not with sft or hinge: TRL 1.16
+        # raises there (its in-place `per_sequence_loss *=` hits sft's expanded scalar and relu's saved output);
+        # LossGradientTests checks those combinations.
+        cfgs += [
+            config(["sigmoid"], beta=beta, use_weighting=True),
+            config(["ipo", "nca_pair", "bco_pair", "sppo_hard"], beta=beta, use_weighting=True),
+            config(["apo_zero", "apo_down", "sigmoid_norm"], beta=beta, use_weighting=True, ld_alpha=0.5),
+            config(["exo_pair", "robust", "discopop"], beta=beta, label_smoothing=0.1, use_weighting=True,
+                   f_divergence_type="js_divergence"),
+        ]
         for cfg in cfgs:
-            loss, grad, metrics = dpo_case(batch, policy, ref, mean_logits, cfg)
+            loss, grad, metrics = dpo_case(batch, policy, ref, mean_logits, extras, cfg)
             cases.append({"batch": b, "config": cfg, "reference_free": False, "loss": loss,
-                          "grad": [r(row) for row in grad.tolist()], "metrics": metrics})
+                          "grad": [r(row) for row in grad.tolist()], "metrics": metrics,
+                          "precision": 32 if grad.dtype == torch.float32 else 64})
         for cfg, alpha in [(config(["simpo"], beta=beta), 0.0),
                            (config(["simpo"], beta=beta, label_smoothing=0.1, simpo_gamma=1.0), 0.0),
                            (config(["simpo", "sft"], [1.0, 1.0], beta=beta), 1.0)]:

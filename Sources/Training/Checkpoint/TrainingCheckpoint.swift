@@ -23,6 +23,11 @@ public struct CheckpointState: Codable, Sendable {
     public var adamStep: Int
     /// Micro-batch metrics of the logging window that was open when the checkpoint was written.
     public var window: [[String: Double]]
+    /// num_tokens so far, Σ of the step losses (train_loss) and the collapse watch's history: absent in
+    /// checkpoints written before they existed (read as 0 / a fresh watch).
+    public var totalTokens: Int?
+    public var lossSum: Double?
+    public var collapseWatch: CollapseWatch?
     /// PEFT names and shapes of the adapter tensors, in the flat block's order.
     public var adapterTensors: [AdapterTensorInfo]
 }
@@ -49,7 +54,8 @@ public struct TrainingCheckpoint: Sendable {
             kind: CheckpointState.kind, leandpoVersion: version, baseFingerprint: trainer.model.file.fingerprint,
             dataHash: trainer.dataKey, arguments: trainer.arguments, lora: a.config, step: trainer.step,
             totalSteps: trainer.totalSteps, epoch: trainer.epoch(atStep: trainer.step), adamStep: trainer.optimizer.step,
-            window: window, adapterTensors: a.tensorNames.map { AdapterTensorInfo(name: $0.name, shape: $0.shape, offset: $0.offset) })
+            window: window, totalTokens: trainer.totalTokens, lossSum: trainer.lossSum, collapseWatch: trainer.collapseWatch,
+            adapterTensors: a.tensorNames.map { AdapterTensorInfo(name: $0.name, shape: $0.shape, offset: $0.offset) })
         let o = trainer.optimizer.state
         // The adapter and the moments are written from where they live: no copies.
         return try o.m.withUnsafeBufferPointer { m in

@@ -22,6 +22,11 @@ public enum TrainerEvent {
     /// Held-out evaluation (keys `eval_*`).
     case evaluated(step: Int, [(key: String, value: Double)])
     case saved(path: String, info: CheckpointInfo, seconds: Double)
+    /// A one-line hint about the run (the collapse warning).
+    case warning(String)
+    /// The end of training as the HF Trainer logs it: train_runtime, train_samples_per_second,
+    /// train_steps_per_second, train_loss (mean step loss over the run), epoch, step.
+    case summary([(key: String, value: Double)])
     case finished(step: Int)
 }
 
@@ -148,6 +153,11 @@ public final class Trainer {
     /// The last logged training row and evaluation row, for the saved adapter's model card.
     private var lastLogged: [(key: String, value: Double)] = []
     private var lastEvaluated: [(key: String, value: Double)] = []
+    /// TRL's num_tokens: prompt+chosen and prompt+rejected tokens of every trained micro-batch so far.
+    public private(set) var totalTokens = 0
+    /// Σ of the step losses so far (train_loss is this / steps).
+    public private(set) var lossSum = 0.0
+    public private(set) var collapseWatch: CollapseWatch
     private var reference: ReferenceLogps?
     private var evalReference: ReferenceLogps?
     private let pairsPerStep: Int
@@ -182,6 +192,7 @@ public final class Trainer {
         self.arguments = arguments
         self.model = model
         lossConfig = arguments.lossConfig
+        collapseWatch = CollapseWatch(windows: arguments.collapseWindows)
         train = inputs.train
         eval = inputs.eval
 
@@ -206,6 +217,12 @@ public final class Trainer {
             try optimizer.restore(resume.optimizerState)
             step = resume.state.step
             window = resume.state.window
+            totalTokens = resume.state.totalTokens ?? 0
+            lossSum = resume.state.lossSum ?? 0
+            if var watch = resume.state.collapseWatch {
+                watch.windows = arguments.collapseWindows
+                collapseWatch = watch
+            }
         }
     }
 
@@ -313,9 +330,11 @@ public final class Trainer {
         }
         try prepareReference(events)
         let initialStep = step
+        let runStart = DispatchTime.now().uptimeNanoseconds
         while step < totalSteps {
             let report = try trainStep()
             step += 1
+            lossSum += report.loss
             var stop = events(.step(report)) == .stop
             // A due log is written even when stopping, so a checkpoint never carries a window that an
             // uninterrupted run would already have logged (a resume then logs exactly the same lines).
@@ -323,9 +342,11 @@ public final class Trainer {
                 var w = MetricsWindow()
                 for m in window { w.add(m) }
                 window = []
-                let values = [("step", Double(step)), ("epoch", epoch(atStep: step))] + w.flush()
+                let values =
+                    [("step", Double(step)), ("epoch", epoch(atStep: step))] + w.flush() + [(MetricKey.numTokens, Double(totalTokens))]
                 lastLogged = values
                 if events(.log(values)) == .stop { stop = true }
+                if let warning = collapseWatch.observe(values), events(.warning(warning)) == .stop { stop = true }
             }
             // Every process stops at the same step, or the others would wait for it forever.
             if let group, group.size > 1 { stop = try DataParallel.any(stop, group: group) }
@@ -355,6 +376,16 @@ public final class Trainer {
             run: RunSummary(
                 arguments: RunSummary.rows(of: arguments), data: arguments.data, evalData: arguments.evalData, steps: step,
                 metrics: lastLogged, evalMetrics: lastEvaluated))
+        let runtime = Double(DispatchTime.now().uptimeNanoseconds - runStart) / 1e9
+        // The HF Trainer's speed metrics count the whole planned run (even when resumed) over this session's time.
+        _ = events(
+            .summary([
+                (MetricKey.trainRuntime, runtime),
+                ("train_samples_per_second", Double(totalSteps * pairsPerStep) / max(runtime, 1e-9)),
+                ("train_steps_per_second", Double(totalSteps) / max(runtime, 1e-9)),
+                (MetricKey.trainLoss, step > 0 ? lossSum / Double(step) : 0),
+                ("epoch", epoch(atStep: step)), ("step", Double(step)),
+            ]))
         _ = events(.finished(step: step))
     }
 
@@ -380,9 +411,11 @@ public final class Trainer {
             let ref = reference?[idx]
             let labels = train.labels.map { l in idx.map { l[$0] } }
             var result: (loss: Double, gradient: LossGradient, metrics: [String: Double])?
+            // --kl-estimate: the reference's head inputs at the same rows (a forward with the adapters off).
+            let referenceHidden = arguments.klEstimate ? try model.referenceHeadInputs(batch: pb.batch, completionRanges: pb.ranges) : nil
             _ = try model.forwardBackward(
                 batch: pb.batch, completionRanges: pb.ranges, adapter: adapter,
-                dropoutSeed: arguments.seed ^ (UInt64(step) << 20 | UInt64(m))
+                dropoutSeed: arguments.seed ^ (UInt64(step) << 20 | UInt64(m)), referenceHidden: referenceHidden
             ) { lp in
                 let r = Self.loss(pb, lp, ref, labels: labels, config: lossConfig)
                 result = r
@@ -412,6 +445,7 @@ public final class Trainer {
             tokens += Int(row.removeValue(forKey: Self.tokensKey) ?? 0)
             window.append(row)
         }
+        totalTokens += tokens
         let micro = rows.count
         let grads = UnsafeBufferPointer(adapter.gradients)
         let norm = GradientClipping.globalNorm(grads)
@@ -478,6 +512,17 @@ public final class Trainer {
         inputs.policyChosenSequence = s.chosenSequence
         inputs.chosenLogitSums = s.chosenLogitSums
         inputs.rejectedLogitSums = s.rejectedLogitSums
+        if s.chosenEntropySums.count == pb.count {
+            inputs.chosenEntropySums = s.chosenEntropySums
+            inputs.rejectedEntropySums = s.rejectedEntropySums
+            inputs.chosenTop1 = s.chosenTop1
+            inputs.chosenAlignedSums = s.chosenAlignedSums
+            inputs.rejectedAlignedSums = s.rejectedAlignedSums
+        }
+        if !lp.tokenKL.isEmpty {
+            inputs.chosenKLSums = s.chosenKLSums
+            inputs.rejectedKLSums = s.rejectedKLSums
+        }
         return inputs
     }
 
@@ -492,11 +537,13 @@ public final class Trainer {
             let idx = Array(start..<min(pairs.count, start + b))
             let pb = PairBatch(
                 pairs: idx.map { pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo }, sharePrompts: sharesPrompts)
-            let lp = try model.sequenceLogProbs(batch: pb.batch, completionRanges: pb.ranges, adapter: adapter)
+            let referenceHidden = arguments.klEstimate ? try model.referenceHeadInputs(batch: pb.batch, completionRanges: pb.ranges) : nil
+            let lp = try model.sequenceLogProbs(
+                batch: pb.batch, completionRanges: pb.ranges, adapter: adapter, referenceHidden: referenceHidden)
             let r = Self.loss(pb, lp, reference?[idx], labels: labels.map { l in idx.map { l[$0] } }, config: lossConfig)
             w.add(r.metrics.merging(["loss": r.loss]) { a, _ in a })
         }
-        return w.flush(eval: true)
+        return w.flush(eval: true) + [("eval_" + MetricKey.numTokens, Double(totalTokens))]
     }
 
     // MARK: - Checkpoints

@@ -40,6 +40,17 @@ public enum LossKind: String, Sendable, Hashable, CaseIterable {
     }
 }
 
+/// TRL's `f_divergence_type`: the divergence whose f′ scores each log-ratio in the DPO losses (f-DPO).
+public enum FDivergence: String, Sendable, Hashable, CaseIterable {
+    case reverseKL = "reverse_kl"
+    case forwardKL = "forward_kl"
+    case jsDivergence = "js_divergence"
+    case alphaDivergence = "alpha_divergence"
+
+    /// The losses TRL allows with a divergence other than reverse KL (the others have no valid f-DPO form).
+    public static let supportedLosses: Set<LossKind> = [.sigmoid, .sigmoidNorm, .hinge, .ipo, .exoPair, .robust, .discopop, .sft]
+}
+
 public struct WeightedLoss: Sendable, Hashable {
     public var kind: LossKind
     public var weight: Double
@@ -72,6 +83,12 @@ public struct LossConfig: Sendable {
     /// KTO's weights of the desirable and undesirable examples' losses (KTOConfig).
     public var desirableWeight: Double
     public var undesirableWeight: Double
+    /// TRL `f_divergence_type` and `f_alpha_divergence_coef`.
+    public var fDivergence: FDivergence = .reverseKL
+    public var alphaDivergenceCoef: Double = 0.5
+    /// TRL `use_weighting` (WPO): each pair's loss × exp(mean aligned logp of chosen) · exp(… of rejected),
+    /// detached; needs `LossInputs.chosenAlignedSums`/`rejectedAlignedSums`.
+    public var useWeighting = false
 
     public init(
         losses: [WeightedLoss] = [WeightedLoss(.sigmoid)], beta: Double = 0.1, labelSmoothing: Double = 0,
@@ -127,6 +144,22 @@ public struct LossConfig: Sendable {
         if kinds.contains(.orpo), !(orpoLambda.isFinite && orpoLambda >= 0) {
             throw fail("orpo lambda must be ≥ 0, got \(orpoLambda)")
         }
+        if fDivergence != .reverseKL, !kinds.isSubset(of: FDivergence.supportedLosses) {
+            let bad = losses.map(\.kind).filter { !FDivergence.supportedLosses.contains($0) }.map(\.rawValue)
+            throw fail(
+                "f_divergence_type '\(fDivergence.rawValue)' works only with "
+                    + FDivergence.supportedLosses.map(\.rawValue).sorted().joined(separator: ", ")
+                    + "; not with \(bad.joined(separator: ", ")) (use reverse_kl with those)")
+        }
+        if fDivergence == .alphaDivergence, !alphaDivergenceCoef.isFinite {
+            throw fail("f_alpha_divergence_coef must be finite, got \(alphaDivergenceCoef)")
+        }
+        if useWeighting, kinds.contains(.aot) || kinds.contains(.aotUnpaired) {
+            throw fail("use_weighting (WPO) does not work with 'aot' or 'aot_unpaired': they sort pairs, which misaligns the weights")
+        }
+        if useWeighting, kinds.contains(.simpo) || kinds.contains(.orpo) {
+            throw fail("use_weighting (WPO) is a DPOTrainer option; 'simpo' and 'orpo' (CPO/ORPO trainers) do not take it")
+        }
     }
 
     /// Parses `--loss sigmoid,sft` and `--loss-weights 1,0.5` (weights default to 1).
@@ -177,6 +210,18 @@ public struct LossInputs: Sendable {
     /// Metrics only: Σ over scored completion tokens of the vocabulary-mean logit at the scoring position.
     public var chosenLogitSums: [Double]?
     public var rejectedLogitSums: [Double]?
+    /// Metrics only: Σ over scored completion tokens of the next-token entropy, and (chosen) the count of
+    /// those tokens whose target is the argmax.
+    public var chosenEntropySums: [Double]?
+    public var rejectedEntropySums: [Double]?
+    public var chosenTop1: [Int]?
+    /// WPO (`useWeighting`): Σ over scored completion tokens of log p − log Σ_v p², from the policy's head.
+    public var chosenAlignedSums: [Double]?
+    public var rejectedAlignedSums: [Double]?
+    /// Metrics only (`--kl-estimate`): Σ over scored completion tokens of KL(πθ ‖ πref) of the next-token
+    /// distributions.
+    public var chosenKLSums: [Double]?
+    public var rejectedKLSums: [Double]?
 
     public init(
         policyChosen: [Double], policyRejected: [Double],
@@ -291,6 +336,24 @@ public enum DPOLoss {
         }
         precondition(hasReference || !config.needsReference, "the configured losses need reference log-probs")
 
+        // f-DPO scores (dt 1353-1381): sc = f′-score of lc with its derivative fc (reverse KL: lc and 1).
+        let (sc, fc) = hasReference ? fScores(lc, config) : ([], [])
+        let (sr, fr) = hasReference ? fScores(lr, config) : ([], [])
+
+        // WPO weights (dt 1518-1526), detached: exp(Σ aligned / scored tokens) of chosen × the same of rejected.
+        var pw = [Double](repeating: 1, count: n)
+        if config.useWeighting {
+            guard let ca = inputs.chosenAlignedSums, let ra = inputs.rejectedAlignedSums, ca.count == n, ra.count == n else {
+                preconditionFailure("use_weighting needs chosenAlignedSums and rejectedAlignedSums for every pair")
+            }
+            for i in 0..<n {
+                pw[i] =
+                    exp(ca[i] / Double(max(inputs.chosenScoredTokens[i], 1)))
+                    * exp(ra[i] / Double(max(inputs.rejectedScoredTokens[i], 1)))
+            }
+        }
+        let meanWeight = pw.reduce(0, +) * invN
+
         // Length-averaged raw logps (simpo, orpo: CPO/ORPO get_batch_logps(average_log_prob=True)).
         let avgC = zip(inputs.policyChosen, inputs.chosenScoredTokens).map { $0 / Double($1) }
         let avgR = zip(inputs.policyRejected, inputs.rejectedScoredTokens).map { $0 / Double($1) }
@@ -314,89 +377,89 @@ public enum DPOLoss {
             case .sigmoid:
                 // per_sequence_loss = -F.logsigmoid(beta * delta_score)
                 for i in 0..<n {
-                    let z = beta * (lc[i] - lr[i])
-                    sum += softplus(-z)
-                    let g = s * -beta * sigmoid(-z)
-                    dEffC[i] += g
-                    dEffR[i] -= g
+                    let z = beta * (sc[i] - sr[i])
+                    sum += pw[i] * (softplus(-z))
+                    let g = s * pw[i] * -beta * sigmoid(-z)
+                    dEffC[i] += g * fc[i]
+                    dEffR[i] -= g * fr[i]
                 }
             case .hinge:
                 // torch.relu(1 - beta * delta_score); relu'(0) = 0
                 for i in 0..<n {
-                    let h = 1 - beta * (lc[i] - lr[i])
-                    sum += max(0, h)
-                    let g = h > 0 ? s * -beta : 0
-                    dEffC[i] += g
-                    dEffR[i] -= g
+                    let h = 1 - beta * (sc[i] - sr[i])
+                    sum += pw[i] * (max(0, h))
+                    let g = h > 0 ? s * pw[i] * -beta : 0
+                    dEffC[i] += g * fc[i]
+                    dEffR[i] -= g * fr[i]
                 }
             case .ipo, .sigmoidNorm:
                 // chosen_avg_score = chosen_scores / chosen_mask.sum(dim=1).clamp(min=1.0)
                 for i in 0..<n {
                     let nc = Double(max(inputs.chosenCompletionTokens[i], 1))
                     let nr = Double(max(inputs.rejectedCompletionTokens[i], 1))
-                    let d = lc[i] / nc - lr[i] / nr
+                    let d = sc[i] / nc - sr[i] / nr
                     let g: Double
                     if kind == .ipo {
                         // (ipo_delta - 1 / (2 * beta)) ** 2
                         let e = d - 1 / (2 * beta)
-                        sum += e * e
-                        g = s * 2 * e
+                        sum += pw[i] * (e * e)
+                        g = s * pw[i] * 2 * e
                     } else {
                         // -F.logsigmoid(beta * delta)
-                        sum += softplus(-beta * d)
-                        g = s * -beta * sigmoid(-beta * d)
+                        sum += pw[i] * (softplus(-beta * d))
+                        g = s * pw[i] * -beta * sigmoid(-beta * d)
                     }
-                    dEffC[i] += g / nc
-                    dEffR[i] -= g / nr
+                    dEffC[i] += g * fc[i] / nc
+                    dEffR[i] -= g * fr[i] / nr
                 }
             case .exoPair:
                 // qw*(log_qw - log(1-ε)) + ql*(log_ql - log ε); d/dz = σ(z)σ(-z)·(z - log(1-ε) + log ε)
                 let logPw = log1p(-eps)
                 let logPl = log(eps)
                 for i in 0..<n {
-                    let z = beta * (lc[i] - lr[i])
+                    let z = beta * (sc[i] - sr[i])
                     let qw = sigmoid(z)
                     let ql = sigmoid(-z)
-                    sum += qw * (-softplus(-z) - logPw) + ql * (-softplus(z) - logPl)
-                    let g = s * beta * qw * ql * (z - logPw + logPl)
-                    dEffC[i] += g
-                    dEffR[i] -= g
+                    sum += pw[i] * (qw * (-softplus(-z) - logPw) + ql * (-softplus(z) - logPl))
+                    let g = s * pw[i] * beta * qw * ql * (z - logPw + logPl)
+                    dEffC[i] += g * fc[i]
+                    dEffR[i] -= g * fr[i]
                 }
             case .ncaPair:
                 // -logσ(rc) - 0.5 logσ(-rc) - 0.5 logσ(-rr), rewards r = beta * logratio
                 for i in 0..<n {
                     let wc = beta * lc[i]
                     let wr = beta * lr[i]
-                    sum += softplus(-wc) + 0.5 * softplus(wc) + 0.5 * softplus(wr)
-                    dEffC[i] += s * beta * (-sigmoid(-wc) + 0.5 * sigmoid(wc))
-                    dEffR[i] += s * beta * 0.5 * sigmoid(wr)
+                    sum += pw[i] * (softplus(-wc) + 0.5 * softplus(wc) + 0.5 * softplus(wr))
+                    dEffC[i] += s * pw[i] * beta * (-sigmoid(-wc) + 0.5 * sigmoid(wc))
+                    dEffR[i] += s * pw[i] * beta * 0.5 * sigmoid(wr)
                 }
             case .robust:
                 // (-(1-ε) logσ(z) + ε logσ(-z)) / (1 - 2ε)
                 for i in 0..<n {
-                    let z = beta * (lc[i] - lr[i])
-                    sum += ((1 - eps) * softplus(-z) - eps * softplus(z)) / (1 - 2 * eps)
-                    let g = s * beta * (-(1 - eps) * sigmoid(-z) - eps * sigmoid(z)) / (1 - 2 * eps)
-                    dEffC[i] += g
-                    dEffR[i] -= g
+                    let z = beta * (sc[i] - sr[i])
+                    sum += pw[i] * (((1 - eps) * softplus(-z) - eps * softplus(z)) / (1 - 2 * eps))
+                    let g = s * pw[i] * beta * (-(1 - eps) * sigmoid(-z) - eps * sigmoid(z)) / (1 - 2 * eps)
+                    dEffC[i] += g * fc[i]
+                    dEffR[i] -= g * fr[i]
                 }
             case .bcoPair:
                 // -logσ(rc) - logσ(-rr)
                 for i in 0..<n {
                     let wc = beta * lc[i]
                     let wr = beta * lr[i]
-                    sum += softplus(-wc) + softplus(wr)
-                    dEffC[i] += s * beta * -sigmoid(-wc)
-                    dEffR[i] += s * beta * sigmoid(wr)
+                    sum += pw[i] * (softplus(-wc) + softplus(wr))
+                    dEffC[i] += s * pw[i] * beta * -sigmoid(-wc)
+                    dEffR[i] += s * pw[i] * beta * sigmoid(wr)
                 }
             case .sppoHard:
                 // (lc - 0.5/beta)^2 + (lr + 0.5/beta)^2
                 for i in 0..<n {
                     let a = lc[i] - 0.5 / beta
                     let b = lr[i] + 0.5 / beta
-                    sum += a * a + b * b
-                    dEffC[i] += s * 2 * a
-                    dEffR[i] += s * 2 * b
+                    sum += pw[i] * (a * a + b * b)
+                    dEffC[i] += s * pw[i] * 2 * a
+                    dEffR[i] += s * pw[i] * 2 * b
                 }
             case .aot, .aotUnpaired:
                 // Sorted (ascending) differences; each sorted slot's gradient goes back to the pair it came from.
@@ -428,40 +491,42 @@ public enum DPOLoss {
                 for i in 0..<n {
                     let a = sigmoid(beta * lc[i])
                     let b = sigmoid(beta * lr[i])
-                    sum += 1 - a + b
-                    dEffC[i] += s * -beta * a * (1 - a)
-                    dEffR[i] += s * beta * b * (1 - b)
+                    sum += pw[i] * (1 - a + b)
+                    dEffC[i] += s * pw[i] * -beta * a * (1 - a)
+                    dEffR[i] += s * pw[i] * beta * b * (1 - b)
                 }
             case .apoDown:
                 // σ(β lc) + (1 - σ(β (lc - lr)))
                 for i in 0..<n {
                     let a = sigmoid(beta * lc[i])
                     let c = sigmoid(beta * (lc[i] - lr[i]))
-                    sum += a + 1 - c
-                    dEffC[i] += s * beta * (a * (1 - a) - c * (1 - c))
-                    dEffR[i] += s * beta * c * (1 - c)
+                    sum += pw[i] * (a + 1 - c)
+                    dEffC[i] += s * pw[i] * beta * (a * (1 - a) - c * (1 - c))
+                    dEffR[i] += s * pw[i] * beta * c * (1 - c)
                 }
             case .discopop:
                 // logits = βΔ; m = σ(logits/τ); -logσ(logits)·(1 - m) + exp(-logits)·m
                 let tau = config.discopopTau
                 for i in 0..<n {
-                    let z = beta * (lc[i] - lr[i])
+                    let z = beta * (sc[i] - sr[i])
                     let m = sigmoid(z / tau)
                     let sp = softplus(-z)
                     let e = exp(-z)
-                    sum += sp * (1 - m) + e * m
+                    sum += pw[i] * (sp * (1 - m) + e * m)
                     let dm = m * (1 - m) / tau
-                    let g = s * beta * (-sigmoid(-z) * (1 - m) - sp * dm - e * m + e * dm)
-                    dEffC[i] += g
-                    dEffR[i] -= g
+                    let g = s * pw[i] * beta * (-sigmoid(-z) * (1 - m) - sp * dm - e * m + e * dm)
+                    dEffC[i] += g * fc[i]
+                    dEffR[i] -= g * fr[i]
                 }
             case .sft:
                 // -chosen_per_token_logps[chosen_mask].mean(): one token-mean over the whole micro-batch.
                 let tokens = inputs.chosenScoredTokens.reduce(0, +)
                 let value = tokens > 0 ? -inputs.policyChosen.reduce(0, +) / Double(tokens) : 0
-                sum = value * Double(n)  // TRL expands the scalar to every pair before the mean
+                // TRL expands the scalar to every pair before the mean (and WPO weighs each copy)
+                sum = config.useWeighting ? value * meanWeight * Double(n) : value * Double(n)
                 if tokens > 0 {
-                    for i in 0..<n { dRawC[i] += weight * -1 / Double(tokens) }
+                    let w = config.useWeighting ? weight * meanWeight : weight
+                    for i in 0..<n { dRawC[i] += w * -1 / Double(tokens) }
                 }
                 metrics[MetricKey.nllLoss] = value
             case .simpo:
@@ -517,26 +582,76 @@ public enum DPOLoss {
         }
 
         // Metrics (dt 1633-1653): rewards from the reference when there is one, else CPO/ORPO's β·avg logps.
+        let chosenRewards: [Double], rejectedRewards: [Double]
         if hasReference {
+            chosenRewards = lc.map { beta * $0 }
+            rejectedRewards = lr.map { beta * $0 }
             metrics.merge(
                 Metrics.rewardMetrics(
-                    chosenRewards: lc.map { beta * $0 }, rejectedRewards: lr.map { beta * $0 },
-                    chosenLogps: pc, rejectedLogps: pr)
+                    chosenRewards: chosenRewards, rejectedRewards: rejectedRewards, chosenLogps: pc, rejectedLogps: pr)
             ) { $1 }
+            // Drift from the reference, per token: the raw sums (no ld_alpha), over the scored completion tokens.
+            metrics[MetricKey.logratioChosen] = Metrics.tokenMean(
+                zip(inputs.policyChosen, inputs.referenceChosen!).map { $0 - $1 }, inputs.chosenScoredTokens)
+            metrics[MetricKey.logratioRejected] = Metrics.tokenMean(
+                zip(inputs.policyRejected, inputs.referenceRejected!).map { $0 - $1 }, inputs.rejectedScoredTokens)
         } else {
             let firstFree = config.losses.first { !$0.kind.needsReference && $0.kind != .sft }?.kind
             let scale = firstFree == .orpo ? config.orpoLambda : beta
+            chosenRewards = avgC.map { scale * $0 }
+            rejectedRewards = avgR.map { scale * $0 }
             metrics.merge(
                 Metrics.rewardMetrics(
-                    chosenRewards: avgC.map { scale * $0 }, rejectedRewards: avgR.map { scale * $0 },
-                    chosenLogps: avgC, rejectedLogps: avgR)
+                    chosenRewards: chosenRewards, rejectedRewards: rejectedRewards, chosenLogps: avgC, rejectedLogps: avgR)
             ) { $1 }
         }
         if let c = inputs.chosenLogitSums, let r = inputs.rejectedLogitSums {
             metrics[MetricKey.logitsChosen] = Metrics.tokenMean(c, inputs.chosenScoredTokens)
             metrics[MetricKey.logitsRejected] = Metrics.tokenMean(r, inputs.rejectedScoredTokens)
         }
+        if let c = inputs.chosenEntropySums, let r = inputs.rejectedEntropySums {
+            metrics[MetricKey.entropy] = Metrics.tokenMean(c + r, inputs.chosenScoredTokens + inputs.rejectedScoredTokens)
+        }
+        if let c = inputs.chosenKLSums, let r = inputs.rejectedKLSums {
+            metrics[MetricKey.kl] = Metrics.tokenMean(c + r, inputs.chosenScoredTokens + inputs.rejectedScoredTokens)
+        }
+        if let top1 = inputs.chosenTop1 {
+            metrics[MetricKey.meanTokenAccuracy] = Metrics.tokenMean(top1.map(Double.init), inputs.chosenScoredTokens)
+        }
+        metrics.merge(
+            Metrics.lengthMetrics(
+                chosenLengths: inputs.chosenCompletionTokens, rejectedLengths: inputs.rejectedCompletionTokens,
+                margins: zip(chosenRewards, rejectedRewards).map { $0 - $1 })
+        ) { $1 }
         return LossResult(loss: total, terms: terms, gradient: gradient, metrics: metrics)
+    }
+
+    // MARK: - f-divergences
+
+    /// TRL 1.16's f′ scores of log-ratios and their derivatives: reverse KL l; forward KL 1 − e^(−l);
+    /// JS log 2 + logσ(l); α-divergence (e^((α−1)·l) − 1)/(α−1) with (α−1)·l clamped at 80 (no gradient
+    /// past the clamp, as torch.clamp), reverse KL when |α − 1| < 1e-6.
+    static func fScores(_ l: [Double], _ config: LossConfig) -> (scores: [Double], derivatives: [Double]) {
+        switch config.fDivergence {
+        case .reverseKL:
+            return (l, l.map { _ in 1 })
+        case .forwardKL:
+            return (l.map { 1 - exp(-$0) }, l.map { exp(-$0) })
+        case .jsDivergence:
+            return (l.map { log(2) - softplus(-$0) }, l.map { sigmoid(-$0) })
+        case .alphaDivergence:
+            let a = config.alphaDivergenceCoef
+            if abs(a - 1) < 1e-6 { return (l, l.map { _ in 1 }) }
+            let coef = 1 / (a - 1)
+            var scores: [Double] = [], derivatives: [Double] = []
+            for x in l {
+                let t = (a - 1) * x
+                let e = exp(min(t, 80))
+                scores.append((e - 1) * coef)
+                derivatives.append(t > 80 ? 0 : e)
+            }
+            return (scores, derivatives)
+        }
     }
 
     // MARK: - Stable scalar functions

@@ -22,8 +22,32 @@ public enum MetricKey {
     /// ORPO: mean logσ(log-odds ratio) and mean log-odds ratio.
     public static let logOddsRatio = "log_odds_ratio"
     public static let logOddsChosen = "log_odds_chosen"
-    /// KTO: the batch's KL estimate max(0, mean(log πθ − log πref)) over the KL sequences (0 without it).
+    /// Σ over the micro-batch's scored completion tokens (chosen and rejected) of the policy's next-token
+    /// entropy / number of those tokens.
+    public static let entropy = "entropy"
+    /// Scored chosen completion tokens whose target is the policy's argmax / number of those tokens.
+    public static let meanTokenAccuracy = "mean_token_accuracy"
+    /// Non-padding input tokens (prompt+chosen and prompt+rejected) trained on so far, cumulative over the run.
+    public static let numTokens = "num_tokens"
+    /// Drift from the reference: Σ (log πθ − log πref) over scored completion tokens / their count.
+    public static let logratioChosen = "logratio/chosen"
+    public static let logratioRejected = "logratio/rejected"
+    /// `--kl-estimate`: Σ over the scored completion tokens (chosen and rejected) of KL(πθ ‖ πref) of the
+    /// full next-token distributions / number of those tokens. KTO logs its batch KL estimate
+    /// max(0, mean(log πθ − log πref)) over the KL sequences under the same name, as TRL does.
     public static let kl = "kl"
+    /// Mean completion length in tokens.
+    public static let lengthChosen = "length/chosen"
+    public static let lengthRejected = "length/rejected"
+    /// Pearson correlation of the reward margin with the length difference (chosen − rejected) over the
+    /// pairs of a logging window (computed at flush from the `momentPrefix` keys).
+    public static let lengthMarginCorr = "length_margin_corr"
+    /// End of run (HF Trainer): wall seconds of the run and the mean step loss over all steps.
+    public static let trainRuntime = "train_runtime"
+    public static let trainLoss = "train_loss"
+    /// Micro-batch sums a window turns into `length_margin_corr`; never logged themselves.
+    static let momentPrefix = "_moments/length_margin/"
+    static let momentKeys = ["n", "x", "y", "xx", "yy", "xy"].map { momentPrefix + $0 }
 }
 
 // MARK: - Definitions
@@ -50,6 +74,35 @@ public enum Metrics {
             MetricKey.logpsChosen: chosenLogps.reduce(0, +) * inv,
             MetricKey.logpsRejected: rejectedLogps.reduce(0, +) * inv,
         ]
+    }
+
+    /// length/* of a micro-batch and the moments (x = margin, y = length difference) that
+    /// `MetricsWindow` turns into `length_margin_corr`.
+    public static func lengthMetrics(chosenLengths: [Int], rejectedLengths: [Int], margins: [Double]) -> [String: Double] {
+        let n = Double(margins.count)
+        var m = [Double](repeating: 0, count: 6)
+        m[0] = n
+        for (i, x) in margins.enumerated() {
+            let y = Double(chosenLengths[i] - rejectedLengths[i])
+            m[1] += x
+            m[2] += y
+            m[3] += x * x
+            m[4] += y * y
+            m[5] += x * y
+        }
+        var out = Dictionary(uniqueKeysWithValues: zip(MetricKey.momentKeys, m))
+        out[MetricKey.lengthChosen] = Double(chosenLengths.reduce(0, +)) / n
+        out[MetricKey.lengthRejected] = Double(rejectedLengths.reduce(0, +)) / n
+        return out
+    }
+
+    /// Pearson r from moment sums (n, Σx, Σy, Σx², Σy², Σxy); nil when either side has no variance. Scaling
+    /// every sum by the same factor leaves r unchanged, so a window's per-key means give the window's r.
+    public static func pearson(_ m: [Double]) -> Double? {
+        let (n, sx, sy, sxx, syy, sxy) = (m[0], m[1], m[2], m[3], m[4], m[5])
+        let vx = n * sxx - sx * sx, vy = n * syy - sy * sy
+        guard vx > 1e-12 * max(1, n * sxx), vy > 1e-12 * max(1, n * syy) else { return nil }
+        return max(-1, min(1, (n * sxy - sx * sy) / (vx * vy).squareRoot()))
     }
 
     /// Σ sums / Σ counts, 0 when there are no tokens (TRL's logits/* over a micro-batch).
@@ -82,11 +135,23 @@ public struct MetricsWindow: Sendable {
     }
 
     /// The per-key means, in first-seen order; `eval` prefixes the keys with `eval_`.
+    /// The length-margin moments become one `length_margin_corr` (left out when it is undefined).
     public func averages(eval: Bool = false) -> [(key: String, value: Double)] {
-        order.map { key in
+        var out: [(key: String, value: Double)] = []
+        var moments: [Double] = []
+        for key in order {
             let v = values[key]!
-            return (eval ? "eval_" + key : key, v.reduce(0, +) / Double(v.count))
+            let mean = v.reduce(0, +) / Double(v.count)
+            if key.hasPrefix(MetricKey.momentPrefix) {
+                if key == MetricKey.momentKeys.last {
+                    moments = MetricKey.momentKeys.map { k in values[k].map { $0.reduce(0, +) / Double($0.count) } ?? 0 }
+                    if let r = Metrics.pearson(moments) { out.append(((eval ? "eval_" : "") + MetricKey.lengthMarginCorr, r)) }
+                }
+                continue
+            }
+            out.append((eval ? "eval_" + key : key, mean))
         }
+        return out
     }
 
     /// `averages` then clear, as TRL's `log()`.

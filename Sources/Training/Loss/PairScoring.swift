@@ -71,6 +71,17 @@ public struct PairBatch {
         public var chosenSequence: [Double] = []
         public var chosenLogitSums: [Double] = []
         public var rejectedLogitSums: [Double] = []
+        /// Σ over the scored completion tokens of the next-token entropy (TRL's `entropy` numerator).
+        public var chosenEntropySums: [Double] = []
+        public var rejectedEntropySums: [Double] = []
+        /// Scored chosen completion tokens whose target is the argmax (TRL's `mean_token_accuracy` numerator).
+        public var chosenTop1: [Int] = []
+        /// Σ over the scored completion tokens of log p − log Σ p² (WPO: the weight is e^(Σ / tokens)).
+        public var chosenAlignedSums: [Double] = []
+        public var rejectedAlignedSums: [Double] = []
+        /// Σ over the scored completion tokens of KL(policy ‖ reference) (only with `--kl-estimate`).
+        public var chosenKLSums: [Double] = []
+        public var rejectedKLSums: [Double] = []
     }
 
     /// Completion sums (only tokens at positions ≥ max(completionStart, 1)), tail sums beyond the shared
@@ -91,15 +102,33 @@ public struct PairBatch {
                 total += Double(v)
                 if k >= pair.sharedScoredTokens { tail += Double(v) }
             }
+            // The head's per-token statistics over the same completion tokens (absent when not computed).
+            var entropy = 0.0, aligned = 0.0, top1 = 0
+            let end = lp.tokenOffsets[i + 1]
+            if lp.tokenEntropies.count == lp.tokenLogProbs.count {
+                for j in (end - completion.count)..<end {
+                    entropy += Double(lp.tokenEntropies[j])
+                    aligned += Double(lp.tokenLogProbs[j]) - Double(lp.tokenLogSumSquares[j])
+                    if lp.tokenIsTop1[j] { top1 += 1 }
+                }
+            }
+            let kl = lp.tokenKL.count == lp.tokenLogProbs.count ? lp.tokenKL[(end - completion.count)..<end].reduce(0) { $0 + Double($1) } : 0
             if i < b {
                 s.chosen.append(total)
                 s.chosenTail.append(tail)
                 s.chosenSequence.append(tokens.reduce(0) { $0 + Double($1) })
                 s.chosenLogitSums.append(Double(lp.meanLogitSums[i]))
+                s.chosenEntropySums.append(entropy)
+                s.chosenAlignedSums.append(aligned)
+                s.chosenTop1.append(top1)
+                s.chosenKLSums.append(kl)
             } else {
                 s.rejected.append(total)
                 s.rejectedTail.append(tail)
                 s.rejectedLogitSums.append(Double(lp.meanLogitSums[i]))
+                s.rejectedEntropySums.append(entropy)
+                s.rejectedAlignedSums.append(aligned)
+                s.rejectedKLSums.append(kl)
             }
         }
         return s

@@ -28,6 +28,9 @@ public struct TrainArguments: Sendable, Equatable {
     public var discopopTau = 0.05
     public var desirableWeight = 1.0
     public var undesirableWeight = 1.0
+    public var fDivergence = FDivergence.reverseKL
+    public var alphaDivergenceCoef = 0.5
+    public var useWeighting = false
 
     // MARK: Data
     public var maxLength = 1024
@@ -53,6 +56,10 @@ public struct TrainArguments: Sendable, Equatable {
 
     // MARK: Reporting and saving
     public var loggingSteps = 10
+    /// Logging windows of falling logps/chosen with growing margins before the collapse warning (0: never).
+    public var collapseWindows = 3
+    /// Log `kl`, the per-token KL(πθ ‖ πref): one reference forward per micro-batch (opt-in).
+    public var klEstimate = false
     /// 0: evaluate at the end only.
     public var evalSteps = 0
     /// 0: save at the end only (and when interrupted).
@@ -74,10 +81,14 @@ public struct TrainArguments: Sendable, Equatable {
     public var dataOptions: DataOptions { DataOptions(maxLength: maxLength, truncation: truncationMode, skipInvalid: skipInvalid) }
 
     public var lossConfig: LossConfig {
-        LossConfig(
+        var config = LossConfig(
             losses: loss.enumerated().map { WeightedLoss($1, weight: lossWeights?[$0] ?? 1) }, beta: beta, labelSmoothing: labelSmoothing,
             ldAlpha: ldAlpha, discopopTau: discopopTau, simpoGamma: simpoGamma, orpoLambda: orpoLambda,
             desirableWeight: desirableWeight, undesirableWeight: undesirableWeight)
+        config.fDivergence = fDivergence
+        config.alphaDivergenceCoef = alphaDivergenceCoef
+        config.useWeighting = useWeighting
+        return config
     }
 
     /// Every check of a value a user gave, in one place; the message names the option as written in
@@ -120,6 +131,7 @@ public struct TrainArguments: Sendable, Equatable {
         try check(epochs.isFinite && epochs >= 0, "epochs must be ≥ 0, got \(epochs)")
         try check(epochs > 0 || maxSteps > 0, "give epochs > 0 or max_steps > 0")
         try check(loggingSteps >= 1, "logging_steps must be ≥ 1, got \(loggingSteps)")
+        try check(collapseWindows >= 0, "collapse_windows must be ≥ 0 (0: never warn), got \(collapseWindows)")
         try check(evalSteps >= 0, "eval_steps must be ≥ 0 (0: at the end only), got \(evalSteps)")
         try check(saveSteps >= 0, "save_steps must be ≥ 0 (0: at the end only), got \(saveSteps)")
         try check(saveTotalLimit >= 1, "save_total_limit must be ≥ 1, got \(saveTotalLimit)")

@@ -112,6 +112,17 @@ extension TrainOption {
         double(
             "undesirable_weight", .loss, "kto, apo_zero_unpaired: weight of the undesirable examples' losses.", \.undesirableWeight,
             resume: .mustMatch),
+        TrainOption(
+            name: "f_divergence_type", aliases: [], group: .loss,
+            help: "f-DPO divergence scoring the log-ratios: " + FDivergence.allCases.map(\.rawValue).joined(separator: "|") + ".",
+            valueName: "KIND", onResume: .mustMatch, trlDifference: nil,
+            assign: { a, v, _ throws(OptionMessage) in a.fDivergence = try v.choice(FDivergence.self) },
+            value: { .string($0.fDivergence.rawValue) }),
+        double(
+            "f_alpha_divergence_coef", .loss, "Alpha of f_divergence_type alpha_divergence.", \.alphaDivergenceCoef, resume: .mustMatch),
+        flag(
+            "use_weighting", .loss, "WPO: weigh each pair's loss by its completions' length-normalized probability.", \.useWeighting,
+            resume: .mustMatch),
 
         // Data
         int("max_length", .data, "Max tokens of prompt+completion, per sequence.", \.maxLength, resume: .mustMatch),
@@ -154,6 +165,14 @@ extension TrainOption {
 
         // Reporting and saving
         int("logging_steps", .reporting, "Log every N steps.", \.loggingSteps, resume: .free),
+        int(
+            "collapse_windows", .reporting,
+            "Warn when logps/chosen has fallen for N logging windows in a row while rewards/margins grew (0: never).",
+            \.collapseWindows, resume: .free),
+        flag(
+            "kl_estimate", .reporting,
+            "Log kl, the per-token KL(policy ‖ reference) over completion tokens (costs a reference forward per micro-batch).",
+            \.klEstimate, resume: .free),
         int("eval_steps", .reporting, "Evaluate every N steps (0: at the end only).", \.evalSteps, resume: .free),
         int("save_steps", .reporting, "Save a checkpoint every N steps (0: at the end only).", \.saveSteps, resume: .free),
         int(
@@ -241,7 +260,6 @@ extension TrainOption {
         add(["sync_ref_model", "ref_model_mixup_alpha", "ref_model_sync_steps"], "the reference is always the frozen base")
         add(["disable_dropout"], "the base has no dropout; lora_dropout is the only dropout (0 by default)")
         add(["generate_during_eval"], "use `leandpo generate --adapter OUTPUT` after training")
-        add(["use_weighting", "f_divergence_type", "f_alpha_divergence_coef"], "not implemented yet in LeanDPO; the reverse-KL DPO losses are used")
         add(
             ["torch_compile", "torch_compile_backend", "local_rank", "ddp_backend", "ddp_find_unused_parameters", "fsdp", "deepspeed"],
             "not applicable to LeanDPO's CPU engine")
