@@ -76,7 +76,7 @@ struct GradientCase: CustomTestStringConvertible, Sendable {
             }
         }
         // WPO on every loss it takes (sft and hinge too, which TRL 1.16 cannot run with it), alone and with f-DPO.
-        for kind in LossKind.allCases where ![.aot, .aotUnpaired, .simpo, .orpo].contains(kind) {
+        for kind in LossKind.allCases where !kind.isUnpaired && ![.aot, .aotUnpaired, .simpo, .orpo].contains(kind) {
             let eps = [.exoPair, .robust].contains(kind) ? 0.15 : 0
             out.append(GradientCase(losses: [WeightedLoss(kind)], beta: 0.5, labelSmoothing: eps, useWeighting: true))
         }
