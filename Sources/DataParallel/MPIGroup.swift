@@ -54,42 +54,39 @@ public final class MPIGroup: ProcessGroup {
     /// Large vectors go in pieces under MPI's 32-bit counts.
     private static let piece = 1 << 28
 
+    /// Runs `call(offset, count)` over consecutive pieces of `total` floats (at least one call), each
+    /// piece within MPI's 32-bit counts.
+    private static func inPieces(_ total: Int, _ what: String, _ call: (Int, Int32) -> Int32) throws {
+        var start = 0
+        repeat {
+            let n = min(piece, total - start)
+            try check(call(start, Int32(n)), what)
+            start += n
+        } while start < total
+    }
+
     public func send(_ values: UnsafeBufferPointer<Float>, to peer: Int) throws {
         try timed {
-            var start = 0
-            repeat {
-                let n = min(Self.piece, values.count - start)
-                try Self.check(
-                    MPI_Send(values.baseAddress! + start, Int32(n), leandpo_mpi_float(), Int32(peer), 0, leandpo_mpi_comm_world()), "MPI_Send")
-                start += n
-            } while start < values.count
+            try Self.inPieces(values.count, "MPI_Send") { start, n in
+                MPI_Send(values.baseAddress! + start, n, leandpo_mpi_float(), Int32(peer), 0, leandpo_mpi_comm_world())
+            }
             bytesSent += values.count * 4
         }
     }
 
     public func receive(_ values: UnsafeMutableBufferPointer<Float>, from peer: Int) throws {
         try timed {
-            var start = 0
-            repeat {
-                let n = min(Self.piece, values.count - start)
-                try Self.check(
-                    MPI_Recv(
-                        values.baseAddress! + start, Int32(n), leandpo_mpi_float(), Int32(peer), 0, leandpo_mpi_comm_world(),
-                        leandpo_mpi_status_ignore()), "MPI_Recv")
-                start += n
-            } while start < values.count
+            try Self.inPieces(values.count, "MPI_Recv") { start, n in
+                MPI_Recv(values.baseAddress! + start, n, leandpo_mpi_float(), Int32(peer), 0, leandpo_mpi_comm_world(), leandpo_mpi_status_ignore())
+            }
         }
     }
 
     public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, from root: Int) throws {
         try timed {
-            var start = 0
-            repeat {
-                let n = min(Self.piece, values.count - start)
-                try Self.check(
-                    MPI_Bcast(values.baseAddress! + start, Int32(n), leandpo_mpi_float(), Int32(root), leandpo_mpi_comm_world()), "MPI_Bcast")
-                start += n
-            } while start < values.count
+            try Self.inPieces(values.count, "MPI_Bcast") { start, n in
+                MPI_Bcast(values.baseAddress! + start, n, leandpo_mpi_float(), Int32(root), leandpo_mpi_comm_world())
+            }
             if rank == root { bytesSent += values.count * 4 }
         }
     }

@@ -140,7 +140,7 @@ extension TrainerTests {
                     defer { done.leave() }
                     var out = [Float](repeating: .nan, count: n)
                     let mine = Array(grads[(r * perRank)..<((r + 1) * perRank)])
-                    try? withUnsafeBuffersForTest(mine) { views in
+                    try? withUnsafeBuffers(mine) { views in
                         try out.withUnsafeMutableBufferPointer {
                             try DataParallel.orderedSum(views, into: $0, group: ThreadGroup(shared, rank: r), segment: segment)
                         }
@@ -192,12 +192,4 @@ extension TrainerTests {
             #expect(x.parameters.map(\.bitPattern) == y.parameters.map(\.bitPattern))
         }
     }
-}
-
-func withUnsafeBuffersForTest<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
-    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
-        if i == arrays.count { return try body(acc) }
-        return try arrays[i].withUnsafeBufferPointer { try nest(i + 1, acc + [$0]) }
-    }
-    return try nest(0, [])
 }

@@ -128,3 +128,12 @@ public enum DataParallel {
         return rows
     }
 }
+
+/// Unsafe views of `arrays` for the duration of `body`.
+public func withUnsafeBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
+        if i == arrays.count { return try body(acc) }
+        return try arrays[i].withUnsafeBufferPointer { try nest(i + 1, acc + [$0]) }
+    }
+    return try nest(0, [])
+}

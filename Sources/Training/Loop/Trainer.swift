@@ -566,12 +566,3 @@ public final class Trainer {
         return .saved(path: path, info: info, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
     }
 }
-
-/// Unsafe views of `arrays` for the duration of `body`.
-func withUnsafeBuffers<R>(_ arrays: [[Float]], _ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
-    func nest(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
-        if i == arrays.count { return try body(acc) }
-        return try arrays[i].withUnsafeBufferPointer { try nest(i + 1, acc + [$0]) }
-    }
-    return try nest(0, [])
-}
