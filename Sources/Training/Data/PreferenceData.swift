@@ -78,14 +78,18 @@ public enum PreferenceData {
     /// Throws `DataError`. With `skipInvalid`, records that fail validation are counted per kind and left out;
     /// file-level problems (unreadable, empty, a malformed or non-UTF-8 JSON array) always throw.
     public static func load(path: String, skipInvalid: Bool = false) throws -> PreferenceRecords {
+        try parse(readFile(path), file: path, skipInvalid: skipInvalid)
+    }
+
+    /// A data file's bytes, shared by every record form: a Hub dataset id, a directory, a FIFO or an
+    /// unreadable file get the same one-line error.
+    static func readFile(_ path: String) throws -> [UInt8] {
         try DataFormat.refuseHubDatasetID(path)
-        let bytes: [UInt8]
         do {
-            bytes = try RegularFile.read(path)
+            return try RegularFile.read(path)
         } catch {
             throw DataError(.unreadable, RecordLocation(file: path, position: .wholeFile), error.reason)
         }
-        return try parse(bytes, file: path, skipInvalid: skipInvalid)
     }
 
     /// Parses file contents; `file` is only used in messages.

@@ -45,16 +45,7 @@ public enum UnpairedData {
     /// Reads a JSONL or JSON-array file of unpaired records, or of paired records (then unpaired). A file must
     /// hold one form; errors and `skipInvalid` are those of `PreferenceData.load`.
     public static func load(path: String, skipInvalid: Bool = false) throws -> UnpairedRecords {
-        try DataFormat.refuseHubDatasetID(path)
-        let bytes: [UInt8]
-        do {
-            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        } catch {
-            throw DataError(
-                .unreadable, RecordLocation(file: path, position: .wholeFile),
-                "cannot read the file (\((error as NSError).localizedDescription))")
-        }
-        return try parse(bytes, file: path, skipInvalid: skipInvalid)
+        try parse(PreferenceData.readFile(path), file: path, skipInvalid: skipInvalid)
     }
 
     private enum Either {
