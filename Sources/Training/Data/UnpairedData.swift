@@ -29,13 +29,7 @@ public struct UnpairedRecord: Sendable, Equatable {
     }
 }
 
-public struct UnpairedRecords: Sendable {
-    public var file: String
-    public var records: [UnpairedRecord]
-    public var recordsRead: Int
-    public var skipped: [DataError.Kind: Int]
-    public var skippedExamples: [DataError]
-}
+public typealias UnpairedRecords = RecordFile<UnpairedRecord>
 
 public enum UnpairedData {
     /// `datasets.map(batched=True)`'s default batch: TRL unpairs 1,000 rows at a time, all their chosen
