@@ -39,10 +39,10 @@ extension LlamaModel {
         // ---- Attention: x2 = x + att·Woᵀ (+ LoRA)
         w.o.backwardInput(dinp: datt, dout: dres, rows: t, scratch: ws.linearScratch)
         loraBackward(l, .o, dinp: datt, dout: dres, inp: ws.att, count: t, plan: plan, ws: ws)
-        // att = softmax(q·kᵀ/√Dh + causal)·v
+        // att = softmax(q·kᵀ/√Dh + causal (+ sliding window))·v
         Attention.backward(
             dq: dq, dk: dk, dv: dv, dout: datt, q: ws.q, k: ws.k, v: ws.v, out: ws.att, lse: ws.lse, spans: spans,
-            heads: heads, kvHeads: kvHeads, headDim: dh, scratch: ws.attnScratch)
+            heads: heads, kvHeads: kvHeads, headDim: dh, window: c.attentionWindow(layer: l), scratch: ws.attnScratch)
         // q = rope(q), k = rope(k)
         RoPE.backward(dx: dq, positions: ws.positions, count: t, heads: heads, headDim: dh, table: rope)
         RoPE.backward(dx: dk, positions: ws.positions, count: t, heads: kvHeads, headDim: dh, table: rope)

@@ -1,7 +1,7 @@
 // GGUF → model: the architecture config from `<arch>.*` keys (ggml's docs/gguf.md, "LLM"), tensors
 // renamed to Hugging Face names (llama.cpp's gguf-py constants.py and tensor_mapping.py) and dequantized
 // with the llama Q/K permutation undone, the tokenizer from `tokenizer.ggml.*` and the chat template.
-// Architectures: llama (also Mistral, SmolLM2), qwen2, qwen3.
+// Architectures: llama (also SmolLM2, and Mistral: a llama with attention.sliding_window), qwen2, qwen3.
 
 import Foundation
 import TensorFile
@@ -47,7 +47,7 @@ public final class GGUFModelSource: ModelSource {
                     at: "tensor \(t.name)")
             }
             var heads: Int?
-            if config.architecture == .llama {
+            if config.architecture == .llama || config.architecture == .mistral {
                 if hf.hasSuffix("self_attn.q_proj.weight") || hf.hasSuffix("self_attn.q_proj.bias") {
                     heads = config.numAttentionHeads
                 } else if hf.hasSuffix("self_attn.k_proj.weight") || hf.hasSuffix("self_attn.k_proj.bias") {
@@ -140,7 +140,7 @@ public final class GGUFModelSource: ModelSource {
 
     static func config(_ k: GGUFKeys, file: GGUFFile, notes: inout [String]) throws -> ModelConfig {
         let archName = try k.requiredString("general.architecture")
-        let arch: ModelConfig.Architecture
+        var arch: ModelConfig.Architecture
         switch archName {
         case "llama": arch = .llama
         case "qwen2": arch = .qwen2
@@ -180,6 +180,9 @@ public final class GGUFModelSource: ModelSource {
         guard let vocab else {
             throw ModelFileError(.missing, file.path, "neither \(p)vocab_size nor tokenizer.ggml.tokens is present")
         }
+        // A window on every layer (llama.cpp's key; a llama with one is Mistral, as transformers names it).
+        let window = try k.int(p + "attention.sliding_window").flatMap { $0 > 0 ? $0 : nil }
+        if window != nil && arch == .llama { arch = .mistral }
         var eos: [Int] = []
         if let e = try k.int("tokenizer.ggml.eos_token_id") { eos.append(e) }
         if let e = try k.int("tokenizer.ggml.eot_token_id"), !eos.contains(e) { eos.append(e) }
@@ -191,7 +194,7 @@ public final class GGUFModelSource: ModelSource {
             maxPositionEmbeddings: try k.int(p + "context_length") ?? 2048, vocabSize: vocab, tieWordEmbeddings: true,
             attentionBias: arch == .qwen2, qkNorm: arch == .qwen3, hiddenAct: "silu",
             bosTokenId: try k.int("tokenizer.ggml.bos_token_id"), eosTokenIds: eos,
-            padTokenId: try k.int("tokenizer.ggml.padding_token_id"))
+            padTokenId: try k.int("tokenizer.ggml.padding_token_id"), slidingWindow: window)
     }
 }
 

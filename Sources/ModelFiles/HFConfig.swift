@@ -15,7 +15,8 @@ public enum HFConfig {
         }
         let arch: ModelConfig.Architecture
         switch modelType {
-        case "llama", "mistral": arch = .llama
+        case "llama": arch = .llama
+        case "mistral": arch = .mistral
         case "qwen2": arch = .qwen2
         case "qwen3": arch = .qwen3
         default:
@@ -50,12 +51,34 @@ public enum HFConfig {
         if try f.bool("mlp_bias") == true {
             throw ModelFileError(.unsupported, path, "mlp_bias true is not supported", at: "key mlp_bias")
         }
-        if arch != .llama, try f.bool("use_sliding_window") == true {
-            notes.append(
-                "\(path): use_sliding_window is set; LeanDPO attends over the whole sequence (exact while sequences are shorter than sliding_window)")
-        }
-        if arch == .llama, let w = try f.int("sliding_window") {
-            notes.append("\(path): sliding_window \(w) is ignored; LeanDPO attends over the whole sequence (exact for sequences up to \(w) tokens)")
+        // Sliding windows as transformers applies them: Mistral on every layer whenever sliding_window is set
+        // (layer_types ignored, as MistralConfig does); Qwen2/3 only with use_sliding_window, on the layers
+        // layer_types marks, by default those from max_window_layers on; Llama never.
+        var window: Int?
+        var layerTypes: [String]?
+        let layers = try f.requiredInt("num_hidden_layers")
+        switch arch {
+        case .mistral:
+            window = try f.int("sliding_window")
+        case .qwen2, .qwen3:
+            if try f.bool("use_sliding_window") == true, let w = try f.int("sliding_window") {
+                var types: [String]
+                if let v = json["layer_types"], !v.isNull {
+                    guard let a = v.array, a.allSatisfy({ $0.string != nil }) else {
+                        throw ModelFileError(.malformed, path, "layer_types must be a list of strings", at: "key layer_types")
+                    }
+                    types = a.map { $0.string! }
+                } else {
+                    let from = try f.int("max_window_layers") ?? 28
+                    types = (0..<max(0, layers)).map { $0 >= from ? "sliding_attention" : "full_attention" }
+                }
+                if types.contains("sliding_attention") {
+                    window = w
+                    layerTypes = types
+                }
+            }
+        case .llama:
+            break
         }
 
         var eos: [Int] = []
@@ -71,14 +94,15 @@ public enum HFConfig {
         let attentionBias = try f.bool("attention_bias") ?? false
         return ModelConfig(
             architecture: arch, hiddenSize: hidden, intermediateSize: try f.requiredInt("intermediate_size"),
-            numHiddenLayers: try f.requiredInt("num_hidden_layers"), numAttentionHeads: heads, numKeyValueHeads: kvHeads,
+            numHiddenLayers: layers, numAttentionHeads: heads, numKeyValueHeads: kvHeads,
             headDim: try f.int("head_dim") ?? (heads > 0 ? hidden / heads : 0),
             rmsNormEps: try f.double("rms_norm_eps") ?? 1e-6, ropeTheta: theta, ropeScaling: scaling,
             maxPositionEmbeddings: try f.int("max_position_embeddings") ?? 2048, vocabSize: try f.requiredInt("vocab_size"),
             tieWordEmbeddings: try f.bool("tie_word_embeddings") ?? false,
             attentionBias: arch == .qwen2 || attentionBias, qkNorm: arch == .qwen3,
             hiddenAct: try f.string("hidden_act") ?? f.string("hidden_activation") ?? "silu",
-            bosTokenId: try f.int("bos_token_id"), eosTokenIds: eos, padTokenId: try f.int("pad_token_id"))
+            bosTokenId: try f.int("bos_token_id"), eosTokenIds: eos, padTokenId: try f.int("pad_token_id"), slidingWindow: window,
+            layerTypes: layerTypes)
     }
 
     /// The checkpoint's stored dtype name (torch_dtype in transformers 4, dtype in 5), if given.

@@ -27,6 +27,8 @@ public struct RopeScaling: Codable, Sendable, Equatable {
 public struct ModelConfig: Codable, Sendable, Equatable {
     public enum Architecture: String, Codable, Sendable, CaseIterable {
         case llama, qwen2, qwen3
+        /// Llama's layout with sliding-window attention (transformers' MistralForCausalLM).
+        case mistral
     }
 
     public var architecture: Architecture
@@ -50,13 +52,20 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var bosTokenId: Int?
     public var eosTokenIds: [Int]
     public var padTokenId: Int?
+    /// Sliding-window attention: a query at position i sees keys j with i − window < j ≤ i. nil: every layer
+    /// attends to the whole sequence.
+    public var slidingWindow: Int?
+    /// Per layer "sliding_attention" or "full_attention" (transformers' layer_types); nil with a window: every
+    /// layer slides.
+    public var layerTypes: [String]?
 
     public init(
         architecture: Architecture, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int,
         numAttentionHeads: Int, numKeyValueHeads: Int, headDim: Int? = nil, rmsNormEps: Double,
         ropeTheta: Double, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int, vocabSize: Int,
         tieWordEmbeddings: Bool, attentionBias: Bool = false, qkNorm: Bool = false, hiddenAct: String = "silu",
-        bosTokenId: Int? = nil, eosTokenIds: [Int] = [], padTokenId: Int? = nil
+        bosTokenId: Int? = nil, eosTokenIds: [Int] = [], padTokenId: Int? = nil, slidingWindow: Int? = nil,
+        layerTypes: [String]? = nil
     ) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
@@ -77,6 +86,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.bosTokenId = bosTokenId
         self.eosTokenIds = eosTokenIds
         self.padTokenId = padTokenId
+        self.slidingWindow = slidingWindow
+        self.layerTypes = layerTypes
+    }
+
+    /// The attention window of layer `l`, nil for full attention.
+    public func attentionWindow(layer l: Int) -> Int? {
+        guard let w = slidingWindow else { return nil }
+        guard let types = layerTypes else { return w }
+        return types[l] == "sliding_attention" ? w : nil
     }
 
     /// Checks the numbers are usable; the message names the field.
@@ -102,6 +120,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         try positive(maxPositionEmbeddings, "max_position_embeddings")
         if let s = ropeScaling {
             guard s.factor.isFinite, s.factor > 0 else { throw ConfigError("rope_scaling.factor must be > 0, got \(s.factor)") }
+        }
+        if let w = slidingWindow { try positive(w, "sliding_window", max: 1 << 30) }
+        if let types = layerTypes {
+            guard types.count == numHiddenLayers else {
+                throw ConfigError("layer_types lists \(types.count) layers, num_hidden_layers is \(numHiddenLayers)")
+            }
+            if let bad = types.first(where: { $0 != "sliding_attention" && $0 != "full_attention" }) {
+                throw ConfigError("layer_types entry \(bad) is not supported (sliding_attention, full_attention)")
+            }
         }
         // Token ids become Int32 in generation and index the vocabulary: both bounds are checked here.
         if let b = bosTokenId, !(0..<vocabSize).contains(b) {

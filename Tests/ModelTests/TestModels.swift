@@ -117,6 +117,7 @@ func modelConfig(hfConfig c: [String: Any]) throws -> ModelConfig {
         switch type {
         case "qwen2": .qwen2
         case "qwen3": .qwen3
+        case "mistral": .mistral
         default: .llama
         }
     let rope = (c["rope_parameters"] as? [String: Any]) ?? (c["rope_scaling"] as? [String: Any]) ?? [:]
@@ -138,7 +139,8 @@ func modelConfig(hfConfig c: [String: Any]) throws -> ModelConfig {
         maxPositionEmbeddings: try int("max_position_embeddings"), vocabSize: try int("vocab_size"),
         tieWordEmbeddings: c["tie_word_embeddings"] as? Bool ?? false,
         attentionBias: arch == .qwen2 || (c["attention_bias"] as? Bool ?? false), qkNorm: arch == .qwen3,
-        bosTokenId: c["bos_token_id"] as? Int, eosTokenIds: eos)
+        bosTokenId: c["bos_token_id"] as? Int, eosTokenIds: eos,
+        slidingWindow: arch == .mistral ? c["sliding_window"] as? Int : nil)
 }
 
 /// Converts a transformers directory (config.json + model.safetensors) into an MTF in a temp directory.
