@@ -58,7 +58,8 @@ func demoTensors() -> [CheckpointTensor] {
     #expect(error { $0.removeLast(10) }.contains("truncated"))
     #expect(error { $0 = Array($0[0..<20]) }.contains("truncated"))
     #expect(error { $0[0] = 0 }.contains("bad magic"))
-    #expect(error { $0[8] = 2 }.contains("newer"))
+    #expect(error { $0[8] = UInt8(CheckpointFile.version + 1) }.contains("newer"))
+    #expect(error { $0[8] = 1 }.contains("older leandpo"))
     #expect(error { $0[$0.count - 3] ^= 0x10 }.contains("checksum"))
     #expect(error { $0 += [1] }.contains("trailing"))
     #expect(throws: CheckpointError.self) { try CheckpointFile.read(path: dir + "/missing", as: DemoState.self) }

@@ -20,7 +20,7 @@ extension CLITests {
         let lines = out.stdout.split(separator: "\n").map(String.init)
         func line(_ prefix: String) -> String { lines.first { $0.hasPrefix(prefix) } ?? "" }
         #expect(line("checkpoint").contains("checkpoint-2"))
-        #expect(line("format").contains("v1"))
+        #expect(line("format").contains("v2"))
         #expect(line("step").contains("2 of 3"))
         #expect(line("base").contains("fingerprint \(fingerprint)"))
         #expect(line("lora").contains("r 4"))
