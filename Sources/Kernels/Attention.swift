@@ -4,7 +4,8 @@
 // (token, head)'s logsumexp; backward recomputes the probabilities from it (FlashAttention-style). Work is
 // split into tasks of one query block (B rows) of one head, each a few sgemms against the keys that block
 // can see (prefix keys, then own keys); workers take tasks largest first. Also the one-token decode step
-// against a KV cache, for generation.
+// against a KV cache, for generation. The score scale defaults to 1/√Dh (Gemma's query_pre_attn_scalar
+// sets another); an optional soft cap turns scores s into cap·tanh(s/cap) before the mask (Gemma 2).
 // T tokens, H query heads, Hk kv heads, Dh head dim, P prefix length, L longest P + span length,
 // B query block rows, W workers.
 
@@ -111,16 +112,16 @@ public enum Attention {
     public static func forward(
         out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
         k: UnsafePointer<Float>, v: UnsafePointer<Float>, segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int,
-        scratch: UnsafeMutableBufferPointer<Float>
+        scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil
     ) {
         forward(
             out: out, lse: lse, q: q, k: k, v: v, spans: segments.map { Span($0) }, heads: heads, kvHeads: kvHeads,
-            headDim: headDim, scratch: scratch)
+            headDim: headDim, scratch: scratch, scale: scale, softcap: softcap)
     }
 
-    /// out = softmax(q·kᵀ/√Dh + mask)·v per span and head, the mask letting a query see the span's prefix
-    /// and its own causal past; lse = log Σ exp of each score row. Tokens outside every span are left
-    /// untouched.
+    /// out = softmax(cap(scale·q·kᵀ) + mask)·v per span and head (scale 1/√Dh unless given; cap the
+    /// identity unless `softcap`), the mask letting a query see the span's prefix and its own causal past;
+    /// lse = log Σ exp of each (capped) score row. Tokens outside every span are left untouched.
     public static func forward(
         out: UnsafeMutablePointer<Float>,  // (T, H·Dh)
         lse: UnsafeMutablePointer<Float>,  // (T, H)
@@ -129,12 +130,13 @@ public enum Attention {
         v: UnsafePointer<Float>,  // (T, Hk·Dh)
         spans: [Span],
         heads: Int, kvHeads: Int, headDim: Int,
-        scratch: UnsafeMutableBufferPointer<Float>  // (scratchFloats)
+        scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
+        scale: Float? = nil, softcap: Float? = nil
     ) {
         let plan = plan(spans, heads, kvHeads, headDim, scratch, backward: false)
         let stride = blockScratch(plan.longest)
         let dh = headDim, ldq = heads * dh, ldk = kvHeads * dh, group = heads / kvHeads
-        let scale = Float(1 / Double(dh).squareRoot())
+        let scale = scale ?? Float(1 / Double(dh).squareRoot())
         BLAS.withThreads(plan.workers > 1 ? 1 : BLAS.threads) {
             Parallel.forEach(count: plan.tasks, threads: plan.workers) { index, worker in
                 let (span, i0, h) = task(index, spans, heads)
@@ -153,6 +155,7 @@ public enum Attention {
                     c: s + np, ldc: ld)
                 for r in 0..<nb {
                     let row = s + r * ld, valid = np + i0 + r + 1
+                    if let softcap { capScores(row, valid, softcap) }
                     let mx = maximum(row, valid)
                     let sum = expShiftSum(row, valid, shift: mx)
                     let inv = 1 / sum
@@ -181,17 +184,18 @@ public enum Attention {
         dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
         dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
         out: UnsafePointer<Float>, lse: UnsafePointer<Float>, segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int,
-        scratch: UnsafeMutableBufferPointer<Float>
+        scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil
     ) {
         backward(
             dq: dq, dk: dk, dv: dv, dout: dout, q: q, k: k, v: v, out: out, lse: lse, spans: segments.map { Span($0) },
-            heads: heads, kvHeads: kvHeads, headDim: headDim, scratch: scratch)
+            heads: heads, kvHeads: kvHeads, headDim: headDim, scratch: scratch, scale: scale, softcap: softcap)
     }
 
     /// dq (overwritten on the spans' rows), dk, dv (overwritten on the spans' rows and prefixes; a prefix
     /// row sums the gradients of every span that sees it). Differentiates, per span and head,
     /// `s = scale·q·kᵀ; p = softmax(s) (masked); out = p·v` with k, v = [prefix keys; own keys]:
     /// dv += pᵀ·dout; dp = dout·vᵀ; ds = p ⊙ (dp − rowsum(dout ⊙ out)); dq = scale·ds·k; dk += scale·dsᵀ·q.
+    /// With a soft cap c = cap·tanh(s/cap) before the softmax, ds is further multiplied by 1 − tanh².
     /// Each worker sums dk and dv in its own buffer (the first worker in dk/dv itself); they are added
     /// at the end, so tasks never share a write.
     public static func backward(
@@ -206,12 +210,13 @@ public enum Attention {
         lse: UnsafePointer<Float>,  // (T, H)
         spans: [Span],
         heads: Int, kvHeads: Int, headDim: Int,
-        scratch: UnsafeMutableBufferPointer<Float>  // (scratchFloats)
+        scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
+        scale: Float? = nil, softcap: Float? = nil
     ) {
         let plan = plan(spans, heads, kvHeads, headDim, scratch, backward: true)
         let stride = blockScratch(plan.longest), bMax = min(blockRows, plan.longest)
         let dh = headDim, ldq = heads * dh, ldk = kvHeads * dh, group = heads / kvHeads
-        let scale = Float(1 / Double(dh).squareRoot())
+        let scale = scale ?? Float(1 / Double(dh).squareRoot())
         let sums = scratch.baseAddress! + plan.workers * stride  // (W−1) × [(T, Hk·Dh) dk, (T, Hk·Dh) dv]
         let sumStride = 2 * plan.covered * ldk
         for r in plan.keyRows {
@@ -251,10 +256,23 @@ public enum Attention {
                 for r in 0..<nb {
                     let valid = np + i0 + r + 1
                     let prow = p + r * ld, drow = ds + r * ld
+                    let delta = dot(dob + r * ldq, ob + r * ldq, dh)
+                    if let softcap {
+                        // c = cap·tanh(s/cap); p = exp(c − lse); ds = p ⊙ (dp − Σ_d dout·out) ⊙ (1 − tanh²)
+                        let m = lse[(t0 + i0 + r) * heads + h]
+                        for j in 0..<valid {
+                            let th = Foundation.tanh(prow[j] / softcap)
+                            let pj = fastExp(softcap * th - m)
+                            prow[j] = pj
+                            drow[j] = pj * (drow[j] - delta) * (1 - th * th)
+                        }
+                        (prow + valid).update(repeating: 0, count: ld - valid)
+                        (drow + valid).update(repeating: 0, count: ld - valid)
+                        continue
+                    }
                     _ = expShiftSum(prow, valid, shift: lse[(t0 + i0 + r) * heads + h])
                     (prow + valid).update(repeating: 0, count: ld - valid)
                     // ds = p ⊙ (dp − Σ_d dout·out)
-                    let delta = dot(dob + r * ldq, ob + r * ldq, dh)
                     var j = 0
                     while j + 8 <= valid {
                         store8(load8(prow + j) * (load8(drow + j) - delta), drow + j)
@@ -319,22 +337,29 @@ public enum Attention {
         kCache: UnsafePointer<Float>,  // (≥L, Hk·Dh)
         vCache: UnsafePointer<Float>,  // (≥L, Hk·Dh)
         length l: Int, heads: Int, kvHeads: Int, headDim: Int,
-        scratch: UnsafeMutablePointer<Float>  // (H, L)
+        scratch: UnsafeMutablePointer<Float>,  // (H, L)
+        scale: Float? = nil, softcap: Float? = nil
     ) {
         precondition(l >= 1 && heads % kvHeads == 0)
         let dh = headDim, ldk = kvHeads * dh, group = heads / kvHeads
-        let scale = Float(1 / Double(dh).squareRoot())
+        let scale = scale ?? Float(1 / Double(dh).squareRoot())
         let threads = l * heads * dh >= 32_768 ? Parallel.threads : 1
         Parallel.forEach(count: heads, threads: threads) { h, _ in
             let g = h / group
             let s = scratch + h * l
             let qh = q + h * dh
             for j in 0..<l { s[j] = scale * dot(qh, kCache + j * ldk + g * dh, dh) }
+            if let softcap { capScores(s, l, softcap) }
             let mx = maximum(s, l)
             let inv = 1 / expShiftSum(s, l, shift: mx)
             let oh = out + h * dh
             oh.update(repeating: 0, count: dh)
             for j in 0..<l { axpy(oh, s[j] * inv, vCache + j * ldk + g * dh, dh) }
         }
+    }
+
+    /// a[i] = cap·tanh(a[i]/cap) for i < n (transformers' eager order: divide, tanh, multiply).
+    @inline(__always) static func capScores(_ a: UnsafeMutablePointer<Float>, _ n: Int, _ cap: Float) {
+        for j in 0..<n { a[j] = cap * Foundation.tanh(a[j] / cap) }
     }
 }

@@ -61,6 +61,20 @@ public enum HFConfigWriter {
             f["use_sliding_window"] = .bool(false)
             f["sliding_window"] = .null
             f["max_window_layers"] = .int(c.numHiddenLayers)
+        case .gemma2:
+            f["architectures"] = .array([.string("Gemma2ForCausalLM")])
+            f["model_type"] = .string("gemma2")
+            f["attention_bias"] = .bool(c.attentionBias)
+            f["hidden_activation"] = .string(c.hiddenAct)
+            f["hidden_act"] = nil
+            f["query_pre_attn_scalar"] = c.queryPreAttnScalar.map { .double($0) } ?? .null
+            f["attn_logit_softcapping"] = c.attnLogitSoftcapping.map { .double($0) } ?? .null
+            f["final_logit_softcapping"] = c.finalLogitSoftcapping.map { .double($0) } ?? .null
+            // Every layer attends globally here; a window as long as the context is the same model.
+            f["sliding_window"] = .int(c.maxPositionEmbeddings)
+            f["layer_types"] = .array((0..<c.numHiddenLayers).map { .string($0 % 2 == 0 ? "sliding_attention" : "full_attention") })
+        case .gemma3:
+            throw ModelFileError(.unsupported, "config.json", "gemma3 configs cannot be written yet")
         }
         return .sorted(f)
     }

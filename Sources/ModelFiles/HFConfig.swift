@@ -1,6 +1,6 @@
 // Hugging Face config.json → ModelConfig (transformers' configuration_llama.py and its siblings), reading
 // both the transformers 4 spellings (rope_theta, rope_scaling, torch_dtype) and the transformers 5 ones
-// (rope_parameters, dtype). model_type llama, mistral, qwen2, qwen3.
+// (rope_parameters, dtype). model_type llama, mistral, qwen2, qwen3, gemma2.
 
 import JSON
 import TensorFile
@@ -18,9 +18,17 @@ public enum HFConfig {
         case "llama", "mistral": arch = .llama
         case "qwen2": arch = .qwen2
         case "qwen3": arch = .qwen3
+        case "gemma2": arch = .gemma2
+        case "gemma3":
+            throw ModelFileError(
+                .unsupported, path,
+                "model_type gemma3 (the multimodal Gemma3ForConditionalGeneration) is not supported; only the text model gemma3_text is",
+                at: "key model_type")
         default:
-            throw ModelFileError(.unsupported, path, "model_type \(modelType) is not supported (llama, mistral, qwen2, qwen3)", at: "key model_type")
+            throw ModelFileError(
+                .unsupported, path, "model_type \(modelType) is not supported (llama, mistral, qwen2, qwen3, gemma2)", at: "key model_type")
         }
+        let gemma = arch == .gemma2
         let hidden = try f.requiredInt("hidden_size")
         let heads = try f.requiredInt("num_attention_heads")
         let kvHeads = try f.int("num_key_value_heads") ?? heads
@@ -54,6 +62,11 @@ public enum HFConfig {
             notes.append(
                 "\(path): use_sliding_window is set; LeanDPO attends over the whole sequence (exact while sequences are shorter than sliding_window)")
         }
+        if gemma, let w = try f.int("sliding_window") {
+            notes.append(
+                "\(path): sliding_window \(w) of the sliding layers is not applied; LeanDPO attends over the whole sequence (exact for sequences up to \(w) tokens)"
+            )
+        }
         if arch == .llama, let w = try f.int("sliding_window") {
             notes.append("\(path): sliding_window \(w) is ignored; LeanDPO attends over the whole sequence (exact for sequences up to \(w) tokens)")
         }
@@ -69,16 +82,32 @@ public enum HFConfig {
             }
         }
         let attentionBias = try f.bool("attention_bias") ?? false
+        // Gemma 2's defaults (Gemma2Config) apply when a key is absent; an explicit null switches a cap off.
+        func optionalNumber(_ key: String, default value: Double) throws -> Double? {
+            guard let v = json[key] else { return value }
+            return v.isNull ? nil : try f.double(key)
+        }
+        let hiddenAct: String
+        if gemma {
+            hiddenAct = try f.string("hidden_activation") ?? f.string("hidden_act") ?? "gelu_pytorch_tanh"
+            if try f.bool("use_bidirectional_attention") == true {
+                throw ModelFileError(.unsupported, path, "use_bidirectional_attention true is not supported", at: "key use_bidirectional_attention")
+            }
+        } else {
+            hiddenAct = try f.string("hidden_act") ?? f.string("hidden_activation") ?? "silu"
+        }
         return ModelConfig(
             architecture: arch, hiddenSize: hidden, intermediateSize: try f.requiredInt("intermediate_size"),
             numHiddenLayers: try f.requiredInt("num_hidden_layers"), numAttentionHeads: heads, numKeyValueHeads: kvHeads,
             headDim: try f.int("head_dim") ?? (heads > 0 ? hidden / heads : 0),
             rmsNormEps: try f.double("rms_norm_eps") ?? 1e-6, ropeTheta: theta, ropeScaling: scaling,
-            maxPositionEmbeddings: try f.int("max_position_embeddings") ?? 2048, vocabSize: try f.requiredInt("vocab_size"),
-            tieWordEmbeddings: try f.bool("tie_word_embeddings") ?? false,
-            attentionBias: arch == .qwen2 || attentionBias, qkNorm: arch == .qwen3,
-            hiddenAct: try f.string("hidden_act") ?? f.string("hidden_activation") ?? "silu",
-            bosTokenId: try f.int("bos_token_id"), eosTokenIds: eos, padTokenId: try f.int("pad_token_id"))
+            maxPositionEmbeddings: try f.int("max_position_embeddings") ?? (gemma ? 8192 : 2048), vocabSize: try f.requiredInt("vocab_size"),
+            tieWordEmbeddings: try f.bool("tie_word_embeddings") ?? gemma,
+            attentionBias: arch == .qwen2 || attentionBias, qkNorm: arch == .qwen3, hiddenAct: hiddenAct,
+            bosTokenId: try f.int("bos_token_id"), eosTokenIds: eos, padTokenId: try f.int("pad_token_id"),
+            queryPreAttnScalar: gemma ? try optionalNumber("query_pre_attn_scalar", default: 256) : nil,
+            attnLogitSoftcapping: gemma ? try optionalNumber("attn_logit_softcapping", default: 50) : nil,
+            finalLogitSoftcapping: gemma ? try optionalNumber("final_logit_softcapping", default: 30) : nil)
     }
 
     /// The checkpoint's stored dtype name (torch_dtype in transformers 4, dtype in 5), if given.
