@@ -1,7 +1,8 @@
 // Model → a GGUF file llama.cpp loads (ggml's docs/gguf.md; names as llama.cpp's gguf-py constants.py): `general.*` and `<arch>.*` keys, the
 // tokenizer as `tokenizer.ggml.*`, tensors renamed Hugging Face → GGUF (GGUFTensorNames, the importer's
 // table read backwards), llama's Q/K rows permuted back to GGML's adjacent-pair RoPE order, Llama 3
-// rope scaling as `rope_freqs.weight`, 1-D tensors always F32, no `output.weight` when tied.
+// rope scaling as `rope_freqs.weight`, 1-D tensors always F32, no `output.weight` when tied. Gemma's norm
+// weights are written as w + 1, as llama.cpp's converter does.
 
 import Foundation
 import TensorFile
@@ -29,6 +30,13 @@ public enum GGUFExporter {
         let meta = source.metadata
         let config = meta.config
         var notes: [String] = []
+        if config.architecture == .gemma2, let q = config.queryPreAttnScalar {
+            let llamaCpp = Double(config.numHiddenLayers == 46 ? config.hiddenSize / config.numAttentionHeads : config.headDim)
+            if q != llamaCpp {
+                notes.append(
+                    "query_pre_attn_scalar \(q) has no GGUF key; llama.cpp (and a re-import) will scale attention by \(llamaCpp)^-1/2")
+            }
+        }
 
         // MARK: Tensors
         struct Planned {
@@ -42,7 +50,7 @@ public enum GGUFExporter {
         let plan = try Converter.plan(source)
         for t in plan {
             if t.name == "lm_head.weight" && config.tieWordEmbeddings { continue }
-            guard let g = ggufName(t.name) else {
+            guard let g = GGUFTensorNames.ggufName(t.name, gemma: config.isGemma) else {
                 throw ModelFileError(.unsupported, path, "tensor \(t.name) has no GGUF name in a \(config.architecture.rawValue) model")
             }
             var outType = t.shape.count == 1 ? GGMLType.f32 : type
@@ -84,6 +92,7 @@ public enum GGUFExporter {
             } else {
                 ropeFactors!.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: count) }
             }
+            if config.isGemma, p.out.name.hasSuffix("norm.weight") { for j in 0..<count { buffer[j] += 1 } }
             try encode(buffer, p.out, permuteHeads: p.permuteHeads, headDim: config.headDim, scratch: &scratch, writer: writer)
             progress?(i + 1, planned.count)
         }
@@ -182,6 +191,13 @@ public enum GGUFExporter {
             (p + "rope.freq_base", .float32(Float(c.ropeTheta))),
             (p + "attention.layer_norm_rms_epsilon", .float32(Float(c.rmsNormEps))),
         ]
+        if c.architecture == .gemma2 {
+            // llama.cpp's Gemma2Model keys; query_pre_attn_scalar has none (llama.cpp derives the scale).
+            if let cap = c.attnLogitSoftcapping { kv.append((p + "attn_logit_softcapping", .float32(Float(cap)))) }
+            if let cap = c.finalLogitSoftcapping { kv.append((p + "final_logit_softcapping", .float32(Float(cap)))) }
+            // Every layer attends globally here: a window as long as the context is the same model.
+            kv.append((p + "attention.sliding_window", try u32(c.maxPositionEmbeddings, "max_position_embeddings")))
+        }
         if let s = c.ropeScaling {
             switch s.ropeType {
             case "llama3": break  // rope_freqs.weight carries it

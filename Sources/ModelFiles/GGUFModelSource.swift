@@ -1,7 +1,8 @@
 // GGUF → model: the architecture config from `<arch>.*` keys (ggml's docs/gguf.md, "LLM"), tensors
 // renamed to Hugging Face names (llama.cpp's gguf-py constants.py and tensor_mapping.py) and dequantized
 // with the llama Q/K permutation undone, the tokenizer from `tokenizer.ggml.*` and the chat template.
-// Architectures: llama (also Mistral, SmolLM2), qwen2, qwen3.
+// Architectures: llama (also Mistral, SmolLM2), qwen2, qwen3, gemma2. llama.cpp stores Gemma's norm weights with
+// the + 1 of its (1 + w) RMSNorm added; the importer subtracts it, so the MTF keeps Hugging Face's values.
 
 import Foundation
 import TensorFile
@@ -17,6 +18,8 @@ public final class GGUFModelSource: ModelSource {
         let info: GGUFTensorInfo
         /// Heads to un-permute rows with (llama Q and K), nil for every other tensor.
         let permuteHeads: Int?
+        /// Gemma norm weights: llama.cpp's w + 1, read back as w.
+        var minusOne = false
     }
 
     public convenience init(path: String) throws {
@@ -35,7 +38,7 @@ public final class GGUFModelSource: ModelSource {
         var list: [SourceTensor] = []
         for t in file.tensors {
             if t.name == "rope_freqs.weight" { continue }  // recomputed from config.ropeScaling
-            guard let hf = GGUFTensorNames.hfName(t.name, layers: config.numHiddenLayers) else {
+            guard let hf = GGUFTensorNames.hfName(t.name, layers: config.numHiddenLayers, gemma: config.isGemma) else {
                 throw ModelFileError(
                     .unsupported, file.path, "tensor \(t.name) has no Hugging Face counterpart in a \(config.architecture.rawValue) model",
                     at: "tensor \(t.name)")
@@ -63,7 +66,7 @@ public final class GGUFModelSource: ModelSource {
                         at: "tensor \(t.name)")
                 }
             }
-            entries[hf] = Entry(info: t, permuteHeads: heads)
+            entries[hf] = Entry(info: t, permuteHeads: heads, minusOne: config.isGemma && hf.hasSuffix("norm.weight"))
             list.append(SourceTensor(name: hf, shape: t.shape, sourceDType: t.type.description))
         }
         var finalConfig = config
@@ -101,6 +104,7 @@ public final class GGUFModelSource: ModelSource {
         let rows = cols == 0 ? 0 : info.elementCount / cols
         guard let heads = e.permuteHeads else {
             info.type.dequantize(src.baseAddress!, into: dst, count: info.elementCount)
+            if e.minusOne { for i in 0..<info.elementCount { dst[i] -= 1 } }
             return
         }
         let headDim = (info.ne.count >= 2 ? rows : info.elementCount) / heads
@@ -145,10 +149,12 @@ public final class GGUFModelSource: ModelSource {
         case "llama": arch = .llama
         case "qwen2": arch = .qwen2
         case "qwen3": arch = .qwen3
+        case "gemma2": arch = .gemma2
         default:
             throw ModelFileError(
-                .unsupported, file.path, "architecture \(archName) is not supported (llama, qwen2, qwen3)", at: "key general.architecture")
+                .unsupported, file.path, "architecture \(archName) is not supported (llama, qwen2, qwen3, gemma2)", at: "key general.architecture")
         }
+        let gemma = arch == .gemma2
         let p = archName + "."
         let hidden = try k.requiredInt(p + "embedding_length")
         let heads = try k.requiredInt(p + "attention.head_count")
@@ -180,18 +186,29 @@ public final class GGUFModelSource: ModelSource {
         guard let vocab else {
             throw ModelFileError(.missing, file.path, "neither \(p)vocab_size nor tokenizer.ggml.tokens is present")
         }
+        let layers = try k.requiredInt(p + "block_count")
+        // llama.cpp has no query_pre_attn_scalar key: it scales by head_dim^-1/2, and by (hidden/heads)^-1/2 for
+        // Gemma 2 27B (46 layers) only (llama-model.cpp, LLM_ARCH_GEMMA2).
+        let queryPreAttnScalar = gemma ? Double(layers == 46 ? hidden / max(heads, 1) : headDim) : nil
+        if gemma, let w = try k.int(p + "attention.sliding_window") {
+            notes.append(
+                "\(p)attention.sliding_window \(w) of the sliding layers is not applied; LeanDPO attends over the whole sequence (exact for sequences up to \(w) tokens)"
+            )
+        }
         var eos: [Int] = []
         if let e = try k.int("tokenizer.ggml.eos_token_id") { eos.append(e) }
         if let e = try k.int("tokenizer.ggml.eot_token_id"), !eos.contains(e) { eos.append(e) }
         return ModelConfig(
             architecture: arch, hiddenSize: hidden, intermediateSize: try k.requiredInt(p + "feed_forward_length"),
-            numHiddenLayers: try k.requiredInt(p + "block_count"), numAttentionHeads: heads, numKeyValueHeads: kvHeads,
+            numHiddenLayers: layers, numAttentionHeads: heads, numKeyValueHeads: kvHeads,
             headDim: headDim, rmsNormEps: try k.requiredDouble(p + "attention.layer_norm_rms_epsilon"),
             ropeTheta: try k.double(p + "rope.freq_base") ?? 10000, ropeScaling: scaling,
             maxPositionEmbeddings: try k.int(p + "context_length") ?? 2048, vocabSize: vocab, tieWordEmbeddings: true,
-            attentionBias: arch == .qwen2, qkNorm: arch == .qwen3, hiddenAct: "silu",
+            attentionBias: arch == .qwen2, qkNorm: arch == .qwen3, hiddenAct: gemma ? "gelu_pytorch_tanh" : "silu",
             bosTokenId: try k.int("tokenizer.ggml.bos_token_id"), eosTokenIds: eos,
-            padTokenId: try k.int("tokenizer.ggml.padding_token_id"))
+            padTokenId: try k.int("tokenizer.ggml.padding_token_id"), queryPreAttnScalar: queryPreAttnScalar,
+            attnLogitSoftcapping: gemma ? try k.double(p + "attn_logit_softcapping") : nil,
+            finalLogitSoftcapping: gemma ? try k.double(p + "final_logit_softcapping") : nil)
     }
 }
 
