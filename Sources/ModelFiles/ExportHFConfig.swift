@@ -67,7 +67,8 @@ public enum HFConfigWriter {
             f["attention_bias"] = .bool(c.attentionBias)
             f["hidden_activation"] = .string(c.hiddenAct)
             f["hidden_act"] = nil
-            f["query_pre_attn_scalar"] = c.queryPreAttnScalar.map { .double($0) } ?? .null
+            // Gemma2Config types it as an int (strictly checked on load); any integral value is written as one.
+            f["query_pre_attn_scalar"] = c.queryPreAttnScalar.map { $0 == $0.rounded() && abs($0) < 1e9 ? .int(Int($0)) : .double($0) } ?? .null
             f["attn_logit_softcapping"] = c.attnLogitSoftcapping.map { .double($0) } ?? .null
             f["final_logit_softcapping"] = c.finalLogitSoftcapping.map { .double($0) } ?? .null
             // Every layer attends globally here; a window as long as the context is the same model.
