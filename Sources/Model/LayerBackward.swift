@@ -61,6 +61,7 @@ extension LlamaModel {
             heads: heads, kvHeads: kvHeads, headDim: dh, scratch: ws.attnScratch, scale: c.attentionScale,
             softcap: c.attnLogitSoftcapping.map { Float($0) })
         // q = rope(q), k = rope(k)
+        let rope = ropeTable(l)
         RoPE.backward(dx: dq, positions: ws.positions, count: t, heads: heads, headDim: dh, table: rope)
         RoPE.backward(dx: dk, positions: ws.positions, count: t, heads: kvHeads, headDim: dh, table: rope)
         // q = q_norm(qRaw), k = k_norm(kRaw) (Qwen3); otherwise dqRaw/dkRaw alias dq/dk

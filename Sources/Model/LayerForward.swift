@@ -64,6 +64,7 @@ extension LlamaModel {
             RMSNorm.forward(out: ws.q, rstd: ws.qRstd, inp: ws.qRaw, weight: qNorm, rows: t * heads, dim: dh, eps: eps)
             RMSNorm.forward(out: ws.k, rstd: ws.kRstd, inp: ws.kRaw, weight: kNorm, rows: t * kvHeads, dim: dh, eps: eps)
         }
+        let rope = ropeTable(l)
         RoPE.forward(x: ws.q, positions: ws.positions, count: t, heads: heads, headDim: dh, table: rope)
         RoPE.forward(x: ws.k, positions: ws.positions, count: t, heads: kvHeads, headDim: dh, table: rope)
 

@@ -52,6 +52,8 @@ public final class LlamaModel: @unchecked Sendable {
     private let small: UnsafeMutableBufferPointer<Float>
     /// cos/sin for positions 0..<rope.maxPosition; grown (rarely) when a longer sequence arrives.
     var rope: RoPE.Table
+    /// Gemma 3's sliding layers: cos/sin at rope_local_base_freq (nil: every layer uses `rope`).
+    var localRope: RoPE.Table?
     var workspace: Workspace?
     /// Set while forwardBackward waits for the caller's loss gradient; any other call then is a bug.
     var busy = false
@@ -122,6 +124,9 @@ public final class LlamaModel: @unchecked Sendable {
         do {
             rope = try RoPE.Table(
                 headDim: dh, theta: c.ropeTheta, scaling: c.ropeScaling, maxPosition: min(c.maxPositionEmbeddings, 1024))
+            localRope = try c.ropeLocalBaseFreq.map {
+                try RoPE.Table(headDim: dh, theta: $0, scaling: nil, maxPosition: min(c.maxPositionEmbeddings, 1024))
+            }
         } catch {
             throw ModelError.unsupported(what: "\(file.path): \(error)")
         }
@@ -186,6 +191,12 @@ public final class LlamaModel: @unchecked Sendable {
         }
     }
 
+    /// The RoPE table of layer `l`: the local one for Gemma 3's sliding layers.
+    func ropeTable(_ l: Int) -> RoPE.Table {
+        if let localRope, config.isSlidingLayer(l) { return localRope }
+        return rope
+    }
+
     /// Gemma 2's final-logit soft cap, as the kernels take it.
     var logitSoftcap: Float? { config.finalLogitSoftcapping.map { Float($0) } }
 
@@ -199,6 +210,7 @@ public final class LlamaModel: @unchecked Sendable {
         n = min(n, config.maxPositionEmbeddings)
         do {
             rope = try RoPE.Table(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling, maxPosition: n)
+            localRope = try config.ropeLocalBaseFreq.map { try RoPE.Table(headDim: config.headDim, theta: $0, scaling: nil, maxPosition: n) }
         } catch {
             preconditionFailure("the RoPE scaling was accepted when the model was built: \(error)")
         }

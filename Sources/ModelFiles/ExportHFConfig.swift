@@ -61,9 +61,10 @@ public enum HFConfigWriter {
             f["use_sliding_window"] = .bool(false)
             f["sliding_window"] = .null
             f["max_window_layers"] = .int(c.numHiddenLayers)
-        case .gemma2:
-            f["architectures"] = .array([.string("Gemma2ForCausalLM")])
-            f["model_type"] = .string("gemma2")
+        case .gemma2, .gemma3:
+            let gemma3 = c.architecture == .gemma3
+            f["architectures"] = .array([.string(gemma3 ? "Gemma3ForCausalLM" : "Gemma2ForCausalLM")])
+            f["model_type"] = .string(gemma3 ? "gemma3_text" : "gemma2")
             f["attention_bias"] = .bool(c.attentionBias)
             f["hidden_activation"] = .string(c.hiddenAct)
             f["hidden_act"] = nil
@@ -73,9 +74,18 @@ public enum HFConfigWriter {
             f["final_logit_softcapping"] = c.finalLogitSoftcapping.map { .double($0) } ?? .null
             // Every layer attends globally here; a window as long as the context is the same model.
             f["sliding_window"] = .int(c.maxPositionEmbeddings)
-            f["layer_types"] = .array((0..<c.numHiddenLayers).map { .string($0 % 2 == 0 ? "sliding_attention" : "full_attention") })
-        case .gemma3:
-            throw ModelFileError(.unsupported, "config.json", "gemma3 configs cannot be written yet")
+            f["layer_types"] = .array(
+                (0..<c.numHiddenLayers).map {
+                    .string(c.isSlidingLayer($0) || (c.layerTypes == nil && $0 % 2 == 0) ? "sliding_attention" : "full_attention")
+                })
+            if gemma3 {
+                // transformers 5 keeps one rope_parameters per layer type; the sliding layers' RoPE is never scaled.
+                f["rope_parameters"] = .sorted([
+                    "full_attention": try rope(c),
+                    "sliding_attention": .sorted(["rope_theta": .double(c.ropeLocalBaseFreq ?? 10000), "rope_type": .string("default")]),
+                ])
+                f["use_bidirectional_attention"] = .bool(false)
+            }
         }
         return .sorted(f)
     }

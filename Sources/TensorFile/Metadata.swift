@@ -59,6 +59,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var attnLogitSoftcapping: Double?
     /// Gemma 2: logits become cap·tanh(logits/cap).
     public var finalLogitSoftcapping: Double?
+    /// Gemma 3: the RoPE base of the sliding-window layers (rope_local_base_freq; no scaling there). The global
+    /// layers use ropeTheta and ropeScaling.
+    public var ropeLocalBaseFreq: Double?
+    /// Per layer, "sliding_attention" or "full_attention" (Hugging Face's layer_types), when the architecture has
+    /// both kinds (Gemma 2, Gemma 3); nil: every layer is full.
+    public var layerTypes: [String]?
+
+    /// Whether layer `l` is a sliding-window layer (its RoPE is the local one for Gemma 3).
+    public func isSlidingLayer(_ l: Int) -> Bool { layerTypes.map { l < $0.count && $0[l] == "sliding_attention" } ?? false }
 
     /// Gemma's layout: (1 + w) norms, post-attention and post-MLP norms, embeddings scaled by √D.
     public var isGemma: Bool { architecture == .gemma2 || architecture == .gemma3 }
@@ -76,7 +85,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         ropeTheta: Double, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int, vocabSize: Int,
         tieWordEmbeddings: Bool, attentionBias: Bool = false, qkNorm: Bool = false, hiddenAct: String = "silu",
         bosTokenId: Int? = nil, eosTokenIds: [Int] = [], padTokenId: Int? = nil, queryPreAttnScalar: Double? = nil,
-        attnLogitSoftcapping: Double? = nil, finalLogitSoftcapping: Double? = nil
+        attnLogitSoftcapping: Double? = nil, finalLogitSoftcapping: Double? = nil, ropeLocalBaseFreq: Double? = nil,
+        layerTypes: [String]? = nil
     ) {
         self.architecture = architecture
         self.hiddenSize = hiddenSize
@@ -100,6 +110,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.queryPreAttnScalar = queryPreAttnScalar
         self.attnLogitSoftcapping = attnLogitSoftcapping
         self.finalLogitSoftcapping = finalLogitSoftcapping
+        self.ropeLocalBaseFreq = ropeLocalBaseFreq
+        self.layerTypes = layerTypes
     }
 
     /// Checks the numbers are usable; the message names the field.
@@ -130,6 +142,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             (finalLogitSoftcapping, "final_logit_softcapping"),
         ] {
             if let v { guard v > 0, v.isFinite else { throw ConfigError("\(name) must be > 0, got \(v)") } }
+        }
+        if let r = ropeLocalBaseFreq, !(r > 0 && r.isFinite) { throw ConfigError("rope_local_base_freq must be > 0, got \(r)") }
+        if let types = layerTypes {
+            guard types.count == numHiddenLayers else {
+                throw ConfigError("layer_types lists \(types.count) layers, num_hidden_layers is \(numHiddenLayers)")
+            }
+            for t in types where t != "sliding_attention" && t != "full_attention" {
+                throw ConfigError("layer_types entry \(t) is not supported (sliding_attention, full_attention)")
+            }
         }
         try positive(maxPositionEmbeddings, "max_position_embeddings")
         if let s = ropeScaling {

@@ -28,6 +28,9 @@ public struct TinyShape: Sendable, Equatable {
     public var queryPreAttnScalar: Double? = nil
     public var attnLogitSoftcapping: Double? = nil
     public var finalLogitSoftcapping: Double? = nil
+    /// Gemma 3 only: the sliding layers' RoPE base and the layer kinds.
+    public var ropeLocalBaseFreq: Double? = nil
+    public var layerTypes: [String]? = nil
 
     public init(
         architecture: ModelConfig.Architecture = .llama, dim: Int = 16, heads: Int = 4, kvHeads: Int = 2, headDim: Int? = 4,
@@ -61,7 +64,8 @@ public struct TinyShape: Sendable, Equatable {
             maxPositionEmbeddings: maxPositions, vocabSize: vocab, tieWordEmbeddings: tied, attentionBias: bias, qkNorm: qkNorm,
             hiddenAct: architecture == .gemma2 || architecture == .gemma3 ? "gelu_pytorch_tanh" : "silu",
             bosTokenId: 1, eosTokenIds: [2], padTokenId: padTokenId, queryPreAttnScalar: queryPreAttnScalar,
-            attnLogitSoftcapping: attnLogitSoftcapping, finalLogitSoftcapping: finalLogitSoftcapping)
+            attnLogitSoftcapping: attnLogitSoftcapping, finalLogitSoftcapping: finalLogitSoftcapping, ropeLocalBaseFreq: ropeLocalBaseFreq,
+            layerTypes: layerTypes)
     }
 }
 

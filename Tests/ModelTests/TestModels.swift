@@ -47,6 +47,17 @@ struct TinySpec: Sendable, CustomStringConvertible {
         s.finalLogitSoftcapping = 4
         return s
     }()
+    /// Gemma 3: q/k norms (1 + w), no caps, the sliding layer's RoPE at another base than the global layer's
+    /// (which is linearly scaled).
+    static let gemma3: TinySpec = {
+        var s = TinySpec(
+            name: "gemma3",
+            shape: TinyShape(architecture: .gemma3, headDim: 8, qkNorm: true, ropeScaling: RopeScaling(ropeType: "linear", factor: 4)))
+        s.queryPreAttnScalar = 6
+        s.ropeLocalBaseFreq = 100
+        s.layerTypes = ["sliding_attention", "full_attention"]
+        return s
+    }()
 }
 
 /// Writes `tensors` (name → f32 values) as an MTF with a placeholder tokenizer, every matrix in `dtype`.
@@ -127,9 +138,10 @@ func modelConfig(hfConfig c: [String: Any]) throws -> ModelConfig {
         case "qwen2": .qwen2
         case "qwen3": .qwen3
         case "gemma2": .gemma2
+        case "gemma3_text": .gemma3
         default: .llama
         }
-    let gemma = arch == .gemma2
+    let gemma = arch == .gemma2 || arch == .gemma3
     let rope = (c["rope_parameters"] as? [String: Any]) ?? (c["rope_scaling"] as? [String: Any]) ?? [:]
     let theta = (rope["rope_theta"] as? Double) ?? (c["rope_theta"] as? Double) ?? 10_000
     var scaling: RopeScaling? = nil
@@ -158,7 +170,14 @@ func modelConfig(hfConfig c: [String: Any]) throws -> ModelConfig {
 
 /// Converts a transformers directory (config.json + model.safetensors) into an MTF in a temp directory.
 func convertFixture(_ dir: URL) throws -> String {
-    let config = try modelConfig(hfConfig: readJSON(dir.appendingPathComponent("config.json")))
+    let json = try readJSON(dir.appendingPathComponent("config.json"))
+    var config = try modelConfig(hfConfig: json)
+    if (json["model_type"] as? String)?.hasPrefix("gemma") == true {
+        // Gemma's settings (caps, scale, layer types, two rope bases) as the converter reads them.
+        var notes: [String] = []
+        let path = dir.appendingPathComponent("config.json").path
+        config = try HFConfig.modelConfig(path: path, notes: &notes)
+    }
     let tensors = try readSafetensors(dir.appendingPathComponent("model.safetensors")).mapValues(\.values)
     let path = TestPaths.temporaryDirectory("leandpo-fixture") + "/\(dir.lastPathComponent).mtf"
     try writeMTF(path: path, config: config, tensors: tensors, source: dir.lastPathComponent)
