@@ -30,8 +30,9 @@ public enum GGUFExporter {
         let meta = source.metadata
         let config = meta.config
         var notes: [String] = []
-        if config.architecture == .gemma2, let q = config.queryPreAttnScalar {
-            let llamaCpp = Double(config.numHiddenLayers == 46 ? config.hiddenSize / config.numAttentionHeads : config.headDim)
+        if config.isGemma, let q = config.queryPreAttnScalar {
+            let big = config.numHiddenLayers == (config.architecture == .gemma2 ? 46 : 62)
+            let llamaCpp = Double(big ? config.hiddenSize / config.numAttentionHeads : config.headDim)
             if q != llamaCpp {
                 notes.append(
                     "query_pre_attn_scalar \(q) has no GGUF key; llama.cpp (and a re-import) will scale attention by \(llamaCpp)^-1/2")
@@ -159,6 +160,13 @@ public enum GGUFExporter {
         }
     }
 
+    /// The layer kinds llama.cpp gives a Gemma GGUF: Gemma 2's even layers slide (swa pattern 2), Gemma 3's all
+    /// but every 6th (swa pattern 6).
+    public static func gemmaLayerTypes(_ arch: ModelConfig.Architecture, layers: Int) -> [String] {
+        let pattern = arch == .gemma3 ? 6 : 2
+        return (0..<layers).map { $0 % pattern < pattern - 1 ? "sliding_attention" : "full_attention" }
+    }
+
     /// Every key, in the order llama.cpp's converter writes them.
     public static func metadata(_ m: MTFMetadata, type: GGMLType, name: String) throws -> [(key: String, value: GGUFValue)] {
         let c = m.config
@@ -191,9 +199,24 @@ public enum GGUFExporter {
             (p + "rope.freq_base", .float32(Float(c.ropeTheta))),
             (p + "attention.layer_norm_rms_epsilon", .float32(Float(c.rmsNormEps))),
         ]
-        if c.architecture == .gemma2 {
-            // llama.cpp's Gemma2Model keys; query_pre_attn_scalar has none (llama.cpp derives the scale).
-            if let cap = c.attnLogitSoftcapping { kv.append((p + "attn_logit_softcapping", .float32(Float(cap)))) }
+        if c.isGemma {
+            // llama.cpp's Gemma2Model/Gemma3Model keys; query_pre_attn_scalar has none (llama.cpp derives the scale), and
+            // the layer kinds and Gemma 3's local RoPE base are fixed there: anything else cannot be written.
+            if let types = c.layerTypes, types != gemmaLayerTypes(c.architecture, layers: c.numHiddenLayers) {
+                throw ModelFileError(
+                    .unsupported, origin,
+                    "layer_types \(types) cannot be written to GGUF: llama.cpp's \(arch) has \(gemmaLayerTypes(c.architecture, layers: c.numHiddenLayers))"
+                )
+            }
+            if c.architecture == .gemma3, let local = c.ropeLocalBaseFreq, local != 10000 {
+                throw ModelFileError(.unsupported, origin, "rope_local_base_freq \(local) cannot be written to GGUF: llama.cpp's gemma3 uses 10000")
+            }
+            if let cap = c.attnLogitSoftcapping {
+                guard c.architecture == .gemma2 else {
+                    throw ModelFileError(.unsupported, origin, "attn_logit_softcapping cannot be written to a gemma3 GGUF (llama.cpp has none)")
+                }
+                kv.append((p + "attn_logit_softcapping", .float32(Float(cap))))
+            }
             if let cap = c.finalLogitSoftcapping { kv.append((p + "final_logit_softcapping", .float32(Float(cap)))) }
             // Every layer attends globally here: a window as long as the context is the same model.
             kv.append((p + "attention.sliding_window", try u32(c.maxPositionEmbeddings, "max_position_embeddings")))

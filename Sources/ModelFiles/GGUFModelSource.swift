@@ -1,7 +1,7 @@
 // GGUF → model: the architecture config from `<arch>.*` keys (ggml's docs/gguf.md, "LLM"), tensors
 // renamed to Hugging Face names (llama.cpp's gguf-py constants.py and tensor_mapping.py) and dequantized
 // with the llama Q/K permutation undone, the tokenizer from `tokenizer.ggml.*` and the chat template.
-// Architectures: llama (also Mistral, SmolLM2), qwen2, qwen3, gemma2. llama.cpp stores Gemma's norm weights with
+// Architectures: llama (also Mistral, SmolLM2), qwen2, qwen3, gemma2, gemma3 (text). llama.cpp stores Gemma's norm weights with
 // the + 1 of its (1 + w) RMSNorm added; the importer subtracts it, so the MTF keeps Hugging Face's values.
 
 import Foundation
@@ -150,11 +150,13 @@ public final class GGUFModelSource: ModelSource {
         case "qwen2": arch = .qwen2
         case "qwen3": arch = .qwen3
         case "gemma2": arch = .gemma2
+        case "gemma3": arch = .gemma3
         default:
             throw ModelFileError(
-                .unsupported, file.path, "architecture \(archName) is not supported (llama, qwen2, qwen3, gemma2)", at: "key general.architecture")
+                .unsupported, file.path, "architecture \(archName) is not supported (llama, qwen2, qwen3, gemma2, gemma3)",
+                at: "key general.architecture")
         }
-        let gemma = arch == .gemma2
+        let gemma = arch == .gemma2 || arch == .gemma3
         let p = archName + "."
         let hidden = try k.requiredInt(p + "embedding_length")
         let heads = try k.requiredInt(p + "attention.head_count")
@@ -189,7 +191,9 @@ public final class GGUFModelSource: ModelSource {
         let layers = try k.requiredInt(p + "block_count")
         // llama.cpp has no query_pre_attn_scalar key: it scales by head_dim^-1/2, and by (hidden/heads)^-1/2 for
         // Gemma 2 27B (46 layers) only (llama-model.cpp, LLM_ARCH_GEMMA2).
-        let queryPreAttnScalar = gemma ? Double(layers == 46 ? hidden / max(heads, 1) : headDim) : nil
+        // Gemma 3 the same, its 27B having 62 layers.
+        let bigGemma = arch == .gemma2 ? layers == 46 : layers == 62
+        let queryPreAttnScalar = gemma ? Double(bigGemma ? hidden / max(heads, 1) : headDim) : nil
         if gemma, let w = try k.int(p + "attention.sliding_window") {
             notes.append(
                 "\(p)attention.sliding_window \(w) of the sliding layers is not applied; LeanDPO attends over the whole sequence (exact for sequences up to \(w) tokens)"
@@ -204,11 +208,13 @@ public final class GGUFModelSource: ModelSource {
             headDim: headDim, rmsNormEps: try k.requiredDouble(p + "attention.layer_norm_rms_epsilon"),
             ropeTheta: try k.double(p + "rope.freq_base") ?? 10000, ropeScaling: scaling,
             maxPositionEmbeddings: try k.int(p + "context_length") ?? 2048, vocabSize: vocab, tieWordEmbeddings: true,
-            attentionBias: arch == .qwen2, qkNorm: arch == .qwen3, hiddenAct: gemma ? "gelu_pytorch_tanh" : "silu",
+            attentionBias: arch == .qwen2, qkNorm: arch == .qwen3 || arch == .gemma3, hiddenAct: gemma ? "gelu_pytorch_tanh" : "silu",
             bosTokenId: try k.int("tokenizer.ggml.bos_token_id"), eosTokenIds: eos,
             padTokenId: try k.int("tokenizer.ggml.padding_token_id"), queryPreAttnScalar: queryPreAttnScalar,
             attnLogitSoftcapping: gemma ? try k.double(p + "attn_logit_softcapping") : nil,
-            finalLogitSoftcapping: gemma ? try k.double(p + "final_logit_softcapping") : nil)
+            finalLogitSoftcapping: gemma ? try k.double(p + "final_logit_softcapping") : nil,
+            // llama.cpp's fixed layouts: Gemma 2's even layers slide; Gemma 3's slide but every 6th, with RoPE base 10000.
+            ropeLocalBaseFreq: arch == .gemma3 ? 10000 : nil, layerTypes: gemma ? GGUFExporter.gemmaLayerTypes(arch, layers: layers) : nil)
     }
 }
 
