@@ -9,6 +9,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
     case io(path: String, what: String)
     case badMagic(path: String)
     case newerVersion(path: String, found: UInt32)
+    case olderVersion(path: String, found: UInt32)
     case truncated(path: String, expected: UInt64, actual: UInt64)
     case corrupted(path: String, what: String)
     case badManifest(path: String, what: String)
@@ -19,6 +20,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Sendable {
         case .badMagic(let p): "\(p): not a LeanDPO checkpoint (bad magic at byte 0)"
         case .newerVersion(let p, let v):
             "\(p): checkpoint format version \(v) is newer than this build reads (\(CheckpointFile.version)); HINT: upgrade leandpo"
+        case .olderVersion(let p, let v):
+            "\(p): checkpoint format version \(v) was written by an older leandpo (its options use the nested layout format 2 replaced); HINT: resume or export it with the leandpo that wrote it"
         case .truncated(let p, let e, let a): "\(p): truncated checkpoint: expected \(e) bytes, file has \(a)"
         case .corrupted(let p, let w): "\(p): corrupted checkpoint: \(w)"
         case .badManifest(let p, let w): "\(p): bad checkpoint manifest: \(w)"
@@ -49,7 +52,8 @@ public struct CheckpointInfo: Sendable {
 
 public enum CheckpointFile {
     public static let magic: [UInt8] = Array("LeanCKPT".utf8)
-    public static let version: UInt32 = 1
+    /// 2: the manifest's `arguments` are the flat option object run.json holds (1 had a nested `lora`).
+    public static let version: UInt32 = 2
     static let prefixSize = 64
 
     struct TensorEntry: Codable {
@@ -176,7 +180,8 @@ public enum CheckpointFile {
         func u64(_ o: Int) -> UInt64 { bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: o, as: UInt64.self)) } }
         let v = u32(8)
         guard v <= version else { throw CheckpointError.newerVersion(path: path, found: v) }
-        guard v == version else { throw CheckpointError.corrupted(path: path, what: "unknown version \(v) at byte 8") }
+        guard v >= 1 else { throw CheckpointError.corrupted(path: path, what: "unknown version \(v) at byte 8") }
+        guard v == version else { throw CheckpointError.olderVersion(path: path, found: v) }
         guard u32(12) == 0, u64(48) == 0, u64(56) == 0 else {
             throw CheckpointError.corrupted(path: path, what: "reserved prefix bytes (12..15, 48..63) are not zero")
         }

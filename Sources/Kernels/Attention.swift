@@ -3,9 +3,13 @@
 // prefix range elsewhere in the stream (a prompt shared by two completions). Forward saves each
 // (token, head)'s logsumexp; backward recomputes the probabilities from it (FlashAttention-style). Work is
 // split into tasks of one query block (B rows) of one head, each a few sgemms against the keys that block
-// can see (prefix keys, then own keys); workers take tasks largest first. Also the one-token decode step
-// against a KV cache, for generation. The score scale defaults to 1/√Dh (Gemma's query_pre_attn_scalar
-// sets another); an optional soft cap turns scores s into cap·tanh(s/cap) before the mask (Gemma 2).
+// can see (prefix keys, then own keys); workers take tasks largest first. An optional sliding window
+// (Mistral, Gemma's local layers) limits each query to the `window` latest keys: in a span's key order
+// (prefix ++ own rows) query position i sees keys j with i − window < j ≤ i, as transformers' sliding-window
+// mask; a block only multiplies against the keys some row of it can see, so the cost falls with the window.
+// Also the one-token decode step against a KV cache, for generation. The score scale defaults to 1/√Dh
+// (Gemma's query_pre_attn_scalar sets another); an optional soft cap turns scores s into cap·tanh(s/cap)
+// before the softmax (Gemma 2).
 // T tokens, H query heads, Hk kv heads, Dh head dim, P prefix length, L longest P + span length,
 // B query block rows, W workers.
 
@@ -106,22 +110,58 @@ public enum Attention {
         preconditionFailure("attention task \(index) out of range")
     }
 
+    /// The keys a query block sees, in its span's key order (prefix ++ own rows): `lo..<hi` with
+    /// hi = P + i0 + nb; of them `prefixKeys` come from the prefix (its last ones) and `ownStart` is the first
+    /// own row seen. Row r of the block sees columns first(r)..<last(r) of the block's (nb, hi − lo) scores.
+    struct BlockKeys {
+        let lo: Int, hi: Int
+        let window: Int?
+        var count: Int { hi - lo }
+        /// Prefix keys in view (the prefix's last ones).
+        let prefixKeys: Int
+        /// First own row (within the span) in view.
+        let ownStart: Int
+        /// The query position (in key order) of the block's first row.
+        let pos0: Int
+
+        init(prefix np: Int, i0: Int, rows nb: Int, window: Int?) {
+            pos0 = np + i0
+            hi = pos0 + nb
+            let p0 = pos0
+            lo = window.map { max(0, p0 - $0 + 1) } ?? 0
+            self.window = window
+            prefixKeys = max(0, np - lo)
+            ownStart = max(0, lo - np)
+        }
+
+        /// Columns row r sees: from its window's start to its own position, inclusive.
+        @inline(__always) func columns(_ r: Int) -> Range<Int> {
+            let pos = pos0 + r
+            let first = window.map { max(lo, pos - $0 + 1) } ?? lo
+            return (first - lo)..<(pos - lo + 1)
+        }
+    }
+
+    static func checkWindow(_ window: Int?) {
+        if let window { precondition(window > 0, "attention window must be ≥ 1, got \(window)") }
+    }
+
     // MARK: - Forward
 
     /// Causal attention inside each segment (no prefixes).
     public static func forward(
         out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
         k: UnsafePointer<Float>, v: UnsafePointer<Float>, segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int,
-        scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil
+        window: Int? = nil, scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil
     ) {
         forward(
             out: out, lse: lse, q: q, k: k, v: v, spans: segments.map { Span($0) }, heads: heads, kvHeads: kvHeads,
-            headDim: headDim, scratch: scratch, scale: scale, softcap: softcap)
+            headDim: headDim, window: window, scratch: scratch, scale: scale, softcap: softcap)
     }
 
-    /// out = softmax(cap(scale·q·kᵀ) + mask)·v per span and head (scale 1/√Dh unless given; cap the
-    /// identity unless `softcap`), the mask letting a query see the span's prefix and its own causal past;
-    /// lse = log Σ exp of each (capped) score row. Tokens outside every span are left untouched.
+    /// out = softmax(q·kᵀ/√Dh + mask)·v per span and head, the mask letting a query see the span's prefix
+    /// and its own causal past (the last `window` keys of them, when a window is given); lse = log Σ exp of
+    /// each score row. Tokens outside every span are left untouched.
     public static func forward(
         out: UnsafeMutablePointer<Float>,  // (T, H·Dh)
         lse: UnsafeMutablePointer<Float>,  // (T, H)
@@ -130,9 +170,11 @@ public enum Attention {
         v: UnsafePointer<Float>,  // (T, Hk·Dh)
         spans: [Span],
         heads: Int, kvHeads: Int, headDim: Int,
+        window: Int? = nil,
         scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
         scale: Float? = nil, softcap: Float? = nil
     ) {
+        checkWindow(window)
         let plan = plan(spans, heads, kvHeads, headDim, scratch, backward: false)
         let stride = blockScratch(plan.longest)
         let dh = headDim, ldq = heads * dh, ldk = kvHeads * dh, group = heads / kvHeads
@@ -141,38 +183,45 @@ public enum Attention {
             Parallel.forEach(count: plan.tasks, threads: plan.workers) { index, worker in
                 let (span, i0, h) = task(index, spans, heads)
                 let g = h / group, t0 = span.rows.lowerBound, np = span.prefix.count, p0 = span.prefix.lowerBound
-                let nb = min(blockRows, span.rows.count - i0), nk = i0 + nb, ld = np + nk
-                let s = scratch.baseAddress! + worker * stride  // (B, P + nk) scores, then probabilities
+                let nb = min(blockRows, span.rows.count - i0)
+                // The keys in view: the prefix's last npv, then own rows o0..<o0+no.
+                let keys = BlockKeys(prefix: np, i0: i0, rows: nb, window: window)
+                let ld = keys.count, npv = keys.prefixKeys, o0 = keys.ownStart, no = i0 + nb - o0
+                let s = scratch.baseAddress! + worker * stride  // (B, npv + no) scores, then probabilities
                 let qb = q + (t0 + i0) * ldq + h * dh
-                let kg = k + t0 * ldk + g * dh, vg = v + t0 * ldk + g * dh
-                let kp = k + p0 * ldk + g * dh, vp = v + p0 * ldk + g * dh
-                // s = scale · q[i0..<i0+nb]·[k[prefix]; k[0..<nk]]ᵀ
+                let kg = k + (t0 + o0) * ldk + g * dh, vg = v + (t0 + o0) * ldk + g * dh
+                let kp = k + (p0 + np - npv) * ldk + g * dh, vp = v + (p0 + np - npv) * ldk + g * dh
+                // s = scale · q[i0..<i0+nb]·[k[prefix in view]; k[o0..<i0+nb]]ᵀ
+                if npv > 0 {
+                    BLAS.sgemm(
+                        transA: false, transB: true, m: nb, n: npv, k: dh, alpha: scale, a: qb, lda: ldq, b: kp, ldb: ldk,
+                        beta: 0, c: s, ldc: ld)
+                }
                 BLAS.sgemm(
-                    transA: false, transB: true, m: nb, n: np, k: dh, alpha: scale, a: qb, lda: ldq, b: kp, ldb: ldk, beta: 0,
-                    c: s, ldc: ld)
-                BLAS.sgemm(
-                    transA: false, transB: true, m: nb, n: nk, k: dh, alpha: scale, a: qb, lda: ldq, b: kg, ldb: ldk, beta: 0,
-                    c: s + np, ldc: ld)
+                    transA: false, transB: true, m: nb, n: no, k: dh, alpha: scale, a: qb, lda: ldq, b: kg, ldb: ldk, beta: 0,
+                    c: s + npv, ldc: ld)
                 for r in 0..<nb {
-                    let row = s + r * ld, valid = np + i0 + r + 1
-                    if let softcap { capScores(row, valid, softcap) }
-                    let mx = maximum(row, valid)
-                    let sum = expShiftSum(row, valid, shift: mx)
+                    let row = s + r * ld, cols = keys.columns(r)
+                    let seen = row + cols.lowerBound, n = cols.count
+                    if let softcap { capScores(seen, n, softcap) }
+                    let mx = maximum(seen, n)
+                    let sum = expShiftSum(seen, n, shift: mx)
                     let inv = 1 / sum
-                    for j in 0..<valid { row[j] *= inv }
-                    (row + valid).update(repeating: 0, count: ld - valid)
+                    for j in 0..<n { seen[j] *= inv }
+                    row.update(repeating: 0, count: cols.lowerBound)
+                    (row + cols.upperBound).update(repeating: 0, count: ld - cols.upperBound)
                     lse[(t0 + i0 + r) * heads + h] = mx + Foundation.log(sum)
                 }
-                // out[i0..<i0+nb] = p·[v[prefix]; v[0..<nk]]
+                // out[i0..<i0+nb] = p·[v[prefix in view]; v[o0..<i0+nb]]
                 let o = out + (t0 + i0) * ldq + h * dh
-                if np > 0 {
+                if npv > 0 {
                     BLAS.sgemm(
-                        transA: false, transB: false, m: nb, n: dh, k: np, alpha: 1, a: s, lda: ld, b: vp, ldb: ldk, beta: 0,
+                        transA: false, transB: false, m: nb, n: dh, k: npv, alpha: 1, a: s, lda: ld, b: vp, ldb: ldk, beta: 0,
                         c: o, ldc: ldq)
                 }
                 BLAS.sgemm(
-                    transA: false, transB: false, m: nb, n: dh, k: nk, alpha: 1, a: s + np, lda: ld, b: vg, ldb: ldk,
-                    beta: np > 0 ? 1 : 0, c: o, ldc: ldq)
+                    transA: false, transB: false, m: nb, n: dh, k: no, alpha: 1, a: s + npv, lda: ld, b: vg, ldb: ldk,
+                    beta: npv > 0 ? 1 : 0, c: o, ldc: ldq)
             }
         }
     }
@@ -184,18 +233,17 @@ public enum Attention {
         dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
         dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
         out: UnsafePointer<Float>, lse: UnsafePointer<Float>, segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int,
-        scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil
+        window: Int? = nil, scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil
     ) {
         backward(
             dq: dq, dk: dk, dv: dv, dout: dout, q: q, k: k, v: v, out: out, lse: lse, spans: segments.map { Span($0) },
-            heads: heads, kvHeads: kvHeads, headDim: headDim, scratch: scratch, scale: scale, softcap: softcap)
+            heads: heads, kvHeads: kvHeads, headDim: headDim, window: window, scratch: scratch, scale: scale, softcap: softcap)
     }
 
     /// dq (overwritten on the spans' rows), dk, dv (overwritten on the spans' rows and prefixes; a prefix
     /// row sums the gradients of every span that sees it). Differentiates, per span and head,
     /// `s = scale·q·kᵀ; p = softmax(s) (masked); out = p·v` with k, v = [prefix keys; own keys]:
     /// dv += pᵀ·dout; dp = dout·vᵀ; ds = p ⊙ (dp − rowsum(dout ⊙ out)); dq = scale·ds·k; dk += scale·dsᵀ·q.
-    /// With a soft cap c = cap·tanh(s/cap) before the softmax, ds is further multiplied by 1 − tanh².
     /// Each worker sums dk and dv in its own buffer (the first worker in dk/dv itself); they are added
     /// at the end, so tasks never share a write.
     public static func backward(
@@ -210,9 +258,11 @@ public enum Attention {
         lse: UnsafePointer<Float>,  // (T, H)
         spans: [Span],
         heads: Int, kvHeads: Int, headDim: Int,
+        window: Int? = nil,
         scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
         scale: Float? = nil, softcap: Float? = nil
     ) {
+        checkWindow(window)
         let plan = plan(spans, heads, kvHeads, headDim, scratch, backward: true)
         let stride = blockScratch(plan.longest), bMax = min(blockRows, plan.longest)
         let dh = headDim, ldq = heads * dh, ldk = kvHeads * dh, group = heads / kvHeads
@@ -228,85 +278,100 @@ public enum Attention {
             Parallel.forEach(count: plan.tasks, threads: plan.workers) { index, worker in
                 let (span, i0, h) = task(index, spans, heads)
                 let g = h / group, t0 = span.rows.lowerBound, np = span.prefix.count, p0 = span.prefix.lowerBound
-                let nb = min(blockRows, span.rows.count - i0), nk = i0 + nb, ld = np + nk
-                let p = scratch.baseAddress! + worker * stride  // (B, P + nk)
-                let ds = p + bMax * plan.longest  // (B, P + nk)
+                let nb = min(blockRows, span.rows.count - i0)
+                let keys = BlockKeys(prefix: np, i0: i0, rows: nb, window: window)
+                let ld = keys.count, npv = keys.prefixKeys, o0 = keys.ownStart, no = i0 + nb - o0
+                let p = scratch.baseAddress! + worker * stride  // (B, npv + no)
+                let ds = p + bMax * plan.longest  // (B, npv + no)
                 let dkAll = worker == 0 ? dk : sums + (worker - 1) * sumStride
                 let dvAll = worker == 0 ? dv : dkAll + plan.covered * ldk
-                let kg = k + t0 * ldk + g * dh, vg = v + t0 * ldk + g * dh
-                let kp = k + p0 * ldk + g * dh, vp = v + p0 * ldk + g * dh
-                let dkg = dkAll + t0 * ldk + g * dh, dvg = dvAll + t0 * ldk + g * dh
-                let dkp = dkAll + p0 * ldk + g * dh, dvp = dvAll + p0 * ldk + g * dh
+                let kg = k + (t0 + o0) * ldk + g * dh, vg = v + (t0 + o0) * ldk + g * dh
+                let pv = p0 + np - npv  // first prefix row in view
+                let kp = k + pv * ldk + g * dh, vp = v + pv * ldk + g * dh
+                let dkg = dkAll + (t0 + o0) * ldk + g * dh, dvg = dvAll + (t0 + o0) * ldk + g * dh
+                let dkp = dkAll + pv * ldk + g * dh, dvp = dvAll + pv * ldk + g * dh
                 let qb = q + (t0 + i0) * ldq + h * dh, ob = out + (t0 + i0) * ldq + h * dh
                 let dob = dout + (t0 + i0) * ldq + h * dh
                 // p = exp(scale · q·kᵀ − lse), recomputed
+                if npv > 0 {
+                    BLAS.sgemm(
+                        transA: false, transB: true, m: nb, n: npv, k: dh, alpha: scale, a: qb, lda: ldq, b: kp, ldb: ldk,
+                        beta: 0, c: p, ldc: ld)
+                }
                 BLAS.sgemm(
-                    transA: false, transB: true, m: nb, n: np, k: dh, alpha: scale, a: qb, lda: ldq, b: kp, ldb: ldk,
-                    beta: 0, c: p, ldc: ld)
-                BLAS.sgemm(
-                    transA: false, transB: true, m: nb, n: nk, k: dh, alpha: scale, a: qb, lda: ldq, b: kg, ldb: ldk,
-                    beta: 0, c: p + np, ldc: ld)
+                    transA: false, transB: true, m: nb, n: no, k: dh, alpha: scale, a: qb, lda: ldq, b: kg, ldb: ldk,
+                    beta: 0, c: p + npv, ldc: ld)
                 // dp = dout·vᵀ
+                if npv > 0 {
+                    BLAS.sgemm(
+                        transA: false, transB: true, m: nb, n: npv, k: dh, alpha: 1, a: dob, lda: ldq, b: vp, ldb: ldk,
+                        beta: 0, c: ds, ldc: ld)
+                }
                 BLAS.sgemm(
-                    transA: false, transB: true, m: nb, n: np, k: dh, alpha: 1, a: dob, lda: ldq, b: vp, ldb: ldk,
-                    beta: 0, c: ds, ldc: ld)
-                BLAS.sgemm(
-                    transA: false, transB: true, m: nb, n: nk, k: dh, alpha: 1, a: dob, lda: ldq, b: vg, ldb: ldk,
-                    beta: 0, c: ds + np, ldc: ld)
+                    transA: false, transB: true, m: nb, n: no, k: dh, alpha: 1, a: dob, lda: ldq, b: vg, ldb: ldk,
+                    beta: 0, c: ds + npv, ldc: ld)
                 for r in 0..<nb {
-                    let valid = np + i0 + r + 1
+                    let cols = keys.columns(r), c0 = cols.lowerBound, c1 = cols.upperBound
                     let prow = p + r * ld, drow = ds + r * ld
                     let delta = dot(dob + r * ldq, ob + r * ldq, dh)
                     if let softcap {
                         // c = cap·tanh(s/cap); p = exp(c − lse); ds = p ⊙ (dp − Σ_d dout·out) ⊙ (1 − tanh²)
                         let m = lse[(t0 + i0 + r) * heads + h]
-                        for j in 0..<valid {
+                        for j in c0..<c1 {
                             let th = Foundation.tanh(prow[j] / softcap)
                             let pj = fastExp(softcap * th - m)
                             prow[j] = pj
                             drow[j] = pj * (drow[j] - delta) * (1 - th * th)
                         }
-                        (prow + valid).update(repeating: 0, count: ld - valid)
-                        (drow + valid).update(repeating: 0, count: ld - valid)
+                        prow.update(repeating: 0, count: c0)
+                        (prow + c1).update(repeating: 0, count: ld - c1)
+                        drow.update(repeating: 0, count: c0)
+                        (drow + c1).update(repeating: 0, count: ld - c1)
                         continue
                     }
-                    _ = expShiftSum(prow, valid, shift: lse[(t0 + i0 + r) * heads + h])
-                    (prow + valid).update(repeating: 0, count: ld - valid)
+                    _ = expShiftSum(prow + c0, cols.count, shift: lse[(t0 + i0 + r) * heads + h])
+                    prow.update(repeating: 0, count: c0)
+                    (prow + c1).update(repeating: 0, count: ld - c1)
                     // ds = p ⊙ (dp − Σ_d dout·out)
-                    var j = 0
-                    while j + 8 <= valid {
+                    var j = c0
+                    while j + 8 <= c1 {
                         store8(load8(prow + j) * (load8(drow + j) - delta), drow + j)
                         j += 8
                     }
-                    while j < valid {
+                    while j < c1 {
                         drow[j] = prow[j] * (drow[j] - delta)
                         j += 1
                     }
-                    (drow + valid).update(repeating: 0, count: ld - valid)
+                    drow.update(repeating: 0, count: c0)
+                    (drow + c1).update(repeating: 0, count: ld - c1)
                 }
-                // dv[prefix] += p[:, prefix]ᵀ·dout; dv[0..<nk] += p[:, own]ᵀ·dout[i0..<i0+nb]
-                BLAS.sgemm(
-                    transA: true, transB: false, m: np, n: dh, k: nb, alpha: 1, a: p, lda: ld, b: dob, ldb: ldq,
-                    beta: 1, c: dvp, ldc: ldk)
-                BLAS.sgemm(
-                    transA: true, transB: false, m: nk, n: dh, k: nb, alpha: 1, a: p + np, lda: ld, b: dob, ldb: ldq,
-                    beta: 1, c: dvg, ldc: ldk)
-                // dq[i0..<i0+nb] = scale · ds·[k[prefix]; k[0..<nk]]
-                let dqb = dq + (t0 + i0) * ldq + h * dh
-                if np > 0 {
+                // dv[prefix in view] += p[:, prefix]ᵀ·dout; dv[o0..<i0+nb] += p[:, own]ᵀ·dout[i0..<i0+nb]
+                if npv > 0 {
                     BLAS.sgemm(
-                        transA: false, transB: false, m: nb, n: dh, k: np, alpha: scale, a: ds, lda: ld, b: kp, ldb: ldk,
+                        transA: true, transB: false, m: npv, n: dh, k: nb, alpha: 1, a: p, lda: ld, b: dob, ldb: ldq,
+                        beta: 1, c: dvp, ldc: ldk)
+                }
+                BLAS.sgemm(
+                    transA: true, transB: false, m: no, n: dh, k: nb, alpha: 1, a: p + npv, lda: ld, b: dob, ldb: ldq,
+                    beta: 1, c: dvg, ldc: ldk)
+                // dq[i0..<i0+nb] = scale · ds·[k[prefix in view]; k[o0..<i0+nb]]
+                let dqb = dq + (t0 + i0) * ldq + h * dh
+                if npv > 0 {
+                    BLAS.sgemm(
+                        transA: false, transB: false, m: nb, n: dh, k: npv, alpha: scale, a: ds, lda: ld, b: kp, ldb: ldk,
                         beta: 0, c: dqb, ldc: ldq)
                 }
                 BLAS.sgemm(
-                    transA: false, transB: false, m: nb, n: dh, k: nk, alpha: scale, a: ds + np, lda: ld, b: kg, ldb: ldk,
-                    beta: np > 0 ? 1 : 0, c: dqb, ldc: ldq)
-                // dk[prefix] += scale · ds[:, prefix]ᵀ·q; dk[0..<nk] += scale · ds[:, own]ᵀ·q[i0..<i0+nb]
+                    transA: false, transB: false, m: nb, n: dh, k: no, alpha: scale, a: ds + npv, lda: ld, b: kg, ldb: ldk,
+                    beta: npv > 0 ? 1 : 0, c: dqb, ldc: ldq)
+                // dk[prefix in view] += scale · ds[:, prefix]ᵀ·q; dk[o0..<i0+nb] += scale · ds[:, own]ᵀ·q[i0..<i0+nb]
+                if npv > 0 {
+                    BLAS.sgemm(
+                        transA: true, transB: false, m: npv, n: dh, k: nb, alpha: scale, a: ds, lda: ld, b: qb, ldb: ldq,
+                        beta: 1, c: dkp, ldc: ldk)
+                }
                 BLAS.sgemm(
-                    transA: true, transB: false, m: np, n: dh, k: nb, alpha: scale, a: ds, lda: ld, b: qb, ldb: ldq,
-                    beta: 1, c: dkp, ldc: ldk)
-                BLAS.sgemm(
-                    transA: true, transB: false, m: nk, n: dh, k: nb, alpha: scale, a: ds + np, lda: ld, b: qb, ldb: ldq,
+                    transA: true, transB: false, m: no, n: dh, k: nb, alpha: scale, a: ds + npv, lda: ld, b: qb, ldb: ldq,
                     beta: 1, c: dkg, ldc: ldk)
             }
         }
@@ -330,18 +395,24 @@ public enum Attention {
     /// Floats of scratch `decode` needs for a cache of `length` positions.
     public static func decodeScratchFloats(length: Int, heads: Int) -> Int { heads * length }
 
-    /// One new token (already appended to the cache at position length−1) attends to cache rows 0..<length.
+    /// One new token (already appended to the cache at position length−1) attends to cache rows 0..<length,
+    /// or to the last `window` of them.
     public static func decode(
         out: UnsafeMutablePointer<Float>,  // (H·Dh)
         q: UnsafePointer<Float>,  // (H·Dh)
         kCache: UnsafePointer<Float>,  // (≥L, Hk·Dh)
         vCache: UnsafePointer<Float>,  // (≥L, Hk·Dh)
-        length l: Int, heads: Int, kvHeads: Int, headDim: Int,
+        length: Int, heads: Int, kvHeads: Int, headDim: Int,
+        window: Int? = nil,
         scratch: UnsafeMutablePointer<Float>,  // (H, L)
         scale: Float? = nil, softcap: Float? = nil
     ) {
-        precondition(l >= 1 && heads % kvHeads == 0)
+        precondition(length >= 1 && heads % kvHeads == 0)
+        checkWindow(window)
+        // Only rows first..<length are seen: shift the cache pointers and attend to l rows.
+        let first = window.map { max(0, length - $0) } ?? 0, l = length - first
         let dh = headDim, ldk = kvHeads * dh, group = heads / kvHeads
+        let kCache = kCache + first * ldk, vCache = vCache + first * ldk
         let scale = scale ?? Float(1 / Double(dh).squareRoot())
         let threads = l * heads * dh >= 32_768 ? Parallel.threads : 1
         Parallel.forEach(count: heads, threads: threads) { h, _ in

@@ -78,15 +78,18 @@ public enum Reference {
 
     /// Causal GQA attention per segment: out (T, H·Dh) and lse (T, H). Tokens outside segments stay 0.
     public static func attention(
-        q: [Double], k: [Double], v: [Double], segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int
+        q: [Double], k: [Double], v: [Double], segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil
     ) -> (out: [Double], lse: [Double]) {
-        attention(q: q, k: k, v: v, spans: segments.map { Attention.Span($0) }, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        attention(
+            q: q, k: k, v: v, spans: segments.map { Attention.Span($0) }, heads: heads, kvHeads: kvHeads, headDim: headDim,
+            window: window)
     }
 
-    /// GQA attention per span: query i of a span sees the span's prefix keys, then its own keys up to i.
+    /// GQA attention per span: query i of a span sees the span's prefix keys, then its own keys up to i; with
+    /// a window, only the last `window` of those keys (itself included).
     /// out (T, H·Dh) and lse (T, H); tokens outside spans stay 0.
     public static func attention(
-        q: [Double], k: [Double], v: [Double], spans: [Attention.Span], heads: Int, kvHeads: Int, headDim: Int
+        q: [Double], k: [Double], v: [Double], spans: [Attention.Span], heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil
     ) -> (out: [Double], lse: [Double]) {
         let t = q.count / (heads * headDim)
         var out = [Double](repeating: 0, count: q.count), lse = [Double](repeating: 0, count: t * heads)
@@ -96,7 +99,8 @@ public enum Reference {
             for h in 0..<heads {
                 let g = h / group
                 for i in span.rows {
-                    let keys = Array(span.prefix) + Array(span.rows.lowerBound...i)
+                    let all = Array(span.prefix) + Array(span.rows.lowerBound...i)
+                    let keys = window.map { Array(all.suffix($0)) } ?? all
                     var scores: [Double] = []
                     for j in keys {
                         var s = 0.0

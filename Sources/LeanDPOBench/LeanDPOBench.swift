@@ -13,7 +13,9 @@ struct LeanDPOBench: ParsableCommand {
         abstract: "Measure LeanDPO's speed and memory on a fixed job; one JSON line per run.",
         discussion:
             "Run through tools/bench, which builds, fetches the model and picks the job. The FLOP model is documented in Sources/LeanDPOBench/FlopCount.swift.",
-        subcommands: [TrainJob.self, EvalJob.self, ExportJob.self, PeakJob.self, CompareResults.self, AblationSummary.self, MakeShape.self],
+        subcommands: [
+            TrainJob.self, EvalJob.self, ExportJob.self, PeakJob.self, CompareResults.self, AblationSummary.self, ScaleTable.self, MakeShape.self,
+        ],
         defaultSubcommand: TrainJob.self)
 }
 

@@ -55,10 +55,10 @@ extension LlamaModel {
         }
         w.o.backwardInput(dinp: datt, dout: dattOut, rows: t, scratch: ws.linearScratch)
         loraBackward(l, .o, dinp: datt, dout: dattOut, inp: ws.att, count: t, plan: plan, ws: ws)
-        // att = softmax(q·kᵀ/√Dh + causal)·v
+        // att = softmax(q·kᵀ/√Dh + causal (+ sliding window))·v
         Attention.backward(
             dq: dq, dk: dk, dv: dv, dout: datt, q: ws.q, k: ws.k, v: ws.v, out: ws.att, lse: ws.lse, spans: spans,
-            heads: heads, kvHeads: kvHeads, headDim: dh, scratch: ws.attnScratch, scale: c.attentionScale,
+            heads: heads, kvHeads: kvHeads, headDim: dh, window: c.attentionWindow(layer: l), scratch: ws.attnScratch, scale: c.attentionScale,
             softcap: c.attnLogitSoftcapping.map { Float($0) })
         // q = rope(q), k = rope(k)
         let rope = ropeTable(l)

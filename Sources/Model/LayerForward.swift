@@ -68,12 +68,13 @@ extension LlamaModel {
         RoPE.forward(x: ws.q, positions: ws.positions, count: t, heads: heads, headDim: dh, table: rope)
         RoPE.forward(x: ws.k, positions: ws.positions, count: t, heads: kvHeads, headDim: dh, table: rope)
 
-        // att = softmax(q·kᵀ/√Dh + causal)·v
+        // att = softmax(q·kᵀ/√Dh + causal (+ sliding window))·v
+        let window = c.attentionWindow(layer: l)
         switch mode {
         case .packed(let spans):
             Attention.forward(
                 out: ws.att, lse: ws.lse, q: ws.q, k: ws.k, v: ws.v, spans: spans, heads: heads, kvHeads: kvHeads,
-                headDim: dh, scratch: ws.attnScratch, scale: attnScale, softcap: softcap)
+                headDim: dh, window: window, scratch: ws.attnScratch, scale: attnScale, softcap: softcap)
         case .cached(let kc, let vc, let stride, let start, let scratch):
             let kl = kc + l * stride, vl = vc + l * stride
             (kl + start * kvd).update(from: ws.k, count: t * kvd)
@@ -81,12 +82,12 @@ extension LlamaModel {
             if start == 0 {
                 Attention.forward(
                     out: ws.att, lse: ws.lse, q: ws.q, k: ws.k, v: ws.v, segments: [0..<t], heads: heads, kvHeads: kvHeads,
-                    headDim: dh, scratch: ws.attnScratch, scale: attnScale, softcap: softcap)
+                    headDim: dh, window: window, scratch: ws.attnScratch, scale: attnScale, softcap: softcap)
             } else {
                 precondition(t == 1, "a cached step past the prompt takes one token")
                 Attention.decode(
                     out: ws.att, q: ws.q, kCache: kl, vCache: vl, length: start + 1, heads: heads, kvHeads: kvHeads,
-                    headDim: dh, scratch: scratch, scale: attnScale, softcap: softcap)
+                    headDim: dh, window: window, scratch: scratch, scale: attnScale, softcap: softcap)
             }
         }
 

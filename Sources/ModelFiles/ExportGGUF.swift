@@ -60,7 +60,7 @@ public enum GGUFExporter {
                 notes.append("\(g): rows of \(t.shape.last!) are not whole \(type) blocks; written as F16")
             }
             var heads: Int?
-            if config.architecture == .llama {
+            if config.architecture == .llama || config.architecture == .mistral {
                 if t.name.hasSuffix("self_attn.q_proj.weight") || t.name.hasSuffix("self_attn.q_proj.bias") {
                     heads = config.numAttentionHeads
                 } else if t.name.hasSuffix("self_attn.k_proj.weight") || t.name.hasSuffix("self_attn.k_proj.bias") {
@@ -172,7 +172,8 @@ public enum GGUFExporter {
         let c = m.config
         let tok = m.tokenizer
         let origin = m.provenance.sourceName
-        let arch = c.architecture.rawValue
+        // llama.cpp writes Mistral as a llama model (its window in attention.sliding_window).
+        let arch = c.architecture == .mistral ? "llama" : c.architecture.rawValue
         func u32(_ v: Int, _ key: String) throws -> GGUFValue {
             guard let x = UInt32(exactly: v) else { throw ModelFileError(.unsupported, origin, "\(key) \(v) does not fit a GGUF u32") }
             return .uint32(x)
@@ -218,8 +219,9 @@ public enum GGUFExporter {
                 kv.append((p + "attn_logit_softcapping", .float32(Float(cap))))
             }
             if let cap = c.finalLogitSoftcapping { kv.append((p + "final_logit_softcapping", .float32(Float(cap)))) }
-            // Every layer attends globally here: a window as long as the context is the same model.
-            kv.append((p + "attention.sliding_window", try u32(c.maxPositionEmbeddings, "max_position_embeddings")))
+            // The sliding layers' window (their kinds are llama.cpp's fixed layout, checked above); without one every
+            // layer attends globally, which a window as long as the context is too.
+            kv.append((p + "attention.sliding_window", try u32(c.slidingWindow ?? c.maxPositionEmbeddings, "sliding_window")))
         }
         if let s = c.ropeScaling {
             switch s.ropeType {
@@ -227,6 +229,13 @@ public enum GGUFExporter {
             case "linear": kv += [(p + "rope.scaling.type", .string("linear")), (p + "rope.scaling.factor", .float32(Float(s.factor)))]
             default: throw ModelFileError(.unsupported, origin, "rope scaling \(s.ropeType) cannot be written to GGUF (linear, llama3)")
             }
+        }
+        if let w = c.slidingWindow, !c.isGemma {
+            guard (0..<c.numHiddenLayers).allSatisfy({ c.attentionWindow(layer: $0) == w }) else {
+                throw ModelFileError(
+                    .unsupported, origin, "a sliding window on some layers only (layer_types) cannot be written to a \(arch) GGUF")
+            }
+            kv.append((p + "attention.sliding_window", try u32(w, "sliding_window")))
         }
 
         // MARK: Tokenizer

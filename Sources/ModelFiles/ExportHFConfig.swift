@@ -50,6 +50,14 @@ public enum HFConfigWriter {
             f["attention_bias"] = .bool(c.attentionBias)
             f["mlp_bias"] = .bool(false)
             f["pretraining_tp"] = .int(1)
+        case .mistral:
+            guard !c.attentionBias, c.layerTypes == nil else {
+                throw ModelFileError(
+                    .unsupported, "config.json", "a mistral model with q/k/v biases or per-layer windows has no transformers equivalent")
+            }
+            f["architectures"] = .array([.string("MistralForCausalLM")])
+            f["model_type"] = .string("mistral")
+            f["sliding_window"] = .optional(c.slidingWindow)
         case .qwen2, .qwen3:
             let qwen3 = c.architecture == .qwen3
             guard qwen3 || c.attentionBias else {
@@ -58,9 +66,13 @@ public enum HFConfigWriter {
             f["architectures"] = .array([.string(qwen3 ? "Qwen3ForCausalLM" : "Qwen2ForCausalLM")])
             f["model_type"] = .string(c.architecture.rawValue)
             if qwen3 { f["attention_bias"] = .bool(c.attentionBias) }
-            f["use_sliding_window"] = .bool(false)
-            f["sliding_window"] = .null
+            f["use_sliding_window"] = .bool(c.slidingWindow != nil)
+            f["sliding_window"] = .optional(c.slidingWindow)
             f["max_window_layers"] = .int(c.numHiddenLayers)
+            if c.slidingWindow != nil {
+                let types = c.layerTypes ?? Array(repeating: "sliding_attention", count: c.numHiddenLayers)
+                f["layer_types"] = .array(types.map { .string($0) })
+            }
         case .gemma2, .gemma3:
             let gemma3 = c.architecture == .gemma3
             f["architectures"] = .array([.string(gemma3 ? "Gemma3ForCausalLM" : "Gemma2ForCausalLM")])
@@ -72,8 +84,8 @@ public enum HFConfigWriter {
             f["query_pre_attn_scalar"] = c.queryPreAttnScalar.map { $0 == $0.rounded() && abs($0) < 1e9 ? .int(Int($0)) : .double($0) } ?? .null
             f["attn_logit_softcapping"] = c.attnLogitSoftcapping.map { .double($0) } ?? .null
             f["final_logit_softcapping"] = c.finalLogitSoftcapping.map { .double($0) } ?? .null
-            // Every layer attends globally here; a window as long as the context is the same model.
-            f["sliding_window"] = .int(c.maxPositionEmbeddings)
+            // Without a window every layer attends globally: a window as long as the context is the same model.
+            f["sliding_window"] = .int(c.slidingWindow ?? c.maxPositionEmbeddings)
             f["layer_types"] = .array(
                 (0..<c.numHiddenLayers).map {
                     .string(c.isSlidingLayer($0) || (c.layerTypes == nil && $0 % 2 == 0) ? "sliding_attention" : "full_attention")

@@ -1,8 +1,9 @@
 // GGUF → model: the architecture config from `<arch>.*` keys (ggml's docs/gguf.md, "LLM"), tensors
 // renamed to Hugging Face names (llama.cpp's gguf-py constants.py and tensor_mapping.py) and dequantized
 // with the llama Q/K permutation undone, the tokenizer from `tokenizer.ggml.*` and the chat template.
-// Architectures: llama (also Mistral, SmolLM2), qwen2, qwen3, gemma2, gemma3 (text). llama.cpp stores Gemma's norm weights with
-// the + 1 of its (1 + w) RMSNorm added; the importer subtracts it, so the MTF keeps Hugging Face's values.
+// Architectures: llama (also SmolLM2, and Mistral: a llama with attention.sliding_window), qwen2, qwen3, gemma2,
+// gemma3 (text). llama.cpp stores Gemma's norm weights with the + 1 of its (1 + w) RMSNorm added; the importer
+// subtracts it, so the MTF keeps Hugging Face's values.
 
 import Foundation
 import TensorFile
@@ -50,7 +51,7 @@ public final class GGUFModelSource: ModelSource {
                     at: "tensor \(t.name)")
             }
             var heads: Int?
-            if config.architecture == .llama {
+            if config.architecture == .llama || config.architecture == .mistral {
                 if hf.hasSuffix("self_attn.q_proj.weight") || hf.hasSuffix("self_attn.q_proj.bias") {
                     heads = config.numAttentionHeads
                 } else if hf.hasSuffix("self_attn.k_proj.weight") || hf.hasSuffix("self_attn.k_proj.bias") {
@@ -144,7 +145,7 @@ public final class GGUFModelSource: ModelSource {
 
     static func config(_ k: GGUFKeys, file: GGUFFile, notes: inout [String]) throws -> ModelConfig {
         let archName = try k.requiredString("general.architecture")
-        let arch: ModelConfig.Architecture
+        var arch: ModelConfig.Architecture
         switch archName {
         case "llama": arch = .llama
         case "qwen2": arch = .qwen2
@@ -190,15 +191,13 @@ public final class GGUFModelSource: ModelSource {
         }
         let layers = try k.requiredInt(p + "block_count")
         // llama.cpp has no query_pre_attn_scalar key: it scales by head_dim^-1/2, and by (hidden/heads)^-1/2 for
-        // Gemma 2 27B (46 layers) only (llama-model.cpp, LLM_ARCH_GEMMA2).
-        // Gemma 3 the same, its 27B having 62 layers.
+        // the 27B shapes only (llama-model.cpp: Gemma 2 with 46 layers, Gemma 3 with 62).
         let bigGemma = arch == .gemma2 ? layers == 46 : layers == 62
         let queryPreAttnScalar = gemma ? Double(bigGemma ? hidden / max(heads, 1) : headDim) : nil
-        if gemma, let w = try k.int(p + "attention.sliding_window") {
-            notes.append(
-                "\(p)attention.sliding_window \(w) of the sliding layers is not applied; LeanDPO attends over the whole sequence (exact for sequences up to \(w) tokens)"
-            )
-        }
+        // A window (llama.cpp's key): on every layer of a llama, which makes it Mistral as transformers names it; on
+        // the sliding layers of a Gemma.
+        let window = try k.int(p + "attention.sliding_window").flatMap { $0 > 0 ? $0 : nil }
+        if window != nil && arch == .llama { arch = .mistral }
         var eos: [Int] = []
         if let e = try k.int("tokenizer.ggml.eos_token_id") { eos.append(e) }
         if let e = try k.int("tokenizer.ggml.eot_token_id"), !eos.contains(e) { eos.append(e) }
@@ -210,7 +209,7 @@ public final class GGUFModelSource: ModelSource {
             maxPositionEmbeddings: try k.int(p + "context_length") ?? 2048, vocabSize: vocab, tieWordEmbeddings: true,
             attentionBias: arch == .qwen2, qkNorm: arch == .qwen3 || arch == .gemma3, hiddenAct: gemma ? "gelu_pytorch_tanh" : "silu",
             bosTokenId: try k.int("tokenizer.ggml.bos_token_id"), eosTokenIds: eos,
-            padTokenId: try k.int("tokenizer.ggml.padding_token_id"), queryPreAttnScalar: queryPreAttnScalar,
+            padTokenId: try k.int("tokenizer.ggml.padding_token_id"), slidingWindow: window, queryPreAttnScalar: queryPreAttnScalar,
             attnLogitSoftcapping: gemma ? try k.double(p + "attn_logit_softcapping") : nil,
             finalLogitSoftcapping: gemma ? try k.double(p + "final_logit_softcapping") : nil,
             // llama.cpp's fixed layouts: Gemma 2's even layers slide; Gemma 3's slide but every 6th, with RoPE base 10000.

@@ -15,7 +15,8 @@ public enum HFConfig {
         }
         let arch: ModelConfig.Architecture
         switch modelType {
-        case "llama", "mistral": arch = .llama
+        case "llama": arch = .llama
+        case "mistral": arch = .mistral
         case "qwen2": arch = .qwen2
         case "qwen3": arch = .qwen3
         case "gemma2": arch = .gemma2
@@ -78,17 +79,37 @@ public enum HFConfig {
         if try f.bool("mlp_bias") == true {
             throw ModelFileError(.unsupported, path, "mlp_bias true is not supported", at: "key mlp_bias")
         }
-        if arch != .llama, try f.bool("use_sliding_window") == true {
-            notes.append(
-                "\(path): use_sliding_window is set; LeanDPO attends over the whole sequence (exact while sequences are shorter than sliding_window)")
-        }
-        if gemma, let w = try f.int("sliding_window") {
-            notes.append(
-                "\(path): sliding_window \(w) of the sliding layers is not applied; LeanDPO attends over the whole sequence (exact for sequences up to \(w) tokens)"
-            )
-        }
-        if arch == .llama, let w = try f.int("sliding_window") {
-            notes.append("\(path): sliding_window \(w) is ignored; LeanDPO attends over the whole sequence (exact for sequences up to \(w) tokens)")
+        // Sliding windows as transformers applies them: Mistral on every layer whenever sliding_window is set
+        // (layer_types ignored, as MistralConfig does); Qwen2/3 only with use_sliding_window, on the layers
+        // layer_types marks, by default those from max_window_layers on; Llama never.
+        var window: Int?
+        var layerTypes: [String]?
+        let layers = try f.requiredInt("num_hidden_layers")
+        switch arch {
+        case .mistral:
+            window = try f.int("sliding_window")
+        case .qwen2, .qwen3:
+            if try f.bool("use_sliding_window") == true, let w = try f.int("sliding_window") {
+                var types: [String]
+                if let v = json["layer_types"], !v.isNull {
+                    guard let a = v.array, a.allSatisfy({ $0.string != nil }) else {
+                        throw ModelFileError(.malformed, path, "layer_types must be a list of strings", at: "key layer_types")
+                    }
+                    types = a.map { $0.string! }
+                } else {
+                    let from = try f.int("max_window_layers") ?? 28
+                    types = (0..<max(0, layers)).map { $0 >= from ? "sliding_attention" : "full_attention" }
+                }
+                if types.contains("sliding_attention") {
+                    window = w
+                    layerTypes = types
+                }
+            }
+        case .llama:
+            break
+        case .gemma2, .gemma3:
+            // On the layers layer_types marks sliding (read below); 4096 is both configs' default.
+            window = try f.int("sliding_window") ?? 4096
         }
 
         var eos: [Int] = []
@@ -109,7 +130,6 @@ public enum HFConfig {
         }
         // Which layers slide: layer_types, else Gemma 3's sliding_window_pattern (every pattern-th layer global), else
         // Gemma 2's alternation (even layers slide).
-        var layerTypes: [String]?
         if gemma {
             if let v = json["layer_types"], !v.isNull {
                 guard let a = v.array, a.allSatisfy({ $0.string != nil }) else {
@@ -136,7 +156,7 @@ public enum HFConfig {
         }
         return ModelConfig(
             architecture: arch, hiddenSize: hidden, intermediateSize: try f.requiredInt("intermediate_size"),
-            numHiddenLayers: try f.requiredInt("num_hidden_layers"), numAttentionHeads: heads, numKeyValueHeads: kvHeads,
+            numHiddenLayers: layers, numAttentionHeads: heads, numKeyValueHeads: kvHeads,
             headDim: try f.int("head_dim") ?? (heads > 0 ? hidden / heads : 0),
             rmsNormEps: try f.double("rms_norm_eps") ?? 1e-6, ropeTheta: theta, ropeScaling: scaling,
             maxPositionEmbeddings: try f.int("max_position_embeddings") ?? (arch == .gemma3 ? 131_072 : gemma ? 8192 : 2048),
@@ -144,7 +164,7 @@ public enum HFConfig {
             tieWordEmbeddings: try f.bool("tie_word_embeddings") ?? gemma,
             attentionBias: arch == .qwen2 || attentionBias, qkNorm: arch == .qwen3 || arch == .gemma3, hiddenAct: hiddenAct,
             bosTokenId: try f.int("bos_token_id"), eosTokenIds: eos, padTokenId: try f.int("pad_token_id"),
-            queryPreAttnScalar: gemma ? try optionalNumber("query_pre_attn_scalar", default: 256) : nil,
+            slidingWindow: window, queryPreAttnScalar: gemma ? try optionalNumber("query_pre_attn_scalar", default: 256) : nil,
             // Gemma3TextConfig has no caps by default.
             attnLogitSoftcapping: gemma ? try optionalNumber("attn_logit_softcapping", default: arch == .gemma3 ? nil : 50) : nil,
             finalLogitSoftcapping: gemma ? try optionalNumber("final_logit_softcapping", default: arch == .gemma3 ? nil : 30) : nil,

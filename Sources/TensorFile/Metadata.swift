@@ -30,6 +30,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         /// Gemma 2 / Gemma 3 text: (1 + w) RMSNorms (the file keeps Hugging Face's w), four norms per layer,
         /// embeddings scaled by √D, GeGLU, query_pre_attn_scalar, soft-capping (Gemma 2), q/k norms (Gemma 3).
         case gemma2, gemma3
+        /// Llama's layout with sliding-window attention (transformers' MistralForCausalLM).
+        case mistral
     }
 
     public var architecture: Architecture
@@ -53,6 +55,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var bosTokenId: Int?
     public var eosTokenIds: [Int]
     public var padTokenId: Int?
+    /// Sliding-window attention: a query at position i sees keys j with i − window < j ≤ i. nil: every layer
+    /// attends to the whole sequence.
+    public var slidingWindow: Int?
+    /// Per layer "sliding_attention" or "full_attention" (transformers' layer_types); nil with a window: every
+    /// layer slides.
+    public var layerTypes: [String]?
     /// Gemma: the attention scale is query_pre_attn_scalar^-1/2 instead of head_dim^-1/2.
     public var queryPreAttnScalar: Double?
     /// Gemma 2: attention scores become cap·tanh(scores/cap) before the softmax.
@@ -62,9 +70,6 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Gemma 3: the RoPE base of the sliding-window layers (rope_local_base_freq; no scaling there). The global
     /// layers use ropeTheta and ropeScaling.
     public var ropeLocalBaseFreq: Double?
-    /// Per layer, "sliding_attention" or "full_attention" (Hugging Face's layer_types), when the architecture has
-    /// both kinds (Gemma 2, Gemma 3); nil: every layer is full.
-    public var layerTypes: [String]?
 
     /// Whether layer `l` is a sliding-window layer (its RoPE is the local one for Gemma 3).
     public func isSlidingLayer(_ l: Int) -> Bool { layerTypes.map { l < $0.count && $0[l] == "sliding_attention" } ?? false }
@@ -84,8 +89,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         numAttentionHeads: Int, numKeyValueHeads: Int, headDim: Int? = nil, rmsNormEps: Double,
         ropeTheta: Double, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int, vocabSize: Int,
         tieWordEmbeddings: Bool, attentionBias: Bool = false, qkNorm: Bool = false, hiddenAct: String = "silu",
-        bosTokenId: Int? = nil, eosTokenIds: [Int] = [], padTokenId: Int? = nil, queryPreAttnScalar: Double? = nil,
-        attnLogitSoftcapping: Double? = nil, finalLogitSoftcapping: Double? = nil, ropeLocalBaseFreq: Double? = nil,
+        bosTokenId: Int? = nil, eosTokenIds: [Int] = [], padTokenId: Int? = nil, slidingWindow: Int? = nil,
+        queryPreAttnScalar: Double? = nil, attnLogitSoftcapping: Double? = nil, finalLogitSoftcapping: Double? = nil,
+        ropeLocalBaseFreq: Double? = nil,
         layerTypes: [String]? = nil
     ) {
         self.architecture = architecture
@@ -107,11 +113,19 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.bosTokenId = bosTokenId
         self.eosTokenIds = eosTokenIds
         self.padTokenId = padTokenId
+        self.slidingWindow = slidingWindow
+        self.layerTypes = layerTypes
         self.queryPreAttnScalar = queryPreAttnScalar
         self.attnLogitSoftcapping = attnLogitSoftcapping
         self.finalLogitSoftcapping = finalLogitSoftcapping
         self.ropeLocalBaseFreq = ropeLocalBaseFreq
-        self.layerTypes = layerTypes
+    }
+
+    /// The attention window of layer `l`, nil for full attention.
+    public func attentionWindow(layer l: Int) -> Int? {
+        guard let w = slidingWindow else { return nil }
+        guard let types = layerTypes else { return w }
+        return types[l] == "sliding_attention" ? w : nil
     }
 
     /// Checks the numbers are usable; the message names the field.
@@ -144,17 +158,19 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             if let v { guard v > 0, v.isFinite else { throw ConfigError("\(name) must be > 0, got \(v)") } }
         }
         if let r = ropeLocalBaseFreq, !(r > 0 && r.isFinite) { throw ConfigError("rope_local_base_freq must be > 0, got \(r)") }
+
+        try positive(maxPositionEmbeddings, "max_position_embeddings")
+        if let s = ropeScaling {
+            guard s.factor.isFinite, s.factor > 0 else { throw ConfigError("rope_scaling.factor must be > 0, got \(s.factor)") }
+        }
+        if let w = slidingWindow { try positive(w, "sliding_window", max: 1 << 30) }
         if let types = layerTypes {
             guard types.count == numHiddenLayers else {
                 throw ConfigError("layer_types lists \(types.count) layers, num_hidden_layers is \(numHiddenLayers)")
             }
-            for t in types where t != "sliding_attention" && t != "full_attention" {
-                throw ConfigError("layer_types entry \(t) is not supported (sliding_attention, full_attention)")
+            if let bad = types.first(where: { $0 != "sliding_attention" && $0 != "full_attention" }) {
+                throw ConfigError("layer_types entry \(bad) is not supported (sliding_attention, full_attention)")
             }
-        }
-        try positive(maxPositionEmbeddings, "max_position_embeddings")
-        if let s = ropeScaling {
-            guard s.factor.isFinite, s.factor > 0 else { throw ConfigError("rope_scaling.factor must be > 0, got \(s.factor)") }
         }
         // Token ids become Int32 in generation and index the vocabulary: both bounds are checked here.
         if let b = bosTokenId, !(0..<vocabSize).contains(b) {

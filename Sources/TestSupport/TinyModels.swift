@@ -31,6 +31,8 @@ public struct TinyShape: Sendable, Equatable {
     /// Gemma 3 only: the sliding layers' RoPE base and the layer kinds.
     public var ropeLocalBaseFreq: Double? = nil
     public var layerTypes: [String]? = nil
+    /// The sliding layers' attention window (nil: none).
+    public var slidingWindow: Int? = nil
 
     public init(
         architecture: ModelConfig.Architecture = .llama, dim: Int = 16, heads: Int = 4, kvHeads: Int = 2, headDim: Int? = 4,
@@ -63,7 +65,7 @@ public struct TinyShape: Sendable, Equatable {
             numKeyValueHeads: kvHeads, headDim: headDim, rmsNormEps: rmsNormEps, ropeTheta: ropeTheta, ropeScaling: ropeScaling,
             maxPositionEmbeddings: maxPositions, vocabSize: vocab, tieWordEmbeddings: tied, attentionBias: bias, qkNorm: qkNorm,
             hiddenAct: architecture == .gemma2 || architecture == .gemma3 ? "gelu_pytorch_tanh" : "silu",
-            bosTokenId: 1, eosTokenIds: [2], padTokenId: padTokenId, queryPreAttnScalar: queryPreAttnScalar,
+            bosTokenId: 1, eosTokenIds: [2], padTokenId: padTokenId, slidingWindow: slidingWindow, queryPreAttnScalar: queryPreAttnScalar,
             attnLogitSoftcapping: attnLogitSoftcapping, finalLogitSoftcapping: finalLogitSoftcapping, ropeLocalBaseFreq: ropeLocalBaseFreq,
             layerTypes: layerTypes)
     }

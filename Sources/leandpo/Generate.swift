@@ -46,7 +46,9 @@ struct Generate: ParsableCommand {
     }
 
     static func readMessages(_ path: String) throws -> [(role: String, content: String)] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ArgumentError("\(path): cannot read the messages file") }
+        // RegularFile: a FIFO or a directory is named, never waited on.
+        let data: [UInt8]
+        do { data = try RegularFile.read(path) } catch { throw ArgumentError(error.description) }
         let root: JSONValue
         do throws(JSONSyntaxError) {
             root = JSONValue(try JSONReader.parse(data, rules: .strict))

@@ -190,6 +190,16 @@ extension CLITests {
             #expect(r.status == 1)
             #expect(errorLine(r).contains(expected), "\(r.stderr)")
         }
+        // KTO's unpaired data and generate's --messages go through the same file read.
+        let kto = try CLI.run(
+            [
+                "train", "--model", f.model, "--data", f.path("fifo"), "--loss", "kto", "--no-shuffle", "--output", f.path("kto"),
+                "--threads", "1",
+            ],
+            directory: f.directory)
+        #expect(kto.status == 1 && errorLine(kto).contains("FIFO"), "\(kto.stderr)")
+        let messages = try CLI.run(["generate", "--model", f.model, "--messages", f.path("fifo")], directory: f.directory)
+        #expect(messages.status == 1 && errorLine(messages).contains("FIFO"), "\(messages.stderr)")
         let model = try CLI.run(["inspect", f.path("fifo")], directory: f.directory)
         #expect(model.status == 1 && errorLine(model).contains("FIFO"), "\(model.stderr)")
         // An output directory that cannot be created (inside a file here, so the recipe holds for root too;
@@ -198,6 +208,39 @@ extension CLITests {
         #expect(r.status == 1)
         #expect(errorLine(r).contains("is a regular file, not a directory") || errorLine(r).contains("Not a directory"), "\(r.stderr)")
         #expect(!r.stderr.contains("Domain"), "\(r.stderr)")
+    }
+
+    @Test func brokenMessagesFilesAreNamedWithTheirPlace() throws {
+        let f = try CLIFixture()
+        let model = f.path("chat.mtf")
+        let chatML =
+            "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+            + "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+        try CLIFixture.writeModel(model, seed: 1, chatTemplate: chatML)
+        let good = f.path("good.json")
+        try #"[{"role": "user", "content": "a="}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c="}]"#
+            .write(toFile: good, atomically: true, encoding: .utf8)
+        let ok = try CLI.run(["generate", "--model", model, "--messages", good, "--max-tokens", "2", "--threads", "1"], directory: f.directory)
+        #expect(ok.status == 0, "\(ok.stderr)")
+        // Recipes: each broken file gives exit 1 and one line naming the file and the place.
+        let cases: [(String, [String])] = [
+            ("[{\"role\": \"user\",\n \"content\": }]", ["line 2", "not valid JSON"]),
+            ("{\"role\": \"user\", \"content\": \"a\"}", ["non-empty JSON list"]),
+            ("[]", ["non-empty JSON list"]),
+            ("[{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"user\"}]", ["message 1", "\"content\""]),
+            ("[{\"role\": \"tool\", \"content\": \"a\"}]", ["message 0", "'tool'"]),
+            ("[{\"role\": \"user\", \"content\": 7}]", ["message 0", "string \"content\""]),
+        ]
+        for (i, (text, expected)) in cases.enumerated() {
+            let path = f.path("broken-\(i).json")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let r = try CLI.run(["generate", "--model", model, "--messages", path, "--threads", "1"], directory: f.directory)
+            #expect(r.status == 1, "\(r.stderr)")
+            let line = errorLine(r)
+            #expect(line.contains(path) && expected.allSatisfy { line.contains($0) }, "\(r.stderr)")
+        }
+        let missing = try CLI.run(["generate", "--model", model, "--messages", f.path("nope.json")], directory: f.directory)
+        #expect(missing.status == 1 && errorLine(missing).contains("nope.json"), "\(missing.stderr)")
     }
 
     @Test func inspectEscapesControlCharactersAndVerifyChecksTheTokenizerAndLayers() throws {

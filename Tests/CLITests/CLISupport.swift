@@ -108,7 +108,8 @@ struct CLIFixture {
 
     /// `edit` may change the config and tokenizer (a broken file's recipe); `extraTensors` are added as 1-D f32.
     static func writeModel(
-        _ path: String, seed: UInt64, extraTensors: [String] = [], edit: (inout ModelConfig, inout TokenizerData) -> Void = { _, _ in }
+        _ path: String, seed: UInt64, extraTensors: [String] = [], chatTemplate: String? = nil,
+        edit: (inout ModelConfig, inout TokenizerData) -> Void = { _, _ in }
     ) throws {
         var config = ModelConfig(
             architecture: .llama, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2, numAttentionHeads: 4,
@@ -120,7 +121,7 @@ struct CLIFixture {
             addedTokens: [AddedToken(id: 256, content: "<|im_end|>")], eosToken: "<|im_end|>")
         edit(&config, &tokenizer)
         let metadata = MTFMetadata(
-            config: config, tokenizer: tokenizer, chatTemplate: nil,
+            config: config, tokenizer: tokenizer, chatTemplate: chatTemplate,
             provenance: Provenance(
                 sourceFormat: "test", sourceName: "tiny", sourceXxh64: "0000000000000000", converter: "CLITests", converterVersion: "1"))
         var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1

@@ -2,7 +2,8 @@
 // 1, 3 and 4 with segments of different lengths (1, shorter and longer than a 64-row query block) and
 // spans that also see a shared prefix (one or two continuations of a prompt, prefixes longer than a
 // block), finite-difference checks of dq/dk/dv (prefix rows sum both continuations' gradients), and the
-// KV-cache decode step.
+// KV-cache decode step; each also with a sliding window shorter than the spans (a query sees its last
+// `window` keys, prefix keys included).
 
 import Kernels
 import Testing
@@ -12,19 +13,23 @@ import Testing
         let heads: Int, kvHeads: Int, headDim: Int
         let tokens: Int
         let spans: [Attention.Span]
-        init(heads: Int, kvHeads: Int, headDim: Int, tokens: Int, segments: [Range<Int>]) {
-            self.init(heads: heads, kvHeads: kvHeads, headDim: headDim, tokens: tokens, spans: segments.map { Attention.Span($0) })
+        let window: Int?
+        init(heads: Int, kvHeads: Int, headDim: Int, tokens: Int, segments: [Range<Int>], window: Int? = nil) {
+            self.init(
+                heads: heads, kvHeads: kvHeads, headDim: headDim, tokens: tokens, spans: segments.map { Attention.Span($0) }, window: window)
         }
-        init(heads: Int, kvHeads: Int, headDim: Int, tokens: Int, spans: [Attention.Span]) {
+        init(heads: Int, kvHeads: Int, headDim: Int, tokens: Int, spans: [Attention.Span], window: Int? = nil) {
             self.heads = heads
             self.kvHeads = kvHeads
             self.headDim = headDim
             self.tokens = tokens
             self.spans = spans
+            self.window = window
         }
         var covered: Int { spans.map(\.rows.upperBound).max()! }
         var description: String {
             "H\(heads) Hk\(kvHeads) Dh\(headDim) spans \(spans.map { $0.prefix.isEmpty ? "\($0.rows.count)" : "\($0.prefix.count)+\($0.rows.count)" })"
+                + (window.map { " window \($0)" } ?? "")
         }
     }
 
@@ -41,7 +46,7 @@ import Testing
         scratch.withUnsafeMutableBufferPointer { s in
             Attention.forward(
                 out: &out, lse: &lse, q: q, k: k, v: v, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads,
-                headDim: c.headDim, scratch: s)
+                headDim: c.headDim, window: c.window, scratch: s)
         }
         return (out, lse)
     }
@@ -64,6 +69,20 @@ import Testing
         Case(
             heads: 4, kvHeads: 4, headDim: 64, tokens: 206,
             spans: [.init(0..<120), .init(120..<140, prefix: 0..<100), .init(140..<205, prefix: 0..<100)]),
+        // Sliding windows: shorter than a block, longer than a block (a block's first rows see more keys
+        // than its last rows' windows start at), a window that hides whole prefixes from later blocks, and
+        // one longer than every span (no effect).
+        Case(heads: 6, kvHeads: 2, headDim: 16, tokens: 206, segments: [0..<1, 1..<70, 70..<75, 75..<205], window: 4),
+        Case(heads: 4, kvHeads: 2, headDim: 16, tokens: 206, segments: [0..<130, 130..<205], window: 100),
+        Case(
+            heads: 6, kvHeads: 2, headDim: 16, tokens: 206,
+            spans: [
+                .init(0..<30), .init(30..<50, prefix: 0..<12), .init(50..<61), .init(61..<131), .init(131..<205, prefix: 61..<131),
+            ], window: 17),
+        Case(
+            heads: 4, kvHeads: 4, headDim: 64, tokens: 206,
+            spans: [.init(0..<120), .init(120..<140, prefix: 0..<100), .init(140..<205, prefix: 0..<100)], window: 70),
+        Case(heads: 3, kvHeads: 1, headDim: 7, tokens: 12, segments: [0..<12], window: 1000),
     ])
     func forwardMatchesReference(c: Case) {
         let q = randomFloats(c.tokens * c.heads * c.headDim, seed: 60, scale: 2)
@@ -72,7 +91,8 @@ import Testing
         let (out, lse) = Self.run(c, q: q, k: k, v: v)
         let single = Self.run(c, q: q, k: k, v: v, threads: 1)
         let ref = Reference.attention(
-            q: q.doubles, k: k.doubles, v: v.doubles, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+            q: q.doubles, k: k.doubles, v: v.doubles, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
+            window: c.window)
         let covered = c.covered
         let width = c.heads * c.headDim
         expectClose(Array(out[0..<(covered * width)]), Array(ref.out[0..<(covered * width)]), atol: 1e-5, rtol: 1e-4, "out \(c)")
@@ -91,7 +111,7 @@ import Testing
             scratch.withUnsafeMutableBufferPointer { s in
                 Attention.backward(
                     dq: &dq, dk: &dk, dv: &dv, dout: dout, q: q, k: k, v: v, out: out, lse: lse, spans: c.spans,
-                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scratch: s)
+                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, window: c.window, scratch: s)
             }
             grads.append(Array(dq[0..<(covered * width)] + dk[0..<(covered * c.kvHeads * c.headDim)] + dv[0..<(covered * c.kvHeads * c.headDim)]))
         }
@@ -109,6 +129,12 @@ import Testing
         Case(heads: 4, kvHeads: 2, headDim: 5, tokens: 6, segments: [0..<6]),
         Case(heads: 3, kvHeads: 1, headDim: 4, tokens: 13, spans: [.init(0..<5), .init(5..<9, prefix: 0..<3), .init(9..<12, prefix: 0..<3)]),
         Case(heads: 2, kvHeads: 1, headDim: 4, tokens: 80, spans: [.init(0..<10), .init(10..<78, prefix: 0..<7)]),
+        // Sliding windows: 1 (each query sees itself only), 3 across segments and a shared prefix, and 20 on
+        // a span longer than a block whose later blocks no longer see the prefix.
+        Case(heads: 2, kvHeads: 1, headDim: 4, tokens: 7, segments: [0..<7], window: 1),
+        Case(
+            heads: 3, kvHeads: 1, headDim: 4, tokens: 13, spans: [.init(0..<5), .init(5..<9, prefix: 0..<3), .init(9..<12, prefix: 0..<3)], window: 3),
+        Case(heads: 2, kvHeads: 1, headDim: 4, tokens: 80, spans: [.init(0..<10), .init(10..<78, prefix: 0..<7)], window: 20),
     ])
     func backwardMatchesFiniteDifferences(c: Case) {
         let q = randomFloats(c.tokens * c.heads * c.headDim, seed: 63)
@@ -132,13 +158,15 @@ import Testing
             scratch.withUnsafeMutableBufferPointer { s in
                 Attention.backward(
                     dq: &dq, dk: &dk, dv: &dv, dout: r, q: q, k: k, v: v, out: out, lse: lse, spans: c.spans,
-                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scratch: s)
+                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, window: c.window, scratch: s)
             }
             return (dq, dk, dv)
         }
         func loss(_ q: [Double], _ k: [Double], _ v: [Double]) -> Double {
             weighted(
-                Reference.attention(q: q, k: k, v: v, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim).out,
+                Reference.attention(
+                    q: q, k: k, v: v, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, window: c.window
+                ).out,
                 r.doubles)
         }
         let gq = centralDifferences(q.doubles, eps: 1e-3) { loss($0, k.doubles, v.doubles) }
@@ -152,19 +180,23 @@ import Testing
         }
     }
 
-    // The decode step equals the last row of causal attention over the whole cache (atol 1e-5, rtol 1e-4).
-    @Test(arguments: [1, 2, 77])
-    func decodeMatchesLastRow(length: Int) {
+    // The decode step equals the last row of causal attention over the whole cache, with and without a
+    // sliding window (atol 1e-5, rtol 1e-4).
+    @Test(arguments: [(1, nil), (2, nil), (77, nil), (77, 5), (3, 5), (77, 1)] as [(Int, Int?)])
+    func decodeMatchesLastRow(length: Int, window: Int?) {
         let heads = 6, kvHeads = 2, dh = 16
         let q = randomFloats(length * heads * dh, seed: 67, scale: 2)
         let k = randomFloats(length * kvHeads * dh, seed: 68, scale: 2)
         let v = randomFloats(length * kvHeads * dh, seed: 69)
         let ref = Reference.attention(
-            q: q.doubles, k: k.doubles, v: v.doubles, segments: [0..<length], heads: heads, kvHeads: kvHeads, headDim: dh)
+            q: q.doubles, k: k.doubles, v: v.doubles, segments: [0..<length], heads: heads, kvHeads: kvHeads, headDim: dh,
+            window: window)
         var out = [Float](repeating: .nan, count: heads * dh)
         var scratch = [Float](repeating: .nan, count: Attention.decodeScratchFloats(length: length, heads: heads))
         let lastQ = Array(q[((length - 1) * heads * dh)...])
-        Attention.decode(out: &out, q: lastQ, kCache: k, vCache: v, length: length, heads: heads, kvHeads: kvHeads, headDim: dh, scratch: &scratch)
+        Attention.decode(
+            out: &out, q: lastQ, kCache: k, vCache: v, length: length, heads: heads, kvHeads: kvHeads, headDim: dh, window: window,
+            scratch: &scratch)
         expectClose(out, Array(ref.out[((length - 1) * heads * dh)...]), atol: 1e-5, rtol: 1e-4, "decode")
     }
 }

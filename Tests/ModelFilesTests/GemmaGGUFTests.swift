@@ -10,17 +10,17 @@ import Testing
 
 @Suite struct GemmaGGUFTests {
     /// llama.cpp's fixed layouts: Gemma 2's even layers slide, Gemma 3's all but every 6th, local RoPE base 10000;
-    /// query_pre_attn_scalar = head_dim (what llama.cpp derives); caps exact in f32.
+    /// query_pre_attn_scalar = head_dim (what llama.cpp derives); caps exact in f32; a window on the sliding layers.
     static let gemma2 = TinyModel(name: "gemma2") {
         ($0.architecture, $0.headDim) = (.gemma2, 32)
         ($0.queryPreAttnScalar, $0.attnLogitSoftcapping, $0.finalLogitSoftcapping) = (32, 50, 30)
-        $0.layerTypes = ["sliding_attention", "full_attention"]
+        ($0.layerTypes, $0.slidingWindow) = (["sliding_attention", "full_attention"], 64)
     }
     static let gemma3 = TinyModel(name: "gemma3") {
         ($0.architecture, $0.headDim, $0.qkNorm, $0.queryPreAttnScalar) = (.gemma3, 32, true, 32)
         $0.ropeTheta = 1_000_000
         $0.ropeScaling = RopeScaling(ropeType: "linear", factor: 8)
-        ($0.ropeLocalBaseFreq, $0.layerTypes) = (10000, ["sliding_attention", "sliding_attention"])
+        ($0.ropeLocalBaseFreq, $0.layerTypes, $0.slidingWindow) = (10000, ["sliding_attention", "sliding_attention"], 64)
     }
 
     @Test(arguments: [Self.gemma2, Self.gemma3])

@@ -53,7 +53,25 @@ func llamaConfigJSON(_ extra: String = "", modelType: String = "llama") -> Strin
     let list = try parseConfig(llamaConfigJSON().replacingOccurrences(of: #""eos_token_id": 2"#, with: #""eos_token_id": [2, 9]"#))
     #expect(list.eosTokenIds == [2, 9])
     let mistral = try parseConfig(llamaConfigJSON(#""head_dim": 16, "sliding_window": 4096"#, modelType: "mistral"))
-    #expect(mistral.architecture == .llama && mistral.headDim == 16)
+    #expect(mistral.architecture == .mistral && mistral.headDim == 16 && mistral.slidingWindow == 4096 && mistral.layerTypes == nil)
+    #expect(mistral.attentionWindow(layer: 1) == 4096)
+    let mistralNoWindow = try parseConfig(llamaConfigJSON(#""sliding_window": null"#, modelType: "mistral"))
+    #expect(mistralNoWindow.architecture == .mistral && mistralNoWindow.slidingWindow == nil)
+    // transformers' Llama has no window: the key is ignored there, as transformers does.
+    #expect(try parseConfig(llamaConfigJSON(#""sliding_window": 4"#)).slidingWindow == nil)
+    // Qwen2: only with use_sliding_window, on the layers from max_window_layers on (or as layer_types says).
+    #expect(try parseConfig(llamaConfigJSON(#""sliding_window": 8, "max_window_layers": 1"#, modelType: "qwen2")).slidingWindow == nil)
+    let qwenSliding = try parseConfig(
+        llamaConfigJSON(#""use_sliding_window": true, "sliding_window": 8, "max_window_layers": 1"#, modelType: "qwen2"))
+    #expect(qwenSliding.layerTypes == ["full_attention", "sliding_attention"] && qwenSliding.slidingWindow == 8)
+    #expect(qwenSliding.attentionWindow(layer: 0) == nil && qwenSliding.attentionWindow(layer: 1) == 8)
+    let qwenAllFull = try parseConfig(
+        llamaConfigJSON(#""use_sliding_window": true, "sliding_window": 8, "max_window_layers": 2"#, modelType: "qwen2"))
+    #expect(qwenAllFull.slidingWindow == nil && qwenAllFull.layerTypes == nil)
+    let qwenTypes = try parseConfig(
+        llamaConfigJSON(
+            #""use_sliding_window": true, "sliding_window": 8, "layer_types": ["sliding_attention", "full_attention"]"#, modelType: "qwen3"))
+    #expect(qwenTypes.attentionWindow(layer: 0) == 8 && qwenTypes.attentionWindow(layer: 1) == nil)
     let qwen2 = try parseConfig(llamaConfigJSON(#""tie_word_embeddings": true"#, modelType: "qwen2"))
     #expect(qwen2.architecture == .qwen2 && qwen2.attentionBias && !qwen2.qkNorm && qwen2.tieWordEmbeddings)
     let qwen3 = try parseConfig(llamaConfigJSON(#""head_dim": 16, "attention_bias": false"#, modelType: "qwen3"))

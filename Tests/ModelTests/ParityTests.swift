@@ -1,4 +1,4 @@
-// Parity with transformers: tiny random Qwen2 / Qwen3 / Llama 3 models (fixtures from
+// Parity with transformers: tiny random Qwen2 / Qwen3 / Llama 3 / Mistral (sliding window 4) models (fixtures from
 // tools/reference/gen_tiny_models.py) and SmolLM2-135M (fixture from gen_model_fixtures.py; the model
 // itself is found with TestPaths.smolLM2 and the tests skip when it is absent).
 
@@ -14,7 +14,7 @@ extension ModelTests {
 
         /// Full logits at every position within 1e-4 abs: the fixtures are f32 eager runs whose own f32-vs-f64
         /// noise is ≈ 6e-7, and our summation order differs (sgemm, online softmax), so 1e-4 has wide margin.
-        @Test(arguments: ["tiny_qwen2", "tiny_qwen3", "tiny_llama3", "tiny_gemma2", "tiny_gemma3"])
+        @Test(arguments: ["tiny_qwen2", "tiny_qwen3", "tiny_llama3", "tiny_mistral", "tiny_gemma2", "tiny_gemma3"])
         func tinyModelLogitsMatchTransformers(name: String) throws {
             let dir = try fixturesDirectory().appendingPathComponent(name)
             let model = try LlamaModel(path: try convertFixture(dir), threads: 2)
@@ -36,6 +36,37 @@ extension ModelTests {
             let packed = try model.logits(batch: batch, rows: Array(0..<batch.tokenCount))
             #expect(maxAbsDiff(packed, want.flatMap { $0 }) <= 1e-4)
             print("\(name): max |Δlogit| vs transformers \(maxAbsDiff(packed, want.flatMap { $0 }))")
+        }
+
+        /// The tiny Mistral's window (4) is shorter than its sequences (7, 13): attending over the whole
+        /// sequence instead must miss the fixture by far more than the 1e-4 tolerance, and generation's KV-cache
+        /// path (prefill, then one-token steps) must see the same window as the packed pass.
+        @Test func tinyMistralWindowMatters() throws {
+            let dir = try fixturesDirectory().appendingPathComponent("tiny_mistral")
+            let path = try convertFixture(dir)
+            let model = try LlamaModel(path: path, threads: 2)
+            #expect(model.config.slidingWindow == 4)
+            let expected = try readJSON(dir.appendingPathComponent("expected_logits.json"))
+            let s = (expected["sequences"] as! [[String: Any]])[1]
+            let ids = (s["token_ids"] as! [Int]).map(Int32.init)
+            let want = (s["logits"] as! [[Double]]).flatMap { $0.map(Float.init) }
+            var config = model.config
+            config.slidingWindow = nil
+            let fullPath = TestPaths.temporaryDirectory("leandpo-fixture") + "/tiny_mistral_full.mtf"
+            let tensors = try readSafetensors(dir.appendingPathComponent("model.safetensors")).mapValues(\.values)
+            try writeMTF(path: fullPath, config: config, tensors: tensors, source: "tiny_mistral")
+            let full = try LlamaModel(path: fullPath, threads: 2)
+            let wide = try full.logits(batch: PackedBatch(sequences: [ids]), rows: Array(0..<ids.count))
+            #expect(maxAbsDiff(wide, want) > 1e-2, "full attention \(maxAbsDiff(wide, want))")
+
+            let v = model.vocabSize, n = ids.count
+            let session = try model.makeGenerationSession(capacity: n)
+            var cached = try session.prefill(Array(ids[0..<5]))
+            #expect(maxAbsDiff(cached, Array(want[(4 * v)..<(5 * v)])) <= 1e-4)
+            for i in 5..<n {
+                cached = try session.step(ids[i])
+                #expect(maxAbsDiff(cached, Array(want[(i * v)..<((i + 1) * v)])) <= 1e-4, "step at \(i)")
+            }
         }
 
         // MARK: - SmolLM2-135M

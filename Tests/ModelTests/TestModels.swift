@@ -45,6 +45,9 @@ struct TinySpec: Sendable, CustomStringConvertible {
         s.queryPreAttnScalar = 6
         s.attnLogitSoftcapping = 1.5
         s.finalLogitSoftcapping = 4
+        // Layer 0 slides with a window shorter than the sequences (5, 9, 12), layer 1 is global.
+        s.layerTypes = ["sliding_attention", "full_attention"]
+        s.slidingWindow = 3
         return s
     }()
     /// Gemma 3: q/k norms (1 + w), no caps, the sliding layer's RoPE at another base than the global layer's
@@ -56,6 +59,7 @@ struct TinySpec: Sendable, CustomStringConvertible {
         s.queryPreAttnScalar = 6
         s.ropeLocalBaseFreq = 100
         s.layerTypes = ["sliding_attention", "full_attention"]
+        s.slidingWindow = 3
         return s
     }()
 }
@@ -139,6 +143,7 @@ func modelConfig(hfConfig c: [String: Any]) throws -> ModelConfig {
         case "qwen3": .qwen3
         case "gemma2": .gemma2
         case "gemma3_text": .gemma3
+        case "mistral": .mistral
         default: .llama
         }
     let gemma = arch == .gemma2 || arch == .gemma3
@@ -163,7 +168,8 @@ func modelConfig(hfConfig c: [String: Any]) throws -> ModelConfig {
         tieWordEmbeddings: c["tie_word_embeddings"] as? Bool ?? false,
         attentionBias: arch == .qwen2 || (c["attention_bias"] as? Bool ?? false), qkNorm: arch == .qwen3,
         hiddenAct: gemma ? c["hidden_activation"] as? String ?? "gelu_pytorch_tanh" : "silu",
-        bosTokenId: c["bos_token_id"] as? Int, eosTokenIds: eos, queryPreAttnScalar: gemma ? number("query_pre_attn_scalar") : nil,
+        bosTokenId: c["bos_token_id"] as? Int, eosTokenIds: eos,
+        slidingWindow: arch == .mistral ? c["sliding_window"] as? Int : nil, queryPreAttnScalar: gemma ? number("query_pre_attn_scalar") : nil,
         attnLogitSoftcapping: gemma ? number("attn_logit_softcapping") : nil,
         finalLogitSoftcapping: gemma ? number("final_logit_softcapping") : nil)
 }

@@ -122,7 +122,8 @@ extension TrainerTests {
         }
 
         enum Damage: String, CaseIterable, Sendable {
-            case truncated, truncatedPrefix, flippedPayloadBit, newerVersion, notACheckpoint, reservedPrefixByte, wrongPayloadLength
+            case truncated, truncatedPrefix, flippedPayloadBit, newerVersion, olderVersion, versionZero, notACheckpoint, reservedPrefixByte
+            case wrongPayloadLength
         }
 
         @Test(arguments: Damage.allCases)
@@ -143,6 +144,13 @@ extension TrainerTests {
             case .newerVersion:
                 bytes[8] = UInt8(CheckpointFile.version + 1)
                 expected = "newer"
+            case .olderVersion:
+                // Format 1 recorded its options in a nested layout; it is named, not misread.
+                bytes[8] = 1
+                expected = "format version 1 was written by an older leandpo"
+            case .versionZero:
+                bytes[8] = 0
+                expected = "unknown version 0 at byte 8"
             case .reservedPrefixByte:
                 bytes[50] = 1
                 expected = "reserved prefix bytes"

@@ -23,20 +23,20 @@ sys.path.insert(0, os.path.dirname(__file__))
 from fixture_common import MODEL_FIXTURES, REPO, f32, f32_list, versions, write_json  # noqa: E402
 from gen_tiny_models import logits_for  # noqa: E402
 
-# head_dim 32 != 64/4, query_pre_attn_scalar 24 != head_dim; 3 layers: sliding, full, sliding. sliding_window 512
-# is longer than the sequences (LeanDPO attends globally until the window lands).
+# head_dim 32 != 64/4, query_pre_attn_scalar 24 != head_dim; 3 layers: sliding, full, sliding, with sliding_window 4
+# shorter than the sequences (7, 13), so the sliding layers' mask matters.
 MODELS = {
     "tiny_gemma2": (Gemma2Config, dict(
         hidden_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
         intermediate_size=128, vocab_size=512, max_position_embeddings=512, bos_token_id=2, eos_token_id=1, pad_token_id=0,
         rms_norm_eps=1e-6, query_pre_attn_scalar=24, attn_logit_softcapping=3.0, final_logit_softcapping=2.0,
-        sliding_window=512, tie_word_embeddings=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
+        sliding_window=4, tie_word_embeddings=True, rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
     # Gemma 3 text: q_norm/k_norm, no caps, two RoPEs: the sliding layers at 10000 unscaled, the full layer at 1e6 with
     # linear scaling ×8 (as the 4B+ models).
     "tiny_gemma3": (Gemma3TextConfig, dict(
         hidden_size=64, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, head_dim=32,
         intermediate_size=128, vocab_size=512, max_position_embeddings=512, bos_token_id=2, eos_token_id=1, pad_token_id=0,
-        rms_norm_eps=1e-6, query_pre_attn_scalar=24, sliding_window=512, tie_word_embeddings=True,
+        rms_norm_eps=1e-6, query_pre_attn_scalar=24, sliding_window=4, tie_word_embeddings=True,
         layer_types=["sliding_attention", "full_attention", "sliding_attention"],
         rope_parameters={"full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1000000.0},
                          "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}})),

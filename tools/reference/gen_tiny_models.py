@@ -1,4 +1,4 @@
-"""Generate the tiny random models in Tests/ModelTests/Fixtures/{tiny_qwen2,tiny_qwen3,tiny_llama3}/:
+"""Generate the tiny random models in Tests/ModelTests/Fixtures/{tiny_qwen2,tiny_qwen3,tiny_llama3,tiny_mistral}/:
 config.json + model.safetensors (f32, written by transformers save_pretrained) and expected_logits.json
 (full logits for two sequences, transformers float32 eager attention).
 Pinned: torch==2.13.0+cpu transformers==5.24.0 safetensors==0.8.0 numpy==2.4.6
@@ -8,7 +8,7 @@ import shutil
 import sys
 
 import torch
-from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config, Qwen3Config
+from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fixture_common import MODEL_FIXTURES, f32, f32_list, versions, write_json  # noqa: E402
@@ -30,6 +30,10 @@ MODELS = {
                                       rope_parameters={"rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0,
                                                        "low_freq_factor": 1.0, "high_freq_factor": 4.0,
                                                        "original_max_position_embeddings": 64})),
+    # Mistral: Llama's layout with a sliding window of 4 keys (a query at i sees i-3..i), shorter than both
+    # sequences (7 and 13), so the window changes every logit from position 4 on; untied lm_head.
+    "tiny_mistral": (MistralConfig, dict(COMMON, rms_norm_eps=1e-5, tie_word_embeddings=False, sliding_window=4,
+                                         rope_parameters={"rope_type": "default", "rope_theta": 10000.0})),
 }
 SEQ_LENGTHS = [7, 13]
 SEED = 1234

@@ -57,16 +57,18 @@ public struct PreferenceRecord: Sendable, Equatable {
     }
 }
 
-/// The records of one file, and what was skipped (only with `skipInvalid`).
-public struct PreferenceRecords: Sendable {
+/// The records of one file, and what was skipped (only with `skipInvalid`): paired or unpaired records.
+public struct RecordFile<Record: Sendable>: Sendable {
     public var file: String
-    public var records: [PreferenceRecord]
+    public var records: [Record]
     /// Non-blank JSONL lines, or JSON-array elements, seen.
     public var recordsRead: Int
     public var skipped: [DataError.Kind: Int]
     /// The first few skipped records' errors, to show the user what was wrong.
     public var skippedExamples: [DataError]
 }
+
+public typealias PreferenceRecords = RecordFile<PreferenceRecord>
 
 // MARK: - Loading
 
@@ -78,29 +80,31 @@ public enum PreferenceData {
     /// Throws `DataError`. With `skipInvalid`, records that fail validation are counted per kind and left out;
     /// file-level problems (unreadable, empty, a malformed or non-UTF-8 JSON array) always throw.
     public static func load(path: String, skipInvalid: Bool = false) throws -> PreferenceRecords {
+        try parse(readFile(path), file: path, skipInvalid: skipInvalid)
+    }
+
+    /// A data file's bytes, shared by every record form: a Hub dataset id, a directory, a FIFO or an
+    /// unreadable file get the same one-line error.
+    static func readFile(_ path: String) throws -> [UInt8] {
         try DataFormat.refuseHubDatasetID(path)
-        let bytes: [UInt8]
         do {
-            bytes = try RegularFile.read(path)
+            return try RegularFile.read(path)
         } catch {
             throw DataError(.unreadable, RecordLocation(file: path, position: .wholeFile), error.reason)
         }
-        return try parse(bytes, file: path, skipInvalid: skipInvalid)
     }
 
     /// Parses file contents; `file` is only used in messages.
     public static func parse(_ bytes: [UInt8], file: String, skipInvalid: Bool = false) throws -> PreferenceRecords {
-        let r = try parseRecords(bytes, file: file, skipInvalid: skipInvalid) { v, l throws(DataError) in try record(v, at: l) }
-        return PreferenceRecords(
-            file: file, records: r.records, recordsRead: r.recordsRead, skipped: r.skipped, skippedExamples: r.skippedExamples)
+        try parseRecords(bytes, file: file, skipInvalid: skipInvalid) { v, l throws(DataError) in try record(v, at: l) }
     }
 
     /// The file walk shared by every record form (paired here, unpaired in UnpairedData.swift): JSONL or a JSON
     /// array, the same errors and line numbers, and `skipInvalid` counting; `record` validates one decoded value.
-    static func parseRecords<R>(
+    static func parseRecords<R: Sendable>(
         _ bytes: [UInt8], file: String, skipInvalid: Bool,
         record: (JSONValue, RecordLocation) throws(DataError) -> R
-    ) throws -> (records: [R], recordsRead: Int, skipped: [DataError.Kind: Int], skippedExamples: [DataError]) {
+    ) throws -> RecordFile<R> {
         var body = bytes[...]
         if body.starts(with: [0xEF, 0xBB, 0xBF]) { body = body.dropFirst(3) }  // UTF-8 byte-order mark
         try DataFormat.refuseOtherFormats(body, file: file)
@@ -149,7 +153,7 @@ public enum PreferenceData {
         if recordsRead == 0 {
             throw DataError(.emptyFile, RecordLocation(file: file, position: .wholeFile), "the file holds no records")
         }
-        return (records, recordsRead, skipped, skippedExamples)
+        return RecordFile(file: file, records: records, recordsRead: recordsRead, skipped: skipped, skippedExamples: skippedExamples)
     }
 
     private static func isBlank(_ b: UInt8) -> Bool {

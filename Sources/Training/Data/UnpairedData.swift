@@ -29,13 +29,7 @@ public struct UnpairedRecord: Sendable, Equatable {
     }
 }
 
-public struct UnpairedRecords: Sendable {
-    public var file: String
-    public var records: [UnpairedRecord]
-    public var recordsRead: Int
-    public var skipped: [DataError.Kind: Int]
-    public var skippedExamples: [DataError]
-}
+public typealias UnpairedRecords = RecordFile<UnpairedRecord>
 
 public enum UnpairedData {
     /// `datasets.map(batched=True)`'s default batch: TRL unpairs 1,000 rows at a time, all their chosen
@@ -45,16 +39,7 @@ public enum UnpairedData {
     /// Reads a JSONL or JSON-array file of unpaired records, or of paired records (then unpaired). A file must
     /// hold one form; errors and `skipInvalid` are those of `PreferenceData.load`.
     public static func load(path: String, skipInvalid: Bool = false) throws -> UnpairedRecords {
-        try DataFormat.refuseHubDatasetID(path)
-        let bytes: [UInt8]
-        do {
-            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        } catch {
-            throw DataError(
-                .unreadable, RecordLocation(file: path, position: .wholeFile),
-                "cannot read the file (\((error as NSError).localizedDescription))")
-        }
-        return try parse(bytes, file: path, skipInvalid: skipInvalid)
+        try parse(PreferenceData.readFile(path), file: path, skipInvalid: skipInvalid)
     }
 
     private enum Either {
