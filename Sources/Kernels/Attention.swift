@@ -7,7 +7,9 @@
 // (Mistral, Gemma's local layers) limits each query to the `window` latest keys: in a span's key order
 // (prefix ++ own rows) query position i sees keys j with i − window < j ≤ i, as transformers' sliding-window
 // mask; a block only multiplies against the keys some row of it can see, so the cost falls with the window.
-// Also the one-token decode step against a KV cache, for generation.
+// Also the one-token decode step against a KV cache, for generation. The score scale defaults to 1/√Dh
+// (Gemma's query_pre_attn_scalar sets another); an optional soft cap turns scores s into cap·tanh(s/cap)
+// before the softmax (Gemma 2).
 // T tokens, H query heads, Hk kv heads, Dh head dim, P prefix length, L longest P + span length,
 // B query block rows, W workers.
 
@@ -150,11 +152,11 @@ public enum Attention {
     public static func forward(
         out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
         k: UnsafePointer<Float>, v: UnsafePointer<Float>, segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int,
-        window: Int? = nil, scratch: UnsafeMutableBufferPointer<Float>
+        window: Int? = nil, scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil
     ) {
         forward(
             out: out, lse: lse, q: q, k: k, v: v, spans: segments.map { Span($0) }, heads: heads, kvHeads: kvHeads,
-            headDim: headDim, window: window, scratch: scratch)
+            headDim: headDim, window: window, scratch: scratch, scale: scale, softcap: softcap)
     }
 
     /// out = softmax(q·kᵀ/√Dh + mask)·v per span and head, the mask letting a query see the span's prefix
@@ -169,13 +171,14 @@ public enum Attention {
         spans: [Span],
         heads: Int, kvHeads: Int, headDim: Int,
         window: Int? = nil,
-        scratch: UnsafeMutableBufferPointer<Float>  // (scratchFloats)
+        scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
+        scale: Float? = nil, softcap: Float? = nil
     ) {
         checkWindow(window)
         let plan = plan(spans, heads, kvHeads, headDim, scratch, backward: false)
         let stride = blockScratch(plan.longest)
         let dh = headDim, ldq = heads * dh, ldk = kvHeads * dh, group = heads / kvHeads
-        let scale = Float(1 / Double(dh).squareRoot())
+        let scale = scale ?? Float(1 / Double(dh).squareRoot())
         BLAS.withThreads(plan.workers > 1 ? 1 : BLAS.threads) {
             Parallel.forEach(count: plan.tasks, threads: plan.workers) { index, worker in
                 let (span, i0, h) = task(index, spans, heads)
@@ -200,6 +203,7 @@ public enum Attention {
                 for r in 0..<nb {
                     let row = s + r * ld, cols = keys.columns(r)
                     let seen = row + cols.lowerBound, n = cols.count
+                    if let softcap { capScores(seen, n, softcap) }
                     let mx = maximum(seen, n)
                     let sum = expShiftSum(seen, n, shift: mx)
                     let inv = 1 / sum
@@ -229,11 +233,11 @@ public enum Attention {
         dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
         dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
         out: UnsafePointer<Float>, lse: UnsafePointer<Float>, segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int,
-        window: Int? = nil, scratch: UnsafeMutableBufferPointer<Float>
+        window: Int? = nil, scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil
     ) {
         backward(
             dq: dq, dk: dk, dv: dv, dout: dout, q: q, k: k, v: v, out: out, lse: lse, spans: segments.map { Span($0) },
-            heads: heads, kvHeads: kvHeads, headDim: headDim, window: window, scratch: scratch)
+            heads: heads, kvHeads: kvHeads, headDim: headDim, window: window, scratch: scratch, scale: scale, softcap: softcap)
     }
 
     /// dq (overwritten on the spans' rows), dk, dv (overwritten on the spans' rows and prefixes; a prefix
@@ -255,13 +259,14 @@ public enum Attention {
         spans: [Span],
         heads: Int, kvHeads: Int, headDim: Int,
         window: Int? = nil,
-        scratch: UnsafeMutableBufferPointer<Float>  // (scratchFloats)
+        scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
+        scale: Float? = nil, softcap: Float? = nil
     ) {
         checkWindow(window)
         let plan = plan(spans, heads, kvHeads, headDim, scratch, backward: true)
         let stride = blockScratch(plan.longest), bMax = min(blockRows, plan.longest)
         let dh = headDim, ldq = heads * dh, ldk = kvHeads * dh, group = heads / kvHeads
-        let scale = Float(1 / Double(dh).squareRoot())
+        let scale = scale ?? Float(1 / Double(dh).squareRoot())
         let sums = scratch.baseAddress! + plan.workers * stride  // (W−1) × [(T, Hk·Dh) dk, (T, Hk·Dh) dv]
         let sumStride = 2 * plan.covered * ldk
         for r in plan.keyRows {
@@ -308,11 +313,26 @@ public enum Attention {
                 for r in 0..<nb {
                     let cols = keys.columns(r), c0 = cols.lowerBound, c1 = cols.upperBound
                     let prow = p + r * ld, drow = ds + r * ld
+                    let delta = dot(dob + r * ldq, ob + r * ldq, dh)
+                    if let softcap {
+                        // c = cap·tanh(s/cap); p = exp(c − lse); ds = p ⊙ (dp − Σ_d dout·out) ⊙ (1 − tanh²)
+                        let m = lse[(t0 + i0 + r) * heads + h]
+                        for j in c0..<c1 {
+                            let th = Foundation.tanh(prow[j] / softcap)
+                            let pj = fastExp(softcap * th - m)
+                            prow[j] = pj
+                            drow[j] = pj * (drow[j] - delta) * (1 - th * th)
+                        }
+                        prow.update(repeating: 0, count: c0)
+                        (prow + c1).update(repeating: 0, count: ld - c1)
+                        drow.update(repeating: 0, count: c0)
+                        (drow + c1).update(repeating: 0, count: ld - c1)
+                        continue
+                    }
                     _ = expShiftSum(prow + c0, cols.count, shift: lse[(t0 + i0 + r) * heads + h])
                     prow.update(repeating: 0, count: c0)
                     (prow + c1).update(repeating: 0, count: ld - c1)
                     // ds = p ⊙ (dp − Σ_d dout·out)
-                    let delta = dot(dob + r * ldq, ob + r * ldq, dh)
                     var j = c0
                     while j + 8 <= c1 {
                         store8(load8(prow + j) * (load8(drow + j) - delta), drow + j)
@@ -384,7 +404,8 @@ public enum Attention {
         vCache: UnsafePointer<Float>,  // (≥L, Hk·Dh)
         length: Int, heads: Int, kvHeads: Int, headDim: Int,
         window: Int? = nil,
-        scratch: UnsafeMutablePointer<Float>  // (H, L)
+        scratch: UnsafeMutablePointer<Float>,  // (H, L)
+        scale: Float? = nil, softcap: Float? = nil
     ) {
         precondition(length >= 1 && heads % kvHeads == 0)
         checkWindow(window)
@@ -392,18 +413,24 @@ public enum Attention {
         let first = window.map { max(0, length - $0) } ?? 0, l = length - first
         let dh = headDim, ldk = kvHeads * dh, group = heads / kvHeads
         let kCache = kCache + first * ldk, vCache = vCache + first * ldk
-        let scale = Float(1 / Double(dh).squareRoot())
+        let scale = scale ?? Float(1 / Double(dh).squareRoot())
         let threads = l * heads * dh >= 32_768 ? Parallel.threads : 1
         Parallel.forEach(count: heads, threads: threads) { h, _ in
             let g = h / group
             let s = scratch + h * l
             let qh = q + h * dh
             for j in 0..<l { s[j] = scale * dot(qh, kCache + j * ldk + g * dh, dh) }
+            if let softcap { capScores(s, l, softcap) }
             let mx = maximum(s, l)
             let inv = 1 / expShiftSum(s, l, shift: mx)
             let oh = out + h * dh
             oh.update(repeating: 0, count: dh)
             for j in 0..<l { axpy(oh, s[j] * inv, vCache + j * ldk + g * dh, dh) }
         }
+    }
+
+    /// a[i] = cap·tanh(a[i]/cap) for i < n (transformers' eager order: divide, tanh, multiply).
+    @inline(__always) static func capScores(_ a: UnsafeMutablePointer<Float>, _ n: Int, _ cap: Float) {
+        for j in 0..<n { a[j] = cap * Foundation.tanh(a[j] / cap) }
     }
 }

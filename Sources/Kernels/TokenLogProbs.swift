@@ -4,7 +4,9 @@
 // the forward also folds the softmax-weighted mean of the head's rows, E_p[W] (one more sgemm per
 // chunk), and the backward is then one (D)-vector per row: no logits recomputed. The same pass can fold the
 // statistics TRL's metrics and WPO take from the full distribution (entropy, log Σ p², argmax), so they
-// never need a second pass over the vocabulary.
+// never need a second pass over the vocabulary. An optional soft cap (Gemma 2's final_logit_softcapping)
+// replaces every logit l by cap·tanh(l/cap) before anything else sees it, in the forward, the backward
+// and the full logits.
 // N selected rows, D model dim, V vocab, C vocab chunk.
 
 import Foundation
@@ -15,11 +17,23 @@ public enum TokenLogProbs {
 
     // MARK: - Scratch
 
-    /// Floats of scratch forward/backward need: logits (N, C), two running values per row, and a
-    /// decoded weight chunk (C, D) unless the weight is f32.
-    public static func scratchFloats(rows: Int, dim: Int, vocab: Int, dtype: DType, chunk: Int = defaultChunk) -> Int {
+    /// Floats of scratch forward/backward need: logits (N, C), two running values per row, a decoded
+    /// weight chunk (C, D) unless the weight is f32, and with a soft cap the cap's slopes (N, C).
+    public static func scratchFloats(
+        rows: Int, dim: Int, vocab: Int, dtype: DType, chunk: Int = defaultChunk, softcap: Bool = false
+    ) -> Int {
         let c = min(chunk, vocab)
-        return rows * c + 2 * rows + (dtype == .f32 ? 0 : c * dim)
+        return rows * c + 2 * rows + (dtype == .f32 ? 0 : c * dim) + (softcap ? rows * c : 0)
+    }
+
+    /// l = cap·tanh(l/cap) over a row (transformers' order: divide, tanh, multiply); with `slopes` also
+    /// d(capped)/dl = 1 − tanh² per entry.
+    @inline(__always) static func cap(_ row: UnsafeMutablePointer<Float>, _ n: Int, _ cap: Float, slopes: UnsafeMutablePointer<Float>?) {
+        for j in 0..<n {
+            let th = Foundation.tanh(row[j] / cap)
+            row[j] = cap * th
+            if let slopes { slopes[j] = 1 - th * th }
+        }
     }
 
     /// The vocabulary chunk [v0, v0+count) as f32 (in place for f32 weights, else decoded into `buffer`).
@@ -45,6 +59,8 @@ public enum TokenLogProbs {
     /// `is_top1` is argmax == target). All three are folded online next to the running logsumexp.
     /// `kl` (optional, with `referenceHidden` and `referenceScratch`) receives KL(p‖q) = Σ_v p·(log p − log q)
     /// per row, q = softmax(referenceHidden·Wᵀ): one more sgemm per chunk, never a full (N, V) matrix.
+    /// `softcap` caps every logit (the reference's too); `expected` then holds Σ_v p_v·(1 − tanh²_v)·W[v],
+    /// and `targetSlope` (needed with both) the target's 1 − tanh², for `backward(expected:targetSlope:)`.
     public static func forward(
         logps: UnsafeMutablePointer<Float>,  // (N)
         lse: UnsafeMutablePointer<Float>,  // (N)
@@ -61,15 +77,20 @@ public enum TokenLogProbs {
         weight: WeightMatrix,  // (V, D)
         rows n: Int,
         scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
-        chunk: Int = defaultChunk
+        chunk: Int = defaultChunk,
+        softcap: Float? = nil,
+        targetSlope: UnsafeMutablePointer<Float>? = nil  // (N)
     ) {
         let d = weight.cols, vocab = weight.rows, c = min(chunk, vocab)
         precondition(
-            scratch.count >= scratchFloats(rows: n, dim: d, vocab: vocab, dtype: weight.dtype, chunk: chunk), "TokenLogProbs scratch is too small")
+            scratch.count >= scratchFloats(rows: n, dim: d, vocab: vocab, dtype: weight.dtype, chunk: chunk, softcap: softcap != nil),
+            "TokenLogProbs scratch is too small")
+        precondition(softcap == nil || expected == nil || targetSlope != nil, "a capped expected needs targetSlope")
         for i in 0..<n { precondition(targets[i] >= 0 && Int(targets[i]) < vocab, "target \(targets[i]) is outside the vocabulary (\(vocab))") }
         let logits = scratch.baseAddress!  // (N, C)
         let runMax = logits + n * c, runSum = runMax + n  // (N), (N)
         let wbuf = runSum + n  // (C, D)
+        let slopeBuf = wbuf + (weight.dtype == .f32 ? 0 : c * d)  // (N, C) with a soft cap and expected
         precondition((kl == nil) == (referenceHidden == nil) && (kl == nil) == (referenceScratch == nil), "kl needs referenceHidden and its scratch")
         let refLogits = referenceScratch  // (N, C)
         let refMax = referenceScratch.map { $0 + n * c }, refSum = referenceScratch.map { $0 + n * c + n }  // (N), (N)
@@ -89,8 +110,16 @@ public enum TokenLogProbs {
             Parallel.forChunks(count: n, minChunk: max(1, 16_384 / cn)) { range, _ in
                 for i in range {
                     let row = logits + i * cn
+                    let slopes: UnsafeMutablePointer<Float>? = softcap != nil && expected != nil ? slopeBuf + i * cn : nil
+                    if let softcap {
+                        cap(row, cn, softcap, slopes: slopes)
+                        if let refLogits { cap(refLogits + i * cn, cn, softcap, slopes: nil) }
+                    }
                     let t = Int(targets[i]) - start
-                    if t >= 0 && t < cn { logps[i] = row[t] }
+                    if t >= 0 && t < cn {
+                        logps[i] = row[t]
+                        if let targetSlope, let softcap { targetSlope[i] = 1 - (row[t] / softcap) * (row[t] / softcap) }
+                    }
                     if let logitMeans {
                         var acc = SIMD8<Float>()
                         var j = 0
@@ -144,6 +173,8 @@ public enum TokenLogProbs {
                     runMax[i] = m
                     // expected accumulates Σ e^(l−m')·W[v] unnormalized: rescale the earlier chunks' sum
                     if let expected, !first, rescale != 1 { scale(expected + i * d, rescale, d) }
+                    // capped: the weights become e^(l−m')·(1 − tanh²)
+                    if let slopes { for j in 0..<cn { row[j] *= slopes[j] } }
                 }
             }
             if let expected {
@@ -200,6 +231,7 @@ public enum TokenLogProbs {
     /// dhidden = Σ_n dlogps[n] · (W[targets[n]] − Σ_v softmax(logit[n])_v · W[v]) (overwritten).
     /// Differentiates `logps = logit[target] − logsumexp(logit); logit = hidden·Wᵀ`:
     /// dlogit[n, v] = dlogps[n] · (δ(v, target) − e^(logit[n, v] − lse[n])); dhidden = dlogit·W.
+    /// With `softcap` the logit is cap·tanh(raw/cap) and dlogit is further multiplied by 1 − tanh².
     public static func backward(
         dhidden: UnsafeMutablePointer<Float>,  // (N, D)
         dlogps: UnsafePointer<Float>,  // (N)
@@ -209,7 +241,8 @@ public enum TokenLogProbs {
         weight: WeightMatrix,  // (V, D)
         rows n: Int,
         scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
-        chunk: Int = defaultChunk
+        chunk: Int = defaultChunk,
+        softcap: Float? = nil
     ) {
         let d = weight.cols, vocab = weight.rows, c = min(chunk, vocab)
         precondition(
@@ -227,6 +260,15 @@ public enum TokenLogProbs {
                 for i in range {
                     let row = dlogits + i * cn
                     let g = dlogps[i]
+                    if let softcap {
+                        let t = Int(targets[i]) - start
+                        for j in 0..<cn {
+                            let th = Foundation.tanh(row[j] / softcap)
+                            let p = fastExp(softcap * th - lse[i])
+                            row[j] = g * ((j == t ? 1 : 0) - p) * (1 - th * th)
+                        }
+                        continue
+                    }
                     _ = expShiftSum(row, cn, shift: lse[i])
                     var j = 0
                     while j + 8 <= cn {
@@ -249,9 +291,9 @@ public enum TokenLogProbs {
         }
     }
 
-    /// dhidden[n] = dlogps[n] · (W[targets[n]] − expected[n]) (overwritten), with `expected` from the
-    /// forward: the same gradient as `backward`, without recomputing the logits. `rowScratch` holds one
-    /// decoded row (D floats) for a non-f32 weight.
+    /// dhidden[n] = dlogps[n] · (s·W[targets[n]] − expected[n]) (overwritten), with `expected` from the
+    /// forward: the same gradient as `backward`, without recomputing the logits. s is 1, or with a soft cap
+    /// the forward's `targetSlope`. `rowScratch` holds one decoded row (D floats) for a non-f32 weight.
     public static func backward(
         dhidden: UnsafeMutablePointer<Float>,  // (N, D)
         dlogps: UnsafePointer<Float>,  // (N)
@@ -259,7 +301,8 @@ public enum TokenLogProbs {
         targets: UnsafePointer<Int32>,  // (N)
         weight: WeightMatrix,  // (V, D)
         rows n: Int,
-        rowScratch: UnsafeMutablePointer<Float>  // (D)
+        rowScratch: UnsafeMutablePointer<Float>,  // (D)
+        targetSlope: UnsafePointer<Float>? = nil  // (N)
     ) {
         let d = weight.cols
         for i in 0..<n {
@@ -273,7 +316,8 @@ public enum TokenLogProbs {
                 wt = UnsafePointer(rowScratch)
             }
             let g = dlogps[i], out = dhidden + i * d, e = expected + i * d
-            for j in 0..<d { out[j] = g * (wt[j] - e[j]) }
+            let st = targetSlope?[i] ?? 1
+            for j in 0..<d { out[j] = g * (st * wt[j] - e[j]) }
         }
     }
 
@@ -284,16 +328,18 @@ public enum TokenLogProbs {
         dtype == .f32 ? 0 : min(chunk, vocab) * dim
     }
 
-    /// out = hidden·Wᵀ for a few rows (generation, inspection).
+    /// out = hidden·Wᵀ for a few rows (generation, inspection), each capped when `softcap` is given.
     public static func logits(
         out: UnsafeMutablePointer<Float>,  // (N, V)
         hidden: UnsafePointer<Float>,  // (N, D)
         weight: WeightMatrix,  // (V, D)
         rows n: Int,
         scratch: UnsafeMutablePointer<Float>?,  // (logitsScratchFloats)
-        chunk: Int = defaultChunk
+        chunk: Int = defaultChunk,
+        softcap: Float? = nil
     ) {
         let d = weight.cols, vocab = weight.rows
+        defer { if let softcap { cap(out, n * vocab, softcap, slopes: nil) } }
         if let w = weight.floats {
             BLAS.parallelSgemm(
                 transA: false, transB: true, m: n, n: vocab, k: d, alpha: 1, a: hidden, lda: d, b: w, ldb: d, beta: 0, c: out, ldc: vocab)

@@ -75,7 +75,7 @@ public final class GenerationSession {
                 ws.positions[i] = Int32(start + i)
             }
             model.ensureRope(start + t)
-            Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: model.embedding, count: t)
+            model.embed(out: ws.x, tokens: ws.tokenIds, count: t)
             let mode = AttentionMode.cached(
                 k: kCache.baseAddress!, v: vCache.baseAddress!, layerStride: capacity * c.numKeyValueHeads * c.headDim, start: start,
                 scratch: decodeScratch.baseAddress!)
@@ -87,7 +87,9 @@ public final class GenerationSession {
             ws.hsel.update(from: ws.x + (t - 1) * d, count: d)
             RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: model.finalNorm, rows: 1, dim: d, eps: Float(c.rmsNormEps))
             logitsBuffer.withUnsafeMutableBufferPointer {
-                TokenLogProbs.logits(out: $0.baseAddress!, hidden: ws.hn, weight: model.lmHead, rows: 1, scratch: ws.headScratch.baseAddress)
+                TokenLogProbs.logits(
+                    out: $0.baseAddress!, hidden: ws.hn, weight: model.lmHead, rows: 1, scratch: ws.headScratch.baseAddress,
+                    softcap: model.logitSoftcap)
             }
             return logitsBuffer
         }

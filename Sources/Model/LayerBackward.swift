@@ -20,12 +20,22 @@ extension LlamaModel {
         let dgate = ws.dgate!, dup = ws.dup!, dh_ = ws.dh!
 
         // ---- MLP: out = x2 + h·Wdᵀ (+ LoRA)
-        // dh = dout·Wd
-        w.down.backwardInput(dinp: dh_, dout: dres, rows: t, scratch: ws.linearScratch)
-        loraBackward(l, .down, dinp: dh_, dout: dres, inp: ws.h, count: t, plan: plan, ws: ws)
-        // h = silu(gate)·up
+        var dmlp = UnsafePointer(dres)
+        if let mlpOutNorm = w.mlpOutNorm {
+            // Gemma: out = x2 + rmsnorm(m), m = h·Wdᵀ (+ LoRA): dm = rmsnorm'(dout), in dln until the gate needs it
+            RMSNorm.backward(dinp: dln, dweight: nil, dout: dres, inp: ws.mlpOut, weight: mlpOutNorm, rstd: ws.rstdM, rows: t, dim: d)
+            dmlp = UnsafePointer(dln)
+        }
+        // dh = dm·Wd
+        w.down.backwardInput(dinp: dh_, dout: dmlp, rows: t, scratch: ws.linearScratch)
+        loraBackward(l, .down, dinp: dh_, dout: dmlp, inp: ws.h, count: t, plan: plan, ws: ws)
+        // h = silu(gate)·up (Gemma: gelu_tanh(gate)·up)
         let (gate, up) = ws.mlp(keep, tokens: t, ffn: f)
-        SwiGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: gate, up: up, count: t * f)
+        if c.isGemma {
+            GeGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: gate, up: up, count: t * f)
+        } else {
+            SwiGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: gate, up: up, count: t * f)
+        }
         // gate = ln2·Wgᵀ (+ LoRA), up = ln2·Wuᵀ (+ LoRA)
         w.gate.backwardInput(dinp: dln, dout: dgate, rows: t, scratch: ws.linearScratch)
         w.up.backwardInput(dinp: dln, dout: dup, rows: t, scratch: ws.linearScratch, accumulate: true)
@@ -37,13 +47,21 @@ extension LlamaModel {
             accumulate: true)
 
         // ---- Attention: x2 = x + att·Woᵀ (+ LoRA)
-        w.o.backwardInput(dinp: datt, dout: dres, rows: t, scratch: ws.linearScratch)
-        loraBackward(l, .o, dinp: datt, dout: dres, inp: ws.att, count: t, plan: plan, ws: ws)
+        var dattOut = UnsafePointer(dres)
+        if let attnOutNorm = w.attnOutNorm {
+            // Gemma: x2 = x + rmsnorm(a), a = att·Woᵀ (+ LoRA): da = rmsnorm'(dx2), in dln until q/k/v need it
+            RMSNorm.backward(dinp: dln, dweight: nil, dout: dres, inp: ws.attnOut, weight: attnOutNorm, rstd: ws.rstdA, rows: t, dim: d)
+            dattOut = UnsafePointer(dln)
+        }
+        w.o.backwardInput(dinp: datt, dout: dattOut, rows: t, scratch: ws.linearScratch)
+        loraBackward(l, .o, dinp: datt, dout: dattOut, inp: ws.att, count: t, plan: plan, ws: ws)
         // att = softmax(q·kᵀ/√Dh + causal (+ sliding window))·v
         Attention.backward(
             dq: dq, dk: dk, dv: dv, dout: datt, q: ws.q, k: ws.k, v: ws.v, out: ws.att, lse: ws.lse, spans: spans,
-            heads: heads, kvHeads: kvHeads, headDim: dh, window: c.attentionWindow(layer: l), scratch: ws.attnScratch)
+            heads: heads, kvHeads: kvHeads, headDim: dh, window: c.attentionWindow(layer: l), scratch: ws.attnScratch, scale: c.attentionScale,
+            softcap: c.attnLogitSoftcapping.map { Float($0) })
         // q = rope(q), k = rope(k)
+        let rope = ropeTable(l)
         RoPE.backward(dx: dq, positions: ws.positions, count: t, heads: heads, headDim: dh, table: rope)
         RoPE.backward(dx: dk, positions: ws.positions, count: t, heads: kvHeads, headDim: dh, table: rope)
         // q = q_norm(qRaw), k = k_norm(kRaw) (Qwen3); otherwise dqRaw/dkRaw alias dq/dk

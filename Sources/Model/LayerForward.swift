@@ -1,6 +1,8 @@
 // One decoder layer forward, llm.c style: every intermediate the backward needs is left in the arena.
 // x2 = x + o_proj(attn(rope(norm_qk(q_proj(ln1))), rope(norm_qk(k_proj(ln1))), v_proj(ln1))), ln1 = rmsnorm(x)
 // out = x2 + down_proj(silu(gate_proj(ln2)) · up_proj(ln2)),                                 ln2 = rmsnorm(x2)
+// Gemma: x2 = x + rmsnorm(o_proj(attn)); out = x2 + rmsnorm(down_proj(gelu_tanh(gate)·up)) (post-norms before
+// the residual adds), scaled and soft-capped attention scores.
 // Every projection is a frozen linear plus, when an adapter is active, scale · (inp·Aᵀ)·Bᵀ.
 // T tokens, D model dim, H heads, Hk kv heads, Dh head dim, Q = H·Dh, KV = Hk·Dh, F ffn dim, R lora rank.
 
@@ -49,6 +51,7 @@ extension LlamaModel {
         let d = c.hiddenSize, f = c.intermediateSize, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
         let dh = c.headDim, kvd = kvHeads * dh
         let eps = Float(c.rmsNormEps)
+        let attnScale = c.attentionScale, softcap = c.attnLogitSoftcapping.map { Float($0) }
 
         // ln1 = rmsnorm(x)
         RMSNorm.forward(out: ws.ln1, rstd: ws.rstd1, inp: input, weight: w.inputNorm, rows: t, dim: d, eps: eps)
@@ -61,6 +64,7 @@ extension LlamaModel {
             RMSNorm.forward(out: ws.q, rstd: ws.qRstd, inp: ws.qRaw, weight: qNorm, rows: t * heads, dim: dh, eps: eps)
             RMSNorm.forward(out: ws.k, rstd: ws.kRstd, inp: ws.kRaw, weight: kNorm, rows: t * kvHeads, dim: dh, eps: eps)
         }
+        let rope = ropeTable(l)
         RoPE.forward(x: ws.q, positions: ws.positions, count: t, heads: heads, headDim: dh, table: rope)
         RoPE.forward(x: ws.k, positions: ws.positions, count: t, heads: kvHeads, headDim: dh, table: rope)
 
@@ -70,7 +74,7 @@ extension LlamaModel {
         case .packed(let spans):
             Attention.forward(
                 out: ws.att, lse: ws.lse, q: ws.q, k: ws.k, v: ws.v, spans: spans, heads: heads, kvHeads: kvHeads,
-                headDim: dh, window: window, scratch: ws.attnScratch)
+                headDim: dh, window: window, scratch: ws.attnScratch, scale: attnScale, softcap: softcap)
         case .cached(let kc, let vc, let stride, let start, let scratch):
             let kl = kc + l * stride, vl = vc + l * stride
             (kl + start * kvd).update(from: ws.k, count: t * kvd)
@@ -78,18 +82,25 @@ extension LlamaModel {
             if start == 0 {
                 Attention.forward(
                     out: ws.att, lse: ws.lse, q: ws.q, k: ws.k, v: ws.v, segments: [0..<t], heads: heads, kvHeads: kvHeads,
-                    headDim: dh, window: window, scratch: ws.attnScratch)
+                    headDim: dh, window: window, scratch: ws.attnScratch, scale: attnScale, softcap: softcap)
             } else {
                 precondition(t == 1, "a cached step past the prompt takes one token")
                 Attention.decode(
                     out: ws.att, q: ws.q, kCache: kl, vCache: vl, length: start + 1, heads: heads, kvHeads: kvHeads,
-                    headDim: dh, window: window, scratch: scratch)
+                    headDim: dh, window: window, scratch: scratch, scale: attnScale, softcap: softcap)
             }
         }
 
-        // x2 = x + att·Woᵀ (+ LoRA)
-        ws.x2.update(from: input, count: t * d)
-        project(l, .o, w.o, out: ws.x2, inp: ws.att, count: t, accumulate: true, plan: plan, ws: ws)
+        if let attnOutNorm = w.attnOutNorm {
+            // Gemma: x2 = x + rmsnorm(att·Woᵀ (+ LoRA))
+            project(l, .o, w.o, out: ws.attnOut, inp: ws.att, count: t, accumulate: false, plan: plan, ws: ws)
+            RMSNorm.forward(out: ws.x2, rstd: ws.rstdA, inp: ws.attnOut, weight: attnOutNorm, rows: t, dim: d, eps: eps)
+            axpy(ws.x2, input, count: t * d)
+        } else {
+            // x2 = x + att·Woᵀ (+ LoRA)
+            ws.x2.update(from: input, count: t * d)
+            project(l, .o, w.o, out: ws.x2, inp: ws.att, count: t, accumulate: true, plan: plan, ws: ws)
+        }
 
         // ln2 = rmsnorm(x2); h = silu(ln2·Wgᵀ) · (ln2·Wuᵀ)
         RMSNorm.forward(out: ws.ln2, rstd: ws.rstd2, inp: ws.x2, weight: w.postNorm, rows: t, dim: d, eps: eps)
@@ -104,10 +115,22 @@ extension LlamaModel {
             project(l, .gate, w.gate, out: gate, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
             project(l, .up, w.up, out: up, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
         }
-        SwiGLU.forward(out: ws.h, gate: gate, up: up, count: t * f)
+        if c.isGemma {
+            GeGLU.forward(out: ws.h, gate: gate, up: up, count: t * f)
+        } else {
+            SwiGLU.forward(out: ws.h, gate: gate, up: up, count: t * f)
+        }
 
-        // out = x2 + h·Wdᵀ (+ LoRA)
-        if let output {
+        if let mlpOutNorm = w.mlpOutNorm {
+            // Gemma: out = x2 + rmsnorm(h·Wdᵀ (+ LoRA)); the recompute needs the MLP output and its rstd too
+            project(l, .down, w.down, out: ws.mlpOut, inp: ws.h, count: t, accumulate: false, plan: plan, ws: ws)
+            RMSNorm.forward(out: ws.normed, rstd: ws.rstdM, inp: ws.mlpOut, weight: mlpOutNorm, rows: t, dim: d, eps: eps)
+            if let output {
+                output.update(from: ws.x2, count: t * d)
+                axpy(output, ws.normed, count: t * d)
+            }
+        } else if let output {
+            // out = x2 + h·Wdᵀ (+ LoRA)
             output.update(from: ws.x2, count: t * d)
             project(l, .down, w.down, out: output, inp: ws.h, count: t, accumulate: true, plan: plan, ws: ws)
         } else if let plan {
@@ -123,6 +146,13 @@ extension LlamaModel {
         BLAS.parallelSgemm(
             transA: false, transB: true, m: t, n: plan.adapter.rank, k: e.inFeatures, alpha: 1, a: src, lda: e.inFeatures,
             b: plan.adapter.a(e), ldb: e.inFeatures, beta: 0, c: ws.tmp(target), ldc: plan.adapter.rank)
+    }
+
+    /// y += x over `count` floats.
+    func axpy(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) {
+        Parallel.forChunks(count: n, minChunk: 16_384) { range, _ in
+            for i in range { y[i] += x[i] }
+        }
     }
 
     // MARK: - Projections

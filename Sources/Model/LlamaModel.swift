@@ -1,5 +1,6 @@
 // The Llama-family decoder (Llama incl. Llama 3 rope scaling / SmolLM2 / Mistral, Qwen2 q/k/v bias,
-// Qwen3 per-head q/k RMSNorm; tied or untied LM head) over a memory-mapped MTF base. The big weights are
+// Qwen3 per-head q/k RMSNorm, Gemma 2 / Gemma 3 with their extra norms, GeGLU and soft caps; tied or untied
+// LM head) over a memory-mapped MTF base. The big weights are
 // views into the mapping and are never copied; norm weights are decoded once into one small owned block.
 // T tokens, D model dim, H heads, Hk kv heads, Dh head dim, F ffn dim, V vocab, L layers.
 
@@ -11,7 +12,9 @@ import TensorFile
 /// One decoder layer's frozen weights.
 struct LayerWeights {
     let inputNorm: UnsafePointer<Float>  // (D)
-    let postNorm: UnsafePointer<Float>  // (D)
+    let postNorm: UnsafePointer<Float>  // (D) the MLP's input norm (Gemma's pre_feedforward_layernorm)
+    let attnOutNorm: UnsafePointer<Float>?  // (D) Gemma's post_attention_layernorm, on the attention output
+    let mlpOutNorm: UnsafePointer<Float>?  // (D) Gemma's post_feedforward_layernorm, on the MLP output
     let qNorm: UnsafePointer<Float>?  // (Dh), Qwen3
     let kNorm: UnsafePointer<Float>?  // (Dh), Qwen3
     let q: FrozenLinear  // (H·Dh, D) (+ bias for Qwen2)
@@ -45,10 +48,12 @@ public final class LlamaModel: @unchecked Sendable {
     let lmHead: WeightMatrix  // (V, D), the embedding when tied
     let finalNorm: UnsafePointer<Float>  // (D)
     let layers: [LayerWeights]
-    /// Decoded norm weights of every layer, owned.
+    /// Decoded norm weights of every layer, owned (Gemma's with the + 1 of its (1 + w) already added).
     private let small: UnsafeMutableBufferPointer<Float>
     /// cos/sin for positions 0..<rope.maxPosition; grown (rarely) when a longer sequence arrives.
     var rope: RoPE.Table
+    /// Gemma 3's sliding layers: cos/sin at rope_local_base_freq (nil: every layer uses `rope`).
+    var localRope: RoPE.Table?
     var workspace: Workspace?
     /// Set while forwardBackward waits for the caller's loss gradient; any other call then is a bug.
     var busy = false
@@ -119,11 +124,14 @@ public final class LlamaModel: @unchecked Sendable {
         do {
             rope = try RoPE.Table(
                 headDim: dh, theta: c.ropeTheta, scaling: c.ropeScaling, maxPosition: min(c.maxPositionEmbeddings, 1024))
+            localRope = try c.ropeLocalBaseFreq.map {
+                try RoPE.Table(headDim: dh, theta: $0, scaling: nil, maxPosition: min(c.maxPositionEmbeddings, 1024))
+            }
         } catch {
             throw ModelError.unsupported(what: "\(file.path): \(error)")
         }
         // Every name was checked above, so the lookups below cannot fail once the block is allocated.
-        let perLayer = 2 * d + (c.qkNorm ? 2 * dh : 0)
+        let perLayer = 2 * d + (c.qkNorm ? 2 * dh : 0) + (c.isGemma ? 2 * d : 0)
         let small = UnsafeMutableBufferPointer<Float>.allocate(capacity: d + c.numHiddenLayers * perLayer)
         self.small = small
         var cursor = 0
@@ -131,6 +139,8 @@ public final class LlamaModel: @unchecked Sendable {
             let view = try file.view(name)
             let p = small.baseAddress! + cursor
             view.decodeRows(0, count: view.rows, into: p)
+            // Gemma's RMSNorm scales by (1 + w): added once here, the file keeps Hugging Face's w.
+            if c.isGemma { for i in 0..<view.info.elementCount { p[i] += 1 } }
             cursor += view.info.elementCount
             return UnsafePointer(p)
         }
@@ -149,7 +159,9 @@ public final class LlamaModel: @unchecked Sendable {
             layers.append(
                 LayerWeights(
                     inputNorm: try decode(p + "input_layernorm.weight"),
-                    postNorm: try decode(p + "post_attention_layernorm.weight"),
+                    postNorm: try decode(p + (c.isGemma ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight")),
+                    attnOutNorm: c.isGemma ? try decode(p + "post_attention_layernorm.weight") : nil,
+                    mlpOutNorm: c.isGemma ? try decode(p + "post_feedforward_layernorm.weight") : nil,
                     qNorm: c.qkNorm ? try decode(p + "self_attn.q_norm.weight") : nil,
                     kNorm: c.qkNorm ? try decode(p + "self_attn.k_norm.weight") : nil,
                     q: try linear(p + "self_attn.q_proj", bias: c.attentionBias),
@@ -167,6 +179,27 @@ public final class LlamaModel: @unchecked Sendable {
 
     deinit { small.deallocate() }
 
+    // MARK: - Shared steps
+
+    /// out = embedding rows of `tokens`, times √D for Gemma.
+    func embed(out: UnsafeMutablePointer<Float>, tokens: UnsafePointer<Int32>, count t: Int) {
+        Embedding.forward(out: out, tokens: tokens, table: embedding, count: t)
+        if let s = config.embeddingScale {
+            Parallel.forChunks(count: t * config.hiddenSize, minChunk: 16_384) { range, _ in
+                for i in range { out[i] *= s }
+            }
+        }
+    }
+
+    /// The RoPE table of layer `l`: the local one for Gemma 3's sliding layers.
+    func ropeTable(_ l: Int) -> RoPE.Table {
+        if let localRope, config.isSlidingLayer(l) { return localRope }
+        return rope
+    }
+
+    /// Gemma 2's final-logit soft cap, as the kernels take it.
+    var logitSoftcap: Float? { config.finalLogitSoftcapping.map { Float($0) } }
+
     // MARK: - Shared checks
 
     /// Makes sure the RoPE table covers positions 0..<length (grows in powers of two, never shrinks).
@@ -177,6 +210,7 @@ public final class LlamaModel: @unchecked Sendable {
         n = min(n, config.maxPositionEmbeddings)
         do {
             rope = try RoPE.Table(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling, maxPosition: n)
+            localRope = try config.ropeLocalBaseFreq.map { try RoPE.Table(headDim: config.headDim, theta: $0, scaling: nil, maxPosition: n) }
         } catch {
             preconditionFailure("the RoPE scaling was accepted when the model was built: \(error)")
         }

@@ -59,7 +59,7 @@ extension LlamaModel {
             let ws = try prepare(batch, scoring, rank: active?.rank ?? 0, training: false, dropout: false)
             let plan = active.map { AdapterPlan(adapter: $0, dropout: nil) }
             let t = batch.tokenCount
-            Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
+            embed(out: ws.x, tokens: ws.tokenIds, count: t)
             let mode = AttentionMode.packed(spans(batch))
             for l in 0..<layers.count {
                 layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
@@ -82,7 +82,7 @@ extension LlamaModel {
         let scoring = try batch.scoring(completionRanges: completionRanges)
         let ws = try prepare(batch, scoring, rank: 0, training: false, dropout: false)
         let t = batch.tokenCount, d = config.hiddenSize, p = scoring.count
-        Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
+        embed(out: ws.x, tokens: ws.tokenIds, count: t)
         let mode = AttentionMode.packed(spans(batch))
         for l in 0..<layers.count {
             layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: nil, ws: ws)
@@ -105,7 +105,7 @@ extension LlamaModel {
                 for: WorkspaceSize(tokens: t, rows: n, rank: active?.rank ?? 0, training: false, dropout: false, threads: Parallel.threads))
             load(batch, ws: ws)
             let plan = active.map { AdapterPlan(adapter: $0, dropout: nil) }
-            Embedding.forward(out: ws.x, tokens: ws.tokenIds, table: embedding, count: t)
+            embed(out: ws.x, tokens: ws.tokenIds, count: t)
             let mode = AttentionMode.packed(spans(batch))
             for l in 0..<layers.count {
                 layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
@@ -116,7 +116,8 @@ extension LlamaModel {
             RMSNorm.forward(out: ws.hn, rstd: ws.rstdF, inp: ws.hsel, weight: finalNorm, rows: n, dim: d, eps: Float(config.rmsNormEps))
             var out = [Float](repeating: 0, count: n * v)
             out.withUnsafeMutableBufferPointer {
-                TokenLogProbs.logits(out: $0.baseAddress!, hidden: ws.hn, weight: lmHead, rows: n, scratch: ws.headScratch.baseAddress)
+                TokenLogProbs.logits(
+                    out: $0.baseAddress!, hidden: ws.hn, weight: lmHead, rows: n, scratch: ws.headScratch.baseAddress, softcap: logitSoftcap)
             }
             return out
         }
@@ -162,7 +163,7 @@ extension LlamaModel {
             let firstKept = nl - 1 - keptLayers
 
             // ---- forward, keeping each layer's input
-            Embedding.forward(out: ckpt, tokens: ws.tokenIds, table: embedding, count: t)
+            embed(out: ckpt, tokens: ws.tokenIds, count: t)
             for l in 0..<nl {
                 layerForward(
                     l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(spans), plan: plan,
@@ -187,7 +188,7 @@ extension LlamaModel {
             // logps = log_softmax(hn·Wᵀ)[target]: dhn = dlogps·(W[target] − E_p[W]), E_p[W] kept by the forward
             TokenLogProbs.backward(
                 dhidden: ws.dhn!, dlogps: ws.dlogps!, expected: ws.expected!, targets: ws.targets, weight: lmHead, rows: rows,
-                rowScratch: ws.headScratch.baseAddress!)
+                rowScratch: ws.headScratch.baseAddress!, targetSlope: logitSoftcap == nil ? nil : ws.targetSlope)
             // hn = rmsnorm(hsel)
             RMSNorm.backward(
                 dinp: ws.dhsel!, dweight: nil, dout: ws.dhn!, inp: ws.hsel, weight: finalNorm, rstd: ws.rstdF, rows: rows, dim: d)
@@ -267,7 +268,8 @@ extension LlamaModel {
                     TokenLogProbs.forward(
                         logps: ws.logps, lse: ws.lseF, logitMeans: ws.means, entropy: ws.entropies, logSumSquares: ws.logSumSquares,
                         argmax: ws.argmax, kl: ws.kl, referenceHidden: rh.baseAddress!, referenceScratch: rs.baseAddress!, expected: expected,
-                        hidden: ws.hn, targets: ws.targets, weight: lmHead, rows: p, scratch: ws.headScratch)
+                        hidden: ws.hn, targets: ws.targets, weight: lmHead, rows: p, scratch: ws.headScratch, softcap: logitSoftcap,
+                        targetSlope: ws.targetSlope)
                 }
             }
             return
@@ -275,7 +277,7 @@ extension LlamaModel {
         TokenLogProbs.forward(
             logps: ws.logps, lse: ws.lseF, logitMeans: ws.means, entropy: ws.entropies, logSumSquares: ws.logSumSquares,
             argmax: ws.argmax, expected: expected, hidden: ws.hn, targets: ws.targets, weight: lmHead, rows: p,
-            scratch: ws.headScratch)
+            scratch: ws.headScratch, softcap: logitSoftcap, targetSlope: ws.targetSlope)
     }
 
     /// Gathers the head's outputs into per-group results (sums in Double, stored as Float).

@@ -52,6 +52,11 @@ final class Workspace {
     let gate: UnsafeMutablePointer<Float>  // (T, F)
     let up: UnsafeMutablePointer<Float>  // (T, F)
     let h: UnsafeMutablePointer<Float>  // (T, F)
+    let attnOut: UnsafeMutablePointer<Float>  // (T, D) Gemma: attention output before its norm
+    let rstdA: UnsafeMutablePointer<Float>  // (T)
+    let mlpOut: UnsafeMutablePointer<Float>  // (T, D) Gemma: MLP output before its norm
+    let rstdM: UnsafeMutablePointer<Float>  // (T)
+    let normed: UnsafeMutablePointer<Float>  // (T, D) Gemma: a normed output before the residual add
     let loraTmp: UnsafeMutablePointer<Float>  // (7, T, R) inp·Aᵀ per target
     let drop: UnsafeMutablePointer<Float>?  // (T, maxIn) dropped LoRA input
 
@@ -65,6 +70,7 @@ final class Workspace {
     let entropies: UnsafeMutablePointer<Float>  // (P) −Σ p·log p of each scored row's distribution
     let logSumSquares: UnsafeMutablePointer<Float>  // (P) log Σ p² (WPO)
     let kl: UnsafeMutablePointer<Float>  // (P) KL(policy ‖ reference), when the reference's hidden states are given
+    let targetSlope: UnsafeMutablePointer<Float>  // (P) soft-capped logits: 1 − tanh² at each target
     let argmax: UnsafeMutablePointer<Int32>  // (P) first index of each scored row's largest logit
     let targets: UnsafeMutablePointer<Int32>  // (P)
     let rowIndex: UnsafeMutablePointer<Int32>  // (P) stream row of each scored token's logits
@@ -110,7 +116,8 @@ final class Workspace {
         let attn = Attention.scratchFloats(
             tokens: t, maxSegmentLength: t, kvHeads: kvHeads, headDim: c.headDim, threads: size.threads)
         let head = max(
-            TokenLogProbs.scratchFloats(rows: p, dim: d, vocab: lmHead.rows, dtype: lmHead.dtype),
+            TokenLogProbs.scratchFloats(
+                rows: p, dim: d, vocab: lmHead.rows, dtype: lmHead.dtype, softcap: c.finalLogitSoftcapping != nil),
             TokenLogProbs.logitsScratchFloats(dim: d, vocab: lmHead.rows, dtype: lmHead.dtype), 1)
 
         // Offsets first, then one allocation.
@@ -125,9 +132,11 @@ final class Workspace {
             kRaw: reserve(qk ? t * kvd : 0), qRstd: reserve(qk ? t * heads : 0), kRstd: reserve(qk ? t * kvHeads : 0),
             q: reserve(t * qd), k: reserve(t * kvd), v: reserve(t * kvd), att: reserve(t * qd), lse: reserve(t * heads),
             x2: reserve(t * d), ln2: reserve(t * d), rstd2: reserve(t), gate: reserve(t * f), up: reserve(t * f),
-            h: reserve(t * f), loraTmp: reserve(7 * t * max(r, 1)), drop: reserve(size.dropout ? t * maxIn : 0),
+            h: reserve(t * f), attnOut: reserve(c.isGemma ? t * d : 0), rstdA: reserve(c.isGemma ? t : 0),
+            mlpOut: reserve(c.isGemma ? t * d : 0), rstdM: reserve(c.isGemma ? t : 0), normed: reserve(c.isGemma ? t * d : 0),
+            loraTmp: reserve(7 * t * max(r, 1)), drop: reserve(size.dropout ? t * maxIn : 0),
             hsel: reserve(p * d), hn: reserve(p * d), rstdF: reserve(p), logps: reserve(p), lseF: reserve(p), means: reserve(p),
-            entropies: reserve(p), logSumSquares: reserve(p), kl: reserve(p),
+            entropies: reserve(p), logSumSquares: reserve(p), kl: reserve(p), targetSlope: reserve(p),
             linear: reserve(linear), attn: reserve(attn), head: reserve(head)
         )
         let tr = size.training
@@ -160,9 +169,12 @@ final class Workspace {
         qRstd = at(ids.qRstd); kRstd = at(ids.kRstd)
         q = at(ids.q); k = at(ids.k); v = at(ids.v); att = at(ids.att); lse = at(ids.lse)
         x2 = at(ids.x2); ln2 = at(ids.ln2); rstd2 = at(ids.rstd2)
-        gate = at(ids.gate); up = at(ids.up); h = at(ids.h); loraTmp = at(ids.loraTmp); drop = opt(ids.drop)
+        gate = at(ids.gate); up = at(ids.up); h = at(ids.h)
+        attnOut = at(ids.attnOut); rstdA = at(ids.rstdA); mlpOut = at(ids.mlpOut); rstdM = at(ids.rstdM); normed = at(ids.normed)
+        loraTmp = at(ids.loraTmp); drop = opt(ids.drop)
         hsel = at(ids.hsel); hn = at(ids.hn); rstdF = at(ids.rstdF); logps = at(ids.logps); lseF = at(ids.lseF)
         means = at(ids.means); entropies = at(ids.entropies); logSumSquares = at(ids.logSumSquares); kl = at(ids.kl)
+        targetSlope = at(ids.targetSlope)
         argmax = targetBlock.baseAddress! + 2 * p + 2 * t
         targets = targetBlock.baseAddress!
         rowIndex = targetBlock.baseAddress! + p

@@ -1,7 +1,8 @@
 // Model → a GGUF file llama.cpp loads (ggml's docs/gguf.md; names as llama.cpp's gguf-py constants.py): `general.*` and `<arch>.*` keys, the
 // tokenizer as `tokenizer.ggml.*`, tensors renamed Hugging Face → GGUF (GGUFTensorNames, the importer's
 // table read backwards), llama's Q/K rows permuted back to GGML's adjacent-pair RoPE order, Llama 3
-// rope scaling as `rope_freqs.weight`, 1-D tensors always F32, no `output.weight` when tied.
+// rope scaling as `rope_freqs.weight`, 1-D tensors always F32, no `output.weight` when tied. Gemma's norm
+// weights are written as w + 1, as llama.cpp's converter does.
 
 import Foundation
 import TensorFile
@@ -29,6 +30,14 @@ public enum GGUFExporter {
         let meta = source.metadata
         let config = meta.config
         var notes: [String] = []
+        if config.isGemma, let q = config.queryPreAttnScalar {
+            let big = config.numHiddenLayers == (config.architecture == .gemma2 ? 46 : 62)
+            let llamaCpp = Double(big ? config.hiddenSize / config.numAttentionHeads : config.headDim)
+            if q != llamaCpp {
+                notes.append(
+                    "query_pre_attn_scalar \(q) has no GGUF key; llama.cpp (and a re-import) will scale attention by \(llamaCpp)^-1/2")
+            }
+        }
 
         // MARK: Tensors
         struct Planned {
@@ -42,7 +51,7 @@ public enum GGUFExporter {
         let plan = try Converter.plan(source)
         for t in plan {
             if t.name == "lm_head.weight" && config.tieWordEmbeddings { continue }
-            guard let g = ggufName(t.name) else {
+            guard let g = GGUFTensorNames.ggufName(t.name, gemma: config.isGemma) else {
                 throw ModelFileError(.unsupported, path, "tensor \(t.name) has no GGUF name in a \(config.architecture.rawValue) model")
             }
             var outType = t.shape.count == 1 ? GGMLType.f32 : type
@@ -84,6 +93,7 @@ public enum GGUFExporter {
             } else {
                 ropeFactors!.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: count) }
             }
+            if config.isGemma, p.out.name.hasSuffix("norm.weight") { for j in 0..<count { buffer[j] += 1 } }
             try encode(buffer, p.out, permuteHeads: p.permuteHeads, headDim: config.headDim, scratch: &scratch, writer: writer)
             progress?(i + 1, planned.count)
         }
@@ -150,6 +160,13 @@ public enum GGUFExporter {
         }
     }
 
+    /// The layer kinds llama.cpp gives a Gemma GGUF: Gemma 2's even layers slide (swa pattern 2), Gemma 3's all
+    /// but every 6th (swa pattern 6).
+    public static func gemmaLayerTypes(_ arch: ModelConfig.Architecture, layers: Int) -> [String] {
+        let pattern = arch == .gemma3 ? 6 : 2
+        return (0..<layers).map { $0 % pattern < pattern - 1 ? "sliding_attention" : "full_attention" }
+    }
+
     /// Every key, in the order llama.cpp's converter writes them.
     public static func metadata(_ m: MTFMetadata, type: GGMLType, name: String) throws -> [(key: String, value: GGUFValue)] {
         let c = m.config
@@ -183,6 +200,29 @@ public enum GGUFExporter {
             (p + "rope.freq_base", .float32(Float(c.ropeTheta))),
             (p + "attention.layer_norm_rms_epsilon", .float32(Float(c.rmsNormEps))),
         ]
+        if c.isGemma {
+            // llama.cpp's Gemma2Model/Gemma3Model keys; query_pre_attn_scalar has none (llama.cpp derives the scale), and
+            // the layer kinds and Gemma 3's local RoPE base are fixed there: anything else cannot be written.
+            if let types = c.layerTypes, types != gemmaLayerTypes(c.architecture, layers: c.numHiddenLayers) {
+                throw ModelFileError(
+                    .unsupported, origin,
+                    "layer_types \(types) cannot be written to GGUF: llama.cpp's \(arch) has \(gemmaLayerTypes(c.architecture, layers: c.numHiddenLayers))"
+                )
+            }
+            if c.architecture == .gemma3, let local = c.ropeLocalBaseFreq, local != 10000 {
+                throw ModelFileError(.unsupported, origin, "rope_local_base_freq \(local) cannot be written to GGUF: llama.cpp's gemma3 uses 10000")
+            }
+            if let cap = c.attnLogitSoftcapping {
+                guard c.architecture == .gemma2 else {
+                    throw ModelFileError(.unsupported, origin, "attn_logit_softcapping cannot be written to a gemma3 GGUF (llama.cpp has none)")
+                }
+                kv.append((p + "attn_logit_softcapping", .float32(Float(cap))))
+            }
+            if let cap = c.finalLogitSoftcapping { kv.append((p + "final_logit_softcapping", .float32(Float(cap)))) }
+            // The sliding layers' window (their kinds are llama.cpp's fixed layout, checked above); without one every
+            // layer attends globally, which a window as long as the context is too.
+            kv.append((p + "attention.sliding_window", try u32(c.slidingWindow ?? c.maxPositionEmbeddings, "sliding_window")))
+        }
         if let s = c.ropeScaling {
             switch s.ropeType {
             case "llama3": break  // rope_freqs.weight carries it
@@ -190,7 +230,7 @@ public enum GGUFExporter {
             default: throw ModelFileError(.unsupported, origin, "rope scaling \(s.ropeType) cannot be written to GGUF (linear, llama3)")
             }
         }
-        if let w = c.slidingWindow {
+        if let w = c.slidingWindow, !c.isGemma {
             guard (0..<c.numHiddenLayers).allSatisfy({ c.attentionWindow(layer: $0) == w }) else {
                 throw ModelFileError(
                     .unsupported, origin, "a sliding window on some layers only (layer_types) cannot be written to a \(arch) GGUF")

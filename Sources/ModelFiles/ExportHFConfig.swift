@@ -73,6 +73,31 @@ public enum HFConfigWriter {
                 let types = c.layerTypes ?? Array(repeating: "sliding_attention", count: c.numHiddenLayers)
                 f["layer_types"] = .array(types.map { .string($0) })
             }
+        case .gemma2, .gemma3:
+            let gemma3 = c.architecture == .gemma3
+            f["architectures"] = .array([.string(gemma3 ? "Gemma3ForCausalLM" : "Gemma2ForCausalLM")])
+            f["model_type"] = .string(gemma3 ? "gemma3_text" : "gemma2")
+            f["attention_bias"] = .bool(c.attentionBias)
+            f["hidden_activation"] = .string(c.hiddenAct)
+            f["hidden_act"] = nil
+            // Gemma2Config types it as an int (strictly checked on load); any integral value is written as one.
+            f["query_pre_attn_scalar"] = c.queryPreAttnScalar.map { $0 == $0.rounded() && abs($0) < 1e9 ? .int(Int($0)) : .double($0) } ?? .null
+            f["attn_logit_softcapping"] = c.attnLogitSoftcapping.map { .double($0) } ?? .null
+            f["final_logit_softcapping"] = c.finalLogitSoftcapping.map { .double($0) } ?? .null
+            // Without a window every layer attends globally: a window as long as the context is the same model.
+            f["sliding_window"] = .int(c.slidingWindow ?? c.maxPositionEmbeddings)
+            f["layer_types"] = .array(
+                (0..<c.numHiddenLayers).map {
+                    .string(c.isSlidingLayer($0) || (c.layerTypes == nil && $0 % 2 == 0) ? "sliding_attention" : "full_attention")
+                })
+            if gemma3 {
+                // transformers 5 keeps one rope_parameters per layer type; the sliding layers' RoPE is never scaled.
+                f["rope_parameters"] = .sorted([
+                    "full_attention": try rope(c),
+                    "sliding_attention": .sorted(["rope_theta": .double(c.ropeLocalBaseFreq ?? 10000), "rope_type": .string("default")]),
+                ])
+                f["use_bidirectional_attention"] = .bool(false)
+            }
         }
         return .sorted(f)
     }

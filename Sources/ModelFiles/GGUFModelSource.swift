@@ -1,7 +1,9 @@
 // GGUF → model: the architecture config from `<arch>.*` keys (ggml's docs/gguf.md, "LLM"), tensors
 // renamed to Hugging Face names (llama.cpp's gguf-py constants.py and tensor_mapping.py) and dequantized
 // with the llama Q/K permutation undone, the tokenizer from `tokenizer.ggml.*` and the chat template.
-// Architectures: llama (also SmolLM2, and Mistral: a llama with attention.sliding_window), qwen2, qwen3.
+// Architectures: llama (also SmolLM2, and Mistral: a llama with attention.sliding_window), qwen2, qwen3, gemma2,
+// gemma3 (text). llama.cpp stores Gemma's norm weights with the + 1 of its (1 + w) RMSNorm added; the importer
+// subtracts it, so the MTF keeps Hugging Face's values.
 
 import Foundation
 import TensorFile
@@ -17,6 +19,8 @@ public final class GGUFModelSource: ModelSource {
         let info: GGUFTensorInfo
         /// Heads to un-permute rows with (llama Q and K), nil for every other tensor.
         let permuteHeads: Int?
+        /// Gemma norm weights: llama.cpp's w + 1, read back as w.
+        var minusOne = false
     }
 
     public convenience init(path: String) throws {
@@ -35,7 +39,7 @@ public final class GGUFModelSource: ModelSource {
         var list: [SourceTensor] = []
         for t in file.tensors {
             if t.name == "rope_freqs.weight" { continue }  // recomputed from config.ropeScaling
-            guard let hf = GGUFTensorNames.hfName(t.name, layers: config.numHiddenLayers) else {
+            guard let hf = GGUFTensorNames.hfName(t.name, layers: config.numHiddenLayers, gemma: config.isGemma) else {
                 throw ModelFileError(
                     .unsupported, file.path, "tensor \(t.name) has no Hugging Face counterpart in a \(config.architecture.rawValue) model",
                     at: "tensor \(t.name)")
@@ -63,7 +67,7 @@ public final class GGUFModelSource: ModelSource {
                         at: "tensor \(t.name)")
                 }
             }
-            entries[hf] = Entry(info: t, permuteHeads: heads)
+            entries[hf] = Entry(info: t, permuteHeads: heads, minusOne: config.isGemma && hf.hasSuffix("norm.weight"))
             list.append(SourceTensor(name: hf, shape: t.shape, sourceDType: t.type.description))
         }
         var finalConfig = config
@@ -101,6 +105,7 @@ public final class GGUFModelSource: ModelSource {
         let rows = cols == 0 ? 0 : info.elementCount / cols
         guard let heads = e.permuteHeads else {
             info.type.dequantize(src.baseAddress!, into: dst, count: info.elementCount)
+            if e.minusOne { for i in 0..<info.elementCount { dst[i] -= 1 } }
             return
         }
         let headDim = (info.ne.count >= 2 ? rows : info.elementCount) / heads
@@ -145,10 +150,14 @@ public final class GGUFModelSource: ModelSource {
         case "llama": arch = .llama
         case "qwen2": arch = .qwen2
         case "qwen3": arch = .qwen3
+        case "gemma2": arch = .gemma2
+        case "gemma3": arch = .gemma3
         default:
             throw ModelFileError(
-                .unsupported, file.path, "architecture \(archName) is not supported (llama, qwen2, qwen3)", at: "key general.architecture")
+                .unsupported, file.path, "architecture \(archName) is not supported (llama, qwen2, qwen3, gemma2, gemma3)",
+                at: "key general.architecture")
         }
+        let gemma = arch == .gemma2 || arch == .gemma3
         let p = archName + "."
         let hidden = try k.requiredInt(p + "embedding_length")
         let heads = try k.requiredInt(p + "attention.head_count")
@@ -180,7 +189,13 @@ public final class GGUFModelSource: ModelSource {
         guard let vocab else {
             throw ModelFileError(.missing, file.path, "neither \(p)vocab_size nor tokenizer.ggml.tokens is present")
         }
-        // A window on every layer (llama.cpp's key; a llama with one is Mistral, as transformers names it).
+        let layers = try k.requiredInt(p + "block_count")
+        // llama.cpp has no query_pre_attn_scalar key: it scales by head_dim^-1/2, and by (hidden/heads)^-1/2 for
+        // the 27B shapes only (llama-model.cpp: Gemma 2 with 46 layers, Gemma 3 with 62).
+        let bigGemma = arch == .gemma2 ? layers == 46 : layers == 62
+        let queryPreAttnScalar = gemma ? Double(bigGemma ? hidden / max(heads, 1) : headDim) : nil
+        // A window (llama.cpp's key): on every layer of a llama, which makes it Mistral as transformers names it; on
+        // the sliding layers of a Gemma.
         let window = try k.int(p + "attention.sliding_window").flatMap { $0 > 0 ? $0 : nil }
         if window != nil && arch == .llama { arch = .mistral }
         var eos: [Int] = []
@@ -188,13 +203,17 @@ public final class GGUFModelSource: ModelSource {
         if let e = try k.int("tokenizer.ggml.eot_token_id"), !eos.contains(e) { eos.append(e) }
         return ModelConfig(
             architecture: arch, hiddenSize: hidden, intermediateSize: try k.requiredInt(p + "feed_forward_length"),
-            numHiddenLayers: try k.requiredInt(p + "block_count"), numAttentionHeads: heads, numKeyValueHeads: kvHeads,
+            numHiddenLayers: layers, numAttentionHeads: heads, numKeyValueHeads: kvHeads,
             headDim: headDim, rmsNormEps: try k.requiredDouble(p + "attention.layer_norm_rms_epsilon"),
             ropeTheta: try k.double(p + "rope.freq_base") ?? 10000, ropeScaling: scaling,
             maxPositionEmbeddings: try k.int(p + "context_length") ?? 2048, vocabSize: vocab, tieWordEmbeddings: true,
-            attentionBias: arch == .qwen2, qkNorm: arch == .qwen3, hiddenAct: "silu",
+            attentionBias: arch == .qwen2, qkNorm: arch == .qwen3 || arch == .gemma3, hiddenAct: gemma ? "gelu_pytorch_tanh" : "silu",
             bosTokenId: try k.int("tokenizer.ggml.bos_token_id"), eosTokenIds: eos,
-            padTokenId: try k.int("tokenizer.ggml.padding_token_id"), slidingWindow: window)
+            padTokenId: try k.int("tokenizer.ggml.padding_token_id"), slidingWindow: window, queryPreAttnScalar: queryPreAttnScalar,
+            attnLogitSoftcapping: gemma ? try k.double(p + "attn_logit_softcapping") : nil,
+            finalLogitSoftcapping: gemma ? try k.double(p + "final_logit_softcapping") : nil,
+            // llama.cpp's fixed layouts: Gemma 2's even layers slide; Gemma 3's slide but every 6th, with RoPE base 10000.
+            ropeLocalBaseFreq: arch == .gemma3 ? 10000 : nil, layerTypes: gemma ? GGUFExporter.gemmaLayerTypes(arch, layers: layers) : nil)
     }
 }
 

@@ -1,5 +1,7 @@
 // GGUF ↔ Hugging Face tensor names (formats.md §2), one table read in both directions: the importer maps
-// `blk.N.attn_q.weight` → `model.layers.N.self_attn.q_proj.weight`, the exporter the other way.
+// `blk.N.attn_q.weight` → `model.layers.N.self_attn.q_proj.weight`, the exporter the other way. Gemma's four
+// norms per layer take a table of their own (gguf-py's GEMMA2/GEMMA3 mapping: ffn_norm is the
+// pre-feedforward norm there, post_attention_norm and post_ffw_norm the output norms).
 
 enum GGUFTensorNames {
     /// Whole-model tensors: (GGUF, Hugging Face).
@@ -24,23 +26,33 @@ enum GGUFTensorNames {
         ("ffn_down", "mlp.down_proj"),
     ]
 
+    /// Gemma's per-layer modules: the llama table with its own norms.
+    static let gemmaLayer: [(gguf: String, hf: String)] =
+        layer.filter { $0.gguf != "ffn_norm" } + [
+            ("ffn_norm", "pre_feedforward_layernorm"),
+            ("post_attention_norm", "post_attention_layernorm"),
+            ("post_ffw_norm", "post_feedforward_layernorm"),
+        ]
+
     private static let hfOfModel = Dictionary(uniqueKeysWithValues: model.map { ($0.gguf, $0.hf) })
     private static let ggufOfModel = Dictionary(uniqueKeysWithValues: model.map { ($0.hf, $0.gguf) })
     private static let hfOfLayer = Dictionary(uniqueKeysWithValues: layer.map { ($0.gguf, $0.hf) })
     private static let ggufOfLayer = Dictionary(uniqueKeysWithValues: layer.map { ($0.hf, $0.gguf) })
+    private static let hfOfGemmaLayer = Dictionary(uniqueKeysWithValues: gemmaLayer.map { ($0.gguf, $0.hf) })
+    private static let ggufOfGemmaLayer = Dictionary(uniqueKeysWithValues: gemmaLayer.map { ($0.hf, $0.gguf) })
 
     /// GGUF name → Hugging Face name, nil when there is none or the block index is not below `layers`.
-    static func hfName(_ name: String, layers: Int) -> String? {
+    static func hfName(_ name: String, layers: Int, gemma: Bool = false) -> String? {
         if let hf = hfOfModel[name] { return hf }
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "blk", let n = layerIndex(parts[1]), n < layers, parts[3] == "weight" || parts[3] == "bias",
-            let module = hfOfLayer[String(parts[2])]
+            let module = (gemma ? hfOfGemmaLayer : hfOfLayer)[String(parts[2])]
         else { return nil }
         return "model.layers.\(n).\(module).\(parts[3])"
     }
 
     /// Hugging Face name → GGUF name, nil when there is none.
-    static func ggufName(_ name: String) -> String? {
+    static func ggufName(_ name: String, gemma: Bool = false) -> String? {
         if let g = ggufOfModel[name] { return g }
         let prefix = "model.layers."
         guard name.hasPrefix(prefix) else { return nil }
@@ -48,7 +60,7 @@ enum GGUFTensorNames {
         guard let dot = rest.firstIndex(of: "."), let n = layerIndex(rest[..<dot]) else { return nil }
         let module = rest[rest.index(after: dot)...]
         for suffix in ["weight", "bias"] where module.hasSuffix("." + suffix) {
-            guard let g = ggufOfLayer[String(module.dropLast(suffix.count + 1))] else { return nil }
+            guard let g = (gemma ? ggufOfGemmaLayer : ggufOfLayer)[String(module.dropLast(suffix.count + 1))] else { return nil }
             return "blk.\(n).\(g).\(suffix)"
         }
         return nil

@@ -1,6 +1,6 @@
 // Hugging Face config.json → ModelConfig (transformers' configuration_llama.py and its siblings), reading
 // both the transformers 4 spellings (rope_theta, rope_scaling, torch_dtype) and the transformers 5 ones
-// (rope_parameters, dtype). model_type llama, mistral, qwen2, qwen3.
+// (rope_parameters, dtype). model_type llama, mistral, qwen2, qwen3, gemma2, gemma3_text.
 
 import JSON
 import TensorFile
@@ -19,15 +19,43 @@ public enum HFConfig {
         case "mistral": arch = .mistral
         case "qwen2": arch = .qwen2
         case "qwen3": arch = .qwen3
+        case "gemma2": arch = .gemma2
+        case "gemma3_text": arch = .gemma3
+        case "gemma3":
+            throw ModelFileError(
+                .unsupported, path,
+                "model_type gemma3 (the multimodal Gemma3ForConditionalGeneration) is not supported; only the text model gemma3_text is",
+                at: "key model_type")
         default:
-            throw ModelFileError(.unsupported, path, "model_type \(modelType) is not supported (llama, mistral, qwen2, qwen3)", at: "key model_type")
+            throw ModelFileError(
+                .unsupported, path, "model_type \(modelType) is not supported (llama, mistral, qwen2, qwen3, gemma2, gemma3_text)",
+                at: "key model_type")
         }
+        let gemma = arch == .gemma2 || arch == .gemma3
         let hidden = try f.requiredInt("hidden_size")
         let heads = try f.requiredInt("num_attention_heads")
         let kvHeads = try f.int("num_key_value_heads") ?? heads
 
         // RoPE: transformers 5 nests theta and scaling in rope_parameters; 4 has them at the top level.
-        let params = try f.object("rope_parameters")
+        var params = try f.object("rope_parameters")
+        // Gemma 3: transformers 5 nests one rope_parameters per layer type; 4 has rope_local_base_freq for the sliding
+        // layers beside rope_theta/rope_scaling for the global ones. The sliding layers' RoPE is never scaled.
+        var localTheta: Double?
+        if arch == .gemma3 {
+            if let full = try params?.object("full_attention") {
+                if let sliding = try params?.object("sliding_attention") {
+                    let type = try sliding.string("rope_type") ?? "default"
+                    guard type == "default" else {
+                        throw ModelFileError(
+                            .unsupported, path, "rope type \(type) of the sliding layers is not supported (default)",
+                            at: "key \(sliding.prefix)rope_type")
+                    }
+                    localTheta = try sliding.double("rope_theta")
+                }
+                params = full
+            }
+            localTheta = try localTheta ?? f.double("rope_local_base_freq") ?? 10000
+        }
         let theta = try params?.double("rope_theta") ?? f.double("rope_theta") ?? 10000
         var scaling: RopeScaling?
         if let s = try params ?? f.object("rope_scaling") {
@@ -79,6 +107,9 @@ public enum HFConfig {
             }
         case .llama:
             break
+        case .gemma2, .gemma3:
+            // On the layers layer_types marks sliding (read below); 4096 is both configs' default.
+            window = try f.int("sliding_window") ?? 4096
         }
 
         var eos: [Int] = []
@@ -92,17 +123,57 @@ public enum HFConfig {
             }
         }
         let attentionBias = try f.bool("attention_bias") ?? false
+        // Gemma 2's defaults (Gemma2Config) apply when a key is absent; an explicit null switches a cap off.
+        func optionalNumber(_ key: String, default value: Double?) throws -> Double? {
+            guard let v = json[key] else { return value }
+            return v.isNull ? nil : try f.double(key)
+        }
+        // Which layers slide: layer_types, else Gemma 3's sliding_window_pattern (every pattern-th layer global), else
+        // Gemma 2's alternation (even layers slide).
+        if gemma {
+            if let v = json["layer_types"], !v.isNull {
+                guard let a = v.array, a.allSatisfy({ $0.string != nil }) else {
+                    throw ModelFileError(.malformed, path, "layer_types must be a list of strings", at: "key layer_types")
+                }
+                layerTypes = a.map { $0.string! }
+            } else {
+                let n = try f.requiredInt("num_hidden_layers")
+                let pattern = try arch == .gemma3 ? f.int("sliding_window_pattern") ?? f.int("_sliding_window_pattern") ?? 6 : 2
+                guard pattern >= 1 else {
+                    throw ModelFileError(.unsupported, path, "sliding_window_pattern \(pattern) must be ≥ 1", at: "key sliding_window_pattern")
+                }
+                layerTypes = (0..<n).map { (arch == .gemma3 ? ($0 + 1) % pattern != 0 : $0 % 2 == 0) ? "sliding_attention" : "full_attention" }
+            }
+        }
+        let hiddenAct: String
+        if gemma {
+            hiddenAct = try f.string("hidden_activation") ?? f.string("hidden_act") ?? "gelu_pytorch_tanh"
+            if try f.bool("use_bidirectional_attention") == true {
+                throw ModelFileError(.unsupported, path, "use_bidirectional_attention true is not supported", at: "key use_bidirectional_attention")
+            }
+        } else {
+            hiddenAct = try f.string("hidden_act") ?? f.string("hidden_activation") ?? "silu"
+        }
         return ModelConfig(
             architecture: arch, hiddenSize: hidden, intermediateSize: try f.requiredInt("intermediate_size"),
             numHiddenLayers: layers, numAttentionHeads: heads, numKeyValueHeads: kvHeads,
             headDim: try f.int("head_dim") ?? (heads > 0 ? hidden / heads : 0),
             rmsNormEps: try f.double("rms_norm_eps") ?? 1e-6, ropeTheta: theta, ropeScaling: scaling,
-            maxPositionEmbeddings: try f.int("max_position_embeddings") ?? 2048, vocabSize: try f.requiredInt("vocab_size"),
-            tieWordEmbeddings: try f.bool("tie_word_embeddings") ?? false,
-            attentionBias: arch == .qwen2 || attentionBias, qkNorm: arch == .qwen3,
-            hiddenAct: try f.string("hidden_act") ?? f.string("hidden_activation") ?? "silu",
-            bosTokenId: try f.int("bos_token_id"), eosTokenIds: eos, padTokenId: try f.int("pad_token_id"), slidingWindow: window,
-            layerTypes: layerTypes)
+            maxPositionEmbeddings: try f.int("max_position_embeddings") ?? (arch == .gemma3 ? 131_072 : gemma ? 8192 : 2048),
+            vocabSize: try f.requiredInt("vocab_size"),
+            tieWordEmbeddings: try f.bool("tie_word_embeddings") ?? gemma,
+            attentionBias: arch == .qwen2 || attentionBias, qkNorm: arch == .qwen3 || arch == .gemma3, hiddenAct: hiddenAct,
+            bosTokenId: try f.int("bos_token_id"), eosTokenIds: eos, padTokenId: try f.int("pad_token_id"),
+            slidingWindow: window, queryPreAttnScalar: gemma ? try optionalNumber("query_pre_attn_scalar", default: 256) : nil,
+            // Gemma3TextConfig has no caps by default.
+            attnLogitSoftcapping: gemma ? try optionalNumber("attn_logit_softcapping", default: arch == .gemma3 ? nil : 50) : nil,
+            finalLogitSoftcapping: gemma ? try optionalNumber("final_logit_softcapping", default: arch == .gemma3 ? nil : 30) : nil,
+            ropeLocalBaseFreq: localTheta, layerTypes: layerTypes)
+    }
+
+    /// Reads and parses the config.json at `path`.
+    public static func modelConfig(path: String, notes: inout [String]) throws -> ModelConfig {
+        try modelConfig(try JSONValue.read(path), path: path, notes: &notes)
     }
 
     /// The checkpoint's stored dtype name (torch_dtype in transformers 4, dtype in 5), if given.

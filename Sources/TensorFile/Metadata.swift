@@ -27,6 +27,9 @@ public struct RopeScaling: Codable, Sendable, Equatable {
 public struct ModelConfig: Codable, Sendable, Equatable {
     public enum Architecture: String, Codable, Sendable, CaseIterable {
         case llama, qwen2, qwen3
+        /// Gemma 2 / Gemma 3 text: (1 + w) RMSNorms (the file keeps Hugging Face's w), four norms per layer,
+        /// embeddings scaled by √D, GeGLU, query_pre_attn_scalar, soft-capping (Gemma 2), q/k norms (Gemma 3).
+        case gemma2, gemma3
         /// Llama's layout with sliding-window attention (transformers' MistralForCausalLM).
         case mistral
     }
@@ -58,6 +61,28 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Per layer "sliding_attention" or "full_attention" (transformers' layer_types); nil with a window: every
     /// layer slides.
     public var layerTypes: [String]?
+    /// Gemma: the attention scale is query_pre_attn_scalar^-1/2 instead of head_dim^-1/2.
+    public var queryPreAttnScalar: Double?
+    /// Gemma 2: attention scores become cap·tanh(scores/cap) before the softmax.
+    public var attnLogitSoftcapping: Double?
+    /// Gemma 2: logits become cap·tanh(logits/cap).
+    public var finalLogitSoftcapping: Double?
+    /// Gemma 3: the RoPE base of the sliding-window layers (rope_local_base_freq; no scaling there). The global
+    /// layers use ropeTheta and ropeScaling.
+    public var ropeLocalBaseFreq: Double?
+
+    /// Whether layer `l` is a sliding-window layer (its RoPE is the local one for Gemma 3).
+    public func isSlidingLayer(_ l: Int) -> Bool { layerTypes.map { l < $0.count && $0[l] == "sliding_attention" } ?? false }
+
+    /// Gemma's layout: (1 + w) norms, post-attention and post-MLP norms, embeddings scaled by √D.
+    public var isGemma: Bool { architecture == .gemma2 || architecture == .gemma3 }
+
+    /// The factor the token embeddings are multiplied by: √D rounded to f32 for Gemma (transformers
+    /// multiplies by a tensor of the hidden states' dtype), nil otherwise.
+    public var embeddingScale: Float? { isGemma ? Float(Double(hiddenSize).squareRoot()) : nil }
+
+    /// The attention's score scale: query_pre_attn_scalar^-1/2 when set, head_dim^-1/2 otherwise.
+    public var attentionScale: Float { Float(1 / (queryPreAttnScalar ?? Double(headDim)).squareRoot()) }
 
     public init(
         architecture: Architecture, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int,
@@ -65,6 +90,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         ropeTheta: Double, ropeScaling: RopeScaling? = nil, maxPositionEmbeddings: Int, vocabSize: Int,
         tieWordEmbeddings: Bool, attentionBias: Bool = false, qkNorm: Bool = false, hiddenAct: String = "silu",
         bosTokenId: Int? = nil, eosTokenIds: [Int] = [], padTokenId: Int? = nil, slidingWindow: Int? = nil,
+        queryPreAttnScalar: Double? = nil, attnLogitSoftcapping: Double? = nil, finalLogitSoftcapping: Double? = nil,
+        ropeLocalBaseFreq: Double? = nil,
         layerTypes: [String]? = nil
     ) {
         self.architecture = architecture
@@ -88,6 +115,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.padTokenId = padTokenId
         self.slidingWindow = slidingWindow
         self.layerTypes = layerTypes
+        self.queryPreAttnScalar = queryPreAttnScalar
+        self.attnLogitSoftcapping = attnLogitSoftcapping
+        self.finalLogitSoftcapping = finalLogitSoftcapping
+        self.ropeLocalBaseFreq = ropeLocalBaseFreq
     }
 
     /// The attention window of layer `l`, nil for full attention.
@@ -116,7 +147,18 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         guard rmsNormEps > 0, rmsNormEps.isFinite else { throw ConfigError("rms_norm_eps must be > 0") }
         guard ropeTheta > 0, ropeTheta.isFinite else { throw ConfigError("rope_theta must be > 0") }
-        guard hiddenAct == "silu" else { throw ConfigError("hidden_act \(hiddenAct) is not supported (only silu)") }
+        let act = isGemma ? "gelu_pytorch_tanh" : "silu"
+        guard hiddenAct == act else {
+            throw ConfigError("hidden_act \(hiddenAct) is not supported for \(architecture.rawValue) (only \(act))")
+        }
+        for (v, name) in [
+            (queryPreAttnScalar, "query_pre_attn_scalar"), (attnLogitSoftcapping, "attn_logit_softcapping"),
+            (finalLogitSoftcapping, "final_logit_softcapping"),
+        ] {
+            if let v { guard v > 0, v.isFinite else { throw ConfigError("\(name) must be > 0, got \(v)") } }
+        }
+        if let r = ropeLocalBaseFreq, !(r > 0 && r.isFinite) { throw ConfigError("rope_local_base_freq must be > 0, got \(r)") }
+
         try positive(maxPositionEmbeddings, "max_position_embeddings")
         if let s = ropeScaling {
             guard s.factor.isFinite, s.factor > 0 else { throw ConfigError("rope_scaling.factor must be > 0, got \(s.factor)") }
@@ -168,6 +210,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             }
             if qkNorm {
                 list += [(p + "self_attn.q_norm.weight", [headDim]), (p + "self_attn.k_norm.weight", [headDim])]
+            }
+            if isGemma {
+                list += [(p + "pre_feedforward_layernorm.weight", [d]), (p + "post_feedforward_layernorm.weight", [d])]
             }
         }
         return list

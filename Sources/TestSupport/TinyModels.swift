@@ -24,6 +24,15 @@ public struct TinyShape: Sendable, Equatable {
     public var rmsNormEps = 1e-6
     public var maxPositions = 256
     public var padTokenId: Int? = nil
+    /// Gemma only: query_pre_attn_scalar and the two soft caps (nil: none).
+    public var queryPreAttnScalar: Double? = nil
+    public var attnLogitSoftcapping: Double? = nil
+    public var finalLogitSoftcapping: Double? = nil
+    /// Gemma 3 only: the sliding layers' RoPE base and the layer kinds.
+    public var ropeLocalBaseFreq: Double? = nil
+    public var layerTypes: [String]? = nil
+    /// The sliding layers' attention window (nil: none).
+    public var slidingWindow: Int? = nil
 
     public init(
         architecture: ModelConfig.Architecture = .llama, dim: Int = 16, heads: Int = 4, kvHeads: Int = 2, headDim: Int? = 4,
@@ -55,7 +64,10 @@ public struct TinyShape: Sendable, Equatable {
             architecture: architecture, hiddenSize: dim, intermediateSize: ffn, numHiddenLayers: layers, numAttentionHeads: heads,
             numKeyValueHeads: kvHeads, headDim: headDim, rmsNormEps: rmsNormEps, ropeTheta: ropeTheta, ropeScaling: ropeScaling,
             maxPositionEmbeddings: maxPositions, vocabSize: vocab, tieWordEmbeddings: tied, attentionBias: bias, qkNorm: qkNorm,
-            bosTokenId: 1, eosTokenIds: [2], padTokenId: padTokenId)
+            hiddenAct: architecture == .gemma2 || architecture == .gemma3 ? "gelu_pytorch_tanh" : "silu",
+            bosTokenId: 1, eosTokenIds: [2], padTokenId: padTokenId, slidingWindow: slidingWindow, queryPreAttnScalar: queryPreAttnScalar,
+            attnLogitSoftcapping: attnLogitSoftcapping, finalLogitSoftcapping: finalLogitSoftcapping, ropeLocalBaseFreq: ropeLocalBaseFreq,
+            layerTypes: layerTypes)
     }
 }
 

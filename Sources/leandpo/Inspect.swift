@@ -38,6 +38,12 @@ struct Inspect: ParsableCommand {
             print(
                 "             vocab \(c.vocabSize), rope_theta \(c.ropeTheta)\(c.ropeScaling.map { " (\($0.ropeType) ×\($0.factor))" } ?? ""), rms_norm_eps \(c.rmsNormEps), tied \(c.tieWordEmbeddings), qkv bias \(c.attentionBias), qk norm \(c.qkNorm)"
             )
+            if c.isGemma {
+                let caps = [c.attnLogitSoftcapping.map { "attention \($0)" }, c.finalLogitSoftcapping.map { "logits \($0)" }].compactMap { $0 }
+                print(
+                    "             gemma: (1 + w) norms, √hidden embeddings, \(c.hiddenAct), query_pre_attn_scalar \(c.queryPreAttnScalar.map { "\($0)" } ?? "-"), soft caps \(caps.isEmpty ? "none" : caps.joined(separator: ", "))"
+                )
+            }
             print("tokenizer    \(tokenizerSummary(t))")
             print("             bos \(t.bosToken ?? "-") eos \(t.eosToken ?? "-") pad \(t.padToken ?? "-"), add_bos \(t.addBosToken)")
             print("chat template \(m.metadata.chatTemplate.map { "\($0.count) chars" } ?? "none")")

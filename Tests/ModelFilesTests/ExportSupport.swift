@@ -51,7 +51,7 @@ struct TinyModel: Sendable, CustomStringConvertible {
     var config: ModelConfig {
         var s = shape
         s.bias = s.bias || s.architecture == .qwen2
-        s.qkNorm = s.architecture == .qwen3
+        s.qkNorm = s.architecture == .qwen3 || s.architecture == .gemma3
         return s.config
     }
 

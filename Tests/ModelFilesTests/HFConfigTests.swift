@@ -102,3 +102,33 @@ func llamaConfigJSON(_ extra: String = "", modelType: String = "llama") -> Strin
     expectModelError("invalid JSON", kind: .malformed) { _ = try parseConfig(#"{"model_type": "llama", "#) }
     expectModelError("mlp_bias true is not supported") { _ = try parseConfig(llamaConfigJSON(#""mlp_bias": true"#)) }
 }
+
+// MARK: - Gemma
+
+@Test func gemma2ConfigReadsItsSettingsAndDefaults() throws {
+    let explicit = try parseConfig(
+        llamaConfigJSON(
+            #""hidden_activation": "gelu_pytorch_tanh", "head_dim": 16, "query_pre_attn_scalar": 24, "attn_logit_softcapping": 50.0, "final_logit_softcapping": null, "sliding_window": 4096"#,
+            modelType: "gemma2"))
+    #expect(explicit.architecture == .gemma2 && explicit.hiddenAct == "gelu_pytorch_tanh" && explicit.headDim == 16)
+    #expect(explicit.queryPreAttnScalar == 24 && explicit.attnLogitSoftcapping == 50 && explicit.finalLogitSoftcapping == nil)
+    #expect(explicit.tieWordEmbeddings && explicit.isGemma && explicit.embeddingScale == Float(Double(32).squareRoot()))
+    #expect(explicit.requiredTensors.contains { $0.name == "model.layers.1.post_feedforward_layernorm.weight" })
+    try explicit.validate()
+    // Absent keys take Gemma2Config's defaults (query_pre_attn_scalar 256, caps 50 and 30).
+    let defaults = try parseConfig(llamaConfigJSON(#""hidden_activation": "gelu_pytorch_tanh""#, modelType: "gemma2"))
+    #expect(defaults.queryPreAttnScalar == 256 && defaults.attnLogitSoftcapping == 50 && defaults.finalLogitSoftcapping == 30)
+}
+
+@Test func unsupportedGemmaVariantsAreNamed() throws {
+    expectModelError("model_type gemma3 (the multimodal", "key model_type", kind: .unsupported) {
+        _ = try parseConfig(llamaConfigJSON(modelType: "gemma3"))
+    }
+    expectModelError("use_bidirectional_attention true is not supported", "key use_bidirectional_attention", kind: .unsupported) {
+        _ = try parseConfig(llamaConfigJSON(#""use_bidirectional_attention": true"#, modelType: "gemma2"))
+    }
+    // Gemma with another activation parses but does not validate (convert refuses it, naming the field).
+    let silu = try parseConfig(llamaConfigJSON(modelType: "gemma2"))
+    #expect(throws: ConfigError.self) { try silu.validate() }
+    do { try silu.validate() } catch { #expect("\(error)".contains("hidden_act silu is not supported for gemma2")) }
+}

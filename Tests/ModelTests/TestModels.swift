@@ -38,6 +38,30 @@ struct TinySpec: Sendable, CustomStringConvertible {
             ropeScaling: RopeScaling(ropeType: "llama3", factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8)))
     static let qwen2 = TinySpec(name: "qwen2", shape: TinyShape(architecture: .qwen2, bias: true))
     static let qwen3 = TinySpec(name: "qwen3", shape: TinyShape(architecture: .qwen3, headDim: 8, qkNorm: true))
+    /// Gemma 2: four (1 + w) norms per layer, GeGLU, √D embeddings, query_pre_attn_scalar ≠ head_dim, caps small
+    /// enough that tanh is far from linear.
+    static let gemma2: TinySpec = {
+        var s = TinySpec(name: "gemma2", shape: TinyShape(architecture: .gemma2, headDim: 8))
+        s.queryPreAttnScalar = 6
+        s.attnLogitSoftcapping = 1.5
+        s.finalLogitSoftcapping = 4
+        // Layer 0 slides with a window shorter than the sequences (5, 9, 12), layer 1 is global.
+        s.layerTypes = ["sliding_attention", "full_attention"]
+        s.slidingWindow = 3
+        return s
+    }()
+    /// Gemma 3: q/k norms (1 + w), no caps, the sliding layer's RoPE at another base than the global layer's
+    /// (which is linearly scaled).
+    static let gemma3: TinySpec = {
+        var s = TinySpec(
+            name: "gemma3",
+            shape: TinyShape(architecture: .gemma3, headDim: 8, qkNorm: true, ropeScaling: RopeScaling(ropeType: "linear", factor: 4)))
+        s.queryPreAttnScalar = 6
+        s.ropeLocalBaseFreq = 100
+        s.layerTypes = ["sliding_attention", "full_attention"]
+        s.slidingWindow = 3
+        return s
+    }()
 }
 
 /// Writes `tensors` (name → f32 values) as an MTF with a placeholder tokenizer, every matrix in `dtype`.
@@ -117,9 +141,12 @@ func modelConfig(hfConfig c: [String: Any]) throws -> ModelConfig {
         switch type {
         case "qwen2": .qwen2
         case "qwen3": .qwen3
+        case "gemma2": .gemma2
+        case "gemma3_text": .gemma3
         case "mistral": .mistral
         default: .llama
         }
+    let gemma = arch == .gemma2 || arch == .gemma3
     let rope = (c["rope_parameters"] as? [String: Any]) ?? (c["rope_scaling"] as? [String: Any]) ?? [:]
     let theta = (rope["rope_theta"] as? Double) ?? (c["rope_theta"] as? Double) ?? 10_000
     var scaling: RopeScaling? = nil
@@ -129,6 +156,7 @@ func modelConfig(hfConfig c: [String: Any]) throws -> ModelConfig {
             highFreqFactor: rope["high_freq_factor"] as? Double,
             originalMaxPositionEmbeddings: rope["original_max_position_embeddings"] as? Int)
     }
+    func number(_ k: String) -> Double? { (c[k] as? Double) ?? (c[k] as? Int).map(Double.init) }
     let heads = try int("num_attention_heads"), hidden = try int("hidden_size")
     let eos: [Int] = (c["eos_token_id"] as? [Int]) ?? ((c["eos_token_id"] as? Int).map { [$0] } ?? [])
     return ModelConfig(
@@ -139,13 +167,23 @@ func modelConfig(hfConfig c: [String: Any]) throws -> ModelConfig {
         maxPositionEmbeddings: try int("max_position_embeddings"), vocabSize: try int("vocab_size"),
         tieWordEmbeddings: c["tie_word_embeddings"] as? Bool ?? false,
         attentionBias: arch == .qwen2 || (c["attention_bias"] as? Bool ?? false), qkNorm: arch == .qwen3,
+        hiddenAct: gemma ? c["hidden_activation"] as? String ?? "gelu_pytorch_tanh" : "silu",
         bosTokenId: c["bos_token_id"] as? Int, eosTokenIds: eos,
-        slidingWindow: arch == .mistral ? c["sliding_window"] as? Int : nil)
+        slidingWindow: arch == .mistral ? c["sliding_window"] as? Int : nil, queryPreAttnScalar: gemma ? number("query_pre_attn_scalar") : nil,
+        attnLogitSoftcapping: gemma ? number("attn_logit_softcapping") : nil,
+        finalLogitSoftcapping: gemma ? number("final_logit_softcapping") : nil)
 }
 
 /// Converts a transformers directory (config.json + model.safetensors) into an MTF in a temp directory.
 func convertFixture(_ dir: URL) throws -> String {
-    let config = try modelConfig(hfConfig: readJSON(dir.appendingPathComponent("config.json")))
+    let json = try readJSON(dir.appendingPathComponent("config.json"))
+    var config = try modelConfig(hfConfig: json)
+    if (json["model_type"] as? String)?.hasPrefix("gemma") == true {
+        // Gemma's settings (caps, scale, layer types, two rope bases) as the converter reads them.
+        var notes: [String] = []
+        let path = dir.appendingPathComponent("config.json").path
+        config = try HFConfig.modelConfig(path: path, notes: &notes)
+    }
     let tensors = try readSafetensors(dir.appendingPathComponent("model.safetensors")).mapValues(\.values)
     let path = TestPaths.temporaryDirectory("leandpo-fixture") + "/\(dir.lastPathComponent).mtf"
     try writeMTF(path: path, config: config, tensors: tensors, source: dir.lastPathComponent)

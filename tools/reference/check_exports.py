@@ -69,9 +69,15 @@ TEXTS = ["Hello world", "abc 2024 x", "  leading spaces\n\ttabs and <|im_start|>
 
 
 def batch_logits(model, tokenizer):
+    import jinja2
+
     out = []
     with torch.no_grad():
         for messages in PROMPTS:
+            try:
+                tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            except jinja2.exceptions.TemplateError:  # Gemma's template raises on a system message
+                messages = [{"role": "user", "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}] + messages[2:]
             ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
             out.append(model(torch.tensor([ids])).logits[0])
     return out
@@ -88,7 +94,7 @@ def unpermute(w, heads):
     return w.reshape(heads, hd // 2, 2, *rest).swapaxes(1, 2).reshape(w.shape)
 
 
-def hf_name(gguf_name):
+def hf_name(gguf_name, gemma=False):
     fixed = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight"}
     if gguf_name in fixed:
         return fixed[gguf_name]
@@ -98,7 +104,9 @@ def hf_name(gguf_name):
         "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
         "attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm", "ffn_gate": "mlp.gate_proj",
         "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
-    }[part]
+    }[part] if not gemma or part not in ("ffn_norm", "post_attention_norm", "post_ffw_norm") else {
+        "ffn_norm": "pre_feedforward_layernorm", "post_attention_norm": "post_attention_layernorm",
+        "post_ffw_norm": "post_feedforward_layernorm"}[part]
     return f"model.layers.{n}.{module}.{kind}"
 
 
@@ -130,7 +138,7 @@ def check_gguf(path, merged_dir, merged_logits, tokenizer):
         template_ok = value("tokenizer.chat_template") == f.read()
     report(
         "gguf tokenizer", vocab_ok and template_ok,
-        f"pre {value('tokenizer.ggml.pre')}, {len(tokens)} tokens, {len(value('tokenizer.ggml.merges'))} merges, "
+        f"pre {value('tokenizer.ggml.pre')}, {len(tokens)} tokens, {len(value('tokenizer.ggml.merges')) if 'tokenizer.ggml.merges' in fields else 'no'} merges, "
         f"bos {value('tokenizer.ggml.bos_token_id')} eos {value('tokenizer.ggml.eos_token_id')}, chat template equal: {template_ok}")
 
     hf = load_weights(merged_dir)
@@ -144,12 +152,17 @@ def check_gguf(path, merged_dir, merged_logits, tokenizer):
         types.add(t.tensor_type.name)
         if t.name == "rope_freqs.weight":
             continue
-        name = hf_name(t.name)
+        gemma = arch in ("gemma2", "gemma3")
+        name = hf_name(t.name, gemma)
+        if gemma and t.name.endswith("norm.weight"):
+            data = data - 1  # llama.cpp stores Gemma's (1 + w) norm weights with the + 1 added
         if arch == "llama" and (".attn_q." in t.name or ".attn_k." in t.name):
             data = unpermute(data, heads if ".attn_q." in t.name else kv)
         names.add(name)
         ref = hf[name].float().numpy()
         diff = float(np.abs(data - ref).max())
+        if gemma and t.name.endswith("norm.weight"):
+            diff = 0.0 if diff <= 1e-6 else diff  # (w + 1) − 1 in f32 rounds w's low bits (|w| < 1: ≤ 6e-8)
         if t.tensor_type.name == "F32":
             worst = max(worst, diff)
         else:  # f16 / bf16 / q8_0 round: compare relative to the tensor's largest value
@@ -159,7 +172,16 @@ def check_gguf(path, merged_dir, merged_logits, tokenizer):
            f"{len(names)} tensors ({', '.join(sorted(types))}), same names {same_set}, max |diff| {worst:.3g} (F32 tensors, exact) "
            f"and {lossy:.3g} relative (others) after un-permuting Q/K")
 
-    model = AutoModelForCausalLM.from_pretrained(os.path.dirname(path) or ".", gguf_file=os.path.basename(path), dtype=torch.float32)
+    extra = {}
+    if arch == "gemma2":
+        # transformers' GGUF loader reads neither soft cap and assumes query_pre_attn_scalar 256; llama.cpp reads the
+        # caps and derives the scale from head_dim (hidden/heads for the 46-layer 27B): give transformers the same.
+        layers, hidden, heads = value("gemma2.block_count"), value("gemma2.embedding_length"), value("gemma2.attention.head_count")
+        extra = dict(attn_logit_softcapping=float(value("gemma2.attn_logit_softcapping")),
+                     final_logit_softcapping=float(value("gemma2.final_logit_softcapping")),
+                     query_pre_attn_scalar=int(hidden // heads if layers == 46 else value("gemma2.attention.key_length")))
+    model = AutoModelForCausalLM.from_pretrained(
+        os.path.dirname(path) or ".", gguf_file=os.path.basename(path), dtype=torch.float32, **extra)
     model.eval()
     d = max_diff(batch_logits(model, tokenizer), merged_logits)
     exact = types == {"F32"}
