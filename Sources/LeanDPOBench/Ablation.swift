@@ -11,7 +11,7 @@ struct Ablation: ParsableArguments {
     var noSharedPrompts = false
     @Flag(help: "Keep every weight page mapped after its layer (no MADV_DONTNEED per layer).")
     var keepWeightPages = false
-    @Option(help: "MiB a training pass may keep of gate/up activations (default: the model's, MemoryRoom; 0 recomputes all).")
+    @Option(help: "MiB a training pass may keep of layer activations (default: --memory-budget, or MemoryRoom's; 0 recomputes every layer).")
     var keptActivationMib: Int?
     @Flag(help: "Hand each large product to OpenBLAS's own threads instead of splitting it over our workers.")
     var openblasThreading = false

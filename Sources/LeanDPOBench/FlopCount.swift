@@ -20,9 +20,10 @@
 //   forward pass (reference, eval)  = L·(frozen + [loraF] + attnF) + head
 //   training step                   = L·(frozen + loraF + attnF) + head            forward
 //                                   + 2·head                                        head backward (recomputes logits)
-//                                   + (L−1)·(frozen − 2T·F·D + loraF − 2T·R·D·[down] + attnF)
-//                                                                                   recompute of every layer but the last,
-//                                                                                   no frozen down, only x·Aᵀ of down's LoRA
+//                                   + (L−1−K)·(frozen − 2T·F·D + loraF − 2T·R·D·[down] + attnF)
+//                                                                                   recompute of every layer but the last
+//                                                                                   and the K kept ones (keptLayers), no
+//                                                                                   frozen down, only x·Aᵀ of down's LoRA
 //                                   + L·(frozen + loraB + attnB) − 2T·D·(Q + 2·KV) − Σ_{q,k,v} 2T·R·D
 //                                                                                   backward; layer 0 skips the input
 //                                                                                   gradient of q, k, v (frozen and LoRA)
@@ -116,18 +117,20 @@ struct FlopCount {
     }
 
     /// One forward + backward of the training pass (`LlamaModel.forwardBackward`).
-    func trainingStep(segments: [Segment], scored: Int) -> Parts {
+    /// `kept`: layers whose activations the pass kept instead of recomputing (`LlamaModel.keptLayers`).
+    func trainingStep(segments: [Segment], scored: Int, kept: Int) -> Parts {
         precondition(lora != nil, "a training step has an adapter")
         let t = Double(segments.reduce(0) { $0 + $1.length })
         var p = forward(segments: segments, scored: scored)
         // head backward: logits recomputed chunk by chunk, then dhidden = dlogits·W
         p.head += 2 * head(scored)
-        // recompute of layers 0..<L−1: no frozen down; down's LoRA only makes tmp = h·Aᵀ
+        // recompute of layers 0..<L−1 without a kept slot: no frozen down; down's LoRA only makes tmp = h·Aᵀ
         let targets = loraTargets()
         let downB = targets.contains { $0.target == .down } ? 2 * t * rank * d : 0
-        p.frozen += (layers - 1) * (frozen(t) - 2 * t * f * d)
-        p.lora += (layers - 1) * (loraForward(t) - downB)
-        p.attention += (layers - 1) * attention(segments, products: 4)
+        let recomputed = layers - 1 - Double(kept)
+        p.frozen += recomputed * (frozen(t) - 2 * t * f * d)
+        p.lora += recomputed * (loraForward(t) - downB)
+        p.attention += recomputed * attention(segments, products: 4)
         // backward of every layer; layer 0 needs no input gradient through q, k, v
         p.frozen += layers * frozen(t) - 2 * t * d * (q + 2 * kv)
         let qkvInput = targets.filter { [.q, .k, .v].contains($0.target) }.reduce(0) { $0 + 2 * t * rank * $1.k }

@@ -17,6 +17,8 @@ struct TrainJob: ParsableCommand {
     @Option(help: "Optimizer steps (the first is excluded from the median).") var steps = 6
     @Flag(help: "Stop right after the last step, before the trainer writes its final checkpoint and adapter.")
     var noFinalSave = false
+    @Option(help: "The trainer's --memory-budget: memory for kept layer activations (e.g. 2G, 512M, 0, auto).")
+    var memoryBudget: String?
     @OptionGroup var ablation: Ablation
 
     func validate() throws {
@@ -51,6 +53,9 @@ struct TrainJob: ParsableCommand {
         args.threads = options.threads
         args.seed = options.seed
         args.loggingSteps = steps
+        if let m = memoryBudget {
+            _ = try TrainOptions.apply(TrainOptions.parseCommandLine(["--memory-budget", m]), to: &args, source: "--memory-budget")
+        }
         t0 = ProcessClock.now()
         let trainer = try Trainer(arguments: args, model: model, context: text.context)
         let prepareSeconds = ProcessClock.seconds(since: t0)
@@ -63,6 +68,7 @@ struct TrainJob: ParsableCommand {
         var started = ProcessClock.now()
         var cpuMark = ProcessClock.cpuSeconds()
         var stepCPU: [Double] = []
+        var keptLayers: [Int] = []  // per step, layers not recomputed (one micro-batch per step)
         try trainer.run { event in
             switch event {
             case .started:
@@ -79,6 +85,7 @@ struct TrainJob: ParsableCommand {
                 stepCPU.append(cpu - cpuMark)
                 cpuMark = cpu
                 reports.append(r)
+                keptLayers.append(model.keptLayers)
                 note(String(format: "step %d/%d: %.3f s, %d tokens, loss %.6f", r.step, r.totalSteps, r.seconds, r.tokens, r.loss))
                 if noFinalSave && r.step == steps { return .stop }
             case .saved(_, _, let seconds):
@@ -108,7 +115,7 @@ struct TrainJob: ParsableCommand {
             let p = pb.ranges.reduce(0) { $0 + $1.count }
             scored.append(p)
             stream.append(pb.batch.tokenCount)
-            stepParts.append(flops.trainingStep(segments: FlopCount.segments(pb.batch), scored: p))
+            stepParts.append(flops.trainingStep(segments: FlopCount.segments(pb.batch), scored: p, kept: keptLayers[s]))
         }
 
         // ---- sgemm ceiling, measured after the job so it does not delay the first step
@@ -156,6 +163,8 @@ struct TrainJob: ParsableCommand {
             ("peak_rss_mb", .number(peakRSS.map { Double($0) / 1_048_576 }, digits: 1)),
             ("peak_anon_mb", .number(Double(peakAnon) / 1_048_576, digits: 1)),
             ("workspace_mb", .number(Double(model.workspaceBytes) / 1_048_576, digits: 1)),
+            ("kept_activation_budget_mb", .number(Double(model.keptActivationBytes) / 1_048_576, digits: 1)),
+            ("kept_layers", .array(keptLayers.map { .int($0) })),
             ("time_to_first_step_s", .number(firstStepAt, digits: 2)),
             ("load_s", .number(loadSeconds, digits: 3)),
             ("prepare_data_s", .number(prepareSeconds, digits: 3)),

@@ -11,8 +11,8 @@
     public var sharesPrompts = true
     /// Batch passes unmap each layer's weight pages once done with it (WeightPages).
     public var releasesWeightPages = true
-    /// Bytes a training pass may keep of gate/up activations (`LlamaModel.keptActivationBytes`); nil:
-    /// MemoryRoom's default for this machine.
+    /// Bytes a training pass may keep of layer activations (`LlamaModel.keptActivationBytes`); nil:
+    /// MemoryRoom's default for this machine. 0: every layer but the last is recomputed in the backward.
     public var keptActivationBytes: Int?
     /// Large products are split over our own workers (`BLAS.parallelSgemm`); off hands each whole
     /// product to OpenBLAS's own thread pool, the design this replaced.

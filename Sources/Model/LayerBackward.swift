@@ -1,4 +1,5 @@
-// One decoder layer backward, run right after the layer's forward was recomputed from its checkpoint.
+// One decoder layer backward, run right after the layer's forward was recomputed from its checkpoint, or
+// its kept slot bound and restored (LayerForward's `layerRestore`).
 // Frozen matrices pass only the input gradient (FrozenLinear.backwardInput); LoRA A/B gradients
 // accumulate (+=) into the adapter's flat gradient block. The residual gradient `dres` is updated in place:
 // on entry d loss/d out, on exit d loss/d x (when the input gradient is wanted).
@@ -11,7 +12,7 @@ extension LlamaModel {
 
     func layerBackward(
         _ l: Int, input: UnsafePointer<Float>, count t: Int, spans: [Attention.Span], plan: AdapterPlan,
-        needInputGradient: Bool, keep: MLPKeep = .none, ws: Workspace
+        needInputGradient: Bool, ws: Workspace
     ) {
         let w = layers[l], c = config
         let d = c.hiddenSize, f = c.intermediateSize, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
@@ -30,11 +31,10 @@ extension LlamaModel {
         w.down.backwardInput(dinp: dh_, dout: dmlp, rows: t, scratch: ws.linearScratch)
         loraBackward(l, .down, dinp: dh_, dout: dmlp, inp: ws.h, count: t, plan: plan, ws: ws)
         // h = silu(gate)·up (Gemma: gelu_tanh(gate)·up)
-        let (gate, up) = ws.mlp(keep, tokens: t, ffn: f)
         if c.isGemma {
-            GeGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: gate, up: up, count: t * f)
+            GeGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: ws.gate, up: ws.up, count: t * f)
         } else {
-            SwiGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: gate, up: up, count: t * f)
+            SwiGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: ws.gate, up: ws.up, count: t * f)
         }
         // gate = ln2·Wgᵀ (+ LoRA), up = ln2·Wuᵀ (+ LoRA)
         w.gate.backwardInput(dinp: dln, dout: dgate, rows: t, scratch: ws.linearScratch)

@@ -1,4 +1,5 @@
-// One decoder layer forward, llm.c style: every intermediate the backward needs is left in the arena.
+// One decoder layer forward, llm.c style: every intermediate the backward needs is left in the arena's
+// current layer record (the shared buffers, or the kept slot a training pass bound for this layer).
 // x2 = x + o_proj(attn(rope(norm_qk(q_proj(ln1))), rope(norm_qk(k_proj(ln1))), v_proj(ln1))), ln1 = rmsnorm(x)
 // out = x2 + down_proj(silu(gate_proj(ln2)) · up_proj(ln2)),                                 ln2 = rmsnorm(x2)
 // Gemma: x2 = x + rmsnorm(o_proj(attn)); out = x2 + rmsnorm(down_proj(gelu_tanh(gate)·up)) (post-norms before
@@ -20,18 +21,6 @@ enum AttentionMode {
         scratch: UnsafeMutablePointer<Float>)
 }
 
-/// Where a layer's gate and up projections live in a training pass. Most layers use the arena's shared
-/// (T, F) buffers and the backward recomputes them; up to the store's capacity the training forward
-/// writes them to a kept slot instead, and the backward's recompute reuses them (skipping the two largest
-/// products of the recompute).
-enum MLPKeep {
-    case none
-    /// Training forward: write gate/up to kept slot `slot`.
-    case save(Int)
-    /// Backward's recompute: gate/up are already in kept slot `slot`.
-    case reuse(Int)
-}
-
 /// What a pass applies on top of the frozen base.
 struct AdapterPlan {
     let adapter: LoRAAdapter
@@ -45,7 +34,7 @@ extension LlamaModel {
     /// `output` (the backward's recompute) the down projection is skipped, only its LoRA intermediate made.
     func layerForward(
         _ l: Int, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>?, count t: Int,
-        mode: AttentionMode, plan: AdapterPlan?, keep: MLPKeep = .none, ws: Workspace
+        mode: AttentionMode, plan: AdapterPlan?, ws: Workspace
     ) {
         let w = layers[l], c = config
         let d = c.hiddenSize, f = c.intermediateSize, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
@@ -104,22 +93,9 @@ extension LlamaModel {
 
         // ln2 = rmsnorm(x2); h = silu(ln2·Wgᵀ) · (ln2·Wuᵀ)
         RMSNorm.forward(out: ws.ln2, rstd: ws.rstd2, inp: ws.x2, weight: w.postNorm, rows: t, dim: d, eps: eps)
-        let (gate, up) = ws.mlp(keep, tokens: t, ffn: f)
-        if case .reuse = keep {
-            // gate and up were kept by the forward; only the LoRA intermediates ln2·Aᵀ are needed again
-            if let plan {
-                loraTmp(l, .gate, inp: ws.ln2, count: t, plan: plan, ws: ws)
-                loraTmp(l, .up, inp: ws.ln2, count: t, plan: plan, ws: ws)
-            }
-        } else {
-            project(l, .gate, w.gate, out: gate, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
-            project(l, .up, w.up, out: up, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
-        }
-        if c.isGemma {
-            GeGLU.forward(out: ws.h, gate: gate, up: up, count: t * f)
-        } else {
-            SwiGLU.forward(out: ws.h, gate: gate, up: up, count: t * f)
-        }
+        project(l, .gate, w.gate, out: ws.gate, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
+        project(l, .up, w.up, out: ws.up, inp: ws.ln2, count: t, accumulate: false, plan: plan, ws: ws)
+        gatedActivation(count: t * f, ws: ws)
 
         if let mlpOutNorm = w.mlpOutNorm {
             // Gemma: out = x2 + rmsnorm(h·Wdᵀ (+ LoRA)); the recompute needs the MLP output and its rstd too
@@ -136,6 +112,45 @@ extension LlamaModel {
         } else if let plan {
             // recompute: only tmp = h·Aᵀ, which the backward needs
             loraTmp(l, .down, inp: ws.h, count: t, plan: plan, ws: ws)
+        }
+    }
+
+    /// h = act(gate) · up: GeGLU (gelu_tanh) for Gemma, SwiGLU (silu) otherwise.
+    func gatedActivation(count n: Int, ws: Workspace) {
+        if config.isGemma {
+            GeGLU.forward(out: ws.h, gate: ws.gate, up: ws.up, count: n)
+        } else {
+            SwiGLU.forward(out: ws.h, gate: ws.gate, up: ws.up, count: n)
+        }
+    }
+
+    /// Layer `l`'s intermediates that a kept slot does not hold (`LayerActivations.Field.recomputed`),
+    /// made again from those it does, as `layerForward` made them: norms, RoPE and the gated activation,
+    /// no product.
+    func layerRestore(_ l: Int, input: UnsafePointer<Float>, count t: Int, ws: Workspace) {
+        let w = layers[l], c = config
+        let d = c.hiddenSize, heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads, dh = c.headDim
+        let eps = Float(c.rmsNormEps)
+        // ln1 = rmsnorm(x)
+        RMSNorm.forward(out: ws.ln1, rstd: ws.rstd1, inp: input, weight: w.inputNorm, rows: t, dim: d, eps: eps)
+        if let qNorm = w.qNorm, let kNorm = w.kNorm {
+            // q = rope(q_norm(qRaw)), k = rope(k_norm(kRaw))
+            let rope = ropeTable(l)
+            RMSNorm.forward(out: ws.q, rstd: ws.qRstd, inp: ws.qRaw, weight: qNorm, rows: t * heads, dim: dh, eps: eps)
+            RMSNorm.forward(out: ws.k, rstd: ws.kRstd, inp: ws.kRaw, weight: kNorm, rows: t * kvHeads, dim: dh, eps: eps)
+            RoPE.forward(x: ws.q, positions: ws.positions, count: t, heads: heads, headDim: dh, table: rope)
+            RoPE.forward(x: ws.k, positions: ws.positions, count: t, heads: kvHeads, headDim: dh, table: rope)
+        }
+        if let attnOutNorm = w.attnOutNorm {
+            // Gemma: rstdA of rmsnorm(attnOut) (its output went into x2, which the slot holds)
+            RMSNorm.forward(out: ws.normed, rstd: ws.rstdA, inp: ws.attnOut, weight: attnOutNorm, rows: t, dim: d, eps: eps)
+        }
+        // ln2 = rmsnorm(x2); h = act(gate) · up
+        RMSNorm.forward(out: ws.ln2, rstd: ws.rstd2, inp: ws.x2, weight: w.postNorm, rows: t, dim: d, eps: eps)
+        gatedActivation(count: t * c.intermediateSize, ws: ws)
+        if let mlpOutNorm = w.mlpOutNorm {
+            // Gemma: rstdM of rmsnorm(mlpOut)
+            RMSNorm.forward(out: ws.normed, rstd: ws.rstdM, inp: ws.mlpOut, weight: mlpOutNorm, rows: t, dim: d, eps: eps)
         }
     }
 

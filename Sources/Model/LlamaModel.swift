@@ -64,13 +64,29 @@ public final class LlamaModel: @unchecked Sendable {
     /// resident set holds about one layer of the model instead of all of it (WeightPages). On unless a
     /// benchmark switched it off.
     public var releasesWeightPages: Bool { switches.releasesWeightPages }
-    /// Bytes a training pass may spend keeping some layers' gate/up projections from the forward, so the
-    /// backward need not recompute them (the two largest products of the recompute). 0 recomputes all;
-    /// results are the same bits either way. The arena is sized from it on the first training pass.
-    /// Unless a benchmark sets it, MemoryRoom.keptActivationDefault, read on first use (so scoring and
-    /// generation never look): 384 MiB where memory is plentiful, which holds 24 of SmolLM2-135M's 30
-    /// layers for a 1300-token step, and 0 under a tight memory cgroup or on a small machine.
-    public private(set) lazy var keptActivationBytes = switches.keptActivationBytes ?? MemoryRoom.keptActivationDefault()
+    /// Bytes a training pass may spend keeping layers' activations from its forward (`LayerActivations`,
+    /// a slot per layer), so the backward need not recompute those layers: 0 recomputes every layer; the
+    /// results are the same bits either way. It bounds the kept activations only, not the process (the
+    /// per-layer buffers, checkpoints and mapped weights come on top). The arena is sized from it on the
+    /// first training pass; setting it drops the arena. Unless set (`--memory-budget`) or given by a
+    /// benchmark, MemoryRoom.keptActivationDefault, read on first use (so scoring and generation never
+    /// look): half the room beyond the first GiB, which keeps every layer of SmolLM2-135M on a roomy
+    /// machine and nothing under a tight memory cgroup.
+    public var keptActivationBytes: Int {
+        get {
+            if let b = keptActivationBudget { return b }
+            let b = switches.keptActivationBytes ?? MemoryRoom.keptActivationDefault()
+            keptActivationBudget = b
+            return b
+        }
+        set {
+            keptActivationBudget = max(0, newValue)
+            workspace = nil
+        }
+    }
+    private var keptActivationBudget: Int?
+    /// Layers whose recompute the last training pass skipped (their activations were kept), of L − 1.
+    public internal(set) var keptLayers = 0
 
     public var dim: Int { config.hiddenSize }
     public var vocabSize: Int { config.vocabSize }

@@ -13,12 +13,13 @@ public enum MemoryRoom {
         return candidates.min()
     }
 
-    /// The default of `LlamaModel.keptActivationBytes`: up to 384 MiB, only out of room beyond the first
-    /// GiB (half of it at most), so a capped or small machine keeps nothing and recomputes instead.
+    /// The default of `LlamaModel.keptActivationBytes` (`--memory-budget auto`): half of the room beyond
+    /// the first GiB, so a capped or small machine keeps nothing and recomputes instead; 1 GiB when the
+    /// room cannot be read. A pass takes only what its layers need (SmolLM2-135M keeps all of them in
+    /// about 0.8 GB for a 1,300-token step), so a roomy machine's large budget costs nothing unused.
     public static func keptActivationDefault(room: Int? = available()) -> Int {
-        let most = 384 << 20
-        guard let room else { return most }
-        return min(most, max(0, room - (1 << 30)) / 2)
+        guard let room else { return 1 << 30 }
+        return max(0, room - (1 << 30)) / 2
     }
 
     // MARK: - Sources

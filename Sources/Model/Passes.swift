@@ -1,7 +1,8 @@
 // The model's passes over a packed batch: completion log-probs (inference and the adapters-off reference),
-// logits at chosen rows, and the training pass — a forward that keeps only each layer's input as its
-// checkpoint, the caller's loss gradient, then a backward that recomputes each layer (most recent first)
-// and accumulates the LoRA gradients. The final norm and LM head run only at the scored rows, given
+// logits at chosen rows, and the training pass — a forward that keeps each layer's input as its
+// checkpoint (and, as memory allows, the layer's activations in a kept slot), the caller's loss gradient,
+// then a backward that recomputes each layer without a slot (most recent first) and accumulates the LoRA
+// gradients. The final norm and LM head run only at the scored rows, given
 // either as completion ranges per sequence or as explicit (row, target) lists (`ScoredTokens`).
 // T tokens, P scored tokens, D model dim, V vocab, L layers.
 
@@ -126,8 +127,10 @@ extension LlamaModel {
     /// The training pass. Runs the forward with `adapter` (LoRA dropout seeded by `dropoutSeed` when the
     /// config has dropout), hands the completion log-probs to `lossGradient`, which returns d loss / d each
     /// entry of `tokenLogProbs` (same layout), then backpropagates: LoRA gradients are ADDED to
-    /// `adapter.gradients` (zero them between steps). Only each layer's input is kept; the backward
-    /// recomputes the layer from it. `lossGradient` must not call the model.
+    /// `adapter.gradients` (zero them between steps). Each layer's input is kept; so are the layer's
+    /// activations, for as many layers as `keptActivationBytes` holds (`keptLayers`), and the backward
+    /// recomputes the other layers from their inputs. Same bits either way. `lossGradient` must not call
+    /// the model.
     @discardableResult
     public func forwardBackward(
         batch: PackedBatch, completionRanges: [Range<Int>], adapter: LoRAAdapter, dropoutSeed: UInt64 = 0,
@@ -158,16 +161,19 @@ extension LlamaModel {
             let ckpt = ws.checkpoints!  // (L+1, T, D), layer l's input at l·T·D
             let layerSize = t * d
             let spans = spans(batch)
-            // The layers just below the last keep their gate/up from the forward, as many as the store holds.
-            let keptLayers = min(nl - 1, ws.keptSlots(tokens: t, ffn: config.intermediateSize))
-            let firstKept = nl - 1 - keptLayers
+            // Layers firstKept..<L−1 keep their activations in a slot each, as many as the store holds; the
+            // last layer's stay in the shared buffers; the backward recomputes the rest from their inputs.
+            let firstKept = nl - 1 - min(nl - 1, ws.keptSlots(tokens: t))
+            func slot(_ l: Int) -> Int? { l >= firstKept && l < nl - 1 ? l - firstKept : nil }
+            keptLayers = nl - 1 - firstKept
 
-            // ---- forward, keeping each layer's input
+            // ---- forward, keeping each layer's input (and the kept layers' activations)
             embed(out: ckpt, tokens: ws.tokenIds, count: t)
             for l in 0..<nl {
+                ws.bind(slot: slot(l), tokens: t)
                 layerForward(
                     l, input: ckpt + l * layerSize, output: ckpt + (l + 1) * layerSize, count: t, mode: .packed(spans), plan: plan,
-                    keep: l >= firstKept && l < nl - 1 ? .save(l - firstKept) : .none, ws: ws)
+                    ws: ws)
                 if l != nl - 1 { releasePages(layer: l) }  // the backward starts with the last layer
             }
             headForward(final: ckpt + nl * layerSize, rows: rows, expected: ws.expected, referenceHidden: referenceHidden, ws: ws)
@@ -203,14 +209,19 @@ extension LlamaModel {
             // ---- backward through the layers, most recent first
             for l in stride(from: nl - 1, through: 0, by: -1) {
                 let input = ckpt + l * layerSize
-                // The last layer's intermediates are still in the arena from the forward.
-                let keep: MLPKeep = l >= firstKept && l < nl - 1 ? .reuse(l - firstKept) : .none
+                // The last layer's intermediates are still in the shared buffers from the forward.
                 if l != nl - 1 {
-                    layerForward(l, input: input, output: nil, count: t, mode: .packed(spans), plan: plan, keep: keep, ws: ws)
+                    ws.bind(slot: slot(l), tokens: t)
+                    if slot(l) != nil {
+                        layerRestore(l, input: input, count: t, ws: ws)
+                    } else {
+                        layerForward(l, input: input, output: nil, count: t, mode: .packed(spans), plan: plan, ws: ws)
+                    }
                 }
-                layerBackward(l, input: input, count: t, spans: spans, plan: plan, needInputGradient: l > 0, keep: keep, ws: ws)
+                layerBackward(l, input: input, count: t, spans: spans, plan: plan, needInputGradient: l > 0, ws: ws)
                 releasePages(layer: l)
             }
+            ws.bind(slot: nil, tokens: t)
             return result
         }
     }
@@ -225,7 +236,7 @@ extension LlamaModel {
         let ws = workspace(
             for: WorkspaceSize(
                 tokens: batch.tokenCount, rows: p, rank: rank, training: training, dropout: dropout, threads: Parallel.threads,
-                keptFloats: training ? keptFloats(tokens: batch.tokenCount) : 0))
+                keptFloats: training ? keptFloats(tokens: batch.tokenCount, rank: rank) : 0))
         load(batch, ws: ws)
         scoring.rows.withUnsafeBufferPointer { ws.rowIndex.update(from: $0.baseAddress!, count: p) }
         scoring.targets.withUnsafeBufferPointer { ws.targets.update(from: $0.baseAddress!, count: p) }

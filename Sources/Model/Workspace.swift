@@ -1,6 +1,7 @@
 // The activation arena: every buffer a forward, backward or decode step needs, carved out of ONE
-// allocation sized for the largest batch seen so far. Layers reuse the same per-layer scratch; nothing
-// is allocated per layer or per step (the arena only grows when a larger batch arrives).
+// allocation sized for the largest batch seen so far. Layers reuse the same per-layer buffers (one
+// `LayerActivations` record) unless a training pass binds a kept slot in their place; nothing is
+// allocated per layer or per step (the arena only grows when a larger batch arrives).
 // T tokens, P scored rows, D model dim, Q = H·Dh, KV = Hk·Dh, F ffn dim, R lora rank, L layers.
 
 import Kernels
@@ -14,7 +15,7 @@ struct WorkspaceSize: Equatable {
     var training: Bool  // checkpoints and gradient buffers
     var dropout: Bool  // dropped LoRA inputs
     var threads: Int  // attention workers
-    var keptFloats = 0  // training: room for gate/up kept from the forward (whole (T, 2F) slots)
+    var keptFloats = 0  // training: room for layers' activations kept from the forward (whole slots)
 
     func covers(_ o: WorkspaceSize) -> Bool {
         tokens >= o.tokens && rows >= o.rows && rank >= o.rank && (training || !o.training) && (dropout || !o.dropout)
@@ -28,37 +29,26 @@ struct WorkspaceSize: Equatable {
     }
 }
 
+@dynamicMemberLookup
 final class Workspace {
     let size: WorkspaceSize
+    private let config: ModelConfig
     private let block: UnsafeMutableBufferPointer<Float>
     private let targetBlock: UnsafeMutableBufferPointer<Int32>
 
-    // MARK: Forward, per layer (reused by every layer)
+    // MARK: Forward, per layer
     let x: UnsafeMutablePointer<Float>  // (T, D) residual stream of an inference pass
-    let ln1: UnsafeMutablePointer<Float>  // (T, D)
-    let rstd1: UnsafeMutablePointer<Float>  // (T)
-    let qRaw: UnsafeMutablePointer<Float>  // (T, Q) before the q norm (Qwen3)
-    let kRaw: UnsafeMutablePointer<Float>  // (T, KV)
-    let qRstd: UnsafeMutablePointer<Float>  // (T·H)
-    let kRstd: UnsafeMutablePointer<Float>  // (T·Hk)
-    let q: UnsafeMutablePointer<Float>  // (T, Q) after norm and RoPE
-    let k: UnsafeMutablePointer<Float>  // (T, KV)
-    let v: UnsafeMutablePointer<Float>  // (T, KV)
-    let att: UnsafeMutablePointer<Float>  // (T, Q)
-    let lse: UnsafeMutablePointer<Float>  // (T, H)
-    let x2: UnsafeMutablePointer<Float>  // (T, D) residual after attention
-    let ln2: UnsafeMutablePointer<Float>  // (T, D)
-    let rstd2: UnsafeMutablePointer<Float>  // (T)
-    let gate: UnsafeMutablePointer<Float>  // (T, F)
-    let up: UnsafeMutablePointer<Float>  // (T, F)
-    let h: UnsafeMutablePointer<Float>  // (T, F)
-    let attnOut: UnsafeMutablePointer<Float>  // (T, D) Gemma: attention output before its norm
-    let rstdA: UnsafeMutablePointer<Float>  // (T)
-    let mlpOut: UnsafeMutablePointer<Float>  // (T, D) Gemma: MLP output before its norm
-    let rstdM: UnsafeMutablePointer<Float>  // (T)
-    let normed: UnsafeMutablePointer<Float>  // (T, D) Gemma: a normed output before the residual add
-    let loraTmp: UnsafeMutablePointer<Float>  // (7, T, R) inp·Aᵀ per target
+    /// The current layer's intermediates (`ws.q`, `ws.gate`, … read through it): the shared buffers
+    /// every layer reuses, or a kept slot standing in for them (`bind`).
+    private(set) var layer: LayerActivations
+    /// The shared per-layer buffers, and where each field of theirs starts (by `Field.rawValue`).
+    private let shared: LayerActivations
+    private let sharedFields: [UnsafeMutablePointer<Float>]
     let drop: UnsafeMutablePointer<Float>?  // (T, maxIn) dropped LoRA input
+
+    subscript(dynamicMember field: KeyPath<LayerActivations, UnsafeMutablePointer<Float>>) -> UnsafeMutablePointer<Float> {
+        layer[keyPath: field]
+    }
 
     // MARK: Head (P selected rows)
     let hsel: UnsafeMutablePointer<Float>  // (P, D) final hidden at scored rows
@@ -101,20 +91,20 @@ final class Workspace {
     let dhsel: UnsafeMutablePointer<Float>?  // (P, D)
     let dlogps: UnsafeMutablePointer<Float>?  // (P)
     let expected: UnsafeMutablePointer<Float>?  // (P, D) E_p[W] per scored row, from the head's forward
-    let kept: UnsafeMutablePointer<Float>?  // (keptFloats) gate/up of a few layers, [(T, F) gate, (T, F) up] per slot
+    let kept: UnsafeMutablePointer<Float>?  // (keptFloats) kept slots, each one layer's `LayerActivations.slotFloats`
 
     /// Total floats held (for reports).
     var floatCount: Int { block.count }
 
     init(size: WorkspaceSize, config c: ModelConfig, layers: [LayerWeights], lmHead: WeightMatrix) {
         self.size = size
+        self.config = c
         let t = max(1, size.tokens), p = max(1, size.rows), r = size.rank
         let d = c.hiddenSize, qd = c.numAttentionHeads * c.headDim, kvd = c.numKeyValueHeads * c.headDim, f = c.intermediateSize
-        let heads = c.numAttentionHeads, kvHeads = c.numKeyValueHeads
         let maxIn = max(d, qd, f)
         let linear = layers.flatMap { l in LoRATarget.allCases.map { l.linear($0).scratchFloats } }.max() ?? 0
         let attn = Attention.scratchFloats(
-            tokens: t, maxSegmentLength: t, kvHeads: kvHeads, headDim: c.headDim, threads: size.threads)
+            tokens: t, maxSegmentLength: t, kvHeads: c.numKeyValueHeads, headDim: c.headDim, threads: size.threads)
         let head = max(
             TokenLogProbs.scratchFloats(
                 rows: p, dim: d, vocab: lmHead.rows, dtype: lmHead.dtype, softcap: c.finalLogitSoftcapping != nil),
@@ -126,20 +116,14 @@ final class Workspace {
             sizes.append(n)
             return sizes.count - 1
         }
-        let qk = c.qkNorm
+        let layerIds = LayerActivations.Field.allCases.map { reserve($0.floats(tokens: t, config: c, rank: r)) }
         let ids = (
-            x: reserve(t * d), ln1: reserve(t * d), rstd1: reserve(t), qRaw: reserve(qk ? t * qd : 0),
-            kRaw: reserve(qk ? t * kvd : 0), qRstd: reserve(qk ? t * heads : 0), kRstd: reserve(qk ? t * kvHeads : 0),
-            q: reserve(t * qd), k: reserve(t * kvd), v: reserve(t * kvd), att: reserve(t * qd), lse: reserve(t * heads),
-            x2: reserve(t * d), ln2: reserve(t * d), rstd2: reserve(t), gate: reserve(t * f), up: reserve(t * f),
-            h: reserve(t * f), attnOut: reserve(c.isGemma ? t * d : 0), rstdA: reserve(c.isGemma ? t : 0),
-            mlpOut: reserve(c.isGemma ? t * d : 0), rstdM: reserve(c.isGemma ? t : 0), normed: reserve(c.isGemma ? t * d : 0),
-            loraTmp: reserve(7 * t * max(r, 1)), drop: reserve(size.dropout ? t * maxIn : 0),
+            x: reserve(t * d), drop: reserve(size.dropout ? t * maxIn : 0),
             hsel: reserve(p * d), hn: reserve(p * d), rstdF: reserve(p), logps: reserve(p), lseF: reserve(p), means: reserve(p),
             entropies: reserve(p), logSumSquares: reserve(p), kl: reserve(p), targetSlope: reserve(p),
             linear: reserve(linear), attn: reserve(attn), head: reserve(head)
         )
-        let tr = size.training
+        let tr = size.training, qk = c.qkNorm
         let gids = (
             ckpt: reserve(tr ? (c.numHiddenLayers + 1) * t * d : 0), dres: reserve(tr ? t * d : 0), dln: reserve(tr ? t * d : 0),
             datt: reserve(tr ? t * qd : 0), dq: reserve(tr ? t * qd : 0), dk: reserve(tr ? t * kvd : 0), dv: reserve(tr ? t * kvd : 0),
@@ -148,12 +132,11 @@ final class Workspace {
             ddrop: reserve(tr && size.dropout ? t * maxIn : 0), dhn: reserve(tr ? p * d : 0), dhsel: reserve(tr ? p * d : 0),
             dlogps: reserve(tr ? p : 0), expected: reserve(tr ? p * d : 0), kept: reserve(tr ? size.keptFloats : 0)
         )
-        // Round every buffer up to 16 floats (64 bytes) so rows start cache-line aligned.
         var offsets: [Int] = []
         var total = 0
         for n in sizes {
             offsets.append(total)
-            total += (n + 15) / 16 * 16
+            total += LayerActivations.aligned(n)
         }
         block = .allocate(capacity: max(total, 16))
         block.initialize(repeating: 0)
@@ -163,15 +146,11 @@ final class Workspace {
         func at(_ i: Int) -> UnsafeMutablePointer<Float> { base + offsets[i] }
         func opt(_ i: Int) -> UnsafeMutablePointer<Float>? { sizes[i] > 0 ? base + offsets[i] : nil }
 
-        x = at(ids.x); ln1 = at(ids.ln1); rstd1 = at(ids.rstd1)
-        qRaw = qk ? at(ids.qRaw) : at(ids.q)
-        kRaw = qk ? at(ids.kRaw) : at(ids.k)
-        qRstd = at(ids.qRstd); kRstd = at(ids.kRstd)
-        q = at(ids.q); k = at(ids.k); v = at(ids.v); att = at(ids.att); lse = at(ids.lse)
-        x2 = at(ids.x2); ln2 = at(ids.ln2); rstd2 = at(ids.rstd2)
-        gate = at(ids.gate); up = at(ids.up); h = at(ids.h)
-        attnOut = at(ids.attnOut); rstdA = at(ids.rstdA); mlpOut = at(ids.mlpOut); rstdM = at(ids.rstdM); normed = at(ids.normed)
-        loraTmp = at(ids.loraTmp); drop = opt(ids.drop)
+        let fields = layerIds.map(at)
+        sharedFields = fields
+        shared = LayerActivations(tokens: t, qkNorm: qk) { fields[$0.rawValue] }
+        layer = shared
+        x = at(ids.x); drop = opt(ids.drop)
         hsel = at(ids.hsel); hn = at(ids.hn); rstdF = at(ids.rstdF); logps = at(ids.logps); lseF = at(ids.lseF)
         means = at(ids.means); entropies = at(ids.entropies); logSumSquares = at(ids.logSumSquares); kl = at(ids.kl)
         targetSlope = at(ids.targetSlope)
@@ -197,25 +176,125 @@ final class Workspace {
         targetBlock.deallocate()
     }
 
-    /// Kept slots of `tokens` rows that fit the arena's store.
-    func keptSlots(tokens t: Int, ffn f: Int) -> Int { kept == nil ? 0 : size.keptFloats / max(1, 2 * t * f) }
+    // MARK: Kept slots
 
-    /// gate and up (T, F) for a layer: the shared buffers, or kept slot `slot` (T = the pass's tokens,
-    /// slots packed at that size).
-    func mlp(_ keep: MLPKeep, tokens t: Int, ffn f: Int) -> (gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>) {
-        switch keep {
-        case .none: return (gate, up)
-        case .save(let s), .reuse(let s):
-            precondition(s >= 0 && s < keptSlots(tokens: t, ffn: f), "kept slot \(s) out of range")
-            let g = kept! + s * 2 * t * f
-            return (g, g + t * f)
+    /// Kept slots of `tokens` rows that fit the arena's store.
+    func keptSlots(tokens t: Int) -> Int {
+        kept == nil ? 0 : size.keptFloats / max(1, LayerActivations.slotFloats(tokens: t, config: config, rank: size.rank))
+    }
+
+    /// Makes kept slot `slot` (slots packed at `tokens` rows, the pass's T) the current layer's record:
+    /// the fields a slot holds point into it, the recomputed ones at the shared buffers. nil: the shared
+    /// buffers alone.
+    func bind(slot: Int?, tokens t: Int) {
+        guard let slot else {
+            layer = shared
+            return
+        }
+        precondition(slot >= 0 && slot < keptSlots(tokens: t), "kept slot \(slot) out of range")
+        var next = kept! + slot * LayerActivations.slotFloats(tokens: t, config: config, rank: size.rank)
+        var fields = sharedFields
+        for f in LayerActivations.Field.allCases where !f.recomputed(qkNorm: config.qkNorm) {
+            fields[f.rawValue] = next
+            next += LayerActivations.aligned(f.floats(tokens: t, config: config, rank: size.rank))
+        }
+        layer = LayerActivations(tokens: t, qkNorm: config.qkNorm) { fields[$0.rawValue] }
+    }
+
+    /// The LoRA intermediate inp·Aᵀ of `target` for the current layer: (T, R).
+    func tmp(_ target: LoRATarget) -> UnsafeMutablePointer<Float> {
+        layer.loraTmp + target.index * layer.tmpRows * max(1, size.rank)
+    }
+}
+
+// MARK: - One layer's intermediates
+
+/// Every intermediate of one decoder layer that its backward reads, as buffer pointers: the arena's
+/// shared per-layer buffers, or a kept slot that holds a layer's values from the training forward until
+/// its backward. A new intermediate is a `Field` case (its size, whether a slot holds it), a property
+/// and a line in `init`; kept slots and the shared buffers then both carry it.
+struct LayerActivations {
+    enum Field: Int, CaseIterable {
+        case ln1, rstd1, qRaw, kRaw, qRstd, kRstd, q, k, v, att, lse, x2, ln2, rstd2, gate, up, h, loraTmp
+        case attnOut, rstdA, mlpOut, rstdM, normed  // Gemma's post-norms
+
+        /// Floats for `t` tokens (0 for a field the model does not have).
+        func floats(tokens t: Int, config c: ModelConfig, rank r: Int) -> Int {
+            let qd = c.numAttentionHeads * c.headDim, kvd = c.numKeyValueHeads * c.headDim, qk = c.qkNorm
+            switch self {
+            case .ln1, .x2, .ln2: return t * c.hiddenSize
+            case .rstd1, .rstd2: return t
+            case .qRaw: return qk ? t * qd : 0
+            case .kRaw: return qk ? t * kvd : 0
+            case .qRstd: return qk ? t * c.numAttentionHeads : 0
+            case .kRstd: return qk ? t * c.numKeyValueHeads : 0
+            case .q, .att: return t * qd
+            case .k, .v: return t * kvd
+            case .lse: return t * c.numAttentionHeads
+            case .gate, .up, .h: return t * c.intermediateSize
+            case .loraTmp: return LoRATarget.allCases.count * t * max(r, 1)
+            case .attnOut, .mlpOut, .normed: return c.isGemma ? t * c.hiddenSize : 0
+            case .rstdA, .rstdM: return c.isGemma ? t : 0
+            }
+        }
+
+        /// Not held by a kept slot: a kept layer's backward makes it again (`layerRestore`) from what the
+        /// slot holds, by a norm, RoPE or SwiGLU, no product. Products and attention are always kept.
+        func recomputed(qkNorm: Bool) -> Bool {
+            switch self {
+            case .ln1, .rstd1, .ln2, .rstd2, .h, .qRstd, .kRstd, .rstdA, .rstdM, .normed: return true
+            case .q, .k: return qkNorm  // from qRaw, kRaw by the q/k norm and RoPE
+            default: return false
+            }
         }
     }
 
-    /// The LoRA intermediate inp·Aᵀ of `target` for the current layer: (T, R) with T = the arena's tokens.
-    func tmp(_ target: LoRATarget) -> UnsafeMutablePointer<Float> {
-        loraTmp + target.index * max(1, size.tokens) * max(1, size.rank)
+    // T tokens, D model dim, H heads, Hk kv heads, Q = H·Dh, KV = Hk·Dh, F ffn dim, R lora rank.
+    let ln1: UnsafeMutablePointer<Float>  // (T, D)
+    let rstd1: UnsafeMutablePointer<Float>  // (T)
+    let qRaw: UnsafeMutablePointer<Float>  // (T, Q) before the q norm (Qwen3); q itself otherwise
+    let kRaw: UnsafeMutablePointer<Float>  // (T, KV); k itself without a k norm
+    let qRstd: UnsafeMutablePointer<Float>  // (T·H)
+    let kRstd: UnsafeMutablePointer<Float>  // (T·Hk)
+    let q: UnsafeMutablePointer<Float>  // (T, Q) after norm and RoPE
+    let k: UnsafeMutablePointer<Float>  // (T, KV)
+    let v: UnsafeMutablePointer<Float>  // (T, KV)
+    let att: UnsafeMutablePointer<Float>  // (T, Q)
+    let lse: UnsafeMutablePointer<Float>  // (T, H)
+    let x2: UnsafeMutablePointer<Float>  // (T, D) residual after attention
+    let ln2: UnsafeMutablePointer<Float>  // (T, D)
+    let rstd2: UnsafeMutablePointer<Float>  // (T)
+    let gate: UnsafeMutablePointer<Float>  // (T, F)
+    let up: UnsafeMutablePointer<Float>  // (T, F)
+    let h: UnsafeMutablePointer<Float>  // (T, F)
+    let loraTmp: UnsafeMutablePointer<Float>  // (7, T, R) inp·Aᵀ per target
+    let attnOut: UnsafeMutablePointer<Float>  // (T, D) Gemma: attention output before its norm
+    let rstdA: UnsafeMutablePointer<Float>  // (T)
+    let mlpOut: UnsafeMutablePointer<Float>  // (T, D) Gemma: MLP output before its norm
+    let rstdM: UnsafeMutablePointer<Float>  // (T)
+    let normed: UnsafeMutablePointer<Float>  // (T, D) Gemma: a normed output before the residual add (scratch)
+    /// T of `loraTmp`'s blocks.
+    let tmpRows: Int
+
+    /// The record whose field `f` starts at `at(f)`.
+    init(tokens: Int, qkNorm: Bool, _ at: (Field) -> UnsafeMutablePointer<Float>) {
+        ln1 = at(.ln1); rstd1 = at(.rstd1); qRstd = at(.qRstd); kRstd = at(.kRstd)
+        q = at(.q); k = at(.k); v = at(.v); att = at(.att); lse = at(.lse)
+        qRaw = qkNorm ? at(.qRaw) : q
+        kRaw = qkNorm ? at(.kRaw) : k
+        x2 = at(.x2); ln2 = at(.ln2); rstd2 = at(.rstd2); gate = at(.gate); up = at(.up); h = at(.h)
+        loraTmp = at(.loraTmp)
+        attnOut = at(.attnOut); rstdA = at(.rstdA); mlpOut = at(.mlpOut); rstdM = at(.rstdM); normed = at(.normed)
+        tmpRows = tokens
     }
+
+    /// Floats of one kept slot for `t` tokens: every field it holds, each rounded up to whole cache lines.
+    static func slotFloats(tokens t: Int, config c: ModelConfig, rank r: Int) -> Int {
+        Field.allCases.reduce(0) { $0 + ($1.recomputed(qkNorm: c.qkNorm) ? 0 : aligned($1.floats(tokens: t, config: c, rank: r))) }
+    }
+
+    /// `n` floats rounded up to 16 (64 bytes), so every buffer starts cache-line aligned.
+    static func aligned(_ n: Int) -> Int { (n + 15) / 16 * 16 }
 }
 
 extension LlamaModel {
@@ -223,7 +302,10 @@ extension LlamaModel {
     /// need replaces an inference-only arena instead of growing it: the reference pass scores big groups
     /// without gradients, and a training arena that large would hold (L+1)·T·D checkpoints it never uses.
     func workspace(for need: WorkspaceSize) -> Workspace {
-        if let ws = workspace, ws.size.covers(need) { return ws }
+        if let ws = workspace, ws.size.covers(need) {
+            ws.bind(slot: nil, tokens: need.tokens)
+            return ws
+        }
         let size = workspace.map { need.training && !$0.size.training ? need : $0.size.union(need) } ?? need
         workspace = nil  // free the old arena before allocating the new one
         let ws = Workspace(size: size, config: config, layers: layers, lmHead: lmHead)
@@ -237,13 +319,14 @@ extension LlamaModel {
         _ = workspace(
             for: WorkspaceSize(
                 tokens: tokens, rows: scoredTokens, rank: loraRank, training: training, dropout: dropout, threads: Parallel.threads,
-                keptFloats: training ? keptFloats(tokens: tokens) : 0))
+                keptFloats: training ? keptFloats(tokens: tokens, rank: loraRank) : 0))
     }
 
-    /// Floats of kept gate/up a training pass over `tokens` tokens gets: whole (T, 2F) slots within
-    /// `keptActivationBytes`, at most one per layer below the last.
-    func keptFloats(tokens: Int) -> Int {
-        let slot = 2 * max(1, tokens) * config.intermediateSize
+    /// Floats of kept activations a training pass over `tokens` tokens gets: whole slots (one layer's
+    /// `LayerActivations` each) within `keptActivationBytes`, at most one per layer below the last (the
+    /// last layer's activations are still in the shared buffers when its backward starts).
+    func keptFloats(tokens: Int, rank: Int) -> Int {
+        let slot = LayerActivations.slotFloats(tokens: max(1, tokens), config: config, rank: rank)
         return min(max(0, keptActivationBytes) / 4 / slot, config.numHiddenLayers - 1) * slot
     }
 

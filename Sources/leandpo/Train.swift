@@ -125,10 +125,11 @@ struct Train: ParsableCommand {
         if Signals.interrupted { throw ExitCode(Signals.exitCode) }
     }
 
-    /// The options every process of a data-parallel run must share, as text (paths and threads may differ).
+    /// The options every process of a data-parallel run must share, as text (paths, threads and the memory
+    /// budget may differ).
     static func exactArguments(_ args: TrainArguments) -> String {
         var a = args
-        (a.model, a.data, a.output, a.evalData, a.threads) = ("", "", "", nil, 0)
+        (a.model, a.data, a.output, a.evalData, a.threads, a.memoryBudget) = ("", "", "", nil, 0, nil)
         return TrainOptions.encode(a).rendered(indent: nil)
     }
 

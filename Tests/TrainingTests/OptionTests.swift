@@ -56,7 +56,7 @@ import Training
         #expect(a.warmupRatio == 0.1 && a.lrSchedulerType == .cosine && a.loggingSteps == 5 && a.seed == 7)
         #expect(a.saveTotalLimit == TrainArguments().saveTotalLimit, "null leaves the default")
         #expect(notes.count == 3, "\(notes)")
-        #expect(notes.contains { $0.hasPrefix("gradient_checkpointing is ignored: LeanDPO always recomputes") })
+        #expect(notes.contains { $0.hasPrefix("gradient_checkpointing is ignored: LeanDPO keeps layer activations") })
         #expect(notes.contains { $0.hasPrefix("bf16 is ignored") })
         #expect(notes.contains { $0.contains("report_to: 'wandb' is not available") })
     }
@@ -104,6 +104,30 @@ import Training
         _ = try TrainOptions.apply(try TrainOptions.parseCommandLine(["--lora-r=8", "--rslora", "--loss", "ipo,sft"]), to: &a, source: "cli")
         #expect(a.lora.r == 8 && a.lora.rslora && a.loss == [.ipo, .sft])
         #expect(throws: ArgumentError.self) { try TrainOptions.parseCommandLine(["--lora-r"]) }
+    }
+
+    /// --memory-budget reads sizes in powers of 1024 and auto; run.json writes them back the same way.
+    @Test func memoryBudgetReadsSizes() throws {
+        func budget(_ word: String) throws -> Int? {
+            var a = TrainArguments()
+            _ = try TrainOptions.apply(try TrainOptions.parseCommandLine(["--memory-budget", word]), to: &a, source: "cli")
+            return a.memoryBudget
+        }
+        #expect(try budget("2G") == 2 << 30)
+        #expect(try budget("512M") == 512 << 20)
+        #expect(try budget("1.5GiB") == 3 << 29)
+        #expect(try budget("0") == 0)
+        #expect(try budget("123456") == 123_456)
+        #expect(try budget("auto") == nil)
+        #expect(throws: ArgumentError.self) { try budget("2X") }
+        #expect(throws: ArgumentError.self) { try budget("-1G") }
+        #expect(try load("memory_budget: 1073741824\n").0.memoryBudget == 1 << 30)
+        var a = TrainArguments(model: "m.mtf", data: "d.jsonl", output: "o")
+        a.memoryBudget = 768 << 20
+        let text = TrainOptions.encode(a).rendered()
+        #expect(text.contains("\"768M\""))
+        #expect(try TrainOptions.decode(JSONValue(JSONReader.parse(Array(text.utf8), rules: .strict)), source: "run.json") == a)
+        #expect(TrainOptions.encode(TrainArguments()).rendered().contains("\"auto\""))
     }
 
     /// A repeated option (an alias and its name) is a problem, not a silent override.

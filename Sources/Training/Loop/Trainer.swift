@@ -191,6 +191,7 @@ public final class Trainer {
         let arguments = inputs.effectiveArguments(arguments)
         self.arguments = arguments
         self.model = model
+        if let budget = arguments.memoryBudget { model.keptActivationBytes = budget }
         lossConfig = arguments.lossConfig
         collapseWatch = CollapseWatch(windows: arguments.collapseWindows)
         train = inputs.train

@@ -1,6 +1,7 @@
 // A value as a user wrote it — a command-line word or a typed JSON/YAML value from `--config` — and the
 // typed readers the option table uses. Errors name the key as the user wrote it and the type wanted.
 
+import Foundation
 import JSON
 
 public enum OptionValue: Sendable, Equatable {
@@ -135,6 +136,36 @@ extension OptionValue {
             throw OptionMessage("'\(s)' is not one of " + E.allCases.map(\.rawValue).joined(separator: ", "))
         }
         return e
+    }
+
+    /// A size in bytes: an integer, or a number with K, M, G or T (powers of 1024; a trailing B or iB
+    /// allowed), e.g. 512M, 1.5G; "auto" is nil.
+    func size() throws(OptionMessage) -> Int? {
+        if case .typed(.int(let i)) = self {
+            guard i >= 0 else { throw OptionMessage("expected a size ≥ 0, got \(i)") }
+            return i
+        }
+        let text = try string().trimmingCharacters(in: .whitespaces)
+        if text.lowercased() == "auto" { return nil }
+        var s = Substring(text.uppercased())
+        if s.hasSuffix("IB") { s = s.dropLast(2) } else if s.hasSuffix("B") { s = s.dropLast() }
+        var scale = 1.0
+        if let last = s.last, let i = "KMGT".firstIndex(of: last) {
+            scale = pow(1024, Double("KMGT".distance(from: "KMGT".startIndex, to: i) + 1))
+            s = s.dropLast()
+        }
+        guard let n = Double(s), n >= 0, n.isFinite, n * scale < 9e18 else {
+            throw OptionMessage("expected a size such as 512M, 2G or auto, got '\(text)'")
+        }
+        return Int((n * scale).rounded())
+    }
+
+    /// A size as `size()` reads it back: the largest unit that divides it exactly (2G, 512M), else bytes.
+    static func sizeText(_ bytes: Int) -> String {
+        for (unit, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] where bytes > 0 && bytes % (1 << shift) == 0 {
+            return "\(bytes >> shift)\(unit)"
+        }
+        return "\(bytes)"
     }
 
     var isNull: Bool { self == .typed(.null) }

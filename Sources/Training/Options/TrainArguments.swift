@@ -67,6 +67,9 @@ public struct TrainArguments: Sendable, Equatable {
     public var saveTotalLimit = 2
     /// 0: all cores.
     public var threads = 0
+    /// Bytes the training pass may keep of layer activations (`LlamaModel.keptActivationBytes`); nil: auto
+    /// (MemoryRoom's default for this machine).
+    public var memoryBudget: Int?
     public var reportTo: [ReportTarget] = []
 
     public init() {}
@@ -136,6 +139,7 @@ public struct TrainArguments: Sendable, Equatable {
         try check(saveSteps >= 0, "save_steps must be ≥ 0 (0: at the end only), got \(saveSteps)")
         try check(saveTotalLimit >= 1, "save_total_limit must be ≥ 1, got \(saveTotalLimit)")
         try check(threads >= 0, "threads must be ≥ 0 (0: all cores), got \(threads)")
+        if let b = memoryBudget { try check(b >= 0, "memory_budget must be ≥ 0 (0: recompute every layer), got \(b)") }
         if let s = evalSplit { try check(s > 0 && s < 1, "eval_split must lie in (0, 1), got \(s)") }
         try check(!(evalSplit != nil && evalData != nil), "give eval_data or eval_split, not both")
         try check(!model.isEmpty, "model is required (--model, or model in --config)")

@@ -162,6 +162,15 @@ extension TrainOption {
             trl: "the HF Trainer's default is 3; one epoch is the usual LoRA DPO run, and a CPU epoch is long"),
         int("max_steps", .schedule, "Optimizer steps (wins over epochs; -1: use epochs).", \.maxSteps, resume: .mayExtend),
         int("threads", .schedule, "Threads (0: all cores).", \.threads, resume: .free),
+        TrainOption(
+            name: "memory_budget", aliases: [], group: .schedule,
+            help: "Memory the training pass may spend keeping layers' activations from its forward, so the backward "
+                + "skips recomputing them (e.g. 2G, 512M; 0 recomputes every layer; auto: half of what MemAvailable and "
+                + "the memory cgroup leave beyond the first GiB). It bounds the kept activations only, not the process: "
+                + "the mapped base, each layer's input and the optimizer state come on top. Same results either way.",
+            valueName: "SIZE", onResume: .free, trlDifference: nil,
+            assign: { a, v, _ throws(OptionMessage) in a.memoryBudget = try v.size() },
+            value: { .string($0.memoryBudget.map(OptionValue.sizeText) ?? "auto") }),
 
         // Reporting and saving
         int("logging_steps", .reporting, "Log every N steps.", \.loggingSteps, resume: .free),
@@ -208,7 +217,7 @@ extension TrainOption {
         func add(_ keys: [String], _ text: String) { for k in keys { n[k] = text } }
         add(
             ["gradient_checkpointing", "gradient_checkpointing_kwargs"],
-            "LeanDPO always recomputes activations in the backward, keeping what memory allows (no switch needed)")
+            "LeanDPO keeps layer activations as far as memory_budget allows and recomputes the other layers in the backward")
         add(
             ["bf16", "fp16", "tf32", "bf16_full_eval", "fp16_full_eval", "torch_dtype", "dtype", "half_precision_backend"],
             "LeanDPO computes in f32 on the CPU; for a smaller base file use `leandpo convert --dtype bf16`")
