@@ -38,6 +38,10 @@ struct Inspect: ParsableCommand {
             print(
                 "             vocab \(c.vocabSize), rope_theta \(c.ropeTheta)\(c.ropeScaling.map { " (\($0.ropeType) ×\($0.factor))" } ?? ""), rms_norm_eps \(c.rmsNormEps), tied \(c.tieWordEmbeddings), qkv bias \(c.attentionBias), qk norm \(c.qkNorm)"
             )
+            if let w = c.slidingWindow {
+                let sliding = (0..<c.numHiddenLayers).filter { c.attentionWindow(layer: $0) != nil }.count
+                print("             sliding window \(w) on \(sliding) of \(c.numHiddenLayers) layers")
+            }
             print("tokenizer    \(tokenizerSummary(t))")
             print("             bos \(t.bosToken ?? "-") eos \(t.eosToken ?? "-") pad \(t.padToken ?? "-"), add_bos \(t.addBosToken)")
             print("chat template \(m.metadata.chatTemplate.map { "\($0.count) chars" } ?? "none")")
