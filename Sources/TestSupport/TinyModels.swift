@@ -24,6 +24,9 @@ public struct TinyShape: Sendable, Equatable {
     public var rmsNormEps = 1e-6
     public var maxPositions = 256
     public var padTokenId: Int? = nil
+    /// Sliding-window attention (ModelConfig.slidingWindow / layerTypes).
+    public var slidingWindow: Int? = nil
+    public var layerTypes: [String]? = nil
 
     public init(
         architecture: ModelConfig.Architecture = .llama, dim: Int = 16, heads: Int = 4, kvHeads: Int = 2, headDim: Int? = 4,
@@ -55,7 +58,7 @@ public struct TinyShape: Sendable, Equatable {
             architecture: architecture, hiddenSize: dim, intermediateSize: ffn, numHiddenLayers: layers, numAttentionHeads: heads,
             numKeyValueHeads: kvHeads, headDim: headDim, rmsNormEps: rmsNormEps, ropeTheta: ropeTheta, ropeScaling: ropeScaling,
             maxPositionEmbeddings: maxPositions, vocabSize: vocab, tieWordEmbeddings: tied, attentionBias: bias, qkNorm: qkNorm,
-            bosTokenId: 1, eosTokenIds: [2], padTokenId: padTokenId)
+            bosTokenId: 1, eosTokenIds: [2], padTokenId: padTokenId, slidingWindow: slidingWindow, layerTypes: layerTypes)
     }
 }
 
