@@ -44,6 +44,10 @@ struct Inspect: ParsableCommand {
                     "             gemma: (1 + w) norms, √hidden embeddings, \(c.hiddenAct), query_pre_attn_scalar \(c.queryPreAttnScalar.map { "\($0)" } ?? "-"), soft caps \(caps.isEmpty ? "none" : caps.joined(separator: ", "))"
                 )
             }
+            if let w = c.slidingWindow {
+                let sliding = (0..<c.numHiddenLayers).filter { c.attentionWindow(layer: $0) != nil }.count
+                print("             sliding window \(w) on \(sliding) of \(c.numHiddenLayers) layers")
+            }
             print("tokenizer    \(tokenizerSummary(t))")
             print("             bos \(t.bosToken ?? "-") eos \(t.eosToken ?? "-") pad \(t.padToken ?? "-"), add_bos \(t.addBosToken)")
             print("chat template \(m.metadata.chatTemplate.map { "\($0.count) chars" } ?? "none")")

@@ -62,6 +62,18 @@ struct TinySpec: Sendable, CustomStringConvertible {
         s.slidingWindow = 3
         return s
     }()
+    /// Windows shorter than the gradient tests' sequences (9, 5, 12): every layer (Mistral), or the second only.
+    static let mistral: TinySpec = {
+        var s = TinySpec(name: "mistral-window3", shape: TinyShape(architecture: .mistral))
+        s.slidingWindow = 3
+        return s
+    }()
+    static let qwen2SlidingLayer: TinySpec = {
+        var s = TinySpec(name: "qwen2-window4-layer1", shape: TinyShape(architecture: .qwen2, bias: true))
+        s.slidingWindow = 4
+        s.layerTypes = ["full_attention", "sliding_attention"]
+        return s
+    }()
 }
 
 /// Writes `tensors` (name → f32 values) as an MTF with a placeholder tokenizer, every matrix in `dtype`.

@@ -29,9 +29,18 @@ import sys
 import numpy as np
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 FAILED = []
+
+
+def chat_text(tok, messages):
+    """The rendered prompt, or the template's error (Mistral's refuses a system role): both must agree."""
+    import jinja2
+    try:
+        return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    except jinja2.exceptions.TemplateError as e:
+        return f"TemplateError: {e}"
 
 
 def report(name, ok, detail):
@@ -69,15 +78,14 @@ TEXTS = ["Hello world", "abc 2024 x", "  leading spaces\n\ttabs and <|im_start|>
 
 
 def batch_logits(model, tokenizer):
-    import jinja2
-
     out = []
     with torch.no_grad():
         for messages in PROMPTS:
-            try:
-                tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            except jinja2.exceptions.TemplateError:  # Gemma's template raises on a system message
+            if chat_text(tokenizer, messages).startswith("TemplateError: "):
+                # a template that refuses a system message (Gemma's, Mistral's): fold it into the first user turn
                 messages = [{"role": "user", "content": messages[0]["content"] + "\n\n" + messages[1]["content"]}] + messages[2:]
+                if chat_text(tokenizer, messages).startswith("TemplateError: "):
+                    continue
             ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
             out.append(model(torch.tensor([ids])).logits[0])
     return out
@@ -124,8 +132,11 @@ def check_gguf(path, merged_dir, merged_logits, tokenizer):
     arch = value("general.architecture")
     with open(os.path.join(merged_dir, "config.json")) as f:
         config = json.load(f)
+    # llama.cpp writes Mistral as a llama model, its window (when any) in llama.attention.sliding_window.
+    window = fields.get(f"{arch}.attention.sliding_window")
     keys_ok = (
-        arch == config["model_type"]
+        arch == {"mistral": "llama"}.get(config["model_type"], config["model_type"])
+        and (window.contents() if window else None) == config.get("sliding_window")
         and value(f"{arch}.block_count") == config["num_hidden_layers"]
         and value(f"{arch}.embedding_length") == config["hidden_size"]
         and value(f"{arch}.attention.head_count_kv") == config["num_key_value_heads"]
@@ -138,7 +149,8 @@ def check_gguf(path, merged_dir, merged_logits, tokenizer):
         template_ok = value("tokenizer.chat_template") == f.read()
     report(
         "gguf tokenizer", vocab_ok and template_ok,
-        f"pre {value('tokenizer.ggml.pre')}, {len(tokens)} tokens, {len(value('tokenizer.ggml.merges')) if 'tokenizer.ggml.merges' in fields else 'no'} merges, "
+        f"model {value('tokenizer.ggml.model')}, pre {value('tokenizer.ggml.pre')}, {len(tokens)} tokens, "
+        + (f"{len(value('tokenizer.ggml.merges'))} merges, " if "tokenizer.ggml.merges" in fields else "scores, ") +
         f"bos {value('tokenizer.ggml.bos_token_id')} eos {value('tokenizer.ggml.eos_token_id')}, chat template equal: {template_ok}")
 
     hf = load_weights(merged_dir)
@@ -183,10 +195,17 @@ def check_gguf(path, merged_dir, merged_logits, tokenizer):
     model = AutoModelForCausalLM.from_pretrained(
         os.path.dirname(path) or ".", gguf_file=os.path.basename(path), dtype=torch.float32, **extra)
     model.eval()
+    how = ""
+    if config.get("sliding_window") is not None:
+        # transformers' GGUF loader builds a LlamaForCausalLM and has no sliding window: run the weights it read
+        # in the exported config's class (MistralForCausalLM with the window) instead.
+        windowed = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(merged_dir), dtype=torch.float32).eval()
+        windowed.load_state_dict(model.state_dict())
+        model, how = windowed, f" ({type(windowed).__name__} with the weights transformers read from the GGUF)"
     d = max_diff(batch_logits(model, tokenizer), merged_logits)
     exact = types == {"F32"}
     report("transformers(gguf) logits == merged hf logits", d <= 1e-4 if exact else True,
-           f"max |diff| {d:.3g}" + ("" if exact else " (quantized or half-precision GGUF: informative only)"))
+           f"max |diff| {d:.3g}{how}" + ("" if exact else " (quantized or half-precision GGUF: informative only)"))
 
 
 def main():
@@ -209,14 +228,14 @@ def main():
     if a.reference_hf:
         ref = AutoTokenizer.from_pretrained(a.reference_hf)
         ids_ok = all(tok(t)["input_ids"] == ref(t)["input_ids"] for t in TEXTS)
-        chat_ok = all(
-            tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True)
-            == ref.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in PROMPTS)
+        chat_ok = all(chat_text(tok, m) == chat_text(ref, m) for m in PROMPTS)
         report("tokenizer == reference tokenizer", ids_ok and chat_ok, f"ids equal on {len(TEXTS)} texts: {ids_ok}, chat template text equal: {chat_ok}")
         ours, theirs = load_weights(a.base_hf), load_weights(a.reference_hf)
         common = set(ours) & set(theirs)
         worst = max(float((ours[k] - theirs[k]).abs().max()) for k in common)
-        report("base hf weights == reference weights", set(ours) == set(theirs) - {"lm_head.weight"} and worst == 0.0,
+        # a tied reference may also store lm_head.weight; the export leaves it out
+        report("base hf weights == reference weights", set(ours) - {"lm_head.weight"} == set(theirs) - {"lm_head.weight"}
+               and ("lm_head.weight" in ours) == (not merged.config.tie_word_embeddings) and worst == 0.0,
                f"{len(common)} tensors, max |diff| {worst:.3g}")
 
     from peft import PeftModel
