@@ -4,6 +4,7 @@
 // TrainArguments (and its check in `validate()`), and a row here.
 
 import JSON
+import Kernels
 import Model
 
 public struct TrainOption: Sendable {
@@ -162,6 +163,13 @@ extension TrainOption {
             trl: "the HF Trainer's default is 3; one epoch is the usual LoRA DPO run, and a CPU epoch is long"),
         int("max_steps", .schedule, "Optimizer steps (wins over epochs; -1: use epochs).", \.maxSteps, resume: .mayExtend),
         int("threads", .schedule, "Threads (0: all cores).", \.threads, resume: .free),
+        TrainOption(
+            name: "compute_dtype", aliases: [], group: .schedule,
+            help:
+                "Element type of the base-weight products: f32, or bf16 through oneDNN (f32 accumulation; LoRA, norms, attention, the LM head, the loss and the optimizer stay f32; falls back to f32 with a note on CPUs without AVX-512 BF16 or AMX).",
+            valueName: "DTYPE", onResume: .free, trlDifference: nil,
+            assign: { a, v, _ throws(OptionMessage) in a.computeDType = try v.choice(ComputeDType.self) },
+            value: { .string($0.computeDType.rawValue) }),
 
         // Reporting and saving
         int("logging_steps", .reporting, "Log every N steps.", \.loggingSteps, resume: .free),
