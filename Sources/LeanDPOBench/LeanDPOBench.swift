@@ -27,7 +27,9 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Base model (MTF).") var model: String
     @Option(help: "Preference pairs (JSONL).") var data: String
     @Option(help: "Threads for the kernels and OpenBLAS.") var threads = 2
-    @Option(help: "Element type of the base-weight products: f32 or bf16 (oneDNN; f32 with a note where the CPU lacks it).")
+    @Option(
+        name: .customLong("compute-dtype"),
+        help: "Element type of the base-weight products: f32 or bf16 (oneDNN; f32 with a note where the CPU lacks it).")
     var computeDType = ComputeDType.f32
     @Option(help: "Pairs per optimizer step (eval: pairs are scored in groups of about 4096 tokens).") var pairsPerStep = 4
     @Option(help: "Max tokens of prompt+completion.") var maxLength = 512

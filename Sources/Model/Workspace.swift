@@ -75,7 +75,12 @@ final class Workspace {
 
     // MARK: Scratch
     let linearScratch: UnsafeMutablePointer<Float>?  // (largest FrozenLinear block)
-    let bf16: FrozenLinear.BF16Scratch?  // (T, maxIn) rounded inputs and the largest bf16 weight block
+    let bf16Scratch: FrozenLinear.BF16Scratch?  // (T, maxIn) rounded inputs and the largest bf16 weight block
+    /// Whether the current pass runs its products in bf16 (the model's compute dtype when the pass began);
+    /// an arena made for bf16 keeps its scratch after the model goes back to f32.
+    var usesBF16 = false
+    /// The scratch the frozen products get: nil runs them in f32.
+    var bf16: FrozenLinear.BF16Scratch? { usesBF16 ? bf16Scratch : nil }
     let attnScratch: UnsafeMutableBufferPointer<Float>
     let headScratch: UnsafeMutableBufferPointer<Float>
 
@@ -175,7 +180,7 @@ final class Workspace {
         tokenIds = targetBlock.baseAddress! + 2 * p
         positions = targetBlock.baseAddress! + 2 * p + t
         linearScratch = opt(ids.linear)
-        bf16 =
+        bf16Scratch =
             size.bf16
             ? FrozenLinear.BF16Scratch(
                 inputs: UnsafeMutableRawPointer(at(ids.bf16Inputs)).assumingMemoryBound(to: UInt16.self),
@@ -224,10 +229,14 @@ extension LlamaModel {
     func workspace(for need: WorkspaceSize) -> Workspace {
         var need = need
         need.bf16 = computeDType == .bf16
-        if let ws = workspace, ws.size.covers(need) { return ws }
+        if let ws = workspace, ws.size.covers(need) {
+            ws.usesBF16 = need.bf16
+            return ws
+        }
         let size = workspace.map { need.training && !$0.size.training ? need : $0.size.union(need) } ?? need
         workspace = nil  // free the old arena before allocating the new one
         let ws = Workspace(size: size, config: config, layers: layers, lmHead: lmHead)
+        ws.usesBF16 = need.bf16
         workspace = ws
         return ws
     }
