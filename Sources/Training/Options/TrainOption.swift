@@ -219,7 +219,8 @@ extension TrainOption {
             "LeanDPO always recomputes activations in the backward, keeping what memory allows (no switch needed)")
         add(
             ["bf16", "fp16", "tf32", "bf16_full_eval", "fp16_full_eval", "torch_dtype", "dtype", "half_precision_backend"],
-            "LeanDPO computes in f32 on the CPU; for a smaller base file use `leandpo convert --dtype bf16`")
+            "LeanDPO computes in f32 on the CPU unless `compute_dtype: bf16` (the base-weight products in bf16 through oneDNN); for a smaller base file use `leandpo convert --dtype bf16`"
+        )
         add(["use_cpu", "no_cuda", "device", "use_mps_device"], "LeanDPO always runs on the CPU")
         add(["use_peft", "peft_type", "task_type", "bias", "inference_mode"], "LeanDPO always trains LoRA adapters (PEFT-compatible, bias none)")
         add(
