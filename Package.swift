@@ -20,6 +20,8 @@ let package = Package(
         // MARK: - System libraries (C through system-library targets only)
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // oneDNN (bf16 products); Debian ships no pkg-config file for it, the header and library are on the default paths.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
 
         // MARK: - Libraries, dependencies flow one way
         .target(name: "TensorFile"),
@@ -29,7 +31,7 @@ let package = Package(
         .target(name: "JSON"),
         .target(name: "Reports", dependencies: ["JSON"]),
         .target(name: "ChatTemplate", dependencies: ["JSON"]),
-        .target(name: "Kernels", dependencies: ["COpenBLAS", "TensorFile"]),
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CDNNL", "TensorFile"]),
         .target(name: "Model", dependencies: ["TensorFile", "Kernels", "SeededRandom"]),
         // PEFT files, checkpoints' container and adapters, the merge and the export driver.
         .target(name: "Adapters", dependencies: ["JSON", "TensorFile", "Kernels", "Model", "ModelFiles", "CZstd"]),
@@ -42,7 +44,7 @@ let package = Package(
         .executableTarget(
             name: "leandpo",
             dependencies: [
-                "JSON", "TensorFile", "ModelFiles", "Model", "Adapters", "Training", "Reports",
+                "JSON", "TensorFile", "ModelFiles", "Kernels", "Model", "Adapters", "Training", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(

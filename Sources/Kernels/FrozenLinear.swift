@@ -1,6 +1,9 @@
 // A frozen base-model linear layer over a mapped weight of any dtype: forward and the input gradient,
 // never a weight gradient. f32 weights are used in place; other dtypes are decoded a block of output
 // rows at a time into caller scratch and multiplied block by block, so the model is never decoded whole.
+// With bf16 scratch (`--compute-dtype bf16`) the products run in bf16 through oneDNN (BF16Matmul): the
+// input is rounded to bf16, a bf16 weight is used in place and any other dtype is decoded to bf16 a block
+// of rows at a time; accumulation and outputs stay f32.
 // M rows (tokens), K input features, N output features, B block rows.
 
 import TensorFile
@@ -10,18 +13,21 @@ public struct FrozenLinear: @unchecked Sendable {
     public let bias: [Float]?  // (N), decoded once
     /// Output rows decoded per block (B).
     public let blockRows: Int
+    /// Output rows decoded to bf16 per block for bf16 products (a weight of another dtype).
+    public let bf16BlockRows: Int
 
     public static let defaultBlockRows = 128
 
     public var inFeatures: Int { weight.cols }
     public var outFeatures: Int { weight.rows }
 
-    public init(weight: WeightMatrix, bias: [Float]? = nil, blockRows: Int = FrozenLinear.defaultBlockRows) {
-        precondition(blockRows >= 1)
+    public init(weight: WeightMatrix, bias: [Float]? = nil, blockRows: Int = FrozenLinear.defaultBlockRows, bf16BlockRows: Int? = nil) {
+        precondition(blockRows >= 1 && (bf16BlockRows ?? 1) >= 1)
         precondition(bias == nil || bias!.count == weight.rows, "bias length must equal the output features")
         self.weight = weight
         self.bias = bias
         self.blockRows = blockRows
+        self.bf16BlockRows = min(weight.rows, bf16BlockRows ?? max(16, Self.bf16BlockElements / max(1, weight.cols)))
     }
 
     /// A layer over mapped tensors: `weight` (N, K), optional `bias` (N) of any float dtype.
@@ -44,6 +50,26 @@ public struct FrozenLinear: @unchecked Sendable {
         dtype == .f32 ? 0 : min(blockRows, outFeatures) * inFeatures
     }
 
+    /// bf16 elements of weight scratch per block by default (8 MiB): whole matrices up to SmolLM2-135M's,
+    /// a few blocks at 1–8B. A bf16 weight needs none.
+    public static let bf16BlockElements = 1 << 22
+
+    /// bf16 elements of weight scratch a bf16 product needs (0 for a bf16 weight).
+    public var bf16WeightScratch: Int {
+        weight.dtype == .bf16 ? 0 : bf16BlockRows * inFeatures
+    }
+
+    /// Scratch for bf16 products: the rounded input (or output gradient) and a block of decoded weight rows.
+    public struct BF16Scratch: @unchecked Sendable {
+        public let inputs: UnsafeMutablePointer<UInt16>  // (M, max(K, N))
+        public let weights: UnsafeMutablePointer<UInt16>?  // (bf16WeightScratch), nil when every weight is bf16
+
+        public init(inputs: UnsafeMutablePointer<UInt16>, weights: UnsafeMutablePointer<UInt16>?) {
+            self.inputs = inputs
+            self.weights = weights
+        }
+    }
+
     // MARK: - Forward
 
     /// out = inp·Wᵀ + bias (or += with `accumulate`).
@@ -52,7 +78,8 @@ public struct FrozenLinear: @unchecked Sendable {
         inp: UnsafePointer<Float>,  // (M, K)
         rows m: Int,
         scratch: UnsafeMutablePointer<Float>?,  // (scratchFloats)
-        accumulate: Bool = false
+        accumulate: Bool = false,
+        bf16: BF16Scratch? = nil
     ) {
         let k = inFeatures, n = outFeatures
         if let bias {
@@ -61,6 +88,27 @@ public struct FrozenLinear: @unchecked Sendable {
             }
         }
         let beta: Float = accumulate || bias != nil ? 1 : 0
+        if let bf16 {
+            BF16Matmul.round(inp, into: bf16.inputs, count: m * k)
+            if weight.dtype == .bf16 {
+                BF16Matmul.gemm(
+                    transB: true, m: m, n: n, k: k, a: bf16.inputs, lda: k, b: weight.base.assumingMemoryBound(to: UInt16.self), ldb: k,
+                    accumulate: beta != 0, c: out, ldc: n)
+                return
+            }
+            guard let w = bf16.weights else { preconditionFailure("a \(weight.dtype.rawValue) weight needs bf16 weight scratch") }
+            let rows = bf16BlockRows
+            var n0 = 0
+            while n0 < n {
+                let nb = min(rows, n - n0)
+                weight.decodeRowsBF16(n0, count: nb, into: w)  // (B, K)
+                // out[:, n0..<n0+nb] = inp·Wblockᵀ
+                BF16Matmul.gemm(
+                    transB: true, m: m, n: nb, k: k, a: bf16.inputs, lda: k, b: w, ldb: k, accumulate: beta != 0, c: out + n0, ldc: n)
+                n0 += nb
+            }
+            return
+        }
         if let w = weight.floats {
             BLAS.parallelSgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: inp, lda: k, b: w, ldb: k, beta: beta, c: out, ldc: n)
             return
@@ -86,9 +134,32 @@ public struct FrozenLinear: @unchecked Sendable {
         dout: UnsafePointer<Float>,  // (M, N)
         rows m: Int,
         scratch: UnsafeMutablePointer<Float>?,  // (scratchFloats)
-        accumulate: Bool = false
+        accumulate: Bool = false,
+        bf16: BF16Scratch? = nil
     ) {
         let k = inFeatures, n = outFeatures
+        if let bf16 {
+            BF16Matmul.round(dout, into: bf16.inputs, count: m * n)
+            if weight.dtype == .bf16 {
+                BF16Matmul.gemm(
+                    transB: false, m: m, n: k, k: n, a: bf16.inputs, lda: n, b: weight.base.assumingMemoryBound(to: UInt16.self), ldb: k,
+                    accumulate: accumulate, c: dinp, ldc: k)
+                return
+            }
+            guard let w = bf16.weights else { preconditionFailure("a \(weight.dtype.rawValue) weight needs bf16 weight scratch") }
+            let rows = bf16BlockRows
+            var n0 = 0
+            while n0 < n {
+                let nb = min(rows, n - n0)
+                weight.decodeRowsBF16(n0, count: nb, into: w)  // (B, K)
+                // dinp (+)= dout[:, n0..<n0+nb]·Wblock
+                BF16Matmul.gemm(
+                    transB: false, m: m, n: k, k: nb, a: bf16.inputs + n0, lda: n, b: w, ldb: k, accumulate: accumulate || n0 > 0,
+                    c: dinp, ldc: k)
+                n0 += nb
+            }
+            return
+        }
         if let w = weight.floats {
             Matmul.backwardInput(dinp: dinp, dout: dout, weight: w, m: m, k: k, n: n, accumulate: accumulate)
             return

@@ -48,4 +48,29 @@ public struct WeightMatrix: @unchecked Sendable {
                 count: range.count * cols)
         }
     }
+
+    /// Decodes rows [start, start+count) into `dst` (count × cols bf16, round to nearest even), in
+    /// parallel for large blocks. A bf16 matrix is copied, an f32 one rounded, any other decoded a row at a
+    /// time through f32.
+    public func decodeRowsBF16(_ start: Int, count: Int, into dst: UnsafeMutablePointer<UInt16>) {
+        precondition(start >= 0 && count >= 0 && start + count <= rows)
+        let minRows = max(1, 16_384 / max(1, cols))
+        Parallel.forChunks(count: count, minChunk: minRows) { range, _ in
+            let out = dst + range.lowerBound * cols
+            switch dtype {
+            case .bf16:
+                out.update(from: (base + (start + range.lowerBound) * rowBytes).assumingMemoryBound(to: UInt16.self), count: range.count * cols)
+            case .f32:
+                BF16Matmul.roundSerial(
+                    (base + (start + range.lowerBound) * rowBytes).assumingMemoryBound(to: Float.self), into: out, count: range.count * cols)
+            default:
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { row in
+                    for (i, r) in range.enumerated() {
+                        dtype.decode(base + (start + r) * rowBytes, into: row.baseAddress!, count: cols)
+                        BF16Matmul.roundSerial(row.baseAddress!, into: out + i * cols, count: cols)
+                    }
+                }
+            }
+        }
+    }
 }

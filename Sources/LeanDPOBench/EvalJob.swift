@@ -26,6 +26,7 @@ struct EvalJob: ParsableCommand {
         let file = try MappedTensorFile(path: options.model)
         let text = try ModelText(file.metadata)
         let model = try LlamaModel(file: file, threads: options.threads)
+        options.applyComputeDType(model)
         let loadSeconds = ProcessClock.seconds(since: t0)
         t0 = ProcessClock.now()
         let set = try PreferenceDataset.load(

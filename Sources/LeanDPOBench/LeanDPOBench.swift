@@ -5,6 +5,10 @@
 import ArgumentParser
 import Foundation
 import JSON
+import Kernels
+import Model
+
+extension ComputeDType: ExpressibleByArgument {}
 
 @main
 struct LeanDPOBench: ParsableCommand {
@@ -25,6 +29,10 @@ struct JobOptions: ParsableArguments {
     @Option(help: "Base model (MTF).") var model: String
     @Option(help: "Preference pairs (JSONL).") var data: String
     @Option(help: "Threads for the kernels and OpenBLAS.") var threads = 2
+    @Option(
+        name: .customLong("compute-dtype"),
+        help: "Element type of the base-weight products: f32 or bf16 (oneDNN; f32 with a note where the CPU lacks it).")
+    var computeDType = ComputeDType.f32
     @Option(help: "Pairs per optimizer step (eval: pairs are scored in groups of about 4096 tokens).") var pairsPerStep = 4
     @Option(help: "Max tokens of prompt+completion.") var maxLength = 512
     @Option(help: "LoRA rank.") var loraR = 16
@@ -43,7 +51,13 @@ struct JobOptions: ParsableArguments {
         [
             ("model", .string(file.name)), ("model_dtype", .string(file.dtype)),
             ("model_file_mb", .number(Double(file.bytes) / 1_048_576, digits: 1)), ("threads", .int(threads)),
+            ("compute_dtype", .string(computeDType.rawValue)),
         ]
+    }
+
+    /// Sets the model's compute dtype; the fallback note goes to stderr and the line records the dtype used.
+    func applyComputeDType(_ model: LlamaModel) {
+        if let note = model.setComputeDType(computeDType) { FileHandle.standardError.write(Data((note + "\n").utf8)) }
     }
 
     /// Fields every result line ends with: where and when it was measured.

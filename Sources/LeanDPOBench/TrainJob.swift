@@ -38,6 +38,7 @@ struct TrainJob: ParsableCommand {
         let file = try MappedTensorFile(path: options.model)
         let text = try ModelText(file.metadata)
         let model = try LlamaModel(file: file, threads: options.threads, switches: ablation.switches)
+        options.applyComputeDType(model)
         let loadSeconds = ProcessClock.seconds(since: t0)
 
         // ---- trainer: data, tokenization, adapter

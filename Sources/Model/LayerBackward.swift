@@ -28,7 +28,7 @@ extension LlamaModel {
             dmlp = UnsafePointer(dln)
         }
         // dh = dm·Wd
-        w.down.backwardInput(dinp: dh_, dout: dmlp, rows: t, scratch: ws.linearScratch)
+        w.down.backwardInput(dinp: dh_, dout: dmlp, rows: t, scratch: ws.linearScratch, bf16: ws.bf16)
         loraBackward(l, .down, dinp: dh_, dout: dmlp, inp: ws.h, count: t, plan: plan, ws: ws)
         // h = silu(gate)·up (Gemma: gelu_tanh(gate)·up)
         if c.isGemma {
@@ -37,8 +37,8 @@ extension LlamaModel {
             SwiGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: ws.gate, up: ws.up, count: t * f)
         }
         // gate = ln2·Wgᵀ (+ LoRA), up = ln2·Wuᵀ (+ LoRA)
-        w.gate.backwardInput(dinp: dln, dout: dgate, rows: t, scratch: ws.linearScratch)
-        w.up.backwardInput(dinp: dln, dout: dup, rows: t, scratch: ws.linearScratch, accumulate: true)
+        w.gate.backwardInput(dinp: dln, dout: dgate, rows: t, scratch: ws.linearScratch, bf16: ws.bf16)
+        w.up.backwardInput(dinp: dln, dout: dup, rows: t, scratch: ws.linearScratch, accumulate: true, bf16: ws.bf16)
         loraBackward(l, .gate, dinp: dln, dout: dgate, inp: ws.ln2, count: t, plan: plan, ws: ws)
         loraBackward(l, .up, dinp: dln, dout: dup, inp: ws.ln2, count: t, plan: plan, ws: ws)
         // ln2 = rmsnorm(x2): dx2 = dout + rmsnorm'(dln)
@@ -53,7 +53,7 @@ extension LlamaModel {
             RMSNorm.backward(dinp: dln, dweight: nil, dout: dres, inp: ws.attnOut, weight: attnOutNorm, rstd: ws.rstdA, rows: t, dim: d)
             dattOut = UnsafePointer(dln)
         }
-        w.o.backwardInput(dinp: datt, dout: dattOut, rows: t, scratch: ws.linearScratch)
+        w.o.backwardInput(dinp: datt, dout: dattOut, rows: t, scratch: ws.linearScratch, bf16: ws.bf16)
         loraBackward(l, .o, dinp: datt, dout: dattOut, inp: ws.att, count: t, plan: plan, ws: ws)
         // att = softmax(q·kᵀ/√Dh + causal (+ sliding window))·v
         Attention.backward(
@@ -74,9 +74,9 @@ extension LlamaModel {
         // q, k, v = ln1·Wᵀ (+ bias) (+ LoRA)
         let dlnOut: UnsafeMutablePointer<Float>? = needInputGradient ? dln : nil
         if needInputGradient {
-            w.q.backwardInput(dinp: dln, dout: ws.dqRaw!, rows: t, scratch: ws.linearScratch)
-            w.k.backwardInput(dinp: dln, dout: ws.dkRaw!, rows: t, scratch: ws.linearScratch, accumulate: true)
-            w.v.backwardInput(dinp: dln, dout: dv, rows: t, scratch: ws.linearScratch, accumulate: true)
+            w.q.backwardInput(dinp: dln, dout: ws.dqRaw!, rows: t, scratch: ws.linearScratch, bf16: ws.bf16)
+            w.k.backwardInput(dinp: dln, dout: ws.dkRaw!, rows: t, scratch: ws.linearScratch, accumulate: true, bf16: ws.bf16)
+            w.v.backwardInput(dinp: dln, dout: dv, rows: t, scratch: ws.linearScratch, accumulate: true, bf16: ws.bf16)
         }
         loraBackward(l, .q, dinp: dlnOut, dout: ws.dqRaw!, inp: ws.ln1, count: t, plan: plan, ws: ws)
         loraBackward(l, .k, dinp: dlnOut, dout: ws.dkRaw!, inp: ws.ln1, count: t, plan: plan, ws: ws)

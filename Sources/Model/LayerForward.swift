@@ -177,7 +177,7 @@ extension LlamaModel {
         _ l: Int, _ target: LoRATarget, _ linear: FrozenLinear, out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>,
         count t: Int, accumulate: Bool, plan: AdapterPlan?, ws: Workspace
     ) {
-        linear.forward(out: out, inp: inp, rows: t, scratch: ws.linearScratch, accumulate: accumulate)
+        linear.forward(out: out, inp: inp, rows: t, scratch: ws.linearScratch, accumulate: accumulate, bf16: ws.bf16)
         guard let plan, let e = plan.adapter.entry(layer: l, target: target) else { return }
         let src = loraInput(l, target, inp: inp, count: t, inFeatures: e.inFeatures, plan: plan, ws: ws)
         LoRA.forward(

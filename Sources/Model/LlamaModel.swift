@@ -4,6 +4,7 @@
 // views into the mapping and are never copied; norm weights are decoded once into one small owned block.
 // T tokens, D model dim, H heads, Hk kv heads, Dh head dim, F ffn dim, V vocab, L layers.
 
+import Foundation
 import Kernels
 import TensorFile
 
@@ -87,6 +88,29 @@ public final class LlamaModel: @unchecked Sendable {
     private var keptActivationBudget: Int?
     /// Layers whose recompute the last training pass skipped (their activations were kept), of L − 1.
     public internal(set) var keptLayers = 0
+
+    /// The element type of the frozen-weight products (`--compute-dtype`): f32 (the default, exact) or bf16
+    /// through oneDNN. LoRA, norms, attention, the LM head, the loss and the optimizer stay f32 either way.
+    /// Set it with `setComputeDType`, which falls back to f32 where the CPU lacks bf16 instructions.
+    public private(set) var computeDType = ComputeDType.f32
+
+    /// Asks for `dtype` for the products of the passes that follow. Returns a one-line note when bf16 was
+    /// asked for and this CPU cannot run it natively, in which case the model keeps f32 (sgemm).
+    @discardableResult
+    public func setComputeDType(_ dtype: ComputeDType, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard dtype == .bf16 else {
+            computeDType = dtype
+            return nil
+        }
+        switch BF16Matmul.support(environment: environment) {
+        case .available:
+            computeDType = .bf16
+            return nil
+        case .missing(let reason):
+            computeDType = .f32
+            return "note: --compute-dtype bf16 falls back to f32 (sgemm): \(reason)"
+        }
+    }
 
     public var dim: Int { config.hiddenSize }
     public var vocabSize: Int { config.vocabSize }

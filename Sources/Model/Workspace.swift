@@ -16,16 +16,18 @@ struct WorkspaceSize: Equatable {
     var dropout: Bool  // dropped LoRA inputs
     var threads: Int  // attention workers
     var keptFloats = 0  // training: room for layers' activations kept from the forward (whole slots)
+    var bf16 = false  // scratch for bf16 products (--compute-dtype bf16)
 
     func covers(_ o: WorkspaceSize) -> Bool {
         tokens >= o.tokens && rows >= o.rows && rank >= o.rank && (training || !o.training) && (dropout || !o.dropout)
-            && threads >= o.threads && keptFloats >= o.keptFloats
+            && threads >= o.threads && keptFloats >= o.keptFloats && (bf16 || !o.bf16)
     }
 
     func union(_ o: WorkspaceSize) -> WorkspaceSize {
         WorkspaceSize(
             tokens: max(tokens, o.tokens), rows: max(rows, o.rows), rank: max(rank, o.rank), training: training || o.training,
-            dropout: dropout || o.dropout, threads: max(threads, o.threads), keptFloats: max(keptFloats, o.keptFloats))
+            dropout: dropout || o.dropout, threads: max(threads, o.threads), keptFloats: max(keptFloats, o.keptFloats),
+            bf16: bf16 || o.bf16)
     }
 }
 
@@ -69,6 +71,12 @@ final class Workspace {
 
     // MARK: Scratch
     let linearScratch: UnsafeMutablePointer<Float>?  // (largest FrozenLinear block)
+    let bf16Scratch: FrozenLinear.BF16Scratch?  // (T, maxIn) rounded inputs and the largest bf16 weight block
+    /// Whether the current pass runs its products in bf16 (the model's compute dtype when the pass began);
+    /// an arena made for bf16 keeps its scratch after the model goes back to f32.
+    var usesBF16 = false
+    /// The scratch the frozen products get: nil runs them in f32.
+    var bf16: FrozenLinear.BF16Scratch? { usesBF16 ? bf16Scratch : nil }
     let attnScratch: UnsafeMutableBufferPointer<Float>
     let headScratch: UnsafeMutableBufferPointer<Float>
 
@@ -103,6 +111,8 @@ final class Workspace {
         let d = c.hiddenSize, qd = c.numAttentionHeads * c.headDim, kvd = c.numKeyValueHeads * c.headDim, f = c.intermediateSize
         let maxIn = max(d, qd, f)
         let linear = layers.flatMap { l in LoRATarget.allCases.map { l.linear($0).scratchFloats } }.max() ?? 0
+        // bf16 scratch is carved out of the same f32 block: two bf16 elements per float.
+        let bf16Weights = size.bf16 ? layers.flatMap { l in LoRATarget.allCases.map { l.linear($0).bf16WeightScratch } }.max() ?? 0 : 0
         let attn = Attention.scratchFloats(
             tokens: t, maxSegmentLength: t, kvHeads: c.numKeyValueHeads, headDim: c.headDim, threads: size.threads)
         let head = max(
@@ -121,7 +131,8 @@ final class Workspace {
             x: reserve(t * d), drop: reserve(size.dropout ? t * maxIn : 0),
             hsel: reserve(p * d), hn: reserve(p * d), rstdF: reserve(p), logps: reserve(p), lseF: reserve(p), means: reserve(p),
             entropies: reserve(p), logSumSquares: reserve(p), kl: reserve(p), targetSlope: reserve(p),
-            linear: reserve(linear), attn: reserve(attn), head: reserve(head)
+            linear: reserve(linear), attn: reserve(attn), head: reserve(head),
+            bf16Inputs: reserve(size.bf16 ? (t * maxIn + 1) / 2 : 0), bf16Weights: reserve((bf16Weights + 1) / 2)
         )
         let tr = size.training, qk = c.qkNorm
         let gids = (
@@ -160,6 +171,11 @@ final class Workspace {
         tokenIds = targetBlock.baseAddress! + 2 * p
         positions = targetBlock.baseAddress! + 2 * p + t
         linearScratch = opt(ids.linear)
+        bf16Scratch =
+            size.bf16
+            ? FrozenLinear.BF16Scratch(
+                inputs: UnsafeMutableRawPointer(at(ids.bf16Inputs)).assumingMemoryBound(to: UInt16.self),
+                weights: opt(ids.bf16Weights).map { UnsafeMutableRawPointer($0).assumingMemoryBound(to: UInt16.self) }) : nil
         attnScratch = UnsafeMutableBufferPointer(start: at(ids.attn), count: sizes[ids.attn])
         headScratch = UnsafeMutableBufferPointer(start: at(ids.head), count: sizes[ids.head])
         checkpoints = opt(gids.ckpt); dres = opt(gids.dres); dln = opt(gids.dln); datt = opt(gids.datt)
@@ -302,13 +318,17 @@ extension LlamaModel {
     /// need replaces an inference-only arena instead of growing it: the reference pass scores big groups
     /// without gradients, and a training arena that large would hold (L+1)·T·D checkpoints it never uses.
     func workspace(for need: WorkspaceSize) -> Workspace {
+        var need = need
+        need.bf16 = computeDType == .bf16
         if let ws = workspace, ws.size.covers(need) {
             ws.bind(slot: nil, tokens: need.tokens)
+            ws.usesBF16 = need.bf16
             return ws
         }
         let size = workspace.map { need.training && !$0.size.training ? need : $0.size.union(need) } ?? need
         workspace = nil  // free the old arena before allocating the new one
         let ws = Workspace(size: size, config: config, layers: layers, lmHead: lmHead)
+        ws.usesBF16 = need.bf16
         workspace = ws
         return ws
     }

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import Kernels
 import Model
 import TensorFile
 import Training
@@ -10,6 +11,8 @@ import Training
 struct BaseModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp(TrainOption.help("model"), valueName: "PATH")) var model: String
     @Option(help: ArgumentHelp(TrainOption.help("threads"), valueName: "INT")) var threads = TrainArguments().threads
+    @Option(name: .customLong("compute-dtype"), help: ArgumentHelp(TrainOption.help("compute_dtype"), valueName: "DTYPE"))
+    var computeDType = TrainArguments().computeDType
 
     /// The base's mapping, refusing files that are not MTF with the command that converts them. Checks
     /// here (not in validate()) give the one-line error and exit code 1 every user error gets.
@@ -18,8 +21,13 @@ struct BaseModelOptions: ParsableArguments {
         return try openBase(model)
     }
 
-    /// The model over `file` with the chosen thread count (0: all cores).
-    func load(_ file: MappedTensorFile) throws -> LlamaModel { try LlamaModel(file: file, threads: threads > 0 ? threads : nil) }
+    /// The model over `file` with the chosen thread count (0: all cores) and compute dtype (a note on
+    /// stderr when bf16 falls back to f32).
+    func load(_ file: MappedTensorFile) throws -> LlamaModel {
+        let model = try LlamaModel(file: file, threads: threads > 0 ? threads : nil)
+        if let note = model.setComputeDType(computeDType) { printErr(note) }
+        return model
+    }
 }
 
 struct AdapterOption: ParsableArguments {
@@ -48,6 +56,8 @@ func openBase(_ path: String) throws -> MappedTensorFile {
     }
     return try MappedTensorFile(path: path)
 }
+
+extension ComputeDType: ExpressibleByArgument {}
 
 extension TrainOption {
     /// The help line of an option of the table, with its default: for commands that declare it themselves.

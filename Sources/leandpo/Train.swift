@@ -66,6 +66,7 @@ struct Train: ParsableCommand {
             let file = try openBase(requested.model)
             let text = try ModelText(file: file)
             let model = try LlamaModel(file: file, threads: requested.threads > 0 ? requested.threads : nil)
+            if let note = model.setComputeDType(requested.computeDType), isWriter { printErr(note) }
             // Every input (data, eval data, --init-adapter) is read and validated before the output
             // directory is created, locked or changed.
             let inputs = try TrainerInputs.load(arguments: requested, model: model, context: text.context)

@@ -2,6 +2,7 @@
 // (TrainOption.swift) is the only way in and out: the command line, `--config`, run.json, checkpoints and
 // the resume check all go through it. Names follow TRL's DPOConfig where TRL has the knob.
 
+import Kernels
 import Model
 
 public struct TrainArguments: Sendable, Equatable {
@@ -70,6 +71,8 @@ public struct TrainArguments: Sendable, Equatable {
     /// Bytes the training pass may keep of layer activations (`LlamaModel.keptActivationBytes`); nil: auto
     /// (MemoryRoom's default for this machine).
     public var memoryBudget: Int?
+    /// The element type of the frozen-weight products: f32 (exact) or bf16 through oneDNN where the CPU has it.
+    public var computeDType = ComputeDType.f32
     public var reportTo: [ReportTarget] = []
 
     public init() {}

@@ -4,6 +4,7 @@
 // TrainArguments (and its check in `validate()`), and a row here.
 
 import JSON
+import Kernels
 import Model
 
 public struct TrainOption: Sendable {
@@ -171,6 +172,13 @@ extension TrainOption {
             valueName: "SIZE", onResume: .free, trlDifference: nil,
             assign: { a, v, _ throws(OptionMessage) in a.memoryBudget = try v.size() },
             value: { .string($0.memoryBudget.map(OptionValue.sizeText) ?? "auto") }),
+        TrainOption(
+            name: "compute_dtype", aliases: [], group: .schedule,
+            help:
+                "Element type of the base-weight products: f32, or bf16 through oneDNN (f32 accumulation; LoRA, norms, attention, the LM head, the loss and the optimizer stay f32; falls back to f32 with a note on CPUs without AVX-512 BF16 or AMX).",
+            valueName: "DTYPE", onResume: .free, trlDifference: nil,
+            assign: { a, v, _ throws(OptionMessage) in a.computeDType = try v.choice(ComputeDType.self) },
+            value: { .string($0.computeDType.rawValue) }),
 
         // Reporting and saving
         int("logging_steps", .reporting, "Log every N steps.", \.loggingSteps, resume: .free),
@@ -220,7 +228,8 @@ extension TrainOption {
             "LeanDPO keeps layer activations as far as memory_budget allows and recomputes the other layers in the backward")
         add(
             ["bf16", "fp16", "tf32", "bf16_full_eval", "fp16_full_eval", "torch_dtype", "dtype", "half_precision_backend"],
-            "LeanDPO computes in f32 on the CPU; for a smaller base file use `leandpo convert --dtype bf16`")
+            "LeanDPO computes in f32 on the CPU unless `compute_dtype: bf16` (the base-weight products in bf16 through oneDNN); for a smaller base file use `leandpo convert --dtype bf16`"
+        )
         add(["use_cpu", "no_cuda", "device", "use_mps_device"], "LeanDPO always runs on the CPU")
         add(["use_peft", "peft_type", "task_type", "bias", "inference_mode"], "LeanDPO always trains LoRA adapters (PEFT-compatible, bias none)")
         add(
