@@ -12,32 +12,15 @@ extension CLITests {
     func gemma2ConvertsTrainsEvaluatesAndExports(_ name: String) throws {
         let f = try CLIFixture()
         let source = TestPaths.repositoryRoot + "/Tests/ModelFilesTests/Fixtures/" + name
-        let mtf = f.path("gemma.mtf")
-        let convert = try CLI.run(["convert", source, "-o", mtf], environment: f.environment, directory: f.directory)
-        #expect(convert.status == 0, "\(convert.stderr)")
-        let inspect = try CLI.run(["inspect", mtf], environment: f.environment, directory: f.directory)
-        #expect(inspect.status == 0, "\(inspect.stderr)")
-        #expect(inspect.stdout.contains("architecture gemma2"), "\(inspect.stdout)")
-        #expect(inspect.stdout.contains("soft caps attention 3.0, logits 2.0"), "\(inspect.stdout)")
+        let (mtf, inspected) = try f.convertAndInspect(source, to: "gemma.mtf")
+        #expect(inspected.contains("architecture gemma2"), "\(inspected)")
+        #expect(inspected.contains("soft caps attention 3.0, logits 2.0"), "\(inspected)")
 
         // Gemma's template raises on a system message, so the records are plain or user/assistant only.
-        let lines = [
-            #"{"prompt": "What is 2+2?", "chosen": " 4.", "rejected": " Five."}"#,
-            #"{"prompt": " Name a color:", "chosen": " blue", "rejected": " 日本語 🙂"}"#,
-            #"{"prompt": [{"role": "user", "content": "Hi!"}], "chosen": [{"role": "assistant", "content": "Hello."}], "rejected": [{"role": "assistant", "content": "Go away."}]}"#,
-            #"{"prompt": [{"role": "user", "content": "Why?"}], "chosen": [{"role": "assistant", "content": "Because."}], "rejected": [{"role": "assistant", "content": "Ünïcödé"}]}"#,
-        ]
-        let data = f.path("gemma.jsonl")
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: data))
-        let train = try CLI.run(
-            ["train", "--model", mtf, "--data", data, "--output", f.path("out"), "--threads", "1", "--batch-size", "2", "--max-steps", "2"],
-            environment: f.environment, directory: f.directory)
-        #expect(train.status == 0, "\(train.stderr)")
-        #expect(!train.stderr.contains("two BOS"), "\(train.stderr)")
-        let eval = try CLI.run(
-            ["eval", "--model", mtf, "--data", data, "--adapter", f.path("out"), "--threads", "1"], environment: f.environment,
-            directory: f.directory)
-        #expect(eval.status == 0, "\(eval.stderr)")
+        let records = CLIFixture.familyRecords([
+            #"{"prompt": [{"role": "user", "content": "Why?"}], "chosen": [{"role": "assistant", "content": "Because."}], "rejected": [{"role": "assistant", "content": "Ünïcödé"}]}"#
+        ])
+        try f.trainTwoStepsAndEvaluate(model: mtf, records: records, name: "gemma")
 
         for (format, to) in [("hf", "merged-hf"), ("gguf", "merged.gguf"), ("peft", "adapter")] {
             let e = try CLI.run(

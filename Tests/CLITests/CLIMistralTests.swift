@@ -13,32 +13,15 @@ extension CLITests {
     func mistralConvertsTrainsEvaluatesAndExports(_ name: String) throws {
         let f = try CLIFixture()
         let source = TestPaths.repositoryRoot + "/Tests/ModelFilesTests/Fixtures/" + name
-        let mtf = f.path("mistral.mtf")
-        let convert = try CLI.run(["convert", source, "-o", mtf], environment: f.environment, directory: f.directory)
-        #expect(convert.status == 0, "\(convert.stderr)")
-        let inspect = try CLI.run(["inspect", mtf], environment: f.environment, directory: f.directory)
-        #expect(inspect.status == 0, "\(inspect.stderr)")
-        #expect(inspect.stdout.contains("architecture mistral") && inspect.stdout.contains("sliding window 4"), "\(inspect.stdout)")
-        #expect(inspect.stdout.contains("SentencePiece BPE"), "\(inspect.stdout)")
+        let (mtf, inspected) = try f.convertAndInspect(source, to: "mistral.mtf")
+        #expect(inspected.contains("architecture mistral") && inspected.contains("sliding window 4"), "\(inspected)")
+        #expect(inspected.contains("SentencePiece BPE"), "\(inspected)")
 
         // Mistral's template knows only user and assistant and wants them alternating.
-        let lines = [
-            #"{"prompt": "What is 2+2?", "chosen": " 4.", "rejected": " Five."}"#,
-            #"{"prompt": " Name a color:", "chosen": " blue", "rejected": " 日本語 🙂"}"#,
-            #"{"prompt": [{"role": "user", "content": "Hi!"}], "chosen": [{"role": "assistant", "content": "Hello."}], "rejected": [{"role": "assistant", "content": "Go away."}]}"#,
-            #"{"prompt": [{"role": "user", "content": "One?"}, {"role": "assistant", "content": "Yes."}, {"role": "user", "content": "Two?"}], "chosen": [{"role": "assistant", "content": "No."}], "rejected": [{"role": "assistant", "content": "Ünïcödé"}]}"#,
-        ]
-        let data = f.path("mistral.jsonl")
-        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: data))
-        let train = try CLI.run(
-            ["train", "--model", mtf, "--data", data, "--output", f.path("out"), "--threads", "1", "--batch-size", "2", "--max-steps", "2"],
-            environment: f.environment, directory: f.directory)
-        #expect(train.status == 0, "\(train.stderr)")
-        #expect(!train.stderr.contains("two BOS"), "\(train.stderr)")
-        let eval = try CLI.run(
-            ["eval", "--model", mtf, "--data", data, "--adapter", f.path("out"), "--threads", "1"], environment: f.environment,
-            directory: f.directory)
-        #expect(eval.status == 0, "\(eval.stderr)")
+        let records = CLIFixture.familyRecords([
+            #"{"prompt": [{"role": "user", "content": "One?"}, {"role": "assistant", "content": "Yes."}, {"role": "user", "content": "Two?"}], "chosen": [{"role": "assistant", "content": "No."}], "rejected": [{"role": "assistant", "content": "Ünïcödé"}]}"#
+        ])
+        try f.trainTwoStepsAndEvaluate(model: mtf, records: records, name: "mistral")
 
         // Every export converts back to a Mistral with its window.
         for (format, to) in [("hf", f.path("hf")), ("gguf", f.path("m.gguf"))] {

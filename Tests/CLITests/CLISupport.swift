@@ -182,6 +182,49 @@ struct CLIFixture {
 
     func path(_ relative: String) -> String { directory + "/" + relative }
 
+    // MARK: Family round trips
+
+    /// `convert SOURCE -o NAME` and `inspect` of the result, both expected to succeed: the MTF path and
+    /// inspect's output.
+    func convertAndInspect(_ source: String, to name: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> (
+        mtf: String, inspect: String
+    ) {
+        let mtf = path(name)
+        let convert = try CLI.run(["convert", source, "-o", mtf], environment: environment, directory: directory)
+        #expect(convert.status == 0, "\(convert.stderr)", sourceLocation: sourceLocation)
+        let inspect = try CLI.run(["inspect", mtf], environment: environment, directory: directory)
+        #expect(inspect.status == 0, "\(inspect.stderr)", sourceLocation: sourceLocation)
+        return (mtf, inspect.stdout)
+    }
+
+    /// The records every family's round trip trains on: two plain, then `conversations` (JSONL lines) shaped
+    /// for the family's template.
+    static func familyRecords(_ conversations: [String]) -> [String] {
+        [
+            #"{"prompt": "What is 2+2?", "chosen": " 4.", "rejected": " Five."}"#,
+            #"{"prompt": " Name a color:", "chosen": " blue", "rejected": " 日本語 🙂"}"#,
+            #"{"prompt": [{"role": "user", "content": "Hi!"}], "chosen": [{"role": "assistant", "content": "Hello."}], "rejected": [{"role": "assistant", "content": "Go away."}]}"#,
+        ] + conversations
+    }
+
+    /// `records` written to NAME.jsonl, `train` 2 steps of 2 pairs into `out` (no double-BOS warning), then
+    /// `eval` of that adapter on the same records.
+    func trainTwoStepsAndEvaluate(model: String, records: [String], name: String, sourceLocation: SourceLocation = #_sourceLocation)
+        throws
+    {
+        let data = path(name + ".jsonl")
+        try Data((records.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: data))
+        let train = try CLI.run(
+            ["train", "--model", model, "--data", data, "--output", path("out"), "--threads", "1", "--batch-size", "2", "--max-steps", "2"],
+            environment: environment, directory: directory)
+        #expect(train.status == 0, "\(train.stderr)", sourceLocation: sourceLocation)
+        #expect(!train.stderr.contains("two BOS"), "\(train.stderr)", sourceLocation: sourceLocation)
+        let eval = try CLI.run(
+            ["eval", "--model", model, "--data", data, "--adapter", path("out"), "--threads", "1"], environment: environment,
+            directory: directory)
+        #expect(eval.status == 0, "\(eval.stderr)", sourceLocation: sourceLocation)
+    }
+
     /// `leandpo inspect` of a checkpoint: its "  lora [N]  xxh64 H" line's hash.
     func loraChecksum(_ checkpoint: String) throws -> String? {
         let r = try CLI.run(["inspect", checkpoint], directory: directory)
