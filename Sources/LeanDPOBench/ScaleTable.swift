@@ -29,10 +29,14 @@ struct ScaleTable: ParsableCommand {
             let (o, losses) = try CompareResults.load(path)
             guard o["job"]?.string == "train", let name = o["model"]?.string else { throw BenchError("\(path): not a train result") }
             let dtype = o["model_dtype"]?.string ?? "?"
+            // make-shape's files are shape-NAME.DTYPE.mtf: the table names the shape.
+            var shown = name
+            if shown.hasPrefix("shape-") { shown.removeFirst("shape-".count) }
+            if shown.hasSuffix(".\(dtype).mtf") { shown.removeLast(".\(dtype).mtf".count) }
             let i =
-                models.firstIndex { $0.name == name && $0.dtype == dtype }
+                models.firstIndex { $0.name == shown && $0.dtype == dtype }
                 ?? {
-                    models.append(Model(name: name, dtype: dtype, fileMiB: o["model_file_mb"]?.double ?? 0))
+                    models.append(Model(name: shown, dtype: dtype, fileMiB: o["model_file_mb"]?.double ?? 0))
                     return models.count - 1
                 }()
             if o["memory_cap_mb"]?.double != nil {
