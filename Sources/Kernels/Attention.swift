@@ -3,7 +3,10 @@
 // prefix range elsewhere in the stream (a prompt shared by two completions). Forward saves each
 // (token, head)'s logsumexp; backward recomputes the probabilities from it (FlashAttention-style). Work is
 // split into tasks of one query block (B rows) of one head, each a few sgemms against the keys that block
-// can see (prefix keys, then own keys); workers take tasks largest first. An optional sliding window
+// can see (prefix keys, then own keys); workers take tasks largest first. The backward's tasks own their
+// keys instead: spans that share keys (a prompt and the completions that see it) form a group, and a task
+// is one group's blocks for one kv head, so every dk/dv row is written by one task in a fixed order — no
+// per-worker sums to add, and the same bits for any thread count. An optional sliding window
 // (Mistral, Gemma's local layers) limits each query to the `window` latest keys: in a span's key order
 // (prefix ++ own rows) query position i sees keys j with i − window < j ≤ i, as transformers' sliding-window
 // mask; a block only multiplies against the keys some row of it can see, so the cost falls with the window.
@@ -36,65 +39,81 @@ public enum Attention {
     // MARK: - Scratch
 
     /// Floats of scratch `forward` and `backward` need: per worker a (B, L) score block and a (B, L)
-    /// gradient block, and for every worker but the first private dk/dv sums, (T, Hk·Dh) each.
-    /// `tokens` is the length of the packed buffers (at least the end of the last span);
-    /// `maxSegmentLength` the largest `Span.keys` (a span's prefix plus its own length). With less scratch
-    /// than `threads` workers need, the kernels use fewer workers.
-    public static func scratchFloats(
-        tokens: Int, maxSegmentLength: Int, kvHeads: Int, headDim: Int, threads: Int = Parallel.threads
-    ) -> Int {
-        let w = max(1, threads)
-        return w * blockScratch(maxSegmentLength) + (w - 1) * 2 * tokens * kvHeads * headDim
+    /// gradient block. `maxSegmentLength` is the largest `Span.keys` (a span's prefix plus its own length).
+    /// With less scratch than `threads` workers need, the kernels use fewer workers.
+    public static func scratchFloats(maxSegmentLength: Int, threads: Int = Parallel.threads) -> Int {
+        max(1, threads) * blockScratch(maxSegmentLength)
     }
 
     static func blockScratch(_ l: Int) -> Int { 2 * min(blockRows, l) * l }
 
     struct Plan {
         let longest: Int  // L
-        let covered: Int  // end of the last span
-        let tasks: Int  // query blocks × H
+        let tasks: Int
         let workers: Int
-        /// Rows written by the backward's dk/dv (every span's rows and prefix), sorted and merged.
-        let keyRows: [Range<Int>]
     }
 
     static func plan(
         _ spans: [Span], _ heads: Int, _ kvHeads: Int, _ headDim: Int, _ scratch: UnsafeMutableBufferPointer<Float>,
-        backward: Bool
+        tasks: Int, threads: Int
     ) -> Plan {
         precondition(heads > 0 && kvHeads > 0 && heads % kvHeads == 0 && headDim > 0)
-        var longest = 0, covered = 0, blocks = 0
-        var ranges: [Range<Int>] = []
+        var longest = 0
         for s in spans {
             precondition(s.rows.lowerBound >= 0, "span \(s.rows) starts before token 0")
             precondition(
                 s.prefix.isEmpty || (s.prefix.lowerBound >= 0 && s.prefix.upperBound <= s.rows.lowerBound),
                 "span \(s.rows): prefix \(s.prefix) must end before the span starts")
             longest = max(longest, s.keys)
-            covered = max(covered, s.rows.upperBound)
-            blocks += (s.rows.count + blockRows - 1) / blockRows
-            if backward {
-                if !s.rows.isEmpty { ranges.append(s.rows) }
-                if !s.prefix.isEmpty { ranges.append(s.prefix) }
+        }
+        // As many workers as `threads` allows and the scratch holds (one at least).
+        var workers = max(1, min(threads, tasks))
+        while workers > 1 && workers * blockScratch(longest) > scratch.count { workers -= 1 }
+        precondition(
+            scratch.count >= workers * blockScratch(longest),
+            "attention scratch holds \(scratch.count) floats, needs \(workers * blockScratch(longest))")
+        return Plan(longest: longest, tasks: tasks, workers: workers)
+    }
+
+    /// Query blocks over all spans (⌈rows / B⌉ each).
+    static func blockCount(_ spans: [Span]) -> Int {
+        spans.reduce(0) { $0 + ($1.rows.count + blockRows - 1) / blockRows }
+    }
+
+    /// Spans that share key rows, directly or through others (a prompt, the completions that see it as
+    /// their prefix), grouped: indices ascending within a group, groups by their first span, and
+    /// the groups' key rows disjoint. Each group's cost estimate (Σ rows × keys) orders the tasks.
+    static func keyGroups(_ spans: [Span]) -> [(spans: [Int], cost: Int)] {
+        // Sweep the spans' key ranges (prefix and own rows) by start; overlapping ranges join one group.
+        var ranges: [(range: Range<Int>, span: Int)] = []
+        for (i, s) in spans.enumerated() {
+            if !s.rows.isEmpty { ranges.append((s.rows, i)) }
+            if !s.prefix.isEmpty { ranges.append((s.prefix, i)) }
+        }
+        ranges.sort { ($0.range.lowerBound, $0.span) < ($1.range.lowerBound, $1.span) }
+        var root = Array(spans.indices)
+        func find(_ i: Int) -> Int {
+            var i = i
+            while root[i] != i {
+                root[i] = root[root[i]]
+                i = root[i]
             }
+            return i
         }
-        var keyRows: [Range<Int>] = []
-        for r in ranges.sorted(by: { $0.lowerBound < $1.lowerBound }) {
-            if let last = keyRows.last, r.lowerBound <= last.upperBound {
-                keyRows[keyRows.count - 1] = last.lowerBound..<max(last.upperBound, r.upperBound)
-            } else {
-                keyRows.append(r)
+        var end = Int.min, last = -1
+        for (range, span) in ranges {
+            if range.lowerBound < end {
+                let a = find(span), b = find(last)
+                root[max(a, b)] = min(a, b)
             }
+            if range.upperBound > end { end = range.upperBound }
+            last = span
         }
-        let tasks = blocks * heads
-        func needed(_ w: Int) -> Int {
-            w * blockScratch(longest) + (backward ? (w - 1) * 2 * covered * kvHeads * headDim : 0)
+        var members: [Int: [Int]] = [:]
+        for i in spans.indices where !spans[i].rows.isEmpty { members[find(i), default: []].append(i) }
+        return members.keys.sorted().map { r in
+            (members[r]!, members[r]!.reduce(0) { $0 + spans[$1].rows.count * spans[$1].keys })
         }
-        // As many workers as Parallel.threads allows and the scratch holds (one at least).
-        var workers = max(1, min(Parallel.threads, tasks))
-        while workers > 1 && needed(workers) > scratch.count { workers -= 1 }
-        precondition(scratch.count >= needed(workers), "attention scratch holds \(scratch.count) floats, needs \(needed(workers))")
-        return Plan(longest: longest, covered: covered, tasks: tasks, workers: workers, keyRows: keyRows)
     }
 
     /// Task → (span, first query row of the block within the span, head). Heads vary fastest (a kv head's
@@ -152,11 +171,12 @@ public enum Attention {
     public static func forward(
         out: UnsafeMutablePointer<Float>, lse: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
         k: UnsafePointer<Float>, v: UnsafePointer<Float>, segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int,
-        window: Int? = nil, scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil
+        window: Int? = nil, scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil,
+        threads: Int = Parallel.threads
     ) {
         forward(
             out: out, lse: lse, q: q, k: k, v: v, spans: segments.map { Span($0) }, heads: heads, kvHeads: kvHeads,
-            headDim: headDim, window: window, scratch: scratch, scale: scale, softcap: softcap)
+            headDim: headDim, window: window, scratch: scratch, scale: scale, softcap: softcap, threads: threads)
     }
 
     /// out = softmax(q·kᵀ/√Dh + mask)·v per span and head, the mask letting a query see the span's prefix
@@ -172,11 +192,12 @@ public enum Attention {
         heads: Int, kvHeads: Int, headDim: Int,
         window: Int? = nil,
         scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
-        scale: Float? = nil, softcap: Float? = nil
+        scale: Float? = nil, softcap: Float? = nil,
+        threads: Int = Parallel.threads
     ) {
         checkWindow(window)
-        let plan = plan(spans, heads, kvHeads, headDim, scratch, backward: false)
-        let stride = blockScratch(plan.longest)
+        let plan = plan(spans, heads, kvHeads, headDim, scratch, tasks: blockCount(spans) * heads, threads: threads)
+        let perWorker = blockScratch(plan.longest)
         let dh = headDim, ldq = heads * dh, ldk = kvHeads * dh, group = heads / kvHeads
         let scale = scale ?? Float(1 / Double(dh).squareRoot())
         BLAS.withThreads(plan.workers > 1 ? 1 : BLAS.threads) {
@@ -187,7 +208,7 @@ public enum Attention {
                 // The keys in view: the prefix's last npv, then own rows o0..<o0+no.
                 let keys = BlockKeys(prefix: np, i0: i0, rows: nb, window: window)
                 let ld = keys.count, npv = keys.prefixKeys, o0 = keys.ownStart, no = i0 + nb - o0
-                let s = scratch.baseAddress! + worker * stride  // (B, npv + no) scores, then probabilities
+                let s = scratch.baseAddress! + worker * perWorker  // (B, npv + no) scores, then probabilities
                 let qb = q + (t0 + i0) * ldq + h * dh
                 let kg = k + (t0 + o0) * ldk + g * dh, vg = v + (t0 + o0) * ldk + g * dh
                 let kp = k + (p0 + np - npv) * ldk + g * dh, vp = v + (p0 + np - npv) * ldk + g * dh
@@ -233,19 +254,22 @@ public enum Attention {
         dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
         dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
         out: UnsafePointer<Float>, lse: UnsafePointer<Float>, segments: [Range<Int>], heads: Int, kvHeads: Int, headDim: Int,
-        window: Int? = nil, scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil
+        window: Int? = nil, scratch: UnsafeMutableBufferPointer<Float>, scale: Float? = nil, softcap: Float? = nil,
+        threads: Int = Parallel.threads
     ) {
         backward(
             dq: dq, dk: dk, dv: dv, dout: dout, q: q, k: k, v: v, out: out, lse: lse, spans: segments.map { Span($0) },
-            heads: heads, kvHeads: kvHeads, headDim: headDim, window: window, scratch: scratch, scale: scale, softcap: softcap)
+            heads: heads, kvHeads: kvHeads, headDim: headDim, window: window, scratch: scratch, scale: scale, softcap: softcap,
+            threads: threads)
     }
 
     /// dq (overwritten on the spans' rows), dk, dv (overwritten on the spans' rows and prefixes; a prefix
     /// row sums the gradients of every span that sees it). Differentiates, per span and head,
     /// `s = scale·q·kᵀ; p = softmax(s) (masked); out = p·v` with k, v = [prefix keys; own keys]:
     /// dv += pᵀ·dout; dp = dout·vᵀ; ds = p ⊙ (dp − rowsum(dout ⊙ out)); dq = scale·ds·k; dk += scale·dsᵀ·q.
-    /// Each worker sums dk and dv in its own buffer (the first worker in dk/dv itself); they are added
-    /// at the end, so tasks never share a write.
+    /// A task is one key group (`keyGroups`) for one kv head: its spans in order, each span's query blocks
+    /// in order, the group's query heads in order, summing straight into dk/dv — rows no other task
+    /// writes, in an order that does not depend on the number of workers.
     public static func backward(
         dq: UnsafeMutablePointer<Float>,  // (T, H·Dh)
         dk: UnsafeMutablePointer<Float>,  // (T, Hk·Dh)
@@ -260,130 +284,136 @@ public enum Attention {
         heads: Int, kvHeads: Int, headDim: Int,
         window: Int? = nil,
         scratch: UnsafeMutableBufferPointer<Float>,  // (scratchFloats)
-        scale: Float? = nil, softcap: Float? = nil
+        scale: Float? = nil, softcap: Float? = nil,
+        threads: Int = Parallel.threads
     ) {
         checkWindow(window)
-        let plan = plan(spans, heads, kvHeads, headDim, scratch, backward: true)
-        let stride = blockScratch(plan.longest), bMax = min(blockRows, plan.longest)
+        let groups = keyGroups(spans)
+        // Largest first (static round-robin then balances the workers); ties in group, then head, order.
+        let order = (0..<(groups.count * kvHeads)).sorted {
+            let a = groups[$0 / kvHeads].cost, b = groups[$1 / kvHeads].cost
+            return a != b ? a > b : $0 < $1
+        }
+        let plan = plan(spans, heads, kvHeads, headDim, scratch, tasks: order.count, threads: threads)
+        let perWorker = blockScratch(plan.longest), bMax = min(blockRows, plan.longest)
         let dh = headDim, ldq = heads * dh, ldk = kvHeads * dh, group = heads / kvHeads
         let scale = scale ?? Float(1 / Double(dh).squareRoot())
-        let sums = scratch.baseAddress! + plan.workers * stride  // (W−1) × [(T, Hk·Dh) dk, (T, Hk·Dh) dv]
-        let sumStride = 2 * plan.covered * ldk
-        for r in plan.keyRows {
-            (dk + r.lowerBound * ldk).update(repeating: 0, count: r.count * ldk)
-            (dv + r.lowerBound * ldk).update(repeating: 0, count: r.count * ldk)
-        }
-        sums.update(repeating: 0, count: (plan.workers - 1) * sumStride)
         BLAS.withThreads(plan.workers > 1 ? 1 : BLAS.threads) {
             Parallel.forEach(count: plan.tasks, threads: plan.workers) { index, worker in
-                let (span, i0, h) = task(index, spans, heads)
-                let g = h / group, t0 = span.rows.lowerBound, np = span.prefix.count, p0 = span.prefix.lowerBound
-                let nb = min(blockRows, span.rows.count - i0)
-                let keys = BlockKeys(prefix: np, i0: i0, rows: nb, window: window)
-                let ld = keys.count, npv = keys.prefixKeys, o0 = keys.ownStart, no = i0 + nb - o0
-                let p = scratch.baseAddress! + worker * stride  // (B, npv + no)
+                let members = groups[order[index] / kvHeads].spans, g = order[index] % kvHeads
+                let p = scratch.baseAddress! + worker * perWorker  // (B, npv + no)
                 let ds = p + bMax * plan.longest  // (B, npv + no)
-                let dkAll = worker == 0 ? dk : sums + (worker - 1) * sumStride
-                let dvAll = worker == 0 ? dv : dkAll + plan.covered * ldk
-                let kg = k + (t0 + o0) * ldk + g * dh, vg = v + (t0 + o0) * ldk + g * dh
-                let pv = p0 + np - npv  // first prefix row in view
-                let kp = k + pv * ldk + g * dh, vp = v + pv * ldk + g * dh
-                let dkg = dkAll + (t0 + o0) * ldk + g * dh, dvg = dvAll + (t0 + o0) * ldk + g * dh
-                let dkp = dkAll + pv * ldk + g * dh, dvp = dvAll + pv * ldk + g * dh
-                let qb = q + (t0 + i0) * ldq + h * dh, ob = out + (t0 + i0) * ldq + h * dh
-                let dob = dout + (t0 + i0) * ldq + h * dh
-                // p = exp(scale · q·kᵀ − lse), recomputed
-                if npv > 0 {
-                    BLAS.sgemm(
-                        transA: false, transB: true, m: nb, n: npv, k: dh, alpha: scale, a: qb, lda: ldq, b: kp, ldb: ldk,
-                        beta: 0, c: p, ldc: ld)
-                }
-                BLAS.sgemm(
-                    transA: false, transB: true, m: nb, n: no, k: dh, alpha: scale, a: qb, lda: ldq, b: kg, ldb: ldk,
-                    beta: 0, c: p + npv, ldc: ld)
-                // dp = dout·vᵀ
-                if npv > 0 {
-                    BLAS.sgemm(
-                        transA: false, transB: true, m: nb, n: npv, k: dh, alpha: 1, a: dob, lda: ldq, b: vp, ldb: ldk,
-                        beta: 0, c: ds, ldc: ld)
-                }
-                BLAS.sgemm(
-                    transA: false, transB: true, m: nb, n: no, k: dh, alpha: 1, a: dob, lda: ldq, b: vg, ldb: ldk,
-                    beta: 0, c: ds + npv, ldc: ld)
-                for r in 0..<nb {
-                    let cols = keys.columns(r), c0 = cols.lowerBound, c1 = cols.upperBound
-                    let prow = p + r * ld, drow = ds + r * ld
-                    let delta = dot(dob + r * ldq, ob + r * ldq, dh)
-                    if let softcap {
-                        // c = cap·tanh(s/cap); p = exp(c − lse); ds = p ⊙ (dp − Σ_d dout·out) ⊙ (1 − tanh²)
-                        let m = lse[(t0 + i0 + r) * heads + h]
-                        for j in c0..<c1 {
-                            let th = Foundation.tanh(prow[j] / softcap)
-                            let pj = fastExp(softcap * th - m)
-                            prow[j] = pj
-                            drow[j] = pj * (drow[j] - delta) * (1 - th * th)
+                // The group's key rows for head g start at zero; every block below adds to them.
+                for s in members {
+                    for rows in [spans[s].prefix, spans[s].rows] {
+                        for t in rows {
+                            (dk + t * ldk + g * dh).update(repeating: 0, count: dh)
+                            (dv + t * ldk + g * dh).update(repeating: 0, count: dh)
                         }
+                    }
+                }
+                func blockBackward(_ span: Span, i0: Int, h: Int, g: Int) {
+                    let t0 = span.rows.lowerBound, np = span.prefix.count, p0 = span.prefix.lowerBound
+                    let nb = min(blockRows, span.rows.count - i0)
+                    let keys = BlockKeys(prefix: np, i0: i0, rows: nb, window: window)
+                    let ld = keys.count, npv = keys.prefixKeys, o0 = keys.ownStart, no = i0 + nb - o0
+                    let dkAll = dk, dvAll = dv
+                    let kg = k + (t0 + o0) * ldk + g * dh, vg = v + (t0 + o0) * ldk + g * dh
+                    let pv = p0 + np - npv  // first prefix row in view
+                    let kp = k + pv * ldk + g * dh, vp = v + pv * ldk + g * dh
+                    let dkg = dkAll + (t0 + o0) * ldk + g * dh, dvg = dvAll + (t0 + o0) * ldk + g * dh
+                    let dkp = dkAll + pv * ldk + g * dh, dvp = dvAll + pv * ldk + g * dh
+                    let qb = q + (t0 + i0) * ldq + h * dh, ob = out + (t0 + i0) * ldq + h * dh
+                    let dob = dout + (t0 + i0) * ldq + h * dh
+                    // p = exp(scale · q·kᵀ − lse), recomputed
+                    if npv > 0 {
+                        BLAS.sgemm(
+                            transA: false, transB: true, m: nb, n: npv, k: dh, alpha: scale, a: qb, lda: ldq, b: kp, ldb: ldk,
+                            beta: 0, c: p, ldc: ld)
+                    }
+                    BLAS.sgemm(
+                        transA: false, transB: true, m: nb, n: no, k: dh, alpha: scale, a: qb, lda: ldq, b: kg, ldb: ldk,
+                        beta: 0, c: p + npv, ldc: ld)
+                    // dp = dout·vᵀ
+                    if npv > 0 {
+                        BLAS.sgemm(
+                            transA: false, transB: true, m: nb, n: npv, k: dh, alpha: 1, a: dob, lda: ldq, b: vp, ldb: ldk,
+                            beta: 0, c: ds, ldc: ld)
+                    }
+                    BLAS.sgemm(
+                        transA: false, transB: true, m: nb, n: no, k: dh, alpha: 1, a: dob, lda: ldq, b: vg, ldb: ldk,
+                        beta: 0, c: ds + npv, ldc: ld)
+                    for r in 0..<nb {
+                        let cols = keys.columns(r), c0 = cols.lowerBound, c1 = cols.upperBound
+                        let prow = p + r * ld, drow = ds + r * ld
+                        let delta = dot(dob + r * ldq, ob + r * ldq, dh)
+                        if let softcap {
+                            // c = cap·tanh(s/cap); p = exp(c − lse); ds = p ⊙ (dp − Σ_d dout·out) ⊙ (1 − tanh²)
+                            let m = lse[(t0 + i0 + r) * heads + h]
+                            for j in c0..<c1 {
+                                let th = Foundation.tanh(prow[j] / softcap)
+                                let pj = fastExp(softcap * th - m)
+                                prow[j] = pj
+                                drow[j] = pj * (drow[j] - delta) * (1 - th * th)
+                            }
+                            prow.update(repeating: 0, count: c0)
+                            (prow + c1).update(repeating: 0, count: ld - c1)
+                            drow.update(repeating: 0, count: c0)
+                            (drow + c1).update(repeating: 0, count: ld - c1)
+                            continue
+                        }
+                        _ = expShiftSum(prow + c0, cols.count, shift: lse[(t0 + i0 + r) * heads + h])
                         prow.update(repeating: 0, count: c0)
                         (prow + c1).update(repeating: 0, count: ld - c1)
+                        // ds = p ⊙ (dp − Σ_d dout·out)
+                        var j = c0
+                        while j + 8 <= c1 {
+                            store8(load8(prow + j) * (load8(drow + j) - delta), drow + j)
+                            j += 8
+                        }
+                        while j < c1 {
+                            drow[j] = prow[j] * (drow[j] - delta)
+                            j += 1
+                        }
                         drow.update(repeating: 0, count: c0)
                         (drow + c1).update(repeating: 0, count: ld - c1)
-                        continue
                     }
-                    _ = expShiftSum(prow + c0, cols.count, shift: lse[(t0 + i0 + r) * heads + h])
-                    prow.update(repeating: 0, count: c0)
-                    (prow + c1).update(repeating: 0, count: ld - c1)
-                    // ds = p ⊙ (dp − Σ_d dout·out)
-                    var j = c0
-                    while j + 8 <= c1 {
-                        store8(load8(prow + j) * (load8(drow + j) - delta), drow + j)
-                        j += 8
+                    // dv[prefix in view] += p[:, prefix]ᵀ·dout; dv[o0..<i0+nb] += p[:, own]ᵀ·dout[i0..<i0+nb]
+                    if npv > 0 {
+                        BLAS.sgemm(
+                            transA: true, transB: false, m: npv, n: dh, k: nb, alpha: 1, a: p, lda: ld, b: dob, ldb: ldq,
+                            beta: 1, c: dvp, ldc: ldk)
                     }
-                    while j < c1 {
-                        drow[j] = prow[j] * (drow[j] - delta)
-                        j += 1
+                    BLAS.sgemm(
+                        transA: true, transB: false, m: no, n: dh, k: nb, alpha: 1, a: p + npv, lda: ld, b: dob, ldb: ldq,
+                        beta: 1, c: dvg, ldc: ldk)
+                    // dq[i0..<i0+nb] = scale · ds·[k[prefix in view]; k[o0..<i0+nb]]
+                    let dqb = dq + (t0 + i0) * ldq + h * dh
+                    if npv > 0 {
+                        BLAS.sgemm(
+                            transA: false, transB: false, m: nb, n: dh, k: npv, alpha: scale, a: ds, lda: ld, b: kp, ldb: ldk,
+                            beta: 0, c: dqb, ldc: ldq)
                     }
-                    drow.update(repeating: 0, count: c0)
-                    (drow + c1).update(repeating: 0, count: ld - c1)
-                }
-                // dv[prefix in view] += p[:, prefix]ᵀ·dout; dv[o0..<i0+nb] += p[:, own]ᵀ·dout[i0..<i0+nb]
-                if npv > 0 {
                     BLAS.sgemm(
-                        transA: true, transB: false, m: npv, n: dh, k: nb, alpha: 1, a: p, lda: ld, b: dob, ldb: ldq,
-                        beta: 1, c: dvp, ldc: ldk)
-                }
-                BLAS.sgemm(
-                    transA: true, transB: false, m: no, n: dh, k: nb, alpha: 1, a: p + npv, lda: ld, b: dob, ldb: ldq,
-                    beta: 1, c: dvg, ldc: ldk)
-                // dq[i0..<i0+nb] = scale · ds·[k[prefix in view]; k[o0..<i0+nb]]
-                let dqb = dq + (t0 + i0) * ldq + h * dh
-                if npv > 0 {
+                        transA: false, transB: false, m: nb, n: dh, k: no, alpha: scale, a: ds + npv, lda: ld, b: kg, ldb: ldk,
+                        beta: npv > 0 ? 1 : 0, c: dqb, ldc: ldq)
+                    // dk[prefix in view] += scale · ds[:, prefix]ᵀ·q; dk[o0..<i0+nb] += scale · ds[:, own]ᵀ·q[i0..<i0+nb]
+                    if npv > 0 {
+                        BLAS.sgemm(
+                            transA: true, transB: false, m: npv, n: dh, k: nb, alpha: scale, a: ds, lda: ld, b: qb, ldb: ldq,
+                            beta: 1, c: dkp, ldc: ldk)
+                    }
                     BLAS.sgemm(
-                        transA: false, transB: false, m: nb, n: dh, k: npv, alpha: scale, a: ds, lda: ld, b: kp, ldb: ldk,
-                        beta: 0, c: dqb, ldc: ldq)
+                        transA: true, transB: false, m: no, n: dh, k: nb, alpha: scale, a: ds + npv, lda: ld, b: qb, ldb: ldq,
+                        beta: 1, c: dkg, ldc: ldk)
                 }
-                BLAS.sgemm(
-                    transA: false, transB: false, m: nb, n: dh, k: no, alpha: scale, a: ds + npv, lda: ld, b: kg, ldb: ldk,
-                    beta: npv > 0 ? 1 : 0, c: dqb, ldc: ldq)
-                // dk[prefix in view] += scale · ds[:, prefix]ᵀ·q; dk[o0..<i0+nb] += scale · ds[:, own]ᵀ·q[i0..<i0+nb]
-                if npv > 0 {
-                    BLAS.sgemm(
-                        transA: true, transB: false, m: npv, n: dh, k: nb, alpha: scale, a: ds, lda: ld, b: qb, ldb: ldq,
-                        beta: 1, c: dkp, ldc: ldk)
-                }
-                BLAS.sgemm(
-                    transA: true, transB: false, m: no, n: dh, k: nb, alpha: scale, a: ds + npv, lda: ld, b: qb, ldb: ldq,
-                    beta: 1, c: dkg, ldc: ldk)
-            }
-        }
-        // dk += Σ_workers partial dk (and dv), over the rows written
-        if plan.workers > 1 {
-            for rows in plan.keyRows {
-                Parallel.forChunks(count: rows.count, minChunk: max(1, 8192 / ldk)) { range, _ in
-                    for w in 1..<plan.workers {
-                        let base = sums + (w - 1) * sumStride
-                        let off = (rows.lowerBound + range.lowerBound) * ldk, n = range.count * ldk
-                        axpy(dk + off, 1, base + off, n)
-                        axpy(dv + off, 1, base + plan.covered * ldk + off, n)
+
+                for s in members {
+                    let span = spans[s]
+                    for i0 in stride(from: 0, to: span.rows.count, by: blockRows) {
+                        for h in (g * group)..<((g + 1) * group) {
+                            blockBackward(span, i0: i0, h: h, g: g)
+                        }
                     }
                 }
             }

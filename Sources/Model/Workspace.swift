@@ -113,8 +113,7 @@ final class Workspace {
         let linear = layers.flatMap { l in LoRATarget.allCases.map { l.linear($0).scratchFloats } }.max() ?? 0
         // bf16 scratch is carved out of the same f32 block: two bf16 elements per float.
         let bf16Weights = size.bf16 ? layers.flatMap { l in LoRATarget.allCases.map { l.linear($0).bf16WeightScratch } }.max() ?? 0 : 0
-        let attn = Attention.scratchFloats(
-            tokens: t, maxSegmentLength: t, kvHeads: c.numKeyValueHeads, headDim: c.headDim, threads: size.threads)
+        let attn = Attention.scratchFloats(maxSegmentLength: t, threads: size.threads)
         let head = max(
             TokenLogProbs.scratchFloats(
                 rows: p, dim: d, vocab: lmHead.rows, dtype: lmHead.dtype, softcap: c.finalLogitSoftcapping != nil),

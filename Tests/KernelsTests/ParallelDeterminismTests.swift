@@ -1,5 +1,6 @@
-// Parallel loops hand work to workers by a fixed rule, so per-worker partial sums (attention's dk/dv,
-// for one) are added in the same order every run: results are bit-identical, which exact resume needs.
+// Parallel loops hand work to workers by a fixed rule that depends only on (count, threads), never on
+// timing, so anything a worker accumulates is added in the same order every run: results are
+// bit-identical, which exact resume needs.
 
 import Foundation
 import Kernels

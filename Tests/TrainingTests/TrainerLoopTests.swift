@@ -57,6 +57,24 @@ extension TrainerTests {
             }
         }
 
+        @Test func theThreadCountChangesNoBit() throws {
+            // Every parallel loop writes disjoint outputs in an order fixed by the data (the attention
+            // backward's tasks own their keys), so 1 and 3 workers train the same adapter bit for bit.
+            let f = try TrainerFixture(data: TinyData.letterTask(count: 8, seed: 3))
+            var runs: [(losses: [Double], parameters: [Float])] = []
+            defer { f.model.threads = 1 }
+            for threads in [1, 3] {
+                f.model.threads = threads
+                let t = try f.trainer(f.arguments(output: "threads\(threads)", maxSteps: 3))
+                let r = try t.record()
+                runs.append((r.losses, Array(t.adapter.parameters)))
+            }
+            #expect(runs[0].losses.count == 3)
+            #expect(runs[0].losses == runs[1].losses, "losses \(runs[0].losses) vs \(runs[1].losses)")
+            let differing = zip(runs[0].parameters, runs[1].parameters).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "\(differing) of \(runs[0].parameters.count) adapter values differ after 3 steps, 1 vs 3 threads")
+        }
+
         @Test func aShortRunScoresOnlyThePairsItUses() throws {
             // 16 pairs, 2 per micro-batch, 2 micro-batches per step: one epoch is 4 steps.
             let f = try TrainerFixture(pairs: 16)

@@ -97,7 +97,7 @@ let benchmarks: @Sendable () -> Void = {
         let q = filled(rows * qd, seed: 6), k = filled(rows * kvd, seed: 7), v = filled(rows * kvd, seed: 8)
         let out = filled(rows * qd, seed: 9), lse = filled(rows * heads, seed: 10)
         let dq = filled(rows * qd, seed: 11), dk = filled(rows * kvd, seed: 12), dv = filled(rows * kvd, seed: 13)
-        let scratch = filled(Attention.scratchFloats(tokens: rows, maxSegmentLength: longest, kvHeads: kvHeads, headDim: headDim), seed: 14)
+        let scratch = filled(Attention.scratchFloats(maxSegmentLength: longest), seed: 14)
         // score entries the blocked kernel computes (FlopCount.scoreEntries): nb rows × (prefix + i0 + nb) keys
         var entries = 0.0
         for s in spans {
