@@ -31,11 +31,7 @@ extension LlamaModel {
         w.down.backwardInput(dinp: dh_, dout: dmlp, rows: t, scratch: ws.linearScratch, bf16: ws.bf16)
         loraBackward(l, .down, dinp: dh_, dout: dmlp, inp: ws.h, count: t, plan: plan, ws: ws)
         // h = silu(gate)·up (Gemma: gelu_tanh(gate)·up)
-        if c.isGemma {
-            GeGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: ws.gate, up: ws.up, count: t * f)
-        } else {
-            SwiGLU.backward(dgate: dgate, dup: dup, dout: dh_, gate: ws.gate, up: ws.up, count: t * f)
-        }
+        gatedActivationBackward(dgate: dgate, dup: dup, dh: dh_, count: t * f, ws: ws)
         // gate = ln2·Wgᵀ (+ LoRA), up = ln2·Wuᵀ (+ LoRA)
         w.gate.backwardInput(dinp: dln, dout: dgate, rows: t, scratch: ws.linearScratch, bf16: ws.bf16)
         w.up.backwardInput(dinp: dln, dout: dup, rows: t, scratch: ws.linearScratch, accumulate: true, bf16: ws.bf16)

@@ -124,6 +124,17 @@ extension LlamaModel {
         }
     }
 
+    /// The backward of `gatedActivation`: dgate and dup from dh, the saved gate and up.
+    func gatedActivationBackward(
+        dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>, dh: UnsafePointer<Float>, count n: Int, ws: Workspace
+    ) {
+        if config.isGemma {
+            GeGLU.backward(dgate: dgate, dup: dup, dout: dh, gate: ws.gate, up: ws.up, count: n)
+        } else {
+            SwiGLU.backward(dgate: dgate, dup: dup, dout: dh, gate: ws.gate, up: ws.up, count: n)
+        }
+    }
+
     /// Layer `l`'s intermediates that a kept slot does not hold (`LayerActivations.Field.recomputed`),
     /// made again from those it does, as `layerForward` made them: norms, RoPE and the gated activation,
     /// no product.
