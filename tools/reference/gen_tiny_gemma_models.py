@@ -88,6 +88,13 @@ def spm_model(name):
     torch.manual_seed(SEED + offset)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="eager").eval()
     randomize(model, SEED + offset)
+    if gemma3:
+        # Norm weights on a 2^-20 grid: w + 1 and (w + 1) - 1 are exact in f32, so the GGUF holds exactly the HF
+        # model (a GGUF import, and every export from it, has the HF directory's weights bit for bit).
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n.endswith("norm.weight"):
+                    p.copy_(torch.round(p * 2**20) / 2**20)
     out = os.path.join(MODEL_FILES, name)
     shutil.rmtree(out, ignore_errors=True)
     model.save_pretrained(out)
@@ -136,6 +143,7 @@ def spm_model(name):
         data = t.numpy().astype(np.float32)
         if n.endswith("norm.weight"):
             data = data + 1
+            assert not gemma3 or np.array_equal(data - 1, t.numpy()), n
         tensors.append((names.get_name(n, try_suffixes=(".weight",)), np.ascontiguousarray(data)))
     finish_gguf(w, tensors)
     print(f"{name}: {sorted(os.listdir(out))} + {name}.gguf ({os.path.getsize(out + '.gguf')} bytes)")
