@@ -208,6 +208,25 @@ def finish_gguf(w, tensors):
 # MARK: - TRL 1.16 (DPO tokenization, adapters)
 
 
+# Plain and conversational DPO records whose TRL tokenization the SentencePiece fixtures record (leading spaces, tabs,
+# byte-fallback characters, a system message, several turns).
+DPO_RECORDS = [
+    dict(prompt="What is the capital of France?", chosen=" Paris.", rejected=" Lyon, I think."),
+    dict(prompt="Translate to German: good morning", chosen="Guten Morgen", rejected="Gute Nacht</s>"),
+    dict(prompt=" leading space prompt\n", chosen="\tanswer with tab", rejected="日本語 answer 🙂"),
+    dict(prompt=[{"role": "user", "content": "Hi there! 2+2?"}],
+         chosen=[{"role": "assistant", "content": "It is 4."}],
+         rejected=[{"role": "assistant", "content": "Five, surely."}]),
+    dict(prompt=[{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Name a color."}],
+         chosen=[{"role": "assistant", "content": " Blue "}],
+         rejected=[{"role": "assistant", "content": "Ünïcödé grün"}]),
+    dict(prompt=[{"role": "user", "content": "First?"}, {"role": "assistant", "content": "Yes."},
+                 {"role": "user", "content": "Second?"}],
+         chosen=[{"role": "assistant", "content": "No."}],
+         rejected=[{"role": "assistant", "content": "Maybe\nlater."}]),
+]
+
+
 def trl_dpo_rows(tok, records):
     """What TRL 1.16's DPOTrainer tokenizes: plain records get an EOS appended and BOS from the tokenizer,
     conversational ones BOS from the template's {{ bos_token }}."""

@@ -28,7 +28,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fixture_common import (  # noqa: E402
-    add_llama_keys, add_spm_vocab, finish_gguf, gguf_spm_vocab, llama_gguf_tensors, save_adapter, trl_dpo_rows)
+    DPO_RECORDS, add_llama_keys, add_spm_vocab, finish_gguf, gguf_spm_vocab, llama_gguf_tensors, save_adapter, trl_dpo_rows)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPM = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "spm")
@@ -56,18 +56,9 @@ def tokenizer_dir():
 
 
 # Plain and conversational records (user/assistant only: Mistral's template refuses a system role).
-DPO_RECORDS = [
-    dict(prompt="What is the capital of France?", chosen=" Paris.", rejected=" Lyon, I think."),
-    dict(prompt=" leading space prompt\n", chosen="\tanswer with tab", rejected="日本語 answer 🙂"),
-    dict(prompt="  two leading spaces", chosen="  two more", rejected=" one"),
-    dict(prompt=[{"role": "user", "content": "Hi there! 2+2?"}],
-         chosen=[{"role": "assistant", "content": "It is 4."}],
-         rejected=[{"role": "assistant", "content": "Five, surely."}]),
-    dict(prompt=[{"role": "user", "content": "First?"}, {"role": "assistant", "content": "Yes."},
-                 {"role": "user", "content": "Second?"}],
-         chosen=[{"role": "assistant", "content": "No."}],
-         rejected=[{"role": "assistant", "content": "Maybe\nlater."}]),
-]
+MISTRAL_DPO_RECORDS = [
+    DPO_RECORDS[0], DPO_RECORDS[2], dict(prompt="  two leading spaces", chosen="  two more", rejected=" one"), DPO_RECORDS[3],
+    DPO_RECORDS[5]]
 
 
 def tiny_model(tok_dir, vocab_size):
@@ -166,7 +157,7 @@ def main():
     tok_dir = tokenizer_dir()
     tok = AutoTokenizer.from_pretrained(tok_dir)
     assert type(tok).__name__ == "TokenizersBackend", type(tok)  # tokenizer.json's pipeline, as for a Mistral directory
-    rows = trl_dpo_rows(tok, DPO_RECORDS)
+    rows = trl_dpo_rows(tok, MISTRAL_DPO_RECORDS)
     with open(os.path.join(SPM, "mistral_dpo.json"), "w", encoding="utf-8") as f:
         json.dump(dict(trl=trl.__version__, variants={"mistral": rows}), f, ensure_ascii=False, indent=1)
     tiny_model(tok_dir, len(tok))

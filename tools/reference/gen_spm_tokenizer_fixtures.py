@@ -34,7 +34,8 @@ import tokenizers
 from tokenizers import Tokenizer
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fixture_common import add_llama_keys, add_spm_vocab, finish_gguf, llama_gguf_tensors, trl_dpo_rows  # noqa: E402
+from fixture_common import (  # noqa: E402
+    DPO_RECORDS, add_llama_keys, add_spm_vocab, finish_gguf, llama_gguf_tensors, trl_dpo_rows)
 from gen_tokenizer_fixtures import FRAGMENTS, HAND, LONG, random_scalars, random_strings  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -176,21 +177,6 @@ def write_gguf(model_path, path, add_space_prefix, bos, eos, unk, add_bos, tenso
 # MARK: - DPO records through TRL's tokenization
 
 
-DPO_RECORDS = [
-    dict(prompt="What is the capital of France?", chosen=" Paris.", rejected=" Lyon, I think."),
-    dict(prompt="Translate to German: good morning", chosen="Guten Morgen", rejected="Gute Nacht</s>"),
-    dict(prompt=" leading space prompt\n", chosen="\tanswer with tab", rejected="日本語 answer 🙂"),
-    dict(prompt=[{"role": "user", "content": "Hi there! 2+2?"}],
-         chosen=[{"role": "assistant", "content": "It is 4."}],
-         rejected=[{"role": "assistant", "content": "Five, surely."}]),
-    dict(prompt=[{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Name a color."}],
-         chosen=[{"role": "assistant", "content": " Blue "}],
-         rejected=[{"role": "assistant", "content": "Ünïcödé grün"}]),
-    dict(prompt=[{"role": "user", "content": "First?"}, {"role": "assistant", "content": "Yes."},
-                 {"role": "user", "content": "Second?"}],
-         chosen=[{"role": "assistant", "content": "No."}],
-         rejected=[{"role": "assistant", "content": "Maybe\nlater."}]),
-]
 
 
 # MARK: - Tiny random Llama with the SentencePiece tokenizer
