@@ -208,6 +208,16 @@ def finish_gguf(w, tensors):
 # MARK: - TRL 1.16 (DPO tokenization, adapters)
 
 
+def common_prefix_length(a, b):
+    """How many leading ids two lists share (TRL 1.16 splits prompt and completion there)."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 # Plain and conversational DPO records whose TRL tokenization the SentencePiece fixtures record (leading spaces, tabs,
 # byte-fallback characters, a system message, several turns).
 DPO_RECORDS = [

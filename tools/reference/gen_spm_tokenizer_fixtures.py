@@ -82,12 +82,7 @@ SPM_STRINGS = [
 
 def corpus():
     strings = list(HAND) + [s[:300] for s in LONG] + random_strings(150, 99) + random_scalars(60, 77) + SPM_STRINGS
-    seen, out = set(), []
-    for s in strings:
-        if s not in seen:
-            seen.add(s)
-            out.append(s)
-    return out
+    return list(dict.fromkeys(strings))  # first occurrences, in order
 
 
 # MARK: - Training and conversion
