@@ -86,15 +86,17 @@ public enum Reference {
     }
 
     /// GQA attention per span: query i of a span sees the span's prefix keys, then its own keys up to i; with
-    /// a window, only the last `window` of those keys (itself included).
+    /// a window, only the last `window` of those keys (itself included). Scores are scale·q·k (scale 1/√Dh
+    /// unless given), soft-capped to cap·tanh(s/cap) with a `softcap`.
     /// out (T, H·Dh) and lse (T, H); tokens outside spans stay 0.
     public static func attention(
-        q: [Double], k: [Double], v: [Double], spans: [Attention.Span], heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil
+        q: [Double], k: [Double], v: [Double], spans: [Attention.Span], heads: Int, kvHeads: Int, headDim: Int, window: Int? = nil,
+        scale: Double? = nil, softcap: Double? = nil
     ) -> (out: [Double], lse: [Double]) {
         let t = q.count / (heads * headDim)
         var out = [Double](repeating: 0, count: q.count), lse = [Double](repeating: 0, count: t * heads)
         let ldq = heads * headDim, ldk = kvHeads * headDim, group = heads / kvHeads
-        let scale = 1 / Double(headDim).squareRoot()
+        let scale = scale ?? 1 / Double(headDim).squareRoot()
         for span in spans {
             for h in 0..<heads {
                 let g = h / group
@@ -105,7 +107,7 @@ public enum Reference {
                     for j in keys {
                         var s = 0.0
                         for d in 0..<headDim { s += q[i * ldq + h * headDim + d] * k[j * ldk + g * headDim + d] }
-                        scores.append(s * scale)
+                        scores.append(softcap.map { $0 * tanh(s * scale / $0) } ?? s * scale)
                     }
                     let mx = scores.max()!
                     let sum = scores.reduce(0) { $0 + exp($1 - mx) }
@@ -128,15 +130,17 @@ public enum Reference {
 
     // MARK: - Log-probabilities
 
-    /// Full log_softmax of hidden·Wᵀ at each row's target: logps, lse and the mean logit per row.
+    /// Full log_softmax of hidden·Wᵀ at each row's target: logps, lse and the mean logit per row; with a
+    /// `softcap` every logit l is cap·tanh(l/cap) first.
     public static func logprobs(
-        hidden: [Double], targets: [Int], weight: [Double], rows: Int, dim: Int, vocab: Int
+        hidden: [Double], targets: [Int], weight: [Double], rows: Int, dim: Int, vocab: Int, softcap: Double? = nil
     ) -> (logps: [Double], lse: [Double], means: [Double]) {
         var logps: [Double] = [], lses: [Double] = [], means: [Double] = []
         for r in 0..<rows {
             var logits = [Double](repeating: 0, count: vocab)
             for v in 0..<vocab {
                 for i in 0..<dim { logits[v] += hidden[r * dim + i] * weight[v * dim + i] }
+                if let softcap { logits[v] = softcap * tanh(logits[v] / softcap) }
             }
             let mx = logits.max()!
             let lse = mx + log(logits.reduce(0) { $0 + exp($1 - mx) })

@@ -3,7 +3,7 @@
 // spans that also see a shared prefix (one or two continuations of a prompt, prefixes longer than a
 // block), finite-difference checks of dq/dk/dv (prefix rows sum both continuations' gradients), and the
 // KV-cache decode step; each also with a sliding window shorter than the spans (a query sees its last
-// `window` keys, prefix keys included).
+// `window` keys, prefix keys included), and forward and finite differences with Gemma's scale and soft cap.
 
 import Kernels
 import Testing
@@ -14,22 +14,33 @@ import Testing
         let tokens: Int
         let spans: [Attention.Span]
         let window: Int?
-        init(heads: Int, kvHeads: Int, headDim: Int, tokens: Int, segments: [Range<Int>], window: Int? = nil) {
+        /// Gemma's score scale (query_pre_attn_scalar^-1/2) and soft cap; nil: 1/√Dh, no cap.
+        let scale: Float?, softcap: Float?
+        init(
+            heads: Int, kvHeads: Int, headDim: Int, tokens: Int, segments: [Range<Int>], window: Int? = nil, scale: Float? = nil,
+            softcap: Float? = nil
+        ) {
             self.init(
-                heads: heads, kvHeads: kvHeads, headDim: headDim, tokens: tokens, spans: segments.map { Attention.Span($0) }, window: window)
+                heads: heads, kvHeads: kvHeads, headDim: headDim, tokens: tokens, spans: segments.map { Attention.Span($0) }, window: window,
+                scale: scale, softcap: softcap)
         }
-        init(heads: Int, kvHeads: Int, headDim: Int, tokens: Int, spans: [Attention.Span], window: Int? = nil) {
+        init(
+            heads: Int, kvHeads: Int, headDim: Int, tokens: Int, spans: [Attention.Span], window: Int? = nil, scale: Float? = nil,
+            softcap: Float? = nil
+        ) {
             self.heads = heads
             self.kvHeads = kvHeads
             self.headDim = headDim
             self.tokens = tokens
             self.spans = spans
             self.window = window
+            self.scale = scale
+            self.softcap = softcap
         }
         var covered: Int { spans.map(\.rows.upperBound).max()! }
         var description: String {
             "H\(heads) Hk\(kvHeads) Dh\(headDim) spans \(spans.map { $0.prefix.isEmpty ? "\($0.rows.count)" : "\($0.prefix.count)+\($0.rows.count)" })"
-                + (window.map { " window \($0)" } ?? "")
+                + (window.map { " window \($0)" } ?? "") + (scale.map { " scale \($0)" } ?? "") + (softcap.map { " cap \($0)" } ?? "")
         }
     }
 
@@ -46,7 +57,7 @@ import Testing
         scratch.withUnsafeMutableBufferPointer { s in
             Attention.forward(
                 out: &out, lse: &lse, q: q, k: k, v: v, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads,
-                headDim: c.headDim, window: c.window, scratch: s, threads: threads)
+                headDim: c.headDim, window: c.window, scratch: s, scale: c.scale, softcap: c.softcap, threads: threads)
         }
         return (out, lse)
     }
@@ -83,6 +94,11 @@ import Testing
             heads: 4, kvHeads: 4, headDim: 64, tokens: 206,
             spans: [.init(0..<120), .init(120..<140, prefix: 0..<100), .init(140..<205, prefix: 0..<100)], window: 70),
         Case(heads: 3, kvHeads: 1, headDim: 7, tokens: 12, segments: [0..<12], window: 1000),
+        // Gemma: another scale and a soft cap below the scores' size (|s| reaches ~10 here), with a window.
+        Case(heads: 6, kvHeads: 2, headDim: 16, tokens: 206, segments: [0..<1, 1..<70, 70..<205], scale: 0.3, softcap: 3),
+        Case(
+            heads: 4, kvHeads: 2, headDim: 16, tokens: 206, spans: [.init(0..<120), .init(120..<140, prefix: 0..<100)], window: 70,
+            scale: 0.3, softcap: 3),
     ])
     func forwardMatchesReference(c: Case) {
         let q = randomFloats(c.tokens * c.heads * c.headDim, seed: 60, scale: 2)
@@ -92,7 +108,7 @@ import Testing
         let single = Self.run(c, q: q, k: k, v: v, threads: 1)
         let ref = Reference.attention(
             q: q.doubles, k: k.doubles, v: v.doubles, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
-            window: c.window)
+            window: c.window, scale: c.scale.map(Double.init), softcap: c.softcap.map(Double.init))
         let covered = c.covered
         let width = c.heads * c.headDim
         expectClose(Array(out[0..<(covered * width)]), Array(ref.out[0..<(covered * width)]), atol: 1e-5, rtol: 1e-4, "out \(c)")
@@ -111,7 +127,8 @@ import Testing
             scratch.withUnsafeMutableBufferPointer { s in
                 Attention.backward(
                     dq: &dq, dk: &dk, dv: &dv, dout: dout, q: q, k: k, v: v, out: out, lse: lse, spans: c.spans,
-                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, window: c.window, scratch: s, threads: threads)
+                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, window: c.window, scratch: s, scale: c.scale, softcap: c.softcap,
+                    threads: threads)
             }
             grads.append(Array(dq[0..<(covered * width)] + dk[0..<(covered * c.kvHeads * c.headDim)] + dv[0..<(covered * c.kvHeads * c.headDim)]))
         }
@@ -137,6 +154,14 @@ import Testing
         Case(
             heads: 3, kvHeads: 1, headDim: 4, tokens: 13, spans: [.init(0..<5), .init(5..<9, prefix: 0..<3), .init(9..<12, prefix: 0..<3)], window: 3),
         Case(heads: 2, kvHeads: 1, headDim: 4, tokens: 80, spans: [.init(0..<10), .init(10..<78, prefix: 0..<7)], window: 20),
+        // Soft caps (Gemma 2's attn_logit_softcapping) below the scores' size: scale 2 makes |s| reach ~3, so
+        // 1 − tanh²(s/cap) falls to ~0.1 for cap 1 — without the cap's derivative in ds the gradients are off
+        // by far more than the tolerance. Also with a window, a shared prefix and more than a block of rows.
+        Case(heads: 4, kvHeads: 2, headDim: 4, tokens: 9, segments: [0..<4, 4..<9], scale: 2, softcap: 1),
+        Case(
+            heads: 3, kvHeads: 1, headDim: 4, tokens: 13, spans: [.init(0..<5), .init(5..<9, prefix: 0..<3), .init(9..<12, prefix: 0..<3)], window: 3,
+            scale: 2, softcap: 1.5),
+        Case(heads: 2, kvHeads: 1, headDim: 4, tokens: 80, spans: [.init(0..<10), .init(10..<78, prefix: 0..<7)], scale: 2, softcap: 1),
     ])
     func backwardMatchesFiniteDifferences(c: Case) {
         let q = randomFloats(c.tokens * c.heads * c.headDim, seed: 63)
@@ -160,14 +185,15 @@ import Testing
             scratch.withUnsafeMutableBufferPointer { s in
                 Attention.backward(
                     dq: &dq, dk: &dk, dv: &dv, dout: r, q: q, k: k, v: v, out: out, lse: lse, spans: c.spans,
-                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, window: c.window, scratch: s)
+                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, window: c.window, scratch: s, scale: c.scale, softcap: c.softcap)
             }
             return (dq, dk, dv)
         }
         func loss(_ q: [Double], _ k: [Double], _ v: [Double]) -> Double {
             weighted(
                 Reference.attention(
-                    q: q, k: k, v: v, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, window: c.window
+                    q: q, k: k, v: v, spans: c.spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, window: c.window,
+                    scale: c.scale.map(Double.init), softcap: c.softcap.map(Double.init)
                 ).out,
                 r.doubles)
         }

@@ -1,6 +1,7 @@
 // TokenLogProbs: chunked online log-softmax against a full Double log_softmax (vocab not divisible by
 // the chunk, one-chunk vocab, f32 and quantized weights), the backward against finite differences,
-// the training backward from the forward's E_p[W] against both, and the full-logits path.
+// the training backward from the forward's E_p[W] against both (each also with a final-logit soft cap), and the
+// full-logits path.
 
 import Foundation
 import Kernels
@@ -31,14 +32,15 @@ import Testing
         }
     }
 
-    static func forward(_ s: Setup, weight: WeightMatrix, chunk: Int) -> (logps: [Float], lse: [Float], means: [Float]) {
+    static func forward(_ s: Setup, weight: WeightMatrix, chunk: Int, softcap: Float? = nil) -> (logps: [Float], lse: [Float], means: [Float]) {
         var logps = [Float](repeating: .nan, count: s.rows), lse = logps, means = logps
         var scratch = [Float](
-            repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: weight.dtype, chunk: chunk))
+            repeating: .nan,
+            count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: weight.dtype, chunk: chunk, softcap: softcap != nil))
         scratch.withUnsafeMutableBufferPointer { buf in
             TokenLogProbs.forward(
                 logps: &logps, lse: &lse, logitMeans: &means, hidden: s.hidden, targets: s.targets, weight: weight, rows: s.rows,
-                scratch: buf, chunk: chunk)
+                scratch: buf, chunk: chunk, softcap: softcap)
         }
         return (logps, lse, means)
     }
@@ -140,33 +142,38 @@ import Testing
     }
 
     /// d(Σ dlogps·logps)/d hidden by central differences (eps 1e-3) on the Double reference.
-    static func finiteDifferences(_ s: Setup, dlogps: [Float]) -> [Double] {
+    static func finiteDifferences(_ s: Setup, dlogps: [Float], softcap: Float? = nil) -> [Double] {
         centralDifferences(s.hidden.doubles, eps: 1e-3) {
             weighted(
                 Reference.logprobs(
-                    hidden: $0, targets: s.targets.map(Int.init), weight: s.weight.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab
+                    hidden: $0, targets: s.targets.map(Int.init), weight: s.weight.doubles, rows: s.rows, dim: s.dim, vocab: s.vocab,
+                    softcap: softcap.map(Double.init)
                 ).logps,
                 dlogps.doubles)
         }
     }
 
     // loss = Σ dlogps·logps. eps 1e-3 on a smooth function (log-sum-exp of linear maps): truncation
-    // ~1e-7; atol 1e-5, rtol 1e-3. Vocab 37 with chunk 16 (chunks 16, 16, 5).
-    @Test func backwardMatchesFiniteDifferences() {
+    // ~1e-7; atol 1e-5, rtol 1e-3. Vocab 37 with chunk 16 (chunks 16, 16, 5). With a final-logit soft cap
+    // (Gemma 2's) of 1.5 below the logits' size (|l| reaches ~6 here), 1 − tanh²(l/cap) falls under 0.01 for
+    // the largest logits: without the cap's derivative the gradient is off by far more than the tolerance.
+    @Test(arguments: [nil, 1.5] as [Float?])
+    func backwardMatchesFiniteDifferences(softcap: Float?) {
         let s = Setup(rows: 5, dim: 8, vocab: 37, seed: 81)
         let dlogps = randomFloats(s.rows, seed: 84)
         s.weight.withUnsafeBytes { raw in
             let w = WeightMatrix(base: raw.baseAddress!, dtype: .f32, rows: s.vocab, cols: s.dim)
-            let (_, lse, _) = Self.forward(s, weight: w, chunk: 16)
+            let (_, lse, _) = Self.forward(s, weight: w, chunk: 16, softcap: softcap)
             var dhidden = [Float](repeating: .nan, count: s.rows * s.dim)
             var scratch = [Float](
-                repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: .f32, chunk: 16))
+                repeating: .nan,
+                count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: .f32, chunk: 16, softcap: softcap != nil))
             scratch.withUnsafeMutableBufferPointer { buf in
                 TokenLogProbs.backward(
                     dhidden: &dhidden, dlogps: dlogps, hidden: s.hidden, targets: s.targets, lse: lse, weight: w, rows: s.rows,
-                    scratch: buf, chunk: 16)
+                    scratch: buf, chunk: 16, softcap: softcap)
             }
-            expectClose(dhidden, Self.finiteDifferences(s, dlogps: dlogps), atol: 1e-5, rtol: 1e-3, "dhidden")
+            expectClose(dhidden, Self.finiteDifferences(s, dlogps: dlogps, softcap: softcap), atol: 1e-5, rtol: 1e-3, "dhidden cap \(softcap ?? 0)")
         }
     }
 
@@ -202,37 +209,50 @@ import Testing
 
     // The forward's E_p[W] (folded chunk by chunk with the running max rescaled) gives the recomputing
     // backward's dhidden: same f32 products in another order, atol/rtol 1e-5; and the finite differences
-    // (atol 1e-5, rtol 1e-3) on the small f32 case. The forward's other outputs are unchanged by it.
-    @Test(arguments: [(DType.f32, 37, 16), (.f32, 1000, 4096), (.q8_0, 333, 100), (.f32, 333, 7)])
-    func backwardFromExpectedMatches(dtype: DType, vocab: Int, chunk: Int) {
+    // (atol 1e-5, rtol 1e-3) on the small f32 cases. The forward's other outputs are unchanged by it. With a
+    // soft cap of 5 (logits here have a spread of ~4), E_p[(1 − tanh²)·W] and the target's slope.
+    @Test(
+        arguments: [
+            (DType.f32, 37, 16, nil), (.f32, 1000, 4096, nil), (.q8_0, 333, 100, nil), (.f32, 333, 7, nil), (.f32, 37, 16, 5),
+            (.f32, 333, 7, 5), (.q8_0, 333, 100, 5),
+        ] as [(DType, Int, Int, Float?)])
+    func backwardFromExpectedMatches(dtype: DType, vocab: Int, chunk: Int, softcap: Float?) {
         let s = Setup(rows: 6, dim: 32, vocab: vocab, seed: 87)
-        let dlogps = randomFloats(s.rows, seed: 88)
         let bytes = FrozenLinearTests.encode(s.weight, dtype)
         bytes.withUnsafeBytes { raw in
-            let w = WeightMatrix(base: raw.baseAddress!, dtype: dtype, rows: s.vocab, cols: s.dim)
-            let plain = Self.forward(s, weight: w, chunk: chunk)
-            var logps = [Float](repeating: .nan, count: s.rows), lse = logps, means = logps
-            var expected = [Float](repeating: .nan, count: s.rows * s.dim)
-            var scratch = [Float](
-                repeating: .nan, count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: dtype, chunk: chunk))
-            var recomputed = [Float](repeating: .nan, count: s.rows * s.dim)
-            scratch.withUnsafeMutableBufferPointer { buf in
-                TokenLogProbs.forward(
-                    logps: &logps, lse: &lse, logitMeans: &means, expected: &expected, hidden: s.hidden, targets: s.targets, weight: w,
-                    rows: s.rows, scratch: buf, chunk: chunk)
-                TokenLogProbs.backward(
-                    dhidden: &recomputed, dlogps: dlogps, hidden: s.hidden, targets: s.targets, lse: lse, weight: w, rows: s.rows,
-                    scratch: buf, chunk: chunk)
-            }
-            #expect(logps == plain.logps && lse == plain.lse && means == plain.means)
-            var dhidden = [Float](repeating: .nan, count: s.rows * s.dim)
-            var row = [Float](repeating: .nan, count: s.dim)
+            Self.checkBackwardFromExpected(s, WeightMatrix(base: raw.baseAddress!, dtype: dtype, rows: s.vocab, cols: s.dim), chunk, softcap)
+        }
+    }
+
+    static func checkBackwardFromExpected(_ s: Setup, _ w: WeightMatrix, _ chunk: Int, _ softcap: Float?) {
+        let dlogps = randomFloats(s.rows, seed: 88)
+        let label = "\(w.dtype) V\(s.vocab) chunk \(chunk) cap \(softcap ?? 0)"
+        let plain = Self.forward(s, weight: w, chunk: chunk, softcap: softcap)
+        var logps = [Float](repeating: .nan, count: s.rows), lse = logps, means = logps
+        var slope = [Float](repeating: 1, count: s.rows)  // the forward writes it only with a cap; 1 is no cap's slope
+        var expected = [Float](repeating: .nan, count: s.rows * s.dim)
+        var scratch = [Float](
+            repeating: .nan,
+            count: TokenLogProbs.scratchFloats(rows: s.rows, dim: s.dim, vocab: s.vocab, dtype: w.dtype, chunk: chunk, softcap: softcap != nil))
+        var recomputed = [Float](repeating: .nan, count: s.rows * s.dim)
+        scratch.withUnsafeMutableBufferPointer { buf in
+            TokenLogProbs.forward(
+                logps: &logps, lse: &lse, logitMeans: &means, expected: &expected, hidden: s.hidden, targets: s.targets, weight: w,
+                rows: s.rows, scratch: buf, chunk: chunk, softcap: softcap, targetSlope: &slope)
             TokenLogProbs.backward(
-                dhidden: &dhidden, dlogps: dlogps, expected: expected, targets: s.targets, weight: w, rows: s.rows, rowScratch: &row)
-            expectClose(dhidden, recomputed.doubles, atol: 1e-5, rtol: 1e-5, "\(dtype) V\(vocab) chunk \(chunk): from E_p[W] vs recomputed")
-            if dtype == .f32 && vocab < 100 {
-                expectClose(dhidden, Self.finiteDifferences(s, dlogps: dlogps), atol: 1e-5, rtol: 1e-3, "dhidden vs finite differences")
-            }
+                dhidden: &recomputed, dlogps: dlogps, hidden: s.hidden, targets: s.targets, lse: lse, weight: w, rows: s.rows,
+                scratch: buf, chunk: chunk, softcap: softcap)
+        }
+        #expect(logps == plain.logps && lse == plain.lse && means == plain.means, "\(label)")
+        var dhidden = [Float](repeating: .nan, count: s.rows * s.dim)
+        var row = [Float](repeating: .nan, count: s.dim)
+        TokenLogProbs.backward(
+            dhidden: &dhidden, dlogps: dlogps, expected: expected, targets: s.targets, weight: w, rows: s.rows, rowScratch: &row,
+            targetSlope: slope)
+        expectClose(dhidden, recomputed.doubles, atol: 1e-5, rtol: 1e-5, "\(label): from E_p[W] vs recomputed")
+        if w.dtype == .f32 && s.vocab < 100 {
+            expectClose(
+                dhidden, Self.finiteDifferences(s, dlogps: dlogps, softcap: softcap), atol: 1e-5, rtol: 1e-3, "\(label): vs finite differences")
         }
     }
 }

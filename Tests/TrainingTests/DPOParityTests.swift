@@ -31,12 +31,7 @@ extension TrainerTests {
             let data = try PreferenceDataset.make(
                 records, context: text.context, options: DataOptions(maxLength: try #require(config["max_length"] as? Int)))
             let pairs = data.pairs
-            #expect(pairs.count == fxPairs.count)
-            for (p, fx) in zip(pairs, fxPairs) {
-                #expect(p.promptIds == fx["prompt_ids"] as? [Int])
-                #expect(p.chosenIds == fx["chosen_ids"] as? [Int])
-                #expect(p.rejectedIds == fx["rejected_ids"] as? [Int])
-            }
+            expectPairsMatch(pairs, fxPairs, label: "pair")
 
             // MARK: Loss, metrics, gradients, as the trainer's step computes them
             let adapterDir = try Fixture.url("smollm2_adapter_r2").path

@@ -247,44 +247,25 @@ extension TrainerTests {
         @Test func ktoStepsMatchTRL() throws {
             let modelPath = try #require(TestPaths.smolLM2)
             _ = TrainerFixture.isolateCache
-            let fixture = try #require(Fixture.json("smollm2_kto.json") as? [String: Any])
-            let config = try #require(fixture["config"] as? [String: Any])
-            let records = try #require(fixture["records"] as? [[String: Any]])
             let dir = TestPaths.temporaryDirectory("kto-parity")
-            let lines = try records.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
-            try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: dir + "/kto.jsonl"))
-
-            var a = TrainArguments(model: modelPath, data: dir + "/kto.jsonl", output: dir + "/out")
-            a.initAdapter = try Fixture.url("smollm2_adapter_r2").path
+            let run = try TRLRun("smollm2_kto.json", directory: dir)
+            var a = try run.arguments(model: modelPath, output: dir + "/out", initAdapter: "smollm2_adapter_r2")
             a.loss = [.kto]
-            a.beta = try #require(config["beta"] as? Double)
-            a.desirableWeight = try #require(config["desirable_weight"] as? Double)
-            a.undesirableWeight = try #require(config["undesirable_weight"] as? Double)
-            a.batchSize = try #require(config["batch_size"] as? Int)
-            a.maxSteps = try #require(config["max_steps"] as? Int)
-            a.lr = try #require(config["lr"] as? Double)
-            a.maxGradNorm = try #require(config["max_grad_norm"] as? Double)
-            a.maxLength = try #require(config["max_length"] as? Int)
-            a.shuffle = false
-            a.loggingSteps = 1
-            a.threads = 2
+            a.desirableWeight = try run.number("desirable_weight")
+            a.undesirableWeight = try run.number("undesirable_weight")
             let model = try LlamaModel(path: modelPath, threads: 2)
             let trainer = try Trainer(arguments: a, model: model, context: try ModelText(model.file.metadata).context)
 
             // Tokenization and KL completions exactly as TRL's dataset.
-            let examples = try #require(fixture["examples"] as? [[String: Any]])
+            let examples = try #require(run.fixture["examples"] as? [[String: Any]])
             let labels = try #require(trainer.train.labels)
-            #expect(trainer.train.pairs.count == examples.count)
-            for (i, (p, e)) in zip(trainer.train.pairs, examples).enumerated() {
-                #expect(p.promptIds == e["prompt_ids"] as? [Int], "example \(i) prompt_ids")
-                #expect(p.chosenIds == e["completion_ids"] as? [Int], "example \(i) completion_ids")
-                #expect(p.rejectedIds == e["kl_completion_ids"] as? [Int], "example \(i) KL_completion_ids")
+            expectPairsMatch(trainer.train.pairs, examples, keys: ("prompt_ids", "completion_ids", "kl_completion_ids"), label: "example")
+            for (i, e) in examples.enumerated() where i < labels.count {
                 #expect(labels[i] == e["label"] as? Bool, "example \(i) label")
             }
 
-            let run = try trainer.record()
-            let steps = try #require(fixture["steps"] as? [[String: Double]])
-            #expect(run.steps.count == steps.count && run.logs.count == steps.count)
+            let result = try trainer.record()
+            #expect(result.steps.count == run.steps.count)
             // Tolerances (tools/reference/README.md, measured in brackets): loss and grad_norm 1e-5 absolute
             // (8e-7, 2e-7); kl 5e-5 (1.8e-5: a mean of differences of f32 sums of ~10–20 log-probs of magnitude
             // 15–35, the noise of logps/*, which the loss damps by β·σ′ ≈ 0.03); rewards/* 1e-4 (2e-6); logps/*
@@ -294,19 +275,7 @@ extension TrainerTests {
                 MetricKey.rewardsMargins: 1e-4, MetricKey.logpsChosen: 2e-3, MetricKey.logpsRejected: 2e-3,
                 MetricKey.logitsChosen: 1e-4, MetricKey.logitsRejected: 1e-4,
             ]
-            var worst: [String: Double] = [:]
-            for (k, (got, want)) in zip(run.logs, steps).enumerated() {
-                for (key, tol) in tolerance {
-                    #expect(
-                        (got[key] == nil) == (want[key] == nil), "step \(k + 1) \(key): logged here \(got[key] != nil), by TRL \(want[key] != nil)")
-                    guard let g = got[key], let w = want[key] else { continue }
-                    worst[key] = max(worst[key] ?? 0, abs(g - w))
-                    #expect(abs(g - w) <= tol, "step \(k + 1) \(key): \(g) vs TRL \(w)")
-                }
-            }
-            print(
-                "KTO parity, max |ours − TRL| over \(steps.count) steps: "
-                    + worst.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            run.expectLogsMatch(result.logs, tolerance: tolerance, label: "KTO parity")
         }
     }
 }

@@ -41,9 +41,7 @@ import Training
             let records = try PreferenceData.parse(Array(line.utf8), file: "spm.jsonl")
             let dataset = try PreferenceDataset.make(records, context: text.context, options: DataOptions())
             let pair = try #require(dataset.pairs.first, "\(variant) row \(i) was dropped")
-            #expect(pair.promptIds == row["prompt_ids"] as? [Int], "\(variant) row \(i) prompt")
-            #expect(pair.chosenIds == row["chosen_ids"] as? [Int], "\(variant) row \(i) chosen")
-            #expect(pair.rejectedIds == row["rejected_ids"] as? [Int], "\(variant) row \(i) rejected")
+            expectPairsMatch([pair], [row], label: "\(variant) row \(i)")
             // Exactly one BOS, at the start (TRL's ids say so too; this names the failure if they ever did not).
             #expect(pair.chosen.ids.first == bos && pair.chosen.ids.dropFirst().first != bos, "\(variant) row \(i) BOS")
             #expect(dataset.summary.warnings.isEmpty, "\(variant) row \(i): \(dataset.summary.warnings)")

@@ -25,6 +25,81 @@ enum Fixture {
     }
 }
 
+// MARK: - TRL runs
+
+/// A TRL trainer run a generator recorded (gen_kto_fixtures.py, gen_gemma_dpo_fixtures.py): its `config`, its
+/// `records` (written here as JSONL, the trainer's input) and the values it logged per step (`steps`).
+struct TRLRun {
+    let fixture: [String: Any]
+    let config: [String: Any]
+    let steps: [[String: Double]]
+    let dataPath: String
+
+    init(_ name: String, directory: String) throws {
+        fixture = try #require(Fixture.json(name) as? [String: Any])
+        config = try #require(fixture["config"] as? [String: Any])
+        steps = try #require(fixture["steps"] as? [[String: Double]])
+        let records = try #require(fixture["records"] as? [[String: Any]])
+        let lines = try records.map { String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys]), as: UTF8.self) }
+        dataPath = directory + "/records.jsonl"
+        try Data(lines.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: dataPath))
+    }
+
+    func number(_ key: String) throws -> Double { try #require(config[key] as? Double, "config \(key)") }
+
+    /// The run's beta, batch size, steps, learning rate, clipping and max length from the shared PEFT init, the
+    /// file in order (TRL's sampler order is asserted sequential by the generators), a log every step.
+    func arguments(model: String, output: String, initAdapter: String) throws -> TrainArguments {
+        var a = TrainArguments(model: model, data: dataPath, output: output)
+        a.initAdapter = try Fixture.url(initAdapter).path
+        a.beta = try number("beta")
+        a.batchSize = try #require(config["batch_size"] as? Int)
+        a.maxSteps = try #require(config["max_steps"] as? Int)
+        a.lr = try number("lr")
+        a.maxGradNorm = try number("max_grad_norm")
+        a.maxLength = try #require(config["max_length"] as? Int)
+        a.shuffle = false
+        a.loggingSteps = 1
+        a.threads = 2
+        return a
+    }
+
+    /// Every key of `tolerance` logged by both or neither, and |ours − TRL| within it at every step; prints the
+    /// largest difference per key under `label`.
+    func expectLogsMatch(
+        _ logs: [[String: Double]], tolerance: [String: Double], label: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(logs.count == steps.count, "\(label): \(logs.count) logged steps, TRL \(steps.count)", sourceLocation: sourceLocation)
+        var worst: [String: Double] = [:]
+        for (k, (got, want)) in zip(logs, steps).enumerated() {
+            for (key, tol) in tolerance {
+                #expect(
+                    (got[key] == nil) == (want[key] == nil), "step \(k + 1) \(key): logged here \(got[key] != nil), by TRL \(want[key] != nil)",
+                    sourceLocation: sourceLocation)
+                guard let g = got[key], let w = want[key] else { continue }
+                worst[key] = max(worst[key] ?? 0, abs(g - w))
+                #expect(abs(g - w) <= tol, "step \(k + 1) \(key): \(g) vs TRL \(w)", sourceLocation: sourceLocation)
+            }
+        }
+        print(
+            "\(label), max |ours − TRL| over \(steps.count) steps: "
+                + worst.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+    }
+}
+
+/// Tokenized pairs equal TRL's dataset rows (prompt_ids, chosen_ids, rejected_ids, or the keys given).
+func expectPairsMatch(
+    _ pairs: [TokenizedPair], _ rows: [[String: Any]], keys: (String, String, String) = ("prompt_ids", "chosen_ids", "rejected_ids"),
+    label: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(pairs.count == rows.count, "\(label): \(pairs.count) pairs, TRL \(rows.count)", sourceLocation: sourceLocation)
+    for (i, (p, e)) in zip(pairs, rows).enumerated() {
+        #expect(p.promptIds == e[keys.0] as? [Int], "\(label) \(i) \(keys.0)", sourceLocation: sourceLocation)
+        #expect(p.chosenIds == e[keys.1] as? [Int], "\(label) \(i) \(keys.1)", sourceLocation: sourceLocation)
+        #expect(p.rejectedIds == e[keys.2] as? [Int], "\(label) \(i) \(keys.2)", sourceLocation: sourceLocation)
+    }
+}
+
 // MARK: - Toy tokenizer (copy of gen_loss_fixtures.py ToyTokenizer)
 
 /// Special tokens "<s>" = 1 and "</s>" = 2 are matched in the text; the rest is split by greedy longest match

@@ -132,10 +132,11 @@ def check_gguf(path, merged_dir, merged_logits, tokenizer):
     arch = value("general.architecture")
     with open(os.path.join(merged_dir, "config.json")) as f:
         config = json.load(f)
-    # llama.cpp writes Mistral as a llama model, its window (when any) in llama.attention.sliding_window.
+    # llama.cpp writes Mistral as a llama model, its window (when any) in llama.attention.sliding_window; Gemma 3's
+    # text model_type gemma3_text as gemma3.
     window = fields.get(f"{arch}.attention.sliding_window")
     keys_ok = (
-        arch == {"mistral": "llama"}.get(config["model_type"], config["model_type"])
+        arch == {"mistral": "llama", "gemma3_text": "gemma3"}.get(config["model_type"], config["model_type"])
         and (window.contents() if window else None) == config.get("sliding_window")
         and value(f"{arch}.block_count") == config["num_hidden_layers"]
         and value(f"{arch}.embedding_length") == config["hidden_size"]

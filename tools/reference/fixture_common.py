@@ -64,3 +64,214 @@ def write_json(path, obj):
         json.dump(obj, f, ensure_ascii=False, separators=(",", ":"))
         f.write("\n")
     return os.path.getsize(path)
+
+
+# MARK: - Tiny random models and their logits (gen_tiny_models.py, gen_tiny_gemma_models.py)
+
+
+def logits_for(model, seqs):
+    import torch
+
+    with torch.no_grad():
+        return [model(input_ids=torch.tensor([s])).logits[0] for s in seqs]  # each (T, V)
+
+
+def tiny_logits_fixture(out, cls, kwargs, seed, seq_seed, seq_lengths, randomize, generator, extra=None):
+    """A tiny random model (config cls(**kwargs), weights by randomize(model, seed)) saved to `out` (config.json +
+    model.safetensors, no generation_config.json) with expected_logits.json: full f32 eager logits of random sequences
+    of seq_lengths, checked to reload to the same logits. extra(out, seqs, logits) adds keys before "sequences".
+    Returns (model, f32-vs-f64 noise, extra keys, JSON size)."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    shutil.rmtree(out, ignore_errors=True)
+    torch.manual_seed(seed)
+    config = cls(**kwargs)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="eager").eval()
+    randomize(model, seed)
+    model.save_pretrained(out)
+    os.remove(os.path.join(out, "generation_config.json"))  # not part of the fixture: config + weights only
+    g = torch.Generator().manual_seed(seq_seed)
+    seqs = [torch.randint(0, config.vocab_size, (n,), generator=g).tolist() for n in seq_lengths]
+    logits = logits_for(model, seqs)
+    more = extra(out, seqs, logits) if extra else {}
+
+    # The committed files must reproduce the same logits when reloaded.
+    reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32, attn_implementation="eager").eval()
+    for a, b in zip(logits, logits_for(reloaded, seqs)):
+        assert torch.equal(a, b), out
+    model64 = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float64, attn_implementation="eager").eval()
+    noise = max(float((a.double() - b).abs().max()) for a, b in zip(logits, logits_for(model64, seqs)))
+
+    fixture = {
+        "format": "leandpo-tiny-logits-v1",
+        "generator": generator,
+        "versions": versions(),
+        "model_class": type(model).__name__,
+        "dtype": "float32",
+        "attn_implementation": "eager",
+        "parameter_names": sorted(n for n, _ in model.named_parameters()),
+        "f32_vs_f64_max_abs_logit": f32(noise),
+        **more,
+        "sequences": [{"token_ids": s, "logits": [f32_list(row) for row in lg]} for s, lg in zip(seqs, logits)],
+    }
+    size = write_json(os.path.join(out, "expected_logits.json"), fixture)
+    return model, noise, more, size
+
+
+# MARK: - GGUF files as llama.cpp's convert_hf_to_gguf.py writes them
+
+
+def permute_qk(w, heads):
+    """llama.cpp's Q/K row permutation for the `llama` architecture (its interleaved rotary halves)."""
+    return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+LLAMA_GGUF_NAMES = {
+    "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
+    "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+    "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+
+
+def llama_gguf_tensors(model, cfg, lm_head):
+    """A Llama/Mistral state dict as (GGUF name, f32 array) in llama.cpp's order, q/k rows permuted; output.weight
+    only with lm_head (an untied model)."""
+    sd = {k: v.numpy() for k, v in model.state_dict().items()}
+    tensors = [("token_embd.weight", sd["model.embed_tokens.weight"]), ("output_norm.weight", sd["model.norm.weight"])]
+    if lm_head:
+        tensors.append(("output.weight", sd["lm_head.weight"]))
+    for layer in range(cfg.num_hidden_layers):
+        for hf, gg in LLAMA_GGUF_NAMES.items():
+            w = sd[f"model.layers.{layer}.{hf}.weight"]
+            if hf == "self_attn.q_proj":
+                w = permute_qk(w, cfg.num_attention_heads)
+            elif hf == "self_attn.k_proj":
+                w = permute_qk(w, cfg.num_key_value_heads)
+            tensors.append((f"blk.{layer}.{gg}.weight", np.ascontiguousarray(w, dtype=np.float32)))
+    return tensors
+
+
+def add_llama_keys(w, name, cfg):
+    """The llama hyper-parameter keys, from general.name to rope.freq_base (10000)."""
+    w.add_name(name)
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
+    w.add_head_count(cfg.num_attention_heads)
+    w.add_head_count_kv(cfg.num_key_value_heads)
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    w.add_rope_freq_base(10000.0)
+
+
+def gguf_spm_vocab(path):
+    """tokenizer.ggml.tokens (bytes), scores and token types of a committed SentencePiece GGUF."""
+    import gguf
+
+    fields = gguf.GGUFReader(path).fields
+    tokens = [bytes(fields["tokenizer.ggml.tokens"].parts[i]) for i in fields["tokenizer.ggml.tokens"].data]
+    scores = [float(fields["tokenizer.ggml.scores"].parts[i][0]) for i in fields["tokenizer.ggml.scores"].data]
+    types = [int(fields["tokenizer.ggml.token_type"].parts[i][0]) for i in fields["tokenizer.ggml.token_type"].data]
+    return tokens, scores, types
+
+
+def add_spm_vocab(w, tokens, scores, types, bos, eos, unk, add_bos, add_space_prefix, pad=None):
+    """tokenizer.ggml.* as llama.cpp's _create_vocab_sentencepiece + SpecialVocab write them."""
+    w.add_tokenizer_model("llama")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(bos)
+    w.add_eos_token_id(eos)
+    w.add_unk_token_id(unk)
+    if pad is not None:
+        w.add_pad_token_id(pad)
+    w.add_add_bos_token(add_bos)
+    w.add_add_eos_token(False)
+    w.add_add_space_prefix(add_space_prefix)
+
+
+def finish_gguf(w, tensors):
+    """Adds (name, array) tensors and writes the file."""
+    for name, array in tensors:
+        w.add_tensor(name, array)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+# MARK: - TRL 1.16 (DPO tokenization, adapters)
+
+
+def common_prefix_length(a, b):
+    """How many leading ids two lists share (TRL 1.16 splits prompt and completion there)."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+# Plain and conversational DPO records whose TRL tokenization the SentencePiece fixtures record (leading spaces, tabs,
+# byte-fallback characters, a system message, several turns).
+DPO_RECORDS = [
+    dict(prompt="What is the capital of France?", chosen=" Paris.", rejected=" Lyon, I think."),
+    dict(prompt="Translate to German: good morning", chosen="Guten Morgen", rejected="Gute Nacht</s>"),
+    dict(prompt=" leading space prompt\n", chosen="\tanswer with tab", rejected="日本語 answer 🙂"),
+    dict(prompt=[{"role": "user", "content": "Hi there! 2+2?"}],
+         chosen=[{"role": "assistant", "content": "It is 4."}],
+         rejected=[{"role": "assistant", "content": "Five, surely."}]),
+    dict(prompt=[{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Name a color."}],
+         chosen=[{"role": "assistant", "content": " Blue "}],
+         rejected=[{"role": "assistant", "content": "Ünïcödé grün"}]),
+    dict(prompt=[{"role": "user", "content": "First?"}, {"role": "assistant", "content": "Yes."},
+                 {"role": "user", "content": "Second?"}],
+         chosen=[{"role": "assistant", "content": "No."}],
+         rejected=[{"role": "assistant", "content": "Maybe\nlater."}]),
+]
+
+
+def trl_dpo_rows(tok, records):
+    """What TRL 1.16's DPOTrainer tokenizes: plain records get an EOS appended and BOS from the tokenizer,
+    conversational ones BOS from the template's {{ bos_token }}."""
+    from trl.data_utils import _tokenize, common_prefix_length, is_conversational
+
+    rows = []
+    for r in records:
+        ex = dict(r)
+        if not is_conversational(ex):  # dpo_trainer add_eos
+            for k in ("chosen", "rejected"):
+                if not ex[k].endswith(tok.eos_token):
+                    ex[k] = ex[k] + tok.eos_token
+            p = _tokenize(tok, ex["prompt"])["input_ids"]
+            pc = _tokenize(tok, ex["prompt"] + ex["chosen"])["input_ids"]
+            pr = _tokenize(tok, ex["prompt"] + ex["rejected"])["input_ids"]
+        else:
+            p = _tokenize(tok, ex["prompt"], add_generation_prompt=True, tools=None)["input_ids"]
+            pc = _tokenize(tok, ex["prompt"] + ex["chosen"], tools=None)["input_ids"]
+            pr = _tokenize(tok, ex["prompt"] + ex["rejected"], tools=None)["input_ids"]
+        n = min(common_prefix_length(p, pc), common_prefix_length(p, pr))
+        rows.append(dict(record=r, prompt_ids=p[:n], chosen_ids=pc[n:], rejected_ids=pr[n:]))
+    return rows
+
+
+def save_adapter(model, directory):
+    """model.save_pretrained(directory) without what differs between machines and runs: no README.md (it names the
+    base model's path), base_model_name_or_path null, target_modules sorted (PEFT writes a set)."""
+    import shutil
+
+    shutil.rmtree(directory, ignore_errors=True)
+    model.save_pretrained(directory)
+    os.remove(os.path.join(directory, "README.md"))
+    with open(os.path.join(directory, "adapter_config.json")) as f:
+        cfg = json.load(f)
+    cfg["base_model_name_or_path"] = None
+    cfg["target_modules"] = sorted(cfg["target_modules"])
+    with open(os.path.join(directory, "adapter_config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)

@@ -19,7 +19,8 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fixture_common import GGUF_PATH, HF_DIR, TRAINING_FIXTURES, f32, sha256_file, versions, write_json  # noqa: E402
+from fixture_common import (  # noqa: E402
+    GGUF_PATH, HF_DIR, TRAINING_FIXTURES, common_prefix_length, f32, sha256_file, versions, write_json)
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 # Seed 5 gives one pair with a positive and one with a negative reward margin (rewards/accuracies 0.5), so a
@@ -93,14 +94,6 @@ def policy_model(hf_dir, dtype=torch.float32):
 
 
 # MARK: - TRL 1.16 tokenization (dpo_trainer.py _prepare_dataset, non-conversational branch)
-
-def common_prefix_length(a, b):
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def tokenize_pair(tok, prompt, chosen, rejected):

@@ -21,10 +21,14 @@ Writes
 import json
 import os
 import shutil
+import sys
 
 import gguf
-import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fixture_common import (  # noqa: E402
+    DPO_RECORDS, add_llama_keys, add_spm_vocab, finish_gguf, gguf_spm_vocab, llama_gguf_tensors, save_adapter, trl_dpo_rows)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SPM = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "spm")
@@ -51,41 +55,10 @@ def tokenizer_dir():
     return out
 
 
-def trl_dpo_rows(tok):
-    """What TRL 1.16's DPOTrainer tokenizes: plain records get an EOS appended and BOS from the tokenizer,
-    conversational ones BOS from the template's {{ bos_token }} (user/assistant only: the template refuses
-    a system role)."""
-    from trl.data_utils import _tokenize, common_prefix_length, is_conversational
-
-    records = [
-        dict(prompt="What is the capital of France?", chosen=" Paris.", rejected=" Lyon, I think."),
-        dict(prompt=" leading space prompt\n", chosen="\tanswer with tab", rejected="日本語 answer 🙂"),
-        dict(prompt="  two leading spaces", chosen="  two more", rejected=" one"),
-        dict(prompt=[{"role": "user", "content": "Hi there! 2+2?"}],
-             chosen=[{"role": "assistant", "content": "It is 4."}],
-             rejected=[{"role": "assistant", "content": "Five, surely."}]),
-        dict(prompt=[{"role": "user", "content": "First?"}, {"role": "assistant", "content": "Yes."},
-                     {"role": "user", "content": "Second?"}],
-             chosen=[{"role": "assistant", "content": "No."}],
-             rejected=[{"role": "assistant", "content": "Maybe\nlater."}]),
-    ]
-    rows = []
-    for r in records:
-        ex = dict(r)
-        if not is_conversational(ex):
-            for k in ("chosen", "rejected"):
-                if not ex[k].endswith(tok.eos_token):
-                    ex[k] = ex[k] + tok.eos_token
-            p = _tokenize(tok, ex["prompt"])["input_ids"]
-            pc = _tokenize(tok, ex["prompt"] + ex["chosen"])["input_ids"]
-            pr = _tokenize(tok, ex["prompt"] + ex["rejected"])["input_ids"]
-        else:
-            p = _tokenize(tok, ex["prompt"], add_generation_prompt=True, tools=None)["input_ids"]
-            pc = _tokenize(tok, ex["prompt"] + ex["chosen"], tools=None)["input_ids"]
-            pr = _tokenize(tok, ex["prompt"] + ex["rejected"], tools=None)["input_ids"]
-        n = min(common_prefix_length(p, pc), common_prefix_length(p, pr))
-        rows.append(dict(record=r, prompt_ids=p[:n], chosen_ids=pc[n:], rejected_ids=pr[n:]))
-    return rows
+# Plain and conversational records (user/assistant only: Mistral's template refuses a system role).
+MISTRAL_DPO_RECORDS = [
+    DPO_RECORDS[0], DPO_RECORDS[2], dict(prompt="  two leading spaces", chosen="  two more", rejected=" one"), DPO_RECORDS[3],
+    DPO_RECORDS[5]]
 
 
 def tiny_model(tok_dir, vocab_size):
@@ -108,60 +81,17 @@ def tiny_model(tok_dir, vocab_size):
     for f in ["tokenizer.json", "tokenizer_config.json"]:
         shutil.copy(os.path.join(tok_dir, f), os.path.join(out, f))
 
-    # llama.cpp's converter writes Mistral as a llama model: GGUF names, q/k rows permuted for its rope layout.
-    def permute(w, heads):
-        return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
-    sd = {k: v.numpy() for k, v in model.state_dict().items()}
-    tensors = [("token_embd.weight", sd["model.embed_tokens.weight"]), ("output_norm.weight", sd["model.norm.weight"]),
-               ("output.weight", sd["lm_head.weight"])]
-    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
-             "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
-             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
-    for layer in range(cfg.num_hidden_layers):
-        for hf, gg in names.items():
-            w = sd[f"model.layers.{layer}.{hf}.weight"]
-            if hf == "self_attn.q_proj":
-                w = permute(w, cfg.num_attention_heads)
-            elif hf == "self_attn.k_proj":
-                w = permute(w, cfg.num_key_value_heads)
-            tensors.append((f"blk.{layer}.{gg}.weight", np.ascontiguousarray(w, dtype=np.float32)))
-
-    # The tokenizer keys of the committed llama.gguf (llama.cpp's _create_vocab_sentencepiece layout).
-    src = gguf.GGUFReader(os.path.join(SPM, "llama.gguf"))
+    # llama.cpp's converter writes Mistral as a llama model (GGUF names, q/k rows permuted), with the tokenizer keys
+    # of the committed llama.gguf (llama.cpp's _create_vocab_sentencepiece layout).
     w = gguf.GGUFWriter(os.path.join(MODEL_OUT, "tiny_mistral_spm.gguf"), "llama")
-    w.add_name("tiny_mistral_spm")
-    w.add_context_length(cfg.max_position_embeddings)
-    w.add_embedding_length(cfg.hidden_size)
-    w.add_block_count(cfg.num_hidden_layers)
-    w.add_feed_forward_length(cfg.intermediate_size)
-    w.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
-    w.add_head_count(cfg.num_attention_heads)
-    w.add_head_count_kv(cfg.num_key_value_heads)
-    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-    w.add_rope_freq_base(10000.0)
+    add_llama_keys(w, "tiny_mistral_spm", cfg)
     w.add_sliding_window(WINDOW)
     w.add_vocab_size(vocab_size)
     w.add_file_type(0)
-    w.add_tokenizer_model("llama")
-    w.add_tokenizer_pre("default")
-    w.add_token_list([t.encode("utf-8") for t in src.fields["tokenizer.ggml.tokens"].contents()])
-    w.add_token_scores(src.fields["tokenizer.ggml.scores"].contents())
-    w.add_token_types(src.fields["tokenizer.ggml.token_type"].contents())
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_unk_token_id(0)
-    w.add_add_bos_token(True)
-    w.add_add_eos_token(False)
-    w.add_add_space_prefix(True)
+    add_spm_vocab(w, *gguf_spm_vocab(os.path.join(SPM, "llama.gguf")), bos=1, eos=2, unk=0, add_bos=True, add_space_prefix=True)
     with open(os.path.join(tok_dir, "tokenizer_config.json")) as f:
         w.add_chat_template(json.load(f)["chat_template"])
-    for name, array in tensors:
-        w.add_tensor(name, array)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    finish_gguf(w, llama_gguf_tensors(model, cfg, lm_head=True))
     return model
 
 
@@ -193,7 +123,6 @@ def trl_two_steps(model_dir):
 
     torch.set_num_threads(2)
     adapter_dir = os.path.join(ROOT, "Tests", "TrainingTests", "Fixtures", "mistral_adapter_r2")
-    shutil.rmtree(adapter_dir, ignore_errors=True)
     tok = AutoTokenizer.from_pretrained(model_dir)
     base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
     args = DPOConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=TRAIN["batch"], max_steps=TRAIN["steps"],
@@ -212,15 +141,7 @@ def trl_two_steps(model_dir):
         for name, p in sorted(trainer.model.named_parameters()):
             if "lora_" in name:
                 p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    trainer.model.save_pretrained(adapter_dir)
-    # No machine path, a stable module order, no model card: reruns give the same bytes.
-    os.remove(os.path.join(adapter_dir, "README.md"))
-    with open(os.path.join(adapter_dir, "adapter_config.json")) as f:
-        cfg = json.load(f)
-    cfg["base_model_name_or_path"] = None
-    cfg["target_modules"] = sorted(cfg["target_modules"])
-    with open(os.path.join(adapter_dir, "adapter_config.json"), "w") as f:
-        json.dump(cfg, f, indent=2, sort_keys=True)
+    save_adapter(trainer.model, adapter_dir)  # no machine path, a stable module order: reruns give the same bytes
     trainer.train()
     keys = ["loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
             "logps/rejected", "grad_norm"]
@@ -236,7 +157,7 @@ def main():
     tok_dir = tokenizer_dir()
     tok = AutoTokenizer.from_pretrained(tok_dir)
     assert type(tok).__name__ == "TokenizersBackend", type(tok)  # tokenizer.json's pipeline, as for a Mistral directory
-    rows = trl_dpo_rows(tok)
+    rows = trl_dpo_rows(tok, MISTRAL_DPO_RECORDS)
     with open(os.path.join(SPM, "mistral_dpo.json"), "w", encoding="utf-8") as f:
         json.dump(dict(trl=trl.__version__, variants={"mistral": rows}), f, ensure_ascii=False, indent=1)
     tiny_model(tok_dir, len(tok))

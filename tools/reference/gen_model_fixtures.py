@@ -10,7 +10,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fixture_common import GGUF_PATH, HF_DIR, MODEL_FIXTURES, f32, f32_list, sha256_file, versions, write_json  # noqa: E402
+from fixture_common import (  # noqa: E402
+    GGUF_PATH, HF_DIR, MODEL_FIXTURES, common_prefix_length, f32, f32_list, sha256_file, versions, write_json)
 
 N_VOCAB_IDS = 64
 
@@ -41,15 +42,6 @@ COMPLETION_PAIRS = [
     ("merged_boundary", "My favourite fruit is the straw", "berry, eaten with cream."),
 ]
 CHATML_PROMPT_MESSAGES = [{"role": "user", "content": "Name the three primary colors."}]
-
-
-def common_prefix_length(a, b):
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def forward_logits(model, ids):

@@ -29,12 +29,13 @@ import sys
 import tempfile
 
 import gguf
-import numpy as np
 import sentencepiece as spm
 import tokenizers
 from tokenizers import Tokenizer
 
 sys.path.insert(0, os.path.dirname(__file__))
+from fixture_common import (  # noqa: E402
+    DPO_RECORDS, add_llama_keys, add_spm_vocab, finish_gguf, llama_gguf_tensors, trl_dpo_rows)
 from gen_tokenizer_fixtures import FRAGMENTS, HAND, LONG, random_scalars, random_strings  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -81,12 +82,7 @@ SPM_STRINGS = [
 
 def corpus():
     strings = list(HAND) + [s[:300] for s in LONG] + random_strings(150, 99) + random_scalars(60, 77) + SPM_STRINGS
-    seen, out = set(), []
-    for s in strings:
-        if s not in seen:
-            seen.add(s)
-            out.append(s)
-    return out
+    return list(dict.fromkeys(strings))  # first occurrences, in order
 
 
 # MARK: - Training and conversion
@@ -169,63 +165,13 @@ def write_gguf(model_path, path, add_space_prefix, bos, eos, unk, add_bos, tenso
     w = gguf.GGUFWriter(path, arch)
     if config is not None:
         config(w)
-    w.add_tokenizer_model("llama")
-    w.add_tokenizer_pre("default")
-    w.add_token_list(tokens)
-    w.add_token_scores(scores)
-    w.add_token_types(types)
-    w.add_bos_token_id(bos)
-    w.add_eos_token_id(eos)
-    w.add_unk_token_id(unk)
-    w.add_add_bos_token(add_bos)
-    w.add_add_eos_token(False)
-    w.add_add_space_prefix(add_space_prefix)
-    for name, array in (tensors or []):
-        w.add_tensor(name, array)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    add_spm_vocab(w, tokens, scores, types, bos, eos, unk, add_bos, add_space_prefix)
+    finish_gguf(w, tensors or [])
 
 
 # MARK: - DPO records through TRL's tokenization
 
 
-def trl_dpo_rows(tok):
-    from trl.data_utils import _tokenize, common_prefix_length, is_conversational
-
-    records = [
-        dict(prompt="What is the capital of France?", chosen=" Paris.", rejected=" Lyon, I think."),
-        dict(prompt="Translate to German: good morning", chosen="Guten Morgen", rejected="Gute Nacht</s>"),
-        dict(prompt=" leading space prompt\n", chosen="\tanswer with tab", rejected="日本語 answer 🙂"),
-        dict(prompt=[{"role": "user", "content": "Hi there! 2+2?"}],
-             chosen=[{"role": "assistant", "content": "It is 4."}],
-             rejected=[{"role": "assistant", "content": "Five, surely."}]),
-        dict(prompt=[{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "Name a color."}],
-             chosen=[{"role": "assistant", "content": " Blue "}],
-             rejected=[{"role": "assistant", "content": "Ünïcödé grün"}]),
-        dict(prompt=[{"role": "user", "content": "First?"}, {"role": "assistant", "content": "Yes."},
-                     {"role": "user", "content": "Second?"}],
-             chosen=[{"role": "assistant", "content": "No."}],
-             rejected=[{"role": "assistant", "content": "Maybe\nlater."}]),
-    ]
-    rows = []
-    for r in records:
-        ex = dict(r)
-        if not is_conversational(ex):  # dpo_trainer add_eos
-            for k in ("chosen", "rejected"):
-                if not ex[k].endswith(tok.eos_token):
-                    ex[k] = ex[k] + tok.eos_token
-            p = _tokenize(tok, ex["prompt"])["input_ids"]
-            pc = _tokenize(tok, ex["prompt"] + ex["chosen"])["input_ids"]
-            pr = _tokenize(tok, ex["prompt"] + ex["rejected"])["input_ids"]
-        else:
-            p = _tokenize(tok, ex["prompt"], add_generation_prompt=True, tools=None)["input_ids"]
-            pc = _tokenize(tok, ex["prompt"] + ex["chosen"], tools=None)["input_ids"]
-            pr = _tokenize(tok, ex["prompt"] + ex["rejected"], tools=None)["input_ids"]
-        n = min(common_prefix_length(p, pc), common_prefix_length(p, pr))
-        rows.append(dict(record=r, prompt_ids=p[:n], chosen_ids=pc[n:], rejected_ids=pr[n:]))
-    return rows
 
 
 # MARK: - Tiny random Llama with the SentencePiece tokenizer
@@ -253,39 +199,14 @@ def tiny_model(tok_dir, model_path, vocab_size):
         shutil.copy(os.path.join(tok_dir, f), os.path.join(out, f))
 
     # The same model as llama.cpp's converter writes it: GGUF names, q/k rows permuted for its rope layout.
-    def permute(w, heads):
-        return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
-    sd = {k: v.numpy() for k, v in model.state_dict().items()}
-    tensors = [("token_embd.weight", sd["model.embed_tokens.weight"]), ("output_norm.weight", sd["model.norm.weight"])]
-    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
-             "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
-             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
-    for layer in range(cfg.num_hidden_layers):
-        for hf, gg in names.items():
-            w = sd[f"model.layers.{layer}.{hf}.weight"]
-            if hf == "self_attn.q_proj":
-                w = permute(w, cfg.num_attention_heads)
-            elif hf == "self_attn.k_proj":
-                w = permute(w, cfg.num_key_value_heads)
-            tensors.append((f"blk.{layer}.{gg}.weight", np.ascontiguousarray(w, dtype=np.float32)))
-
     def config(w):
-        w.add_name("tiny_llama_spm")
-        w.add_context_length(cfg.max_position_embeddings)
-        w.add_embedding_length(cfg.hidden_size)
-        w.add_block_count(cfg.num_hidden_layers)
-        w.add_feed_forward_length(cfg.intermediate_size)
-        w.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
-        w.add_head_count(cfg.num_attention_heads)
-        w.add_head_count_kv(cfg.num_key_value_heads)
-        w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-        w.add_rope_freq_base(10000.0)
+        add_llama_keys(w, "tiny_llama_spm", cfg)
         w.add_vocab_size(vocab_size)
         w.add_file_type(0)
         with open(os.path.join(tok_dir, "tokenizer_config.json")) as f:
             w.add_chat_template(json.load(f)["chat_template"])
 
+    tensors = llama_gguf_tensors(model, cfg, lm_head=False)
     write_gguf(model_path, os.path.join(MODEL_OUT, "tiny_llama_spm.gguf"), True, 1, 2, 0, True, tensors, config=config)
 
 
@@ -345,7 +266,7 @@ def main():
         json.dump(fixture, f, ensure_ascii=False, separators=(",", ":"))
 
     import trl
-    dpo = {name: trl_dpo_rows(AutoTokenizer.from_pretrained(d)) for name, d in [("llama_hub", hub), ("llama_nonlegacy", nonlegacy)]}
+    dpo = {name: trl_dpo_rows(AutoTokenizer.from_pretrained(d), DPO_RECORDS) for name, d in [("llama_hub", hub), ("llama_nonlegacy", nonlegacy)]}
     with open(os.path.join(OUT, "spm_dpo.json"), "w", encoding="utf-8") as f:
         json.dump(dict(trl=trl.__version__, variants=dpo), f, ensure_ascii=False, indent=1)
 

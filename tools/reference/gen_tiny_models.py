@@ -4,14 +4,13 @@ config.json + model.safetensors (f32, written by transformers save_pretrained) a
 Pinned: torch==2.13.0+cpu transformers==5.24.0 safetensors==0.8.0 numpy==2.4.6
 Usage: python tools/reference/gen_tiny_models.py"""
 import os
-import shutil
 import sys
 
 import torch
-from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
+from transformers import LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fixture_common import MODEL_FIXTURES, f32, f32_list, versions, write_json  # noqa: E402
+from fixture_common import MODEL_FIXTURES, tiny_logits_fixture  # noqa: E402
 
 COMMON = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128,
               vocab_size=512, max_position_embeddings=512, bos_token_id=1, eos_token_id=2, pad_token_id=None)
@@ -48,45 +47,12 @@ def randomize(model, seed):
             p.copy_(1.0 + noise if "norm" in name else noise)
 
 
-def logits_for(model, seqs):
-    with torch.no_grad():
-        return [model(input_ids=torch.tensor([s])).logits[0] for s in seqs]  # each (T, V)
-
-
 def main():
     torch.set_num_threads(2)
     for i, (name, (cls, kwargs)) in enumerate(MODELS.items()):
         out = os.path.join(MODEL_FIXTURES, name)
-        shutil.rmtree(out, ignore_errors=True)
-        torch.manual_seed(SEED + i)
-        config = cls(**kwargs)
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="eager").eval()
-        randomize(model, SEED + i)
-        model.save_pretrained(out)
-        os.remove(os.path.join(out, "generation_config.json"))  # not part of the fixture: config + weights only
-        g = torch.Generator().manual_seed(SEED + 100 + i)
-        seqs = [torch.randint(0, config.vocab_size, (n,), generator=g).tolist() for n in SEQ_LENGTHS]
-        logits = logits_for(model, seqs)
-
-        # The committed files must reproduce the same logits when reloaded.
-        reloaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32, attn_implementation="eager").eval()
-        for a, b in zip(logits, logits_for(reloaded, seqs)):
-            assert torch.equal(a, b), name
-        model64 = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float64, attn_implementation="eager").eval()
-        noise = max(float((a.double() - b).abs().max()) for a, b in zip(logits, logits_for(model64, seqs)))
-
-        fixture = {
-            "format": "leandpo-tiny-logits-v1",
-            "generator": "tools/reference/gen_tiny_models.py",
-            "versions": versions(),
-            "model_class": type(model).__name__,
-            "dtype": "float32",
-            "attn_implementation": "eager",
-            "parameter_names": sorted(n for n, _ in model.named_parameters()),
-            "f32_vs_f64_max_abs_logit": f32(noise),
-            "sequences": [{"token_ids": s, "logits": [f32_list(row) for row in lg]} for s, lg in zip(seqs, logits)],
-        }
-        size = write_json(os.path.join(out, "expected_logits.json"), fixture)
+        model, noise, _, size = tiny_logits_fixture(
+            out, cls, kwargs, SEED + i, SEED + 100 + i, SEQ_LENGTHS, randomize, "tools/reference/gen_tiny_models.py")
         files = {f: os.path.getsize(os.path.join(out, f)) for f in sorted(os.listdir(out))}
         print(f"{name}: {type(model).__name__} files={files} f32-vs-f64={noise:.2e} json={size}")
 

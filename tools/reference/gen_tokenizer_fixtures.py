@@ -346,12 +346,7 @@ def random_scalars(count, seed):
 
 def fixture_strings():
     strings = list(HAND) + list(LONG) + random_strings(300, 1234) + random_scalars(120, 5678)
-    seen, unique = set(), []
-    for s in strings:
-        if s not in seen:
-            seen.add(s)
-            unique.append(s)
-    return unique
+    return list(dict.fromkeys(strings))  # first occurrences, in order
 
 
 # MARK: - Extra added tokens (lstrip, rstrip, single_word, normalized)
