@@ -58,6 +58,13 @@ public enum HFConfigWriter {
             f["architectures"] = .array([.string("MistralForCausalLM")])
             f["model_type"] = .string("mistral")
             f["sliding_window"] = .optional(c.slidingWindow)
+        case .phi3:
+            f["architectures"] = .array([.string("Phi3ForCausalLM")])
+            f["model_type"] = .string("phi3")
+            f["sliding_window"] = .optional(c.slidingWindow)
+            f["embd_pdrop"] = .double(0)
+            f["resid_pdrop"] = .double(0)
+            f["original_max_position_embeddings"] = .int(c.ropeScaling?.originalMaxPositionEmbeddings ?? c.maxPositionEmbeddings)
         case .qwen2, .qwen3:
             let qwen3 = c.architecture == .qwen3
             guard qwen3 || c.attentionBias else {

@@ -1,6 +1,6 @@
 // Hugging Face config.json → ModelConfig (transformers' configuration_llama.py and its siblings), reading
 // both the transformers 4 spellings (rope_theta, rope_scaling, torch_dtype) and the transformers 5 ones
-// (rope_parameters, dtype). model_type llama, mistral, qwen2, qwen3, gemma2, gemma3_text.
+// (rope_parameters, dtype). model_type llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3.
 
 import JSON
 import TensorFile
@@ -21,6 +21,7 @@ public enum HFConfig {
         case "qwen3": arch = .qwen3
         case "gemma2": arch = .gemma2
         case "gemma3_text": arch = .gemma3
+        case "phi3": arch = .phi3
         case "gemma3":
             throw ModelFileError(
                 .unsupported, path,
@@ -28,7 +29,7 @@ public enum HFConfig {
                 at: "key model_type")
         default:
             throw ModelFileError(
-                .unsupported, path, "model_type \(modelType) is not supported (llama, mistral, qwen2, qwen3, gemma2, gemma3_text)",
+                .unsupported, path, "model_type \(modelType) is not supported (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3)",
                 at: "key model_type")
         }
         let gemma = arch == .gemma2 || arch == .gemma3
@@ -57,6 +58,14 @@ public enum HFConfig {
             localTheta = try localTheta ?? f.double("rope_local_base_freq") ?? 10000
         }
         let theta = try params?.double("rope_theta") ?? f.double("rope_theta") ?? 10000
+        // Rotating only part of each head (Phi-3's partial_rotary_factor, Phi-4-mini's 0.75) is not implemented.
+        for fields in [params, f] {
+            if let fields, let p = try fields.double("partial_rotary_factor"), p != 1 {
+                throw ModelFileError(
+                    .unsupported, path, "partial_rotary_factor \(p) is not supported (only 1: RoPE on the whole head)",
+                    at: "key \(fields.prefix)partial_rotary_factor")
+            }
+        }
         var scaling: RopeScaling?
         if let s = try params ?? f.object("rope_scaling") {
             let type = try s.string("rope_type") ?? s.string("type") ?? "default"
@@ -86,7 +95,7 @@ public enum HFConfig {
         var layerTypes: [String]?
         let layers = try f.requiredInt("num_hidden_layers")
         switch arch {
-        case .mistral:
+        case .mistral, .phi3:
             window = try f.int("sliding_window")
         case .qwen2, .qwen3:
             if try f.bool("use_sliding_window") == true, let w = try f.int("sliding_window") {

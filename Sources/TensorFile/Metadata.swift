@@ -32,6 +32,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case gemma2, gemma3
         /// Llama's layout with sliding-window attention (transformers' MistralForCausalLM).
         case mistral
+        /// Phi-3 / Phi-3.5-mini: Llama's layout with q, k, v fused into one `self_attn.qkv_proj` ([Q + 2·KV, D],
+        /// rows q then k then v) and gate, up into one `mlp.gate_up_proj` ([2·F, D], gate rows first), kept so in
+        /// the file; sliding-window attention on every layer when set.
+        case phi3
     }
 
     public var architecture: Architecture
@@ -73,6 +77,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     /// Whether layer `l` is a sliding-window layer (its RoPE is the local one for Gemma 3).
     public func isSlidingLayer(_ l: Int) -> Bool { layerTypes.map { l < $0.count && $0[l] == "sliding_attention" } ?? false }
+
+    /// Whether q/k/v and gate/up are stored fused (Phi-3): `self_attn.qkv_proj` and `mlp.gate_up_proj`.
+    public var fusedProjections: Bool { architecture == .phi3 }
 
     /// Gemma's layout: (1 + w) norms, post-attention and post-MLP norms, embeddings scaled by √D.
     public var isGemma: Bool { architecture == .gemma2 || architecture == .gemma3 }
@@ -147,6 +154,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         guard rmsNormEps > 0, rmsNormEps.isFinite else { throw ConfigError("rms_norm_eps must be > 0") }
         guard ropeTheta > 0, ropeTheta.isFinite else { throw ConfigError("rope_theta must be > 0") }
+        if fusedProjections, attentionBias || qkNorm {
+            throw ConfigError("\(architecture.rawValue) has no q/k/v bias or q/k norm (attention_bias, qk_norm)")
+        }
         let act = isGemma ? "gelu_pytorch_tanh" : "silu"
         guard hiddenAct == act else {
             throw ConfigError("hidden_act \(hiddenAct) is not supported for \(architecture.rawValue) (only \(act))")
@@ -194,14 +204,25 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             list += [
                 (p + "input_layernorm.weight", [d]),
                 (p + "post_attention_layernorm.weight", [d]),
-                (p + "self_attn.q_proj.weight", [q, d]),
-                (p + "self_attn.k_proj.weight", [kv, d]),
-                (p + "self_attn.v_proj.weight", [kv, d]),
-                (p + "self_attn.o_proj.weight", [d, q]),
-                (p + "mlp.gate_proj.weight", [intermediateSize, d]),
-                (p + "mlp.up_proj.weight", [intermediateSize, d]),
-                (p + "mlp.down_proj.weight", [d, intermediateSize]),
             ]
+            if fusedProjections {
+                list += [
+                    (p + "self_attn.qkv_proj.weight", [q + 2 * kv, d]),
+                    (p + "self_attn.o_proj.weight", [d, q]),
+                    (p + "mlp.gate_up_proj.weight", [2 * intermediateSize, d]),
+                    (p + "mlp.down_proj.weight", [d, intermediateSize]),
+                ]
+            } else {
+                list += [
+                    (p + "self_attn.q_proj.weight", [q, d]),
+                    (p + "self_attn.k_proj.weight", [kv, d]),
+                    (p + "self_attn.v_proj.weight", [kv, d]),
+                    (p + "self_attn.o_proj.weight", [d, q]),
+                    (p + "mlp.gate_proj.weight", [intermediateSize, d]),
+                    (p + "mlp.up_proj.weight", [intermediateSize, d]),
+                    (p + "mlp.down_proj.weight", [d, intermediateSize]),
+                ]
+            }
             if attentionBias {
                 list += [
                     (p + "self_attn.q_proj.bias", [q]), (p + "self_attn.k_proj.bias", [kv]),

@@ -68,6 +68,13 @@ struct TinySpec: Sendable, CustomStringConvertible {
         s.slidingWindow = 3
         return s
     }()
+    /// Phi-3: fused qkv_proj and gate_up_proj (row views of one weight each, one shared LoRA A per fused module),
+    /// untied, a window of 3 on every layer.
+    static let phi3: TinySpec = {
+        var s = TinySpec(name: "phi3-window3", shape: TinyShape(architecture: .phi3, tied: false))
+        s.slidingWindow = 3
+        return s
+    }()
     static let qwen2SlidingLayer: TinySpec = {
         var s = TinySpec(name: "qwen2-window4-layer1", shape: TinyShape(architecture: .qwen2, bias: true))
         s.slidingWindow = 4
@@ -190,8 +197,9 @@ func modelConfig(hfConfig c: [String: Any]) throws -> ModelConfig {
 func convertFixture(_ dir: URL) throws -> String {
     let json = try readJSON(dir.appendingPathComponent("config.json"))
     var config = try modelConfig(hfConfig: json)
-    if (json["model_type"] as? String)?.hasPrefix("gemma") == true {
-        // Gemma's settings (caps, scale, layer types, two rope bases) as the converter reads them.
+    if (json["model_type"] as? String)?.hasPrefix("gemma") == true || json["model_type"] as? String == "phi3" {
+        // Gemma's settings (caps, scale, layer types, two rope bases), Phi-3's fused layout and LongRoPE, as the
+        // converter reads them.
         var notes: [String] = []
         let path = dir.appendingPathComponent("config.json").path
         config = try HFConfig.modelConfig(path: path, notes: &notes)
