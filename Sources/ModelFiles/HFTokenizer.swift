@@ -45,6 +45,13 @@ public enum HFTokenizer {
         }
         try applyTokenizerConfig(
             tokenizerConfig, to: &data, path: cfgPath, config: config, postProcessor: postProcessorAdds(tokenizerJSON), notes: &notes)
+        if config?.architecture == .phi3 {
+            // model_type phi3 is one transformers 5 forces to TokenizersBackend without tokenizer_config.json's
+            // add_bos_token / add_eos_token: tokenizer.json's post-processor alone decides (Phi-3's says BOS).
+            let adds = postProcessorAdds(tokenizerJSON)
+            data.addBosToken = adds?.bos ?? false
+            data.addEosToken = adds?.eos ?? false
+        }
 
         var template: String?
         let jinja = directory + "/chat_template.jinja"
