@@ -51,7 +51,7 @@ public enum GGUFExporter {
         let plan = try Converter.plan(source)
         for t in plan {
             if t.name == "lm_head.weight" && config.tieWordEmbeddings { continue }
-            guard let g = GGUFTensorNames.ggufName(t.name, gemma: config.isGemma) else {
+            guard let g = GGUFTensorNames.ggufName(t.name, gemma: config.isGemma, phi3: config.fusedProjections) else {
                 throw ModelFileError(.unsupported, path, "tensor \(t.name) has no GGUF name in a \(config.architecture.rawValue) model")
             }
             var outType = t.shape.count == 1 ? GGMLType.f32 : type
@@ -229,6 +229,12 @@ public enum GGUFExporter {
             case "linear": kv += [(p + "rope.scaling.type", .string("linear")), (p + "rope.scaling.factor", .float32(Float(s.factor)))]
             default: throw ModelFileError(.unsupported, origin, "rope scaling \(s.ropeType) cannot be written to GGUF (linear, llama3)")
             }
+        }
+        if c.architecture == .phi3 {
+            // llama.cpp's Phi3MiniModel: the pretraining length, and a window of 0 for none (Phi-4).
+            let original = c.ropeScaling?.originalMaxPositionEmbeddings ?? c.maxPositionEmbeddings
+            kv.append((p + "rope.scaling.original_context_length", try u32(original, "original_max_position_embeddings")))
+            if c.slidingWindow == nil { kv.append((p + "attention.sliding_window", .uint32(0))) }
         }
         if let w = c.slidingWindow, !c.isGemma {
             guard (0..<c.numHiddenLayers).allSatisfy({ c.attentionWindow(layer: $0) == w }) else {

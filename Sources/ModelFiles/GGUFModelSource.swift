@@ -2,7 +2,7 @@
 // renamed to Hugging Face names (llama.cpp's gguf-py constants.py and tensor_mapping.py) and dequantized
 // with the llama Q/K permutation undone, the tokenizer from `tokenizer.ggml.*` and the chat template.
 // Architectures: llama (also SmolLM2, and Mistral: a llama with attention.sliding_window), qwen2, qwen3, gemma2,
-// gemma3 (text). llama.cpp stores Gemma's norm weights with the + 1 of its (1 + w) RMSNorm added; the importer
+// gemma3 (text), phi3 (fused attn_qkv and ffn_up kept fused, no Q/K permutation). llama.cpp stores Gemma's norm weights with the + 1 of its (1 + w) RMSNorm added; the importer
 // subtracts it, so the MTF keeps Hugging Face's values.
 
 import Foundation
@@ -39,7 +39,8 @@ public final class GGUFModelSource: ModelSource {
         var list: [SourceTensor] = []
         for t in file.tensors {
             if t.name == "rope_freqs.weight" { continue }  // recomputed from config.ropeScaling
-            guard let hf = GGUFTensorNames.hfName(t.name, layers: config.numHiddenLayers, gemma: config.isGemma) else {
+            guard let hf = GGUFTensorNames.hfName(t.name, layers: config.numHiddenLayers, gemma: config.isGemma, phi3: config.fusedProjections)
+            else {
                 throw ModelFileError(
                     .unsupported, file.path, "tensor \(t.name) has no Hugging Face counterpart in a \(config.architecture.rawValue) model",
                     at: "tensor \(t.name)")
@@ -152,9 +153,10 @@ public final class GGUFModelSource: ModelSource {
         case "qwen3": arch = .qwen3
         case "gemma2": arch = .gemma2
         case "gemma3": arch = .gemma3
+        case "phi3": arch = .phi3
         default:
             throw ModelFileError(
-                .unsupported, file.path, "architecture \(archName) is not supported (llama, qwen2, qwen3, gemma2, gemma3)",
+                .unsupported, file.path, "architecture \(archName) is not supported (llama, qwen2, qwen3, gemma2, gemma3, phi3)",
                 at: "key general.architecture")
         }
         let gemma = arch == .gemma2 || arch == .gemma3
