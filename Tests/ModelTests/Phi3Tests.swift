@@ -1,0 +1,91 @@
+// Phi-3 beyond the shared family tests (ParityTests, GradientTests and ExportMergeTests run it too): the tiny
+// transformers Phi-3 converted from llama.cpp's GGUF layout gives transformers' logits, the KV-cache path sees
+// the window through the fused weights, and LoRA dropout draws one mask per fused module (its one input, as
+// PEFT), checked by finite differences (fixtures from tools/reference/gen_phi3_fixtures.py).
+
+import Foundation
+import Model
+import ModelFiles
+import TensorFile
+import TestSupport
+import Testing
+
+extension ModelTests {
+    @Suite struct Phi3 {
+        static func expected() throws -> [(ids: [Int32], logits: [Float])] {
+            let j = try readJSON(try fixturesDirectory().appendingPathComponent("tiny_phi3/expected_logits.json"))
+            return (j["sequences"] as! [[String: Any]]).map {
+                (($0["token_ids"] as! [Int]).map(Int32.init), ($0["logits"] as! [[Double]]).flatMap { $0.map(Float.init) })
+            }
+        }
+
+        /// The GGUF (attn_qkv, fused ffn_up) converts to the same model: logits within 1e-4 of transformers, as the
+        /// HF directory's (ParityTests).
+        @Test func ggufLogitsMatchTransformers() throws {
+            let gguf = try fixturesDirectory().appendingPathComponent("tiny_phi3.gguf").path
+            let path = TestPaths.temporaryDirectory("leandpo-phi3") + "/from-gguf.mtf"
+            try Converter.convert(source: ModelImporter.open(gguf), to: path, dtype: .f32, progress: nil)
+            let model = try LlamaModel(path: path, threads: 2)
+            #expect(model.config.architecture == .phi3 && model.config.slidingWindow == 4 && !model.config.tieWordEmbeddings)
+            var worst: Float = 0
+            for s in try Self.expected() {
+                let got = try model.logits(batch: PackedBatch(sequences: [s.ids]), rows: Array(0..<s.ids.count))
+                worst = max(worst, maxAbsDiff(got, s.logits))
+            }
+            #expect(worst <= 1e-4)
+            print("tiny_phi3.gguf: max |Δlogit| vs transformers \(worst)")
+        }
+
+        /// Generation's KV-cache path (prefill, then one-token steps) through the fused row views, with the window.
+        @Test func cachedDecodeMatchesTransformers() throws {
+            let model = try LlamaModel(path: try convertFixture(try fixturesDirectory().appendingPathComponent("tiny_phi3")), threads: 2)
+            let s = try Self.expected()[1]
+            let v = model.vocabSize, n = s.ids.count
+            let session = try model.makeGenerationSession(capacity: n)
+            var cached = try session.prefill(Array(s.ids[0..<5]))
+            #expect(maxAbsDiff(cached, Array(s.logits[(4 * v)..<(5 * v)])) <= 1e-4)
+            for i in 5..<n {
+                cached = try session.step(s.ids[i])
+                #expect(maxAbsDiff(cached, Array(s.logits[(i * v)..<((i + 1) * v)])) <= 1e-4, "step at \(i)")
+            }
+        }
+
+        /// LoRA dropout on the fused modules: q, k and v (gate and up) see one dropped input, so the training
+        /// forward is a function of the parameters whose gradient (the shared A summing its members') is checked
+        /// by finite differences.
+        @Test func dropoutGradientMatchesFiniteDifferences() throws {
+            let (model, _) = try makeTinyModel(.phi3)
+            let adapter = try makeAdapter(model, dropout: 0.3)
+            let batch = PackedBatch(sequences: Gradients.sequences)
+            let zeros = [Float](repeating: 0, count: Gradients.weights.count)
+            adapter.zeroGradients()
+            try model.forwardBackward(batch: batch, completionRanges: Gradients.ranges, adapter: adapter, dropoutSeed: 11) { _ in
+                Gradients.weights
+            }
+            let analytic = Array(adapter.gradients)
+            let (worst, _) = try Gradients.check(adapter: adapter, analytic: analytic, count: 30, seed: 6) {
+                Gradients.loss(
+                    try model.forwardBackward(batch: batch, completionRanges: Gradients.ranges, adapter: adapter, dropoutSeed: 11) { _ in zeros })
+            }
+            #expect(worst <= 1, "worst ratio \(worst)")
+        }
+
+        /// The adapter table holds PEFT's fused tensors: one A (R, D) and one B (Q + 2·KV, R) for qkv_proj, B
+        /// (2·F, R) for gate_up_proj, the members' B rows inside it.
+        @Test func adapterTensorsAreFused() throws {
+            let c = TinySpec.phi3.config
+            let adapter = try LoRAAdapter(config: LoRAConfig(r: 2), modelConfig: c, seed: 1)
+            let names = Dictionary(uniqueKeysWithValues: adapter.tensorNames.map { ($0.name, $0.shape) })
+            let p = "base_model.model.model.layers.0."
+            let qkv = c.numAttentionHeads * c.headDim + 2 * c.numKeyValueHeads * c.headDim
+            #expect(names[p + "self_attn.qkv_proj.lora_A.weight"] == [2, c.hiddenSize])
+            #expect(names[p + "self_attn.qkv_proj.lora_B.weight"] == [qkv, 2])
+            #expect(names[p + "mlp.gate_up_proj.lora_B.weight"] == [2 * c.intermediateSize, 2])
+            #expect(names.count == 2 * 4 * c.numHiddenLayers)
+            let q = try #require(adapter.entry(layer: 1, target: .q)), v = try #require(adapter.entry(layer: 1, target: .v))
+            #expect(q.offsetA == v.offsetA && v.offsetB == q.offsetB + (qkv - c.numKeyValueHeads * c.headDim) * 2)
+            #expect(throws: LoRAConfigError.self) { try LoRAAdapter(config: LoRAConfig(r: 2, targets: [.q, .v]), modelConfig: c, seed: 1) }
+            #expect(try LoRATarget.parseList("qkv_proj,gate_up_proj") == [.q, .k, .v, .gate, .up])
+        }
+    }
+}
