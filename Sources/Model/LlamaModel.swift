@@ -55,6 +55,11 @@ public final class LlamaModel: @unchecked Sendable {
     var rope: RoPE.Table
     /// Gemma 3's sliding layers: cos/sin at rope_local_base_freq (nil: every layer uses `rope`).
     var localRope: RoPE.Table?
+    /// LongRoPE's table with the long factors, made when a pass first reaches beyond the original length.
+    var longRope: RoPE.Table?
+    /// Whether the current pass uses `longRope`: as transformers, every position of a pass whose last position is
+    /// beyond original_max_position_embeddings (set by ensureRope, which each pass calls with its length).
+    var usesLongRope = false
     var workspace: Workspace?
     /// Set while forwardBackward waits for the caller's loss gradient; any other call then is a bug.
     var busy = false
@@ -250,6 +255,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// The RoPE table of layer `l`: the local one for Gemma 3's sliding layers.
     func ropeTable(_ l: Int) -> RoPE.Table {
         if let localRope, config.isSlidingLayer(l) { return localRope }
+        if usesLongRope, let longRope { return longRope }
         return rope
     }
 
@@ -258,8 +264,20 @@ public final class LlamaModel: @unchecked Sendable {
 
     // MARK: - Shared checks
 
-    /// Makes sure the RoPE table covers positions 0..<length (grows in powers of two, never shrinks).
+    /// Makes sure the RoPE table covers positions 0..<length (grows in powers of two, never shrinks), and picks
+    /// LongRoPE's short or long factors for a pass of that length.
     func ensureRope(_ length: Int) {
+        if let s = config.ropeScaling, s.ropeType == "longrope", let original = s.originalMaxPositionEmbeddings {
+            usesLongRope = length > original
+            if usesLongRope, (longRope?.maxPosition ?? 0) < max(length, rope.maxPosition) {
+                do {
+                    longRope = try RoPE.Table(
+                        headDim: config.headDim, theta: config.ropeTheta, scaling: s, maxPosition: max(length, rope.maxPosition), long: true)
+                } catch {
+                    preconditionFailure("the RoPE scaling was accepted when the model was built: \(error)")
+                }
+            }
+        }
         guard length > rope.maxPosition else { return }
         var n = rope.maxPosition
         while n < length { n *= 2 }

@@ -45,6 +45,8 @@ public enum GGUFExporter {
             let out: GGUFWriter.Tensor
             /// Heads to permute rows with (llama Q and K).
             let permuteHeads: Int?
+            /// The values of a tensor made from the config (rope_freqs, rope_factors_*), when `source` is nil.
+            var values: [Float]? = nil
         }
         var planned: [Planned] = []
         var tail: [Planned] = []
@@ -71,12 +73,21 @@ public enum GGUFExporter {
             if g == "output_norm.weight" || g == "output.weight" { tail.append(p) } else { planned.append(p) }
         }
         planned += tail.sorted { $0.out.name > $1.out.name }  // output_norm, then output (llama.cpp's order)
-        var ropeFactors: [Float]?
         if let s = config.ropeScaling, s.ropeType == "llama3" {
-            ropeFactors = LlamaRopeFactors.factors(s, ropeTheta: config.ropeTheta, headDim: config.headDim).map { Float($0) }
+            let factors = LlamaRopeFactors.factors(s, ropeTheta: config.ropeTheta, headDim: config.headDim).map { Float($0) }
             planned.insert(
-                Planned(source: nil, out: GGUFWriter.Tensor(name: "rope_freqs.weight", shape: [config.headDim / 2], type: .f32), permuteHeads: nil),
+                Planned(
+                    source: nil, out: GGUFWriter.Tensor(name: "rope_freqs.weight", shape: [config.headDim / 2], type: .f32), permuteHeads: nil,
+                    values: factors),
                 at: min(1, planned.count))
+        }
+        if let s = config.ropeScaling, s.ropeType == "longrope", let long = s.longFactor, let short = s.shortFactor {
+            // llama.cpp's Phi3MiniModel.generate_extra_tensors: the LongRoPE factors as two F32 tensors, first.
+            let extra = [("rope_factors_long.weight", long), ("rope_factors_short.weight", short)].map { name, v in
+                Planned(
+                    source: nil, out: GGUFWriter.Tensor(name: name, shape: [v.count], type: .f32), permuteHeads: nil, values: v.map { Float($0) })
+            }
+            planned.insert(contentsOf: extra, at: 0)
         }
 
         // MARK: Write
@@ -91,7 +102,7 @@ public enum GGUFExporter {
             if let t = p.source {
                 try source.load(t, into: buffer)
             } else {
-                ropeFactors!.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: count) }
+                p.values!.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: count) }
             }
             if config.isGemma, p.out.name.hasSuffix("norm.weight") { for j in 0..<count { buffer[j] += 1 } }
             try encode(buffer, p.out, permuteHeads: p.permuteHeads, headDim: config.headDim, scratch: &scratch, writer: writer)
@@ -227,7 +238,19 @@ public enum GGUFExporter {
             switch s.ropeType {
             case "llama3": break  // rope_freqs.weight carries it
             case "linear": kv += [(p + "rope.scaling.type", .string("linear")), (p + "rope.scaling.factor", .float32(Float(s.factor)))]
-            default: throw ModelFileError(.unsupported, origin, "rope scaling \(s.ropeType) cannot be written to GGUF (linear, llama3)")
+            case "longrope" where c.architecture == .phi3:
+                // rope_factors_long/short carry the factors; the length ratio is context_length / original_context_length.
+                let derived = Double(c.maxPositionEmbeddings) / Double(s.originalMaxPositionEmbeddings ?? c.maxPositionEmbeddings)
+                guard s.factor == derived else {
+                    throw ModelFileError(
+                        .unsupported, origin,
+                        "longrope factor \(s.factor) differs from max_position_embeddings / original_max_position_embeddings (\(derived)), which is all a phi3 GGUF can say"
+                    )
+                }
+                kv.append((p + "rope.scaling.attn_factor", .float32(Float(s.attentionFactor ?? 1))))
+            default:
+                throw ModelFileError(
+                    .unsupported, origin, "rope scaling \(s.ropeType) cannot be written to a \(arch) GGUF (linear, llama3; phi3: longrope)")
             }
         }
         if c.architecture == .phi3 {

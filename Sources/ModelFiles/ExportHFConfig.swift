@@ -142,8 +142,16 @@ public enum HFConfigWriter {
                 f["low_freq_factor"] = .double(lo)
                 f["high_freq_factor"] = .double(hi)
                 f["original_max_position_embeddings"] = .int(orig)
+            case "longrope":
+                guard let short = s.shortFactor, let long = s.longFactor, let orig = s.originalMaxPositionEmbeddings else {
+                    throw ModelFileError(.unsupported, "config.json", "longrope scaling without its factors and original length")
+                }
+                f["short_factor"] = .array(short.map { .double($0) })
+                f["long_factor"] = .array(long.map { .double($0) })
+                f["original_max_position_embeddings"] = .int(orig)
+                f["attention_factor"] = s.attentionFactor.map { .double($0) } ?? .null
             default:
-                throw ModelFileError(.unsupported, "config.json", "rope scaling \(s.ropeType) cannot be written (linear, llama3)")
+                throw ModelFileError(.unsupported, "config.json", "rope scaling \(s.ropeType) cannot be written (linear, llama3, longrope)")
             }
         }
         return .sorted(f)

@@ -1,25 +1,42 @@
 // The metadata an MTF file carries: architecture config, tokenizer, chat template and provenance.
 // Stored as JSON in the header (snake_case keys); see formats/mtf.md.
 
+import Foundation
+
 // MARK: - Architecture config
 
 public struct RopeScaling: Codable, Sendable, Equatable {
-    /// "llama3" or "linear"; "default" means no scaling.
+    /// "llama3", "linear" or "longrope"; "default" means no scaling.
     public var ropeType: String
     public var factor: Double
     public var lowFreqFactor: Double?
     public var highFreqFactor: Double?
     public var originalMaxPositionEmbeddings: Int?
+    /// LongRoPE (Phi-3's 128k models): per-frequency divisors (Dh/2 each), the short ones for passes whose positions
+    /// stay within originalMaxPositionEmbeddings, the long ones beyond, and the factor cos and sin are multiplied by.
+    public var shortFactor: [Double]?
+    public var longFactor: [Double]?
+    public var attentionFactor: Double?
 
     public init(
         ropeType: String, factor: Double, lowFreqFactor: Double? = nil, highFreqFactor: Double? = nil,
-        originalMaxPositionEmbeddings: Int? = nil
+        originalMaxPositionEmbeddings: Int? = nil, shortFactor: [Double]? = nil, longFactor: [Double]? = nil,
+        attentionFactor: Double? = nil
     ) {
         self.ropeType = ropeType
         self.factor = factor
         self.lowFreqFactor = lowFreqFactor
         self.highFreqFactor = highFreqFactor
         self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings
+        self.shortFactor = shortFactor
+        self.longFactor = longFactor
+        self.attentionFactor = attentionFactor
+    }
+
+    /// LongRoPE's attention factor as transformers derives it when absent: √(1 + ln factor / ln original), 1 for
+    /// factor ≤ 1.
+    public static func longRopeAttentionFactor(factor: Double, original: Int) -> Double {
+        factor <= 1 ? 1 : (1 + Foundation.log(factor) / Foundation.log(Double(original))).squareRoot()
     }
 }
 
@@ -172,6 +189,17 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         try positive(maxPositionEmbeddings, "max_position_embeddings")
         if let s = ropeScaling {
             guard s.factor.isFinite, s.factor > 0 else { throw ConfigError("rope_scaling.factor must be > 0, got \(s.factor)") }
+            if s.ropeType == "longrope" {
+                for (list, name) in [(s.shortFactor, "short_factor"), (s.longFactor, "long_factor")] {
+                    guard let list, list.count == headDim / 2, list.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                        throw ConfigError("rope_scaling.\(name) must list \(headDim / 2) positive numbers (head_dim / 2)")
+                    }
+                }
+                guard let o = s.originalMaxPositionEmbeddings, o > 1 else {
+                    throw ConfigError("longrope needs original_max_position_embeddings > 1")
+                }
+                guard let a = s.attentionFactor, a.isFinite, a > 0 else { throw ConfigError("rope_scaling.attention_factor must be > 0") }
+            }
         }
         if let w = slidingWindow { try positive(w, "sliding_window", max: 1 << 30) }
         if let types = layerTypes {

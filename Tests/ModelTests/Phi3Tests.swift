@@ -36,6 +36,38 @@ extension ModelTests {
             print("tiny_phi3.gguf: max |Δlogit| vs transformers \(worst)")
         }
 
+        /// LongRoPE on the tiny Phi-3's weights (tiny_phi3_longrope.json: config.json contents with short and long
+        /// factors, original length 8, max 256, and transformers' logits): 6 tokens use the short factors, 13 the long
+        /// ones, both with the attention factor √(1 + ln 32 / ln 8) on cos/sin; within 1e-4 of transformers. Without
+        /// the scaling the long sequence misses by far more.
+        @Test func longRopeLogitsMatchTransformers() throws {
+            let dir = try fixturesDirectory()
+            let fixture = try readJSON(dir.appendingPathComponent("tiny_phi3_longrope.json"))
+            let configData = try JSONSerialization.data(withJSONObject: try #require(fixture["config"]))
+            let tmp = TestPaths.temporaryDirectory("leandpo-phi3")
+            try configData.write(to: URL(fileURLWithPath: tmp + "/config.json"))
+            var notes: [String] = []
+            let config = try HFConfig.modelConfig(path: tmp + "/config.json", notes: &notes)
+            let s = try #require(config.ropeScaling)
+            #expect(s.ropeType == "longrope" && s.originalMaxPositionEmbeddings == 8 && s.factor == 32)
+            #expect(abs(try #require(s.attentionFactor) - (1 + log(32.0) / log(8.0)).squareRoot()) < 1e-12)
+            let tensors = try readSafetensors(dir.appendingPathComponent("tiny_phi3/model.safetensors")).mapValues(\.values)
+            try writeMTF(path: tmp + "/longrope.mtf", config: config, tensors: tensors, source: "tiny_phi3_longrope")
+            let model = try LlamaModel(path: tmp + "/longrope.mtf", threads: 2)
+            let plain = try LlamaModel(path: try convertFixture(dir.appendingPathComponent("tiny_phi3")), threads: 2)
+            var worst: [Float] = []
+            for seq in fixture["sequences"] as! [[String: Any]] {
+                let ids = (seq["token_ids"] as! [Int]).map(Int32.init)
+                let want = (seq["logits"] as! [[Double]]).flatMap { $0.map(Float.init) }
+                let got = try model.logits(batch: PackedBatch(sequences: [ids]), rows: Array(0..<ids.count))
+                worst.append(maxAbsDiff(got, want))
+                #expect(maxAbsDiff(got, want) <= 1e-4, "\(ids.count) tokens: \(maxAbsDiff(got, want))")
+                let unscaled = try plain.logits(batch: PackedBatch(sequences: [ids]), rows: Array(0..<ids.count))
+                #expect(maxAbsDiff(unscaled, want) > 1e-2)
+            }
+            print("tiny_phi3 longrope: max |Δlogit| vs transformers (short, long) \(worst)")
+        }
+
         /// Generation's KV-cache path (prefill, then one-token steps) through the fused row views, with the window.
         @Test func cachedDecodeMatchesTransformers() throws {
             let model = try LlamaModel(path: try convertFixture(try fixturesDirectory().appendingPathComponent("tiny_phi3")), threads: 2)

@@ -75,6 +75,21 @@ struct TinySpec: Sendable, CustomStringConvertible {
         s.slidingWindow = 3
         return s
     }()
+    /// Phi-3 with LongRoPE: original length 8, so passes longer than 8 tokens use the long factors (f32-exact
+    /// values, so GGUF's f32 tensors carry them unchanged); the factor is 256 / 8, the attention factor given (1.125:
+    /// the derived 1.53 sharpens attention enough that the gradient check's eps 1e-2 truncation error exceeds its
+    /// tolerance, while eps 1e-3 agrees to 4e-4 relative).
+    static let phi3LongRope: TinySpec = {
+        var s = TinySpec(
+            name: "phi3-longrope",
+            shape: TinyShape(
+                architecture: .phi3, tied: false,
+                ropeScaling: RopeScaling(
+                    ropeType: "longrope", factor: 32, originalMaxPositionEmbeddings: 8, shortFactor: [1, 1.5], longFactor: [2, 6.5],
+                    attentionFactor: 1.125)))
+        s.slidingWindow = 5
+        return s
+    }()
     static let qwen2SlidingLayer: TinySpec = {
         var s = TinySpec(name: "qwen2-window4-layer1", shape: TinyShape(architecture: .qwen2, bias: true))
         s.slidingWindow = 4
