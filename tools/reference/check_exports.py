@@ -164,8 +164,8 @@ def check_gguf(path, merged_dir, merged_logits, tokenizer):
             data = dequantize(t.data, t.tensor_type)
         data = data.astype(np.float32).reshape([int(d) for d in reversed(t.shape)])
         types.add(t.tensor_type.name)
-        if t.name == "rope_freqs.weight":
-            continue
+        if t.name in ("rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"):
+            continue  # made from the config's rope scaling (llama3; Phi-3's LongRoPE)
         gemma = arch in ("gemma2", "gemma3")
         name = hf_name(t.name, gemma, phi3=arch == "phi3")
         if gemma and t.name.endswith("norm.weight"):
