@@ -268,6 +268,9 @@ public enum GGUFExporter {
         }
 
         // MARK: Tokenizer
+        // llama.cpp sizes the vocabulary from the token list: rows beyond the tokenizer's (Phi-3's 32064 embedding
+        // rows for 32011 tokens) get "[PAD<i>]" tokens of type UNUSED, as its converter writes them.
+        let padding = (tok.vocab.count..<max(tok.vocab.count, c.vocabSize)).map { "[PAD\($0)]" }
         if let spm = tok.sentencePiece {
             // llama.cpp's "llama" model: scores rank the merges (kept from a GGUF source, derived from the merges
             // list otherwise); add_space_prefix stands for the "▁" prefix of the normalizer or Metaspace.
@@ -278,9 +281,9 @@ public enum GGUFExporter {
             kv += [
                 ("tokenizer.ggml.model", .string("llama")),
                 ("tokenizer.ggml.pre", .string("default")),
-                ("tokenizer.ggml.tokens", .array(.string, tok.vocab.map { .string($0) })),
-                ("tokenizer.ggml.scores", .array(.float32, scores.map { .float32($0) })),
-                ("tokenizer.ggml.token_type", .array(.int32, types.map { .int32(Int32($0)) })),
+                ("tokenizer.ggml.tokens", .array(.string, (tok.vocab + padding).map { .string($0) })),
+                ("tokenizer.ggml.scores", .array(.float32, (scores + padding.map { _ in -10000 }).map { .float32($0) })),
+                ("tokenizer.ggml.token_type", .array(.int32, (types + padding.map { _ in 5 }).map { .int32(Int32($0)) })),
                 ("tokenizer.ggml.add_space_prefix", .bool(addSpacePrefix)),
             ]
         } else {
@@ -293,8 +296,8 @@ public enum GGUFExporter {
             kv += [
                 ("tokenizer.ggml.model", .string("gpt2")),
                 ("tokenizer.ggml.pre", .string(pre)),
-                ("tokenizer.ggml.tokens", .array(.string, tok.vocab.map { .string($0) })),
-                ("tokenizer.ggml.token_type", .array(.int32, types)),
+                ("tokenizer.ggml.tokens", .array(.string, (tok.vocab + padding).map { .string($0) })),
+                ("tokenizer.ggml.token_type", .array(.int32, types + padding.map { _ in .int32(5) })),
                 ("tokenizer.ggml.merges", .array(.string, tok.merges.map { .string($0) })),
             ]
         }

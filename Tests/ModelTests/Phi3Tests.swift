@@ -102,6 +102,50 @@ extension ModelTests {
             #expect(worst <= 1, "worst ratio \(worst)")
         }
 
+        /// A vocabulary larger than the tokenizer (Phi-3-mini: 32064 rows, 32011 tokens) is exported to GGUF with
+        /// llama.cpp's "[PAD<i>]" tokens of type UNUSED up to the row count, so the token list and the embedding agree.
+        @Test func ggufExportPadsTheTokenList() throws {
+            let c = TinySpec.phi3.config
+            var metadata = TinyModelFile.metadata(c, source: "padded")
+            metadata.tokenizer.vocab.removeLast(5)
+            let dir = TestPaths.temporaryDirectory("leandpo-phi3")
+            try TinyModelFile.write(path: dir + "/padded.mtf", metadata: metadata, tensors: TinyModelFile.randomWeights(c, seed: 3))
+            let source = try MTFModelSource(file: MappedTensorFile(path: dir + "/padded.mtf"))
+            try GGUFExporter.write(source: source, to: dir + "/padded.gguf", type: .f32)
+            let gguf = try GGUFFile(path: dir + "/padded.gguf")
+            let tokens = try #require(gguf["tokenizer.ggml.tokens"]?.array).compactMap(\.string)
+            let types = try #require(gguf["tokenizer.ggml.token_type"]?.array).compactMap(\.int)
+            #expect(tokens.count == c.vocabSize && types.count == c.vocabSize)
+            #expect(Array(tokens.suffix(5)) == (c.vocabSize - 5..<c.vocabSize).map { "[PAD\($0)]" } && types.suffix(5).allSatisfy { $0 == 5 })
+        }
+
+        /// What convert cannot do is refused naming the key and value: partial rotary embeddings, Phi-3-small's
+        /// model_type, LongRoPE factors of the wrong length.
+        @Test(arguments: [
+            (#""partial_rotary_factor": 0.75"#, "partial_rotary_factor 0.75"),
+            (#""rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5}"#, "partial_rotary_factor 0.5"),
+            (#""rope_scaling": {"type": "dynamic", "factor": 2.0}"#, "rope type dynamic"),
+            (#""rope_scaling": {"type": "longrope", "short_factor": [1, 1], "long_factor": [1, 1]}"#, "short_factor must list 8"),
+        ])
+        func unsupportedSettingsAreRefused(setting: String, message: String) throws {
+            let dir = TestPaths.temporaryDirectory("leandpo-phi3")
+            let json = """
+                {"model_type": "phi3", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                 "num_key_value_heads": 2, "vocab_size": 1211, "max_position_embeddings": 256, \(setting)}
+                """
+            try Data(json.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+            var notes: [String] = []
+            do {
+                try HFConfig.modelConfig(path: dir + "/config.json", notes: &notes).validate()
+                Issue.record("\(setting) was accepted")
+            } catch {
+                #expect("\(error)".contains(message), "\(error)")
+            }
+            let small = json.replacingOccurrences(of: #""phi3""#, with: #""phi3small""#)
+            try Data(small.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+            #expect(throws: (any Error).self) { try HFConfig.modelConfig(path: dir + "/config.json", notes: &notes) }
+        }
+
         /// The adapter table holds PEFT's fused tensors: one A (R, D) and one B (Q + 2·KV, R) for qkv_proj, B
         /// (2·F, R) for gate_up_proj, the members' B rows inside it.
         @Test func adapterTensorsAreFused() throws {
