@@ -14,7 +14,8 @@ import Training
 @Suite struct Phi3TokenizationTests {
     static let fixtures = TestPaths.repositoryRoot + "/Tests/TokenizerTests/Fixtures/spm"
 
-    @Test func recordsMatchTRL() throws {
+    /// The tokenizer and template as `convert` reads the phi3 directory.
+    static func modelText() throws -> ModelText {
         var notes: [String] = []
         var config = ModelConfig(
             architecture: .phi3, hiddenSize: 32, intermediateSize: 64, numHiddenLayers: 1, numAttentionHeads: 4,
@@ -22,7 +23,34 @@ import Training
         let (tokenizer, template) = try HFTokenizer.load(directory: Self.fixtures + "/phi3", config: config, notes: &notes)
         config.vocabSize = tokenizer.vocab.count
         let provenance = Provenance(sourceFormat: "safetensors", sourceName: "phi3", sourceXxh64: "0", converter: "test", converterVersion: "0")
-        let text = try ModelText(MTFMetadata(config: config, tokenizer: tokenizer, chatTemplate: template, provenance: provenance))
+        return try ModelText(MTFMetadata(config: config, tokenizer: tokenizer, chatTemplate: template, provenance: provenance))
+    }
+
+    /// The ids (BOS from the post-processor) and decodes of 465 corpus strings plus 12 with Phi-3's markers inside
+    /// text (rstrip takes the whitespace after them) equal transformers' (phi3_encodings.json).
+    @Test func corpusMatchesTransformers() throws {
+        let text = try Self.modelText()
+        // JSONDecoder, not JSONSerialization, which drops a string's leading U+FEFF (corpus string 454).
+        struct Encodings: Decodable {
+            var strings: [String]
+            var ids: [[Int]]
+            var decoded: [String]
+        }
+        let e = try JSONDecoder().decode(Encodings.self, from: Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/phi3_encodings.json")))
+        let (strings, ids, decoded) = (e.strings, e.ids, e.decoded)
+        #expect(strings.count == 477 && ids.count == strings.count)
+        var bad: [String] = []
+        for (i, s) in strings.enumerated() {
+            let got = text.tokenizer.encode(s)
+            if got != ids[i] || text.tokenizer.decode(got) != decoded[i] {
+                bad.append("#\(i) \(s.debugDescription.prefix(50)): \(got.prefix(16)) vs \(ids[i].prefix(16))")
+            }
+        }
+        #expect(bad.isEmpty, "\(bad.count) strings differ:\n\(bad.prefix(5).joined(separator: "\n"))")
+    }
+
+    @Test func recordsMatchTRL() throws {
+        let text = try Self.modelText()
 
         let root = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/phi3_dpo.json"))) as? [String: Any])

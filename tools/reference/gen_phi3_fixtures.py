@@ -15,6 +15,7 @@ Pinned: tools/reference/requirements.txt (transformers 5.24.0, trl 1.16.0, peft 
 Writes
   Tests/TokenizerTests/Fixtures/spm/phi3/{tokenizer.json,tokenizer_config.json,config.json (model_type only)}
   Tests/TokenizerTests/Fixtures/spm/phi3_dpo.json      TRL 1.16's DPO tokenization of plain and conversational records
+  Tests/TokenizerTests/Fixtures/spm/phi3_encodings.json ids and decodes of step 5's 465 strings plus 12 with Phi-3's markers
   Tests/ModelTests/Fixtures/tiny_phi3/                  config.json, model.safetensors, tokenizer files, expected_logits.json
   Tests/ModelTests/Fixtures/tiny_phi3.gguf
   Tests/ModelTests/Fixtures/tiny_phi3_longrope.json     LongRoPE config.json contents and logits (tiny_phi3's weights)
@@ -107,6 +108,23 @@ def trl_dpo_rows(tok):
         n = min(common_prefix_length(p, pc), common_prefix_length(p, pr))
         rows.append(dict(record=r, prompt_ids=p[:n], chosen_ids=pc[n:], rejected_ids=pr[n:]))
     return rows
+
+
+MARKER_STRINGS = [
+    "<|user|>\nHi there<|end|>\n<|assistant|>\n", "<|system|>  spaces after<|end|>", "text<|end|>\n\n\nmore",
+    "a <|assistant|>   b", "<|endoftext|> after eot", "<|endoftext|>\n", "x<|placeholder3|> y", "<|user|><|user|>\t",
+    " <|end|> ", "no markers at all", "<|user|>\n日本語 🙂<|end|>\n", "<|assistant|>\n\t\tcode()<|end|>",
+]
+
+
+def encodings(tok):
+    """tokenizers' ids (the post-processor's BOS included) and decodes of the SentencePiece corpus of step 5 plus
+    strings with Phi-3's markers inside text (rstrip eats the whitespace after them)."""
+    with open(os.path.join(SPM, "spm_encodings.json")) as f:
+        strings = json.load(f)["strings"] + MARKER_STRINGS
+    ids = [tok(s)["input_ids"] for s in strings]
+    return dict(generator="tools/reference/gen_phi3_fixtures.py", strings=strings, ids=ids,
+                decoded=[tok.decode(i) for i in ids])
 
 
 def phi3_config(vocab_size, eos, **extra):
@@ -299,6 +317,9 @@ def main():
     tok_dir = tokenizer_dir()
     tok = AutoTokenizer.from_pretrained(tok_dir)
     assert type(tok).__name__ == "TokenizersBackend", type(tok)
+    with open(os.path.join(SPM, "phi3_encodings.json"), "w", encoding="utf-8") as f:
+        json.dump(encodings(tok), f, ensure_ascii=False, separators=(",", ":"))
+        f.write("\n")
     rows = trl_dpo_rows(tok)
     with open(os.path.join(SPM, "phi3_dpo.json"), "w", encoding="utf-8") as f:
         json.dump(dict(trl=trl.__version__, variants={"phi3": rows}), f, ensure_ascii=False, indent=1)
