@@ -7,8 +7,9 @@ import Model
 import TensorFile
 
 public struct LoRAMerge: Sendable {
-    /// Hugging Face weight name (`model.layers.N.self_attn.q_proj.weight`) → table entry.
-    private let byName: [String: LoRAAdapter.Entry]
+    /// Hugging Face weight name (`model.layers.N.self_attn.q_proj.weight`) → table entries (several for a
+    /// fused Phi-3 weight, each a row range of it).
+    private let byName: [String: [LoRAAdapter.Entry]]
     private let adapter: LoRAAdapter
 
     /// Checks the adapter was built for a model shaped like `base` (every projection size equal).
@@ -24,14 +25,14 @@ public struct LoRAMerge: Sendable {
             )
         }
         self.adapter = adapter
-        var byName: [String: LoRAAdapter.Entry] = [:]
-        for e in adapter.entries { byName[Self.weightName(e)] = e }
+        var byName: [String: [LoRAAdapter.Entry]] = [:]
+        for e in adapter.entries { byName[Self.weightName(e), default: []].append(e) }
         self.byName = byName
     }
 
     /// The base weight an entry adapts.
     public static func weightName(_ e: LoRAAdapter.Entry) -> String {
-        "model.layers.\(e.layer).\(e.target.modulePath).weight"
+        "model.layers.\(e.layer).\(e.module).weight"
     }
 
     /// Names of every weight the merge changes.
@@ -40,12 +41,16 @@ public struct LoRAMerge: Sendable {
     /// Adds scale·B·A to `weights` when `name` is an adapted projection; returns whether it did.
     @discardableResult
     public func apply(name: String, weights: UnsafeMutableBufferPointer<Float>) -> Bool {
-        guard let e = byName[name] else { return false }
-        precondition(weights.count == e.outFeatures * e.inFeatures, "\(name): \(weights.count) values for (\(e.outFeatures), \(e.inFeatures))")
-        // W (out, in) += scale · B (out, R) · A (R, in)
-        BLAS.sgemm(
-            transA: false, transB: false, m: e.outFeatures, n: e.inFeatures, k: adapter.rank, alpha: adapter.scale,
-            a: adapter.b(e), lda: adapter.rank, b: adapter.a(e), ldb: e.inFeatures, beta: 1, c: weights.baseAddress!, ldc: e.inFeatures)
+        guard let list = byName[name] else { return false }
+        for e in list {
+            precondition(
+                weights.count == e.moduleRows * e.inFeatures, "\(name): \(weights.count) values for (\(e.moduleRows), \(e.inFeatures))")
+            // W[rows of e] (out, in) += scale · B (out, R) · A (R, in)
+            BLAS.sgemm(
+                transA: false, transB: false, m: e.outFeatures, n: e.inFeatures, k: adapter.rank, alpha: adapter.scale,
+                a: adapter.b(e), lda: adapter.rank, b: adapter.a(e), ldb: e.inFeatures, beta: 1,
+                c: weights.baseAddress! + e.rowOffset * e.inFeatures, ldc: e.inFeatures)
+        }
         return true
     }
 }

@@ -27,26 +27,22 @@ public enum PEFTAdapter {
         let file = try SafetensorsFile(path: weightsPath)
 
         // Names and shapes from the header first: a config claiming r = 4096 costs nothing here.
+        let names = LoRAAdapter.tensorNames(plan.entries, rank: config.r)
         var expected: [String: [Int]] = [:]
-        for e in plan.entries {
-            expected[e.nameA] = [config.r, e.inFeatures]
-            expected[e.nameB] = [e.outFeatures, config.r]
-        }
+        for t in names { expected[t.name] = t.shape }
         for t in file.tensors where expected[t.name] == nil {
             throw AdapterError(
                 weightsPath,
-                "tensor \(t.name) is not expected for r=\(config.r), targets \(config.targets.map(\.moduleName)), \(modelConfig.numHiddenLayers) layers"
+                "tensor \(t.name) is not expected for r=\(config.r), targets \(LoRATarget.moduleNames(config.targets, fused: modelConfig.fusedProjections)), \(modelConfig.numHiddenLayers) layers"
             )
         }
-        for e in plan.entries {
-            for (name, shape) in [(e.nameA, expected[e.nameA]!), (e.nameB, expected[e.nameB]!)] {
-                guard let info = file.info(name) else { throw AdapterError(weightsPath, "tensor \(name) is missing from the adapter file") }
-                guard info.shape == shape else {
-                    throw AdapterError(weightsPath, "tensor \(name) has shape \(info.shape), r=\(config.r) on this model needs \(shape)")
-                }
-                guard SafetensorsFile.floatDTypes.contains(info.dtype) else {
-                    throw AdapterError(weightsPath, "tensor \(name) has dtype \(info.dtype); adapters must be F32, F16 or BF16")
-                }
+        for (name, shape, _) in names {
+            guard let info = file.info(name) else { throw AdapterError(weightsPath, "tensor \(name) is missing from the adapter file") }
+            guard info.shape == shape else {
+                throw AdapterError(weightsPath, "tensor \(name) has shape \(info.shape), r=\(config.r) on this model needs \(shape)")
+            }
+            guard SafetensorsFile.floatDTypes.contains(info.dtype) else {
+                throw AdapterError(weightsPath, "tensor \(name) has dtype \(info.dtype); adapters must be F32, F16 or BF16")
             }
         }
 
@@ -88,7 +84,7 @@ public enum PEFTAdapter {
                 return s
             }
         case .string(let s)?:
-            guard LoRATarget(name: s) != nil else {
+            guard LoRATarget.targets(named: s) != nil else {
                 throw keys.fail("target_modules", "is the pattern \"\(s)\"; save the adapter with an explicit module list")
             }
             modules = [s]
@@ -97,10 +93,12 @@ public enum PEFTAdapter {
         }
         var targets: [LoRATarget] = []
         for m in modules {
-            guard let t = LoRATarget(name: m) else {
-                throw keys.fail("target_modules", "module \"\(m)\" is not one of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj")
+            guard let ts = LoRATarget.targets(named: m) else {
+                throw keys.fail(
+                    "target_modules",
+                    "module \"\(m)\" is not one of q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj (Phi-3: qkv_proj, gate_up_proj)")
             }
-            if !targets.contains(t) { targets.append(t) }
+            for t in ts where !targets.contains(t) { targets.append(t) }
         }
         let config = LoRAConfig(r: r, alpha: alpha, rslora: rslora, dropout: dropout, targets: targets)
         do { try config.validate() } catch { throw AdapterError(path, "\(error)") }
@@ -127,11 +125,14 @@ public enum PEFTAdapter {
                 name: t.name, floats: UnsafeBufferPointer(start: adapter.parameters.baseAddress! + t.offset, count: t.shape.reduce(1, *)))
         }
         try writer.finish()
-        try writeText(configJSON(adapter.config, baseModel: baseModel).rendered(indent: 2) + "\n", to: directory + "/" + configFileName)
+        try writeText(
+            configJSON(adapter.config, baseModel: baseModel, fused: adapter.modelConfig.fusedProjections).rendered(indent: 2) + "\n",
+            to: directory + "/" + configFileName)
     }
 
-    /// adapter_config.json with the keys PEFT writes for a plain LoRA, sorted as PEFT sorts them.
-    public static func configJSON(_ c: LoRAConfig, baseModel: String) -> JSONText {
+    /// adapter_config.json with the keys PEFT writes for a plain LoRA, sorted as PEFT sorts them. `fused`: the
+    /// model fuses q/k/v and gate/up (Phi-3), whose modules are then named qkv_proj and gate_up_proj.
+    public static func configJSON(_ c: LoRAConfig, baseModel: String, fused: Bool = false) -> JSONText {
         .sorted([
             "alpha_pattern": .object([]),
             "base_model_name_or_path": .string(baseModel),
@@ -150,7 +151,7 @@ public enum PEFTAdapter {
             "r": .int(c.r),
             "rank_pattern": .object([]),
             "revision": .null,
-            "target_modules": .array(c.targets.map { .string($0.moduleName) }),
+            "target_modules": .array(LoRATarget.moduleNames(c.targets, fused: fused).map { .string($0) }),
             "task_type": .string("CAUSAL_LM"),
             "use_dora": .bool(false),
             "use_rslora": .bool(c.rslora),

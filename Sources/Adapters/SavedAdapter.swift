@@ -102,7 +102,8 @@ public enum SavedAdapter {
         s += "library_name: peft\npipeline_tag: text-generation\ntags:\n- lora\n- dpo\n- leandpo\n---\n\n"
         s += "# LoRA adapter (LeanDPO)\n\n"
         s += "A LoRA adapter (r = \(c.r), alpha = \(number(c.alpha))\(c.rslora ? ", rsLoRA" : ""), on "
-        s += c.targets.map { "`\($0.moduleName)`" }.joined(separator: ", ") + ") trained with LeanDPO"
+        s += LoRATarget.moduleNames(c.targets, fused: baseFile.config.fusedProjections).map { "`\($0)`" }.joined(separator: ", ")
+        s += ") trained with LeanDPO"
         s += run == nil ? ".\n\n" : " by direct preference optimization on the CPU.\n\n"
 
         s += "## Base model\n\n"

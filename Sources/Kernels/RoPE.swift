@@ -1,5 +1,6 @@
 // Rotary position embeddings, Hugging Face's rotate_half convention (element i pairs with i + Dh/2),
-// with the cos/sin table computed the way transformers does it in f32 (default, "linear", "llama3").
+// with the cos/sin table computed the way transformers does it in f32 (default, "linear", "llama3", "longrope" with
+// its short or long factors and the attention factor on cos/sin).
 // T tokens, Hh heads in the buffer (q heads or kv heads), Dh head dim, P table positions.
 
 import Foundation
@@ -21,14 +22,16 @@ public enum RoPE {
         let sin: [Float]  // (P, Dh/2)
 
         /// `maxPosition` is the longest sequence you will run (not necessarily the model's maximum);
-        /// the table costs maxPosition·Dh floats.
-        public init(headDim: Int, theta: Double, scaling: RopeScaling?, maxPosition: Int) throws(UnsupportedScaling) {
+        /// the table costs maxPosition·Dh floats. `long`: LongRoPE's long factors (passes reaching beyond the
+        /// original length) instead of its short ones.
+        public init(headDim: Int, theta: Double, scaling: RopeScaling?, maxPosition: Int, long: Bool = false) throws(UnsupportedScaling) {
             precondition(headDim > 0 && headDim % 2 == 0 && maxPosition >= 1)
             self.headDim = headDim
             self.maxPosition = maxPosition
             let half = headDim / 2
             // inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim)), all f32
             let base = Float(theta)
+            var attention: Float = 1  // LongRoPE's attention factor: cos = emb.cos() * attention_scaling
             var inv = (0..<half).map { i -> Float in
                 let exponent = Float(2 * i) / Float(headDim)
                 return 1 / Float(Foundation.pow(Double(base), Double(exponent)))
@@ -42,8 +45,18 @@ public enum RoPE {
                 inv = inv.map { $0 / factor }
             case "llama3":
                 inv = try Self.llama3(inv, scaling!)
+            case "longrope":
+                // _compute_longrope_parameters: inv_freq = 1.0 / (ext_factors * base**inv_freq_shape), all f32
+                guard let ext = long ? scaling!.longFactor : scaling!.shortFactor, ext.count == half else {
+                    throw UnsupportedScaling(description: "longrope rope_scaling needs short_factor and long_factor of \(half) numbers")
+                }
+                inv = (0..<half).map { i in
+                    let exponent = Float(2 * i) / Float(headDim)
+                    return 1 / (Float(ext[i]) * Float(Foundation.pow(Double(base), Double(exponent))))
+                }
+                attention = Float(scaling!.attentionFactor ?? 1)
             case let other?:
-                throw UnsupportedScaling(description: "rope_scaling type \"\(other)\" is not supported (default, linear, llama3)")
+                throw UnsupportedScaling(description: "rope_scaling type \"\(other)\" is not supported (default, linear, llama3, longrope)")
             }
             invFreq = inv
             var c = [Float](repeating: 0, count: maxPosition * half)
@@ -52,8 +65,8 @@ public enum RoPE {
                 for i in 0..<half {
                     // freqs = inv_freq @ position_ids in f32; emb.cos(), emb.sin()
                     let angle = Float(p) * inv[i]
-                    c[p * half + i] = Float(Foundation.cos(Double(angle)))
-                    s[p * half + i] = Float(Foundation.sin(Double(angle)))
+                    c[p * half + i] = Float(Foundation.cos(Double(angle))) * attention
+                    s[p * half + i] = Float(Foundation.sin(Double(angle))) * attention
                 }
             }
             cos = c

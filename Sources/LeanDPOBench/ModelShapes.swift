@@ -45,6 +45,10 @@ struct ModelShape: Sendable {
         ModelShape(
             name: "llama-3.2-3b", architecture: .llama, hidden: 3072, ffn: 8192, layers: 28, heads: 24, kvHeads: 8, vocab: 128_256, tied: true,
             ropeTheta: 500_000),
+        // Phi-3-mini (Phi-3.5-mini has the same shapes): fused qkv_proj and gate_up_proj, untied.
+        ModelShape(
+            name: "phi-3-mini", architecture: .phi3, hidden: 3072, ffn: 8192, layers: 32, heads: 32, kvHeads: 32, vocab: 32064, tied: false,
+            ropeTheta: 10_000),
         ModelShape(
             name: "llama-3.1-8b", architecture: .llama, hidden: 4096, ffn: 14336, layers: 32, heads: 32, kvHeads: 8, vocab: 128_256, tied: false,
             ropeTheta: 500_000),
@@ -64,6 +68,15 @@ struct ModelShape: Sendable {
         for l in 0..<layers {
             let p = "model.layers.\(l)."
             out.append(SourceTensor(name: p + "input_layernorm.weight", shape: [hidden], sourceDType: "ones"))
+            if architecture == .phi3 {
+                out.append(
+                    SourceTensor(name: p + "self_attn.qkv_proj.weight", shape: [(heads + 2 * kvHeads) * headDim, hidden], sourceDType: "random"))
+                out.append(SourceTensor(name: p + "self_attn.o_proj.weight", shape: [hidden, heads * headDim], sourceDType: "random"))
+                out.append(SourceTensor(name: p + "post_attention_layernorm.weight", shape: [hidden], sourceDType: "ones"))
+                out.append(SourceTensor(name: p + "mlp.gate_up_proj.weight", shape: [2 * ffn, hidden], sourceDType: "random"))
+                out.append(SourceTensor(name: p + "mlp.down_proj.weight", shape: [hidden, ffn], sourceDType: "random"))
+                continue
+            }
             out.append(SourceTensor(name: p + "self_attn.q_proj.weight", shape: [heads * headDim, hidden], sourceDType: "random"))
             out.append(SourceTensor(name: p + "self_attn.k_proj.weight", shape: [kvHeads * headDim, hidden], sourceDType: "random"))
             out.append(SourceTensor(name: p + "self_attn.v_proj.weight", shape: [kvHeads * headDim, hidden], sourceDType: "random"))

@@ -95,13 +95,13 @@ extension LlamaModel {
         guard let e = adapter.entry(layer: l, target: target) else { return }
         let n = t * e.inFeatures
         if let dropout = plan.dropout, let drop = ws.drop, let ddrop = ws.ddrop {
-            dropout.apply(out: drop, inp: inp, count: n, layer: l, target: target)
+            dropout.apply(out: drop, inp: inp, count: n, layer: l, target: e.moduleTarget)
             if dinp != nil { ddrop.update(repeating: 0, count: n) }
             LoRA.backward(
                 dinp: dinp != nil ? ddrop : nil, da: adapter.da(e), db: adapter.db(e), dtmp: ws.dtmp!, dout: dout, inp: drop,
                 a: adapter.a(e), b: adapter.b(e), tmp: ws.tmp(target), scale: adapter.scale, m: t, k: e.inFeatures,
                 n: e.outFeatures, r: adapter.rank)
-            if let dinp { dropout.accumulateBackward(dinp: dinp, dx: ddrop, count: n, layer: l, target: target) }
+            if let dinp { dropout.accumulateBackward(dinp: dinp, dx: ddrop, count: n, layer: l, target: e.moduleTarget) }
         } else {
             LoRA.backward(
                 dinp: dinp, da: adapter.da(e), db: adapter.db(e), dtmp: ws.dtmp!, dout: dout, inp: inp, a: adapter.a(e),

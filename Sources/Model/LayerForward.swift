@@ -168,7 +168,7 @@ extension LlamaModel {
     /// tmp(target) = drop(inp)·Aᵀ alone (the LoRA intermediate the backward needs), when `target` is adapted.
     func loraTmp(_ l: Int, _ target: LoRATarget, inp: UnsafePointer<Float>, count t: Int, plan: AdapterPlan, ws: Workspace) {
         guard let e = plan.adapter.entry(layer: l, target: target) else { return }
-        let src = loraInput(l, target, inp: inp, count: t, inFeatures: e.inFeatures, plan: plan, ws: ws)
+        let src = loraInput(l, e.moduleTarget, inp: inp, count: t, inFeatures: e.inFeatures, plan: plan, ws: ws)
         BLAS.parallelSgemm(
             transA: false, transB: true, m: t, n: plan.adapter.rank, k: e.inFeatures, alpha: 1, a: src, lda: e.inFeatures,
             b: plan.adapter.a(e), ldb: e.inFeatures, beta: 0, c: ws.tmp(target), ldc: plan.adapter.rank)
@@ -190,13 +190,14 @@ extension LlamaModel {
     ) {
         linear.forward(out: out, inp: inp, rows: t, scratch: ws.linearScratch, accumulate: accumulate, bf16: ws.bf16)
         guard let plan, let e = plan.adapter.entry(layer: l, target: target) else { return }
-        let src = loraInput(l, target, inp: inp, count: t, inFeatures: e.inFeatures, plan: plan, ws: ws)
+        let src = loraInput(l, e.moduleTarget, inp: inp, count: t, inFeatures: e.inFeatures, plan: plan, ws: ws)
         LoRA.forward(
             out: out, tmp: ws.tmp(target), inp: src, a: plan.adapter.a(e), b: plan.adapter.b(e), scale: plan.adapter.scale,
             m: t, k: e.inFeatures, n: e.outFeatures, r: plan.adapter.rank)
     }
 
-    /// The adapter's input: `inp` itself, or its dropped copy in `ws.drop` when training with dropout.
+    /// The adapter's input: `inp` itself, or its dropped copy in `ws.drop` when training with dropout (the mask
+    /// of `target`, the module's first target: a fused Phi-3 module drops its one input once, as PEFT).
     func loraInput(
         _ l: Int, _ target: LoRATarget, inp: UnsafePointer<Float>, count t: Int, inFeatures: Int, plan: AdapterPlan,
         ws: Workspace

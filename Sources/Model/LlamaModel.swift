@@ -1,6 +1,6 @@
 // The Llama-family decoder (Llama incl. Llama 3 rope scaling / SmolLM2 / Mistral, Qwen2 q/k/v bias,
-// Qwen3 per-head q/k RMSNorm, Gemma 2 / Gemma 3 with their extra norms, GeGLU and soft caps; tied or untied
-// LM head) over a memory-mapped MTF base. The big weights are
+// Qwen3 per-head q/k RMSNorm, Gemma 2 / Gemma 3 with their extra norms, GeGLU and soft caps, Phi-3's fused
+// qkv_proj / gate_up_proj as row views; tied or untied LM head) over a memory-mapped MTF base. The big weights are
 // views into the mapping and are never copied; norm weights are decoded once into one small owned block.
 // T tokens, D model dim, H heads, Hk kv heads, Dh head dim, F ffn dim, V vocab, L layers.
 
@@ -55,6 +55,11 @@ public final class LlamaModel: @unchecked Sendable {
     var rope: RoPE.Table
     /// Gemma 3's sliding layers: cos/sin at rope_local_base_freq (nil: every layer uses `rope`).
     var localRope: RoPE.Table?
+    /// LongRoPE's table with the long factors, made when a pass first reaches beyond the original length.
+    var longRope: RoPE.Table?
+    /// Whether the current pass uses `longRope`: as transformers, every position of a pass whose last position is
+    /// beyond original_max_position_embeddings (set by ensureRope, which each pass calls with its length).
+    var usesLongRope = false
     var workspace: Workspace?
     /// Set while forwardBackward waits for the caller's loss gradient; any other call then is a bug.
     var busy = false
@@ -188,6 +193,27 @@ public final class LlamaModel: @unchecked Sendable {
             let w = try file.view(name + ".weight")
             return FrozenLinear(weight: w, bias: bias ? try file.view(name + ".bias") : nil)
         }
+        // Phi-3's fused weights: rows of a row-major (out, in) matrix are contiguous (whole blocks when quantized),
+        // so q/k/v and gate/up are row ranges of them, viewed in place.
+        let q = c.numAttentionHeads * dh, kv = c.numKeyValueHeads * dh, f = c.intermediateSize
+        func rows(_ name: String, _ start: Int, _ count: Int) throws -> FrozenLinear {
+            let w = WeightMatrix(try file.view(name + ".weight"))
+            return FrozenLinear(weight: WeightMatrix(base: w.row(start), dtype: w.dtype, rows: count, cols: w.cols))
+        }
+        func projection(_ p: String, _ t: LoRATarget) throws -> FrozenLinear {
+            guard c.fusedProjections else {
+                let bias = c.attentionBias && [.q, .k, .v].contains(t)
+                return try linear(p + t.modulePath, bias: bias)
+            }
+            switch t {
+            case .q: return try rows(p + "self_attn.qkv_proj", 0, q)
+            case .k: return try rows(p + "self_attn.qkv_proj", q, kv)
+            case .v: return try rows(p + "self_attn.qkv_proj", q + kv, kv)
+            case .gate: return try rows(p + "mlp.gate_up_proj", 0, f)
+            case .up: return try rows(p + "mlp.gate_up_proj", f, f)
+            case .o, .down: return try linear(p + t.modulePath)
+            }
+        }
         let embedding = WeightMatrix(try file.view("model.embed_tokens.weight"))
         self.embedding = embedding
         lmHead = c.tieWordEmbeddings ? embedding : WeightMatrix(try file.view("lm_head.weight"))
@@ -204,13 +230,8 @@ public final class LlamaModel: @unchecked Sendable {
                     mlpOutNorm: c.isGemma ? try decode(p + "post_feedforward_layernorm.weight") : nil,
                     qNorm: c.qkNorm ? try decode(p + "self_attn.q_norm.weight") : nil,
                     kNorm: c.qkNorm ? try decode(p + "self_attn.k_norm.weight") : nil,
-                    q: try linear(p + "self_attn.q_proj", bias: c.attentionBias),
-                    k: try linear(p + "self_attn.k_proj", bias: c.attentionBias),
-                    v: try linear(p + "self_attn.v_proj", bias: c.attentionBias),
-                    o: try linear(p + "self_attn.o_proj"),
-                    gate: try linear(p + "mlp.gate_proj"),
-                    up: try linear(p + "mlp.up_proj"),
-                    down: try linear(p + "mlp.down_proj")))
+                    q: try projection(p, .q), k: try projection(p, .k), v: try projection(p, .v), o: try projection(p, .o),
+                    gate: try projection(p, .gate), up: try projection(p, .up), down: try projection(p, .down)))
         }
         self.layers = layers
         pages = WeightPages(file: file, config: c)
@@ -234,6 +255,7 @@ public final class LlamaModel: @unchecked Sendable {
     /// The RoPE table of layer `l`: the local one for Gemma 3's sliding layers.
     func ropeTable(_ l: Int) -> RoPE.Table {
         if let localRope, config.isSlidingLayer(l) { return localRope }
+        if usesLongRope, let longRope { return longRope }
         return rope
     }
 
@@ -242,8 +264,20 @@ public final class LlamaModel: @unchecked Sendable {
 
     // MARK: - Shared checks
 
-    /// Makes sure the RoPE table covers positions 0..<length (grows in powers of two, never shrinks).
+    /// Makes sure the RoPE table covers positions 0..<length (grows in powers of two, never shrinks), and picks
+    /// LongRoPE's short or long factors for a pass of that length.
     func ensureRope(_ length: Int) {
+        if let s = config.ropeScaling, s.ropeType == "longrope", let original = s.originalMaxPositionEmbeddings {
+            usesLongRope = length > original
+            if usesLongRope, (longRope?.maxPosition ?? 0) < max(length, rope.maxPosition) {
+                do {
+                    longRope = try RoPE.Table(
+                        headDim: config.headDim, theta: config.ropeTheta, scaling: s, maxPosition: max(length, rope.maxPosition), long: true)
+                } catch {
+                    preconditionFailure("the RoPE scaling was accepted when the model was built: \(error)")
+                }
+            }
+        }
         guard length > rope.maxPosition else { return }
         var n = rope.maxPosition
         while n < length { n *= 2 }

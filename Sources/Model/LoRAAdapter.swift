@@ -1,6 +1,9 @@
 // The LoRA parameters of a whole model: every A and B matrix in ONE flat f32 block (and a same-shaped
 // gradient block), a table saying where each matrix lives, PEFT's default init and an on/off switch.
 // R lora rank; A is (R, in) and B is (out, R), row-major, as PEFT stores lora_A / lora_B weights.
+// On a model with fused projections (Phi-3's qkv_proj, gate_up_proj) the targets of one fused module share its
+// A, and each one's B is its row range of the module's B (out = Q + 2·KV, or 2·F), so the flat block holds
+// exactly PEFT's tensors; the shared A's gradient sums every member's contribution (gradients accumulate).
 
 import SeededRandom
 import TensorFile
@@ -18,9 +21,17 @@ public final class LoRAAdapter: @unchecked Sendable {
         public var offsetB: Int
         public var inFeatures: Int
         public var outFeatures: Int
+        /// The module path (`self_attn.q_proj`, or Phi-3's fused `self_attn.qkv_proj`).
+        public var module: String
+        /// This target's first row in its module's B and base weight (0 unless fused).
+        public var rowOffset: Int
+        /// Rows of the module's B and base weight (outFeatures unless fused).
+        public var moduleRows: Int
+        /// The first target of the module, whose dropout mask every member shares (the module's one input).
+        public var moduleTarget: LoRATarget
 
         /// `base_model.model.model.layers.N.self_attn.q_proj` (PEFT's module key).
-        public var moduleKey: String { "base_model.model.model.layers.\(layer).\(target.modulePath)" }
+        public var moduleKey: String { "base_model.model.model.layers.\(layer).\(module)" }
         public var nameA: String { moduleKey + ".lora_A.weight" }
         public var nameB: String { moduleKey + ".lora_B.weight" }
     }
@@ -65,6 +76,8 @@ public final class LoRAAdapter: @unchecked Sendable {
     /// without allocating (sizes with checked arithmetic), so a file's shapes can be compared first.
     public static func plan(config: LoRAConfig, modelConfig: ModelConfig) throws -> (entries: [Entry], parameterCount: Int) {
         try config.validate()
+        try config.validate(for: modelConfig)
+        let fused = modelConfig.fusedProjections
         let r = config.r
         var entries: [Entry] = []
         var offset = 0
@@ -79,12 +92,23 @@ public final class LoRAAdapter: @unchecked Sendable {
             return p
         }
         for layer in 0..<max(0, modelConfig.numHiddenLayers) {
+            var moduleA = 0, moduleB = 0
             for t in config.targets {
                 let (inF, outF) = Self.shape(t, modelConfig)
-                let sizeA = try mul(r, inF)
+                let group = t.fusedGroup(fused: fused)
+                // Rows before t in its module, and the module's rows (validate(for:) keeps groups whole).
+                let rowOffset = group.prefix(while: { $0 != t }).reduce(0) { $0 + Self.shape($1, modelConfig).outFeatures }
+                let rows = group.reduce(0) { $0 + Self.shape($1, modelConfig).outFeatures }
+                if rowOffset == 0 {
+                    // The module's A (R, in) then its B (rows, R).
+                    moduleA = offset
+                    moduleB = try add(offset, try mul(r, inF))
+                    offset = try add(moduleB, try mul(rows, r))
+                }
                 entries.append(
-                    Entry(layer: layer, target: t, offsetA: offset, offsetB: try add(offset, sizeA), inFeatures: inF, outFeatures: outF))
-                offset = try add(offset, try add(sizeA, try mul(outF, r)))
+                    Entry(
+                        layer: layer, target: t, offsetA: moduleA, offsetB: try add(moduleB, try mul(rowOffset, r)), inFeatures: inF,
+                        outFeatures: outF, module: t.modulePath(fused: fused), rowOffset: rowOffset, moduleRows: rows, moduleTarget: group[0]))
             }
         }
         return (entries, offset)
@@ -114,7 +138,8 @@ public final class LoRAAdapter: @unchecked Sendable {
         for e in entries {
             let bound = 1 / Float(e.inFeatures).squareRoot()
             let a = parameters.baseAddress! + e.offsetA
-            for i in 0..<(config.r * e.inFeatures) { a[i] = (2 * rng.nextUnitFloat() - 1) * bound }
+            // A fused module's A is drawn once, by its first member.
+            if e.rowOffset == 0 { for i in 0..<(config.r * e.inFeatures) { a[i] = (2 * rng.nextUnitFloat() - 1) * bound } }
             (parameters.baseAddress! + e.offsetB).update(repeating: 0, count: e.outFeatures * config.r)
         }
         zeroGradients()
@@ -137,10 +162,13 @@ public final class LoRAAdapter: @unchecked Sendable {
 
     public func zeroGradients() { gradients.update(repeating: 0) }
 
-    /// Every tensor with its PEFT name and [rows, cols] shape, in table order (A then B per entry).
-    public var tensorNames: [(name: String, shape: [Int], offset: Int)] {
-        entries.flatMap { e in
-            [(e.nameA, [config.r, e.inFeatures], e.offsetA), (e.nameB, [e.outFeatures, config.r], e.offsetB)]
+    /// Every tensor with its PEFT name and [rows, cols] shape, in table order (A then B per module).
+    public var tensorNames: [(name: String, shape: [Int], offset: Int)] { Self.tensorNames(entries, rank: config.r) }
+
+    /// The PEFT tensors of a table: A (R, in) and B (module rows, R) of each module, once per fused module.
+    public static func tensorNames(_ entries: [Entry], rank r: Int) -> [(name: String, shape: [Int], offset: Int)] {
+        entries.filter { $0.rowOffset == 0 }.flatMap { e in
+            [(e.nameA, [r, e.inFeatures], e.offsetA), (e.nameB, [e.moduleRows, r], e.offsetB)]
         }
     }
 

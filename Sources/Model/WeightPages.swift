@@ -11,7 +11,7 @@ import TensorFile
 /// The mapped tensors of the model's weight matrices, per layer and for the embedding / LM head.
 struct WeightPages {
     let file: MappedTensorFile
-    let layers: [[TensorInfo]]  // (L) the 7 projection weights (and biases) of each layer
+    let layers: [[TensorInfo]]  // (L) the projection weights (and biases) of each layer
     let head: [TensorInfo]  // embedding, and lm_head when untied
 
     init(file: MappedTensorFile, config c: ModelConfig) {
@@ -19,7 +19,7 @@ struct WeightPages {
         var layers: [[TensorInfo]] = []
         let names = [
             "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
-            "mlp.down_proj",
+            "mlp.down_proj", "self_attn.qkv_proj", "mlp.gate_up_proj",  // the last two: Phi-3's fused weights
         ]
         for l in 0..<c.numHiddenLayers {
             let p = "model.layers.\(l)."

@@ -45,13 +45,15 @@ public enum GGUFExporter {
             let out: GGUFWriter.Tensor
             /// Heads to permute rows with (llama Q and K).
             let permuteHeads: Int?
+            /// The values of a tensor made from the config (rope_freqs, rope_factors_*), when `source` is nil.
+            var values: [Float]? = nil
         }
         var planned: [Planned] = []
         var tail: [Planned] = []
         let plan = try Converter.plan(source)
         for t in plan {
             if t.name == "lm_head.weight" && config.tieWordEmbeddings { continue }
-            guard let g = GGUFTensorNames.ggufName(t.name, gemma: config.isGemma) else {
+            guard let g = GGUFTensorNames.ggufName(t.name, gemma: config.isGemma, phi3: config.fusedProjections) else {
                 throw ModelFileError(.unsupported, path, "tensor \(t.name) has no GGUF name in a \(config.architecture.rawValue) model")
             }
             var outType = t.shape.count == 1 ? GGMLType.f32 : type
@@ -71,12 +73,21 @@ public enum GGUFExporter {
             if g == "output_norm.weight" || g == "output.weight" { tail.append(p) } else { planned.append(p) }
         }
         planned += tail.sorted { $0.out.name > $1.out.name }  // output_norm, then output (llama.cpp's order)
-        var ropeFactors: [Float]?
         if let s = config.ropeScaling, s.ropeType == "llama3" {
-            ropeFactors = LlamaRopeFactors.factors(s, ropeTheta: config.ropeTheta, headDim: config.headDim).map { Float($0) }
+            let factors = LlamaRopeFactors.factors(s, ropeTheta: config.ropeTheta, headDim: config.headDim).map { Float($0) }
             planned.insert(
-                Planned(source: nil, out: GGUFWriter.Tensor(name: "rope_freqs.weight", shape: [config.headDim / 2], type: .f32), permuteHeads: nil),
+                Planned(
+                    source: nil, out: GGUFWriter.Tensor(name: "rope_freqs.weight", shape: [config.headDim / 2], type: .f32), permuteHeads: nil,
+                    values: factors),
                 at: min(1, planned.count))
+        }
+        if let s = config.ropeScaling, s.ropeType == "longrope", let long = s.longFactor, let short = s.shortFactor {
+            // llama.cpp's Phi3MiniModel.generate_extra_tensors: the LongRoPE factors as two F32 tensors, first.
+            let extra = [("rope_factors_long.weight", long), ("rope_factors_short.weight", short)].map { name, v in
+                Planned(
+                    source: nil, out: GGUFWriter.Tensor(name: name, shape: [v.count], type: .f32), permuteHeads: nil, values: v.map { Float($0) })
+            }
+            planned.insert(contentsOf: extra, at: 0)
         }
 
         // MARK: Write
@@ -91,7 +102,7 @@ public enum GGUFExporter {
             if let t = p.source {
                 try source.load(t, into: buffer)
             } else {
-                ropeFactors!.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: count) }
+                p.values!.withUnsafeBufferPointer { buffer.update(from: $0.baseAddress!, count: count) }
             }
             if config.isGemma, p.out.name.hasSuffix("norm.weight") { for j in 0..<count { buffer[j] += 1 } }
             try encode(buffer, p.out, permuteHeads: p.permuteHeads, headDim: config.headDim, scratch: &scratch, writer: writer)
@@ -227,8 +238,26 @@ public enum GGUFExporter {
             switch s.ropeType {
             case "llama3": break  // rope_freqs.weight carries it
             case "linear": kv += [(p + "rope.scaling.type", .string("linear")), (p + "rope.scaling.factor", .float32(Float(s.factor)))]
-            default: throw ModelFileError(.unsupported, origin, "rope scaling \(s.ropeType) cannot be written to GGUF (linear, llama3)")
+            case "longrope" where c.architecture == .phi3:
+                // rope_factors_long/short carry the factors; the length ratio is context_length / original_context_length.
+                let derived = Double(c.maxPositionEmbeddings) / Double(s.originalMaxPositionEmbeddings ?? c.maxPositionEmbeddings)
+                guard s.factor == derived else {
+                    throw ModelFileError(
+                        .unsupported, origin,
+                        "longrope factor \(s.factor) differs from max_position_embeddings / original_max_position_embeddings (\(derived)), which is all a phi3 GGUF can say"
+                    )
+                }
+                kv.append((p + "rope.scaling.attn_factor", .float32(Float(s.attentionFactor ?? 1))))
+            default:
+                throw ModelFileError(
+                    .unsupported, origin, "rope scaling \(s.ropeType) cannot be written to a \(arch) GGUF (linear, llama3; phi3: longrope)")
             }
+        }
+        if c.architecture == .phi3 {
+            // llama.cpp's Phi3MiniModel: the pretraining length, and a window of 0 for none (Phi-4).
+            let original = c.ropeScaling?.originalMaxPositionEmbeddings ?? c.maxPositionEmbeddings
+            kv.append((p + "rope.scaling.original_context_length", try u32(original, "original_max_position_embeddings")))
+            if c.slidingWindow == nil { kv.append((p + "attention.sliding_window", .uint32(0))) }
         }
         if let w = c.slidingWindow, !c.isGemma {
             guard (0..<c.numHiddenLayers).allSatisfy({ c.attentionWindow(layer: $0) == w }) else {
@@ -239,6 +268,9 @@ public enum GGUFExporter {
         }
 
         // MARK: Tokenizer
+        // llama.cpp sizes the vocabulary from the token list: rows beyond the tokenizer's (Phi-3's 32064 embedding
+        // rows for 32011 tokens) get "[PAD<i>]" tokens of type UNUSED, as its converter writes them.
+        let padding = (tok.vocab.count..<max(tok.vocab.count, c.vocabSize)).map { "[PAD\($0)]" }
         if let spm = tok.sentencePiece {
             // llama.cpp's "llama" model: scores rank the merges (kept from a GGUF source, derived from the merges
             // list otherwise); add_space_prefix stands for the "▁" prefix of the normalizer or Metaspace.
@@ -249,9 +281,9 @@ public enum GGUFExporter {
             kv += [
                 ("tokenizer.ggml.model", .string("llama")),
                 ("tokenizer.ggml.pre", .string("default")),
-                ("tokenizer.ggml.tokens", .array(.string, tok.vocab.map { .string($0) })),
-                ("tokenizer.ggml.scores", .array(.float32, scores.map { .float32($0) })),
-                ("tokenizer.ggml.token_type", .array(.int32, types.map { .int32(Int32($0)) })),
+                ("tokenizer.ggml.tokens", .array(.string, (tok.vocab + padding).map { .string($0) })),
+                ("tokenizer.ggml.scores", .array(.float32, (scores + padding.map { _ in -10000 }).map { .float32($0) })),
+                ("tokenizer.ggml.token_type", .array(.int32, (types + padding.map { _ in 5 }).map { .int32(Int32($0)) })),
                 ("tokenizer.ggml.add_space_prefix", .bool(addSpacePrefix)),
             ]
         } else {
@@ -264,8 +296,8 @@ public enum GGUFExporter {
             kv += [
                 ("tokenizer.ggml.model", .string("gpt2")),
                 ("tokenizer.ggml.pre", .string(pre)),
-                ("tokenizer.ggml.tokens", .array(.string, tok.vocab.map { .string($0) })),
-                ("tokenizer.ggml.token_type", .array(.int32, types)),
+                ("tokenizer.ggml.tokens", .array(.string, (tok.vocab + padding).map { .string($0) })),
+                ("tokenizer.ggml.token_type", .array(.int32, types + padding.map { _ in .int32(5) })),
                 ("tokenizer.ggml.merges", .array(.string, tok.merges.map { .string($0) })),
             ]
         }

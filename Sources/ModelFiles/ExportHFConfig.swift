@@ -58,6 +58,13 @@ public enum HFConfigWriter {
             f["architectures"] = .array([.string("MistralForCausalLM")])
             f["model_type"] = .string("mistral")
             f["sliding_window"] = .optional(c.slidingWindow)
+        case .phi3:
+            f["architectures"] = .array([.string("Phi3ForCausalLM")])
+            f["model_type"] = .string("phi3")
+            f["sliding_window"] = .optional(c.slidingWindow)
+            f["embd_pdrop"] = .double(0)
+            f["resid_pdrop"] = .double(0)
+            f["original_max_position_embeddings"] = .int(c.ropeScaling?.originalMaxPositionEmbeddings ?? c.maxPositionEmbeddings)
         case .qwen2, .qwen3:
             let qwen3 = c.architecture == .qwen3
             guard qwen3 || c.attentionBias else {
@@ -135,8 +142,16 @@ public enum HFConfigWriter {
                 f["low_freq_factor"] = .double(lo)
                 f["high_freq_factor"] = .double(hi)
                 f["original_max_position_embeddings"] = .int(orig)
+            case "longrope":
+                guard let short = s.shortFactor, let long = s.longFactor, let orig = s.originalMaxPositionEmbeddings else {
+                    throw ModelFileError(.unsupported, "config.json", "longrope scaling without its factors and original length")
+                }
+                f["short_factor"] = .array(short.map { .double($0) })
+                f["long_factor"] = .array(long.map { .double($0) })
+                f["original_max_position_embeddings"] = .int(orig)
+                f["attention_factor"] = s.attentionFactor.map { .double($0) } ?? .null
             default:
-                throw ModelFileError(.unsupported, "config.json", "rope scaling \(s.ropeType) cannot be written (linear, llama3)")
+                throw ModelFileError(.unsupported, "config.json", "rope scaling \(s.ropeType) cannot be written (linear, llama3, longrope)")
             }
         }
         return .sorted(f)

@@ -2,7 +2,7 @@
 // renamed to Hugging Face names (llama.cpp's gguf-py constants.py and tensor_mapping.py) and dequantized
 // with the llama Q/K permutation undone, the tokenizer from `tokenizer.ggml.*` and the chat template.
 // Architectures: llama (also SmolLM2, and Mistral: a llama with attention.sliding_window), qwen2, qwen3, gemma2,
-// gemma3 (text). llama.cpp stores Gemma's norm weights with the + 1 of its (1 + w) RMSNorm added; the importer
+// gemma3 (text), phi3 (fused attn_qkv and ffn_up kept fused, no Q/K permutation). llama.cpp stores Gemma's norm weights with the + 1 of its (1 + w) RMSNorm added; the importer
 // subtracts it, so the MTF keeps Hugging Face's values.
 
 import Foundation
@@ -38,8 +38,10 @@ public final class GGUFModelSource: ModelSource {
         var entries: [String: Entry] = [:]
         var list: [SourceTensor] = []
         for t in file.tensors {
-            if t.name == "rope_freqs.weight" { continue }  // recomputed from config.ropeScaling
-            guard let hf = GGUFTensorNames.hfName(t.name, layers: config.numHiddenLayers, gemma: config.isGemma) else {
+            // recomputed from config.ropeScaling
+            if t.name == "rope_freqs.weight" || t.name == "rope_factors_long.weight" || t.name == "rope_factors_short.weight" { continue }
+            guard let hf = GGUFTensorNames.hfName(t.name, layers: config.numHiddenLayers, gemma: config.isGemma, phi3: config.fusedProjections)
+            else {
                 throw ModelFileError(
                     .unsupported, file.path, "tensor \(t.name) has no Hugging Face counterpart in a \(config.architecture.rawValue) model",
                     at: "tensor \(t.name)")
@@ -79,6 +81,26 @@ public final class GGUFModelSource: ModelSource {
                 fromFactors: Self.floats(file, freqs), ropeTheta: config.ropeTheta, headDim: config.headDim,
                 known: config.ropeScaling, path: file.path)
             notes.append("rope_freqs.weight read as llama3 rope scaling \(Self.describe(finalConfig.ropeScaling!)) and not stored")
+        }
+
+        // Phi-3's LongRoPE (llama.cpp's Phi3MiniModel): the two factor tensors, the length ratio and the attention factor.
+        let long = file.tensors.first { $0.name == "rope_factors_long.weight" }, short = file.tensors.first { $0.name == "rope_factors_short.weight" }
+        if long != nil || short != nil {
+            guard let long, let short, config.architecture == .phi3 else {
+                throw ModelFileError(
+                    .unsupported, file.path, "rope_factors_long/short.weight are read for phi3 only, and as a pair",
+                    at: "tensor rope_factors_long.weight")
+            }
+            let p = "phi3."
+            let original = try keys.int(p + "rope.scaling.original_context_length") ?? config.maxPositionEmbeddings
+            let factor = Double(config.maxPositionEmbeddings) / Double(max(original, 1))
+            // The key is f32: transformers' derived value when it rounds to it, so an HF export writes it back exactly.
+            let derived = RopeScaling.longRopeAttentionFactor(factor: factor, original: original)
+            let attention = try keys.double(p + "rope.scaling.attn_factor").map { Float($0) == Float(derived) ? derived : $0 } ?? derived
+            finalConfig.ropeScaling = RopeScaling(
+                ropeType: "longrope", factor: factor, originalMaxPositionEmbeddings: original,
+                shortFactor: try Self.floats(file, short).map(Double.init), longFactor: try Self.floats(file, long).map(Double.init),
+                attentionFactor: attention)
         }
 
         metadata = MTFMetadata(
@@ -152,9 +174,10 @@ public final class GGUFModelSource: ModelSource {
         case "qwen3": arch = .qwen3
         case "gemma2": arch = .gemma2
         case "gemma3": arch = .gemma3
+        case "phi3": arch = .phi3
         default:
             throw ModelFileError(
-                .unsupported, file.path, "architecture \(archName) is not supported (llama, qwen2, qwen3, gemma2, gemma3)",
+                .unsupported, file.path, "architecture \(archName) is not supported (llama, qwen2, qwen3, gemma2, gemma3, phi3)",
                 at: "key general.architecture")
         }
         let gemma = arch == .gemma2 || arch == .gemma3

@@ -1,6 +1,6 @@
 // Hugging Face config.json → ModelConfig (transformers' configuration_llama.py and its siblings), reading
 // both the transformers 4 spellings (rope_theta, rope_scaling, torch_dtype) and the transformers 5 ones
-// (rope_parameters, dtype). model_type llama, mistral, qwen2, qwen3, gemma2, gemma3_text.
+// (rope_parameters, dtype). model_type llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3.
 
 import JSON
 import TensorFile
@@ -21,6 +21,7 @@ public enum HFConfig {
         case "qwen3": arch = .qwen3
         case "gemma2": arch = .gemma2
         case "gemma3_text": arch = .gemma3
+        case "phi3": arch = .phi3
         case "gemma3":
             throw ModelFileError(
                 .unsupported, path,
@@ -28,7 +29,7 @@ public enum HFConfig {
                 at: "key model_type")
         default:
             throw ModelFileError(
-                .unsupported, path, "model_type \(modelType) is not supported (llama, mistral, qwen2, qwen3, gemma2, gemma3_text)",
+                .unsupported, path, "model_type \(modelType) is not supported (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, phi3)",
                 at: "key model_type")
         }
         let gemma = arch == .gemma2 || arch == .gemma3
@@ -57,9 +58,19 @@ public enum HFConfig {
             localTheta = try localTheta ?? f.double("rope_local_base_freq") ?? 10000
         }
         let theta = try params?.double("rope_theta") ?? f.double("rope_theta") ?? 10000
+        // Rotating only part of each head (Phi-3's partial_rotary_factor, Phi-4-mini's 0.75) is not implemented.
+        for fields in [params, f] {
+            if let fields, let p = try fields.double("partial_rotary_factor"), p != 1 {
+                throw ModelFileError(
+                    .unsupported, path, "partial_rotary_factor \(p) is not supported (only 1: RoPE on the whole head)",
+                    at: "key \(fields.prefix)partial_rotary_factor")
+            }
+        }
         var scaling: RopeScaling?
         if let s = try params ?? f.object("rope_scaling") {
-            let type = try s.string("rope_type") ?? s.string("type") ?? "default"
+            var type = try s.string("rope_type") ?? s.string("type") ?? "default"
+            // Phi3Config reads its older names for LongRoPE as longrope.
+            if arch == .phi3 && (type == "su" || type == "yarn") { type = "longrope" }
             switch type {
             case "default": break
             case "linear":
@@ -70,9 +81,11 @@ public enum HFConfig {
                     lowFreqFactor: try requiredNumber(s, "low_freq_factor", path),
                     highFreqFactor: try requiredNumber(s, "high_freq_factor", path),
                     originalMaxPositionEmbeddings: try s.requiredInt("original_max_position_embeddings"))
+            case "longrope":
+                scaling = try longRope(s, top: f, phi3: arch == .phi3, path: path)
             default:
                 throw ModelFileError(
-                    .unsupported, path, "rope type \(type) is not supported (default, linear, llama3)", at: "key \(s.prefix)rope_type")
+                    .unsupported, path, "rope type \(type) is not supported (default, linear, llama3, longrope)", at: "key \(s.prefix)rope_type")
             }
         }
 
@@ -86,7 +99,7 @@ public enum HFConfig {
         var layerTypes: [String]?
         let layers = try f.requiredInt("num_hidden_layers")
         switch arch {
-        case .mistral:
+        case .mistral, .phi3:
             window = try f.int("sliding_window")
         case .qwen2, .qwen3:
             if try f.bool("use_sliding_window") == true, let w = try f.int("sliding_window") {
@@ -179,6 +192,29 @@ public enum HFConfig {
     /// The checkpoint's stored dtype name (torch_dtype in transformers 4, dtype in 5), if given.
     public static func storedDType(_ json: JSONValue) -> String? {
         json["dtype"]?.string ?? json["torch_dtype"]?.string
+    }
+
+    /// transformers' _compute_longrope_parameters: the factors as given; the original length from Phi-3's top-level
+    /// original_max_position_embeddings (which Phi3Config prefers), else the rope parameters', else
+    /// max_position_embeddings; factor max/original unless given; the attention factor derived from it unless given.
+    static func longRope(_ s: JSONFields, top f: JSONFields, phi3: Bool, path: String) throws -> RopeScaling {
+        func factors(_ key: String) throws -> [Double] {
+            guard let v = s.value[key], let a = v.array, a.allSatisfy({ $0.double != nil }) else {
+                throw ModelFileError(.malformed, path, "\(s.prefix)\(key) must be a list of numbers", at: "key \(s.prefix)\(key)")
+            }
+            return a.map { $0.double! }
+        }
+        let maxPositions = try f.int("max_position_embeddings") ?? 4096
+        let original = try (phi3 ? f.int("original_max_position_embeddings") : nil) ?? s.int("original_max_position_embeddings") ?? maxPositions
+        guard original > 1 else {
+            throw ModelFileError(
+                .unsupported, path, "original_max_position_embeddings \(original) must be > 1", at: "key original_max_position_embeddings")
+        }
+        let factor = try s.double("factor") ?? Double(maxPositions) / Double(original)
+        let attention = try s.double("attention_factor") ?? RopeScaling.longRopeAttentionFactor(factor: factor, original: original)
+        return RopeScaling(
+            ropeType: "longrope", factor: factor, originalMaxPositionEmbeddings: original, shortFactor: try factors("short_factor"),
+            longFactor: try factors("long_factor"), attentionFactor: attention)
     }
 
     private static func requiredNumber(_ f: JSONFields, _ key: String, _ path: String) throws -> Double {

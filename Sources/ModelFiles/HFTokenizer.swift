@@ -33,16 +33,25 @@ public enum HFTokenizer {
         let (tokenizerJSON, exactVocab) = try readTokenizerJSON(tokPath)
         var data = try tokenizerData(tokenizerJSON, exactVocab: exactVocab, path: tokPath, notes: &notes)
         if data.family == .sentencePieceBPE, let tokenizerConfig {
-            if config?.architecture == .mistral {
-                // transformers 5's AutoTokenizer registers TokenizersBackend for model_type mistral and, when the
+            if config?.architecture == .mistral || config?.architecture == .phi3 {
+                // transformers 5's AutoTokenizer registers TokenizersBackend for model_type mistral (and phi3) and, when the
                 // hub class (LlamaTokenizer) differs, loads tokenizer.json as written instead of rebuilding it.
-                notes.append("\(cfgPath): model_type mistral: tokenizer.json's own pipeline, as transformers 5's AutoTokenizer loads it")
+                notes.append(
+                    "\(cfgPath): model_type \(config!.architecture.rawValue): tokenizer.json's own pipeline, as transformers 5's AutoTokenizer loads it"
+                )
             } else {
                 try HFSentencePiece.applyTransformersPipeline(tokenizerConfig, to: &data, path: cfgPath, notes: &notes)
             }
         }
         try applyTokenizerConfig(
             tokenizerConfig, to: &data, path: cfgPath, config: config, postProcessor: postProcessorAdds(tokenizerJSON), notes: &notes)
+        if config?.architecture == .phi3 {
+            // model_type phi3 is one transformers 5 forces to TokenizersBackend without tokenizer_config.json's
+            // add_bos_token / add_eos_token: tokenizer.json's post-processor alone decides (Phi-3's says BOS).
+            let adds = postProcessorAdds(tokenizerJSON)
+            data.addBosToken = adds?.bos ?? false
+            data.addEosToken = adds?.eos ?? false
+        }
 
         var template: String?
         let jinja = directory + "/chat_template.jinja"

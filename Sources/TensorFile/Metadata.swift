@@ -1,25 +1,42 @@
 // The metadata an MTF file carries: architecture config, tokenizer, chat template and provenance.
 // Stored as JSON in the header (snake_case keys); see formats/mtf.md.
 
+import Foundation
+
 // MARK: - Architecture config
 
 public struct RopeScaling: Codable, Sendable, Equatable {
-    /// "llama3" or "linear"; "default" means no scaling.
+    /// "llama3", "linear" or "longrope"; "default" means no scaling.
     public var ropeType: String
     public var factor: Double
     public var lowFreqFactor: Double?
     public var highFreqFactor: Double?
     public var originalMaxPositionEmbeddings: Int?
+    /// LongRoPE (Phi-3's 128k models): per-frequency divisors (Dh/2 each), the short ones for passes whose positions
+    /// stay within originalMaxPositionEmbeddings, the long ones beyond, and the factor cos and sin are multiplied by.
+    public var shortFactor: [Double]?
+    public var longFactor: [Double]?
+    public var attentionFactor: Double?
 
     public init(
         ropeType: String, factor: Double, lowFreqFactor: Double? = nil, highFreqFactor: Double? = nil,
-        originalMaxPositionEmbeddings: Int? = nil
+        originalMaxPositionEmbeddings: Int? = nil, shortFactor: [Double]? = nil, longFactor: [Double]? = nil,
+        attentionFactor: Double? = nil
     ) {
         self.ropeType = ropeType
         self.factor = factor
         self.lowFreqFactor = lowFreqFactor
         self.highFreqFactor = highFreqFactor
         self.originalMaxPositionEmbeddings = originalMaxPositionEmbeddings
+        self.shortFactor = shortFactor
+        self.longFactor = longFactor
+        self.attentionFactor = attentionFactor
+    }
+
+    /// LongRoPE's attention factor as transformers derives it when absent: √(1 + ln factor / ln original), 1 for
+    /// factor ≤ 1.
+    public static func longRopeAttentionFactor(factor: Double, original: Int) -> Double {
+        factor <= 1 ? 1 : (1 + Foundation.log(factor) / Foundation.log(Double(original))).squareRoot()
     }
 }
 
@@ -32,6 +49,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         case gemma2, gemma3
         /// Llama's layout with sliding-window attention (transformers' MistralForCausalLM).
         case mistral
+        /// Phi-3 / Phi-3.5-mini: Llama's layout with q, k, v fused into one `self_attn.qkv_proj` ([Q + 2·KV, D],
+        /// rows q then k then v) and gate, up into one `mlp.gate_up_proj` ([2·F, D], gate rows first), kept so in
+        /// the file; sliding-window attention on every layer when set.
+        case phi3
     }
 
     public var architecture: Architecture
@@ -73,6 +94,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     /// Whether layer `l` is a sliding-window layer (its RoPE is the local one for Gemma 3).
     public func isSlidingLayer(_ l: Int) -> Bool { layerTypes.map { l < $0.count && $0[l] == "sliding_attention" } ?? false }
+
+    /// Whether q/k/v and gate/up are stored fused (Phi-3): `self_attn.qkv_proj` and `mlp.gate_up_proj`.
+    public var fusedProjections: Bool { architecture == .phi3 }
 
     /// Gemma's layout: (1 + w) norms, post-attention and post-MLP norms, embeddings scaled by √D.
     public var isGemma: Bool { architecture == .gemma2 || architecture == .gemma3 }
@@ -147,6 +171,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         guard rmsNormEps > 0, rmsNormEps.isFinite else { throw ConfigError("rms_norm_eps must be > 0") }
         guard ropeTheta > 0, ropeTheta.isFinite else { throw ConfigError("rope_theta must be > 0") }
+        if fusedProjections, attentionBias || qkNorm {
+            throw ConfigError("\(architecture.rawValue) has no q/k/v bias or q/k norm (attention_bias, qk_norm)")
+        }
         let act = isGemma ? "gelu_pytorch_tanh" : "silu"
         guard hiddenAct == act else {
             throw ConfigError("hidden_act \(hiddenAct) is not supported for \(architecture.rawValue) (only \(act))")
@@ -162,6 +189,17 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         try positive(maxPositionEmbeddings, "max_position_embeddings")
         if let s = ropeScaling {
             guard s.factor.isFinite, s.factor > 0 else { throw ConfigError("rope_scaling.factor must be > 0, got \(s.factor)") }
+            if s.ropeType == "longrope" {
+                for (list, name) in [(s.shortFactor, "short_factor"), (s.longFactor, "long_factor")] {
+                    guard let list, list.count == headDim / 2, list.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                        throw ConfigError("rope_scaling.\(name) must list \(headDim / 2) positive numbers (head_dim / 2)")
+                    }
+                }
+                guard let o = s.originalMaxPositionEmbeddings, o > 1 else {
+                    throw ConfigError("longrope needs original_max_position_embeddings > 1")
+                }
+                guard let a = s.attentionFactor, a.isFinite, a > 0 else { throw ConfigError("rope_scaling.attention_factor must be > 0") }
+            }
         }
         if let w = slidingWindow { try positive(w, "sliding_window", max: 1 << 30) }
         if let types = layerTypes {
@@ -194,14 +232,25 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             list += [
                 (p + "input_layernorm.weight", [d]),
                 (p + "post_attention_layernorm.weight", [d]),
-                (p + "self_attn.q_proj.weight", [q, d]),
-                (p + "self_attn.k_proj.weight", [kv, d]),
-                (p + "self_attn.v_proj.weight", [kv, d]),
-                (p + "self_attn.o_proj.weight", [d, q]),
-                (p + "mlp.gate_proj.weight", [intermediateSize, d]),
-                (p + "mlp.up_proj.weight", [intermediateSize, d]),
-                (p + "mlp.down_proj.weight", [d, intermediateSize]),
             ]
+            if fusedProjections {
+                list += [
+                    (p + "self_attn.qkv_proj.weight", [q + 2 * kv, d]),
+                    (p + "self_attn.o_proj.weight", [d, q]),
+                    (p + "mlp.gate_up_proj.weight", [2 * intermediateSize, d]),
+                    (p + "mlp.down_proj.weight", [d, intermediateSize]),
+                ]
+            } else {
+                list += [
+                    (p + "self_attn.q_proj.weight", [q, d]),
+                    (p + "self_attn.k_proj.weight", [kv, d]),
+                    (p + "self_attn.v_proj.weight", [kv, d]),
+                    (p + "self_attn.o_proj.weight", [d, q]),
+                    (p + "mlp.gate_proj.weight", [intermediateSize, d]),
+                    (p + "mlp.up_proj.weight", [intermediateSize, d]),
+                    (p + "mlp.down_proj.weight", [d, intermediateSize]),
+                ]
+            }
             if attentionBias {
                 list += [
                     (p + "self_attn.q_proj.bias", [q]), (p + "self_attn.k_proj.bias", [kv]),

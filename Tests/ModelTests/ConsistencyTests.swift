@@ -14,7 +14,7 @@ extension ModelTests {
         static let sequences = randomSequences(seed: 3, lengths: [11, 4, 17])
         static let ranges = [2..<11, 1..<4, 5..<17]
 
-        @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, .llamaUntiedScaled, .mistral, .qwen2SlidingLayer])
+        @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, .llamaUntiedScaled, .mistral, .qwen2SlidingLayer, .phi3])
         func packedEqualsSeparate(spec: TinySpec) throws {
             let (model, _) = try makeTinyModel(spec)
             let adapter = try makeAdapter(model)

@@ -62,7 +62,7 @@ extension ModelTests {
             #expect(maxAbsDiff(lpGot.tokenLogProbs, lpWant.tokenLogProbs) <= 1e-4)
         }
 
-        @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, llama3Wide], Format.allCases)
+        @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, llama3Wide, .phi3, .phi3LongRope], Format.allCases)
         func mergedLogitsEqualBasePlusAdapter(spec: TinySpec, format: Format) throws {
             let (model, path) = try makeTinyModel(spec)
             defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }

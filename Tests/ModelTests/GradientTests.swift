@@ -51,7 +51,7 @@ extension ModelTests {
             return (worst, indices.count)
         }
 
-        @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, .llamaUntiedScaled, .gemma2, .gemma3, .mistral, .qwen2SlidingLayer])
+        @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, .llamaUntiedScaled, .gemma2, .gemma3, .mistral, .qwen2SlidingLayer, .phi3, .phi3LongRope])
         func loraGradientMatchesFiniteDifferences(spec: TinySpec) throws {
             let (model, _) = try makeTinyModel(spec)
             let adapter = try makeAdapter(model)

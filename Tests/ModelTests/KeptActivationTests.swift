@@ -32,7 +32,7 @@ extension ModelTests {
         /// sliding layer) and Gemma 3 (q/k norms, two RoPE tables); with and without LoRA dropout; a batch
         /// with shared prompts and one packed whole. Nothing kept, two of the three layers below the last,
         /// all of them: identical bits.
-        @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, .gemma2, .gemma3, .mistral, .qwen2SlidingLayer], [0.0, 0.2])
+        @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, .gemma2, .gemma3, .mistral, .qwen2SlidingLayer, .phi3], [0.0, 0.2])
         func keptEqualsRecomputed(spec base: TinySpec, dropout: Double) throws {
             var spec = base
             spec.layers = 4

@@ -14,7 +14,7 @@ extension ModelTests {
 
         /// Full logits at every position within 1e-4 abs: the fixtures are f32 eager runs whose own f32-vs-f64
         /// noise is ≈ 6e-7, and our summation order differs (sgemm, online softmax), so 1e-4 has wide margin.
-        @Test(arguments: ["tiny_qwen2", "tiny_qwen3", "tiny_llama3", "tiny_mistral", "tiny_gemma2", "tiny_gemma3"])
+        @Test(arguments: ["tiny_qwen2", "tiny_qwen3", "tiny_llama3", "tiny_mistral", "tiny_gemma2", "tiny_gemma3", "tiny_phi3"])
         func tinyModelLogitsMatchTransformers(name: String) throws {
             let dir = try fixturesDirectory().appendingPathComponent(name)
             let model = try LlamaModel(path: try convertFixture(dir), threads: 2)

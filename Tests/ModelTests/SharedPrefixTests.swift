@@ -63,7 +63,7 @@ extension ModelTests {
             #expect(s.targets == (try plain.scoring(completionRanges: ranges)).targets)
         }
 
-        @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, .llamaUntiedScaled, .mistral, .qwen2SlidingLayer])
+        @Test(arguments: [TinySpec.llama, .qwen2, .qwen3, .llamaUntiedScaled, .mistral, .qwen2SlidingLayer, .phi3])
         func sharedEqualsUnshared(spec: TinySpec) throws {
             let (model, _) = try makeTinyModel(spec)
             let adapter = try makeAdapter(model)

@@ -68,6 +68,28 @@ struct TinySpec: Sendable, CustomStringConvertible {
         s.slidingWindow = 3
         return s
     }()
+    /// Phi-3: fused qkv_proj and gate_up_proj (row views of one weight each, one shared LoRA A per fused module),
+    /// untied, a window of 3 on every layer.
+    static let phi3: TinySpec = {
+        var s = TinySpec(name: "phi3-window3", shape: TinyShape(architecture: .phi3, tied: false))
+        s.slidingWindow = 3
+        return s
+    }()
+    /// Phi-3 with LongRoPE: original length 8, so passes longer than 8 tokens use the long factors (f32-exact
+    /// values, so GGUF's f32 tensors carry them unchanged); the factor is 256 / 8, the attention factor given (1.125:
+    /// the derived 1.53 sharpens attention enough that the gradient check's eps 1e-2 truncation error exceeds its
+    /// tolerance, while eps 1e-3 agrees to 4e-4 relative).
+    static let phi3LongRope: TinySpec = {
+        var s = TinySpec(
+            name: "phi3-longrope",
+            shape: TinyShape(
+                architecture: .phi3, tied: false,
+                ropeScaling: RopeScaling(
+                    ropeType: "longrope", factor: 32, originalMaxPositionEmbeddings: 8, shortFactor: [1, 1.5], longFactor: [2, 6.5],
+                    attentionFactor: 1.125)))
+        s.slidingWindow = 5
+        return s
+    }()
     static let qwen2SlidingLayer: TinySpec = {
         var s = TinySpec(name: "qwen2-window4-layer1", shape: TinyShape(architecture: .qwen2, bias: true))
         s.slidingWindow = 4
@@ -190,8 +212,9 @@ func modelConfig(hfConfig c: [String: Any]) throws -> ModelConfig {
 func convertFixture(_ dir: URL) throws -> String {
     let json = try readJSON(dir.appendingPathComponent("config.json"))
     var config = try modelConfig(hfConfig: json)
-    if (json["model_type"] as? String)?.hasPrefix("gemma") == true {
-        // Gemma's settings (caps, scale, layer types, two rope bases) as the converter reads them.
+    if (json["model_type"] as? String)?.hasPrefix("gemma") == true || json["model_type"] as? String == "phi3" {
+        // Gemma's settings (caps, scale, layer types, two rope bases), Phi-3's fused layout and LongRoPE, as the
+        // converter reads them.
         var notes: [String] = []
         let path = dir.appendingPathComponent("config.json").path
         config = try HFConfig.modelConfig(path: path, notes: &notes)

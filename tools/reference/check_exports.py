@@ -102,11 +102,13 @@ def unpermute(w, heads):
     return w.reshape(heads, hd // 2, 2, *rest).swapaxes(1, 2).reshape(w.shape)
 
 
-def hf_name(gguf_name, gemma=False):
+def hf_name(gguf_name, gemma=False, phi3=False):
     fixed = {"token_embd.weight": "model.embed_tokens.weight", "output_norm.weight": "model.norm.weight", "output.weight": "lm_head.weight"}
     if gguf_name in fixed:
         return fixed[gguf_name]
     _, n, part, kind = gguf_name.split(".")
+    if phi3 and part in ("attn_qkv", "ffn_up"):  # Phi-3's fused weights, kept fused by llama.cpp
+        return f"model.layers.{n}.{ {'attn_qkv': 'self_attn.qkv_proj', 'ffn_up': 'mlp.gate_up_proj'}[part] }.{kind}"
     module = {
         "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm", "attn_q": "self_attn.q_proj",
         "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj", "attn_output": "self_attn.o_proj",
@@ -163,10 +165,10 @@ def check_gguf(path, merged_dir, merged_logits, tokenizer):
             data = dequantize(t.data, t.tensor_type)
         data = data.astype(np.float32).reshape([int(d) for d in reversed(t.shape)])
         types.add(t.tensor_type.name)
-        if t.name == "rope_freqs.weight":
-            continue
+        if t.name in ("rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"):
+            continue  # made from the config's rope scaling (llama3; Phi-3's LongRoPE)
         gemma = arch in ("gemma2", "gemma3")
-        name = hf_name(t.name, gemma)
+        name = hf_name(t.name, gemma, phi3=arch == "phi3")
         if gemma and t.name.endswith("norm.weight"):
             data = data - 1  # llama.cpp stores Gemma's (1 + w) norm weights with the + 1 added
         if arch == "llama" and (".attn_q." in t.name or ".attn_k." in t.name):
@@ -252,7 +254,8 @@ def main():
     peft_logits = batch_logits(peft_model, tok)
     d = max_diff(merged_logits, peft_logits)
     moved = max_diff(base_logits, peft_logits)
-    scale = peft_model.base_model.model.model.layers[0].self_attn.q_proj.scaling["default"]
+    attn = peft_model.base_model.model.model.layers[0].self_attn
+    scale = (attn.q_proj if hasattr(attn, "q_proj") else attn.qkv_proj).scaling["default"]  # Phi-3: fused qkv_proj
     report("merged hf logits == base hf + PEFT adapter logits", d <= 5e-4,
            f"max |diff| {d:.3g} over {sum(x.numel() for x in merged_logits)} logits; the adapter moves them by {moved:.3g} "
            f"(r {peft_config['r']}, alpha {peft_config['lora_alpha']}, rslora {peft_config['use_rslora']}, scaling {scale:.4g})")

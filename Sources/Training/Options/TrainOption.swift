@@ -58,7 +58,8 @@ extension TrainOption {
         // LoRA
         TrainOption(
             name: "lora_targets", aliases: ["lora_target_modules", "target_modules"], group: .lora,
-            help: "Projections that get an adapter: a list of q,k,v,o,gate,up,down (or q_proj…, all, all-linear).", valueName: "LIST",
+            help: "Projections that get an adapter: a list of q,k,v,o,gate,up,down (or q_proj…, all, all-linear; Phi-3: qkv_proj, gate_up_proj).",
+            valueName: "LIST",
             onResume: .mustMatch, trlDifference: nil,
             assign: { a, v, _ throws(OptionMessage) in
                 do { a.lora.targets = try LoRATarget.parseList(try v.strings().joined(separator: ",")) } catch let e as LoRAConfigError {
