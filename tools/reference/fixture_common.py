@@ -105,7 +105,15 @@ def tiny_logits_fixture(out, cls, kwargs, seed, seq_seed, seq_lengths, randomize
     model64 = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float64, attn_implementation="eager").eval()
     noise = max(float((a.double() - b).abs().max()) for a, b in zip(logits, logits_for(model64, seqs)))
 
-    fixture = {
+    fixture = logits_json(model, generator, noise, seqs, logits, more)
+    size = write_json(os.path.join(out, "expected_logits.json"), fixture)
+    return model, noise, more, size
+
+
+def logits_json(model, generator, noise, seqs, logits, more=None):
+    """The leandpo-tiny-logits-v1 object: the model's class and parameter names, the f32-vs-f64 noise, `more`, then
+    each sequence's ids and full f32 logits."""
+    return {
         "format": "leandpo-tiny-logits-v1",
         "generator": generator,
         "versions": versions(),
@@ -114,11 +122,9 @@ def tiny_logits_fixture(out, cls, kwargs, seed, seq_seed, seq_lengths, randomize
         "attn_implementation": "eager",
         "parameter_names": sorted(n for n, _ in model.named_parameters()),
         "f32_vs_f64_max_abs_logit": f32(noise),
-        **more,
+        **(more or {}),
         "sequences": [{"token_ids": s, "logits": [f32_list(row) for row in lg]} for s, lg in zip(seqs, logits)],
     }
-    size = write_json(os.path.join(out, "expected_logits.json"), fixture)
-    return model, noise, more, size
 
 
 # MARK: - GGUF files as llama.cpp's convert_hf_to_gguf.py writes them
@@ -133,17 +139,22 @@ LLAMA_GGUF_NAMES = {
     "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
     "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
     "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+# llama.cpp's Phi3MiniModel keeps the fused attn_qkv and ffn_up (gate then up rows), unpermuted.
+PHI3_GGUF_NAMES = {
+    "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.qkv_proj": "attn_qkv",
+    "self_attn.o_proj": "attn_output", "mlp.gate_up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
 
 
-def llama_gguf_tensors(model, cfg, lm_head):
+def llama_gguf_tensors(model, cfg, lm_head, names=LLAMA_GGUF_NAMES):
     """A Llama/Mistral state dict as (GGUF name, f32 array) in llama.cpp's order, q/k rows permuted; output.weight
-    only with lm_head (an untied model)."""
+    only with lm_head (an untied model). `names` maps each layer's HF module to its GGUF name, in the file's order
+    (PHI3_GGUF_NAMES: fused, nothing to permute)."""
     sd = {k: v.numpy() for k, v in model.state_dict().items()}
     tensors = [("token_embd.weight", sd["model.embed_tokens.weight"]), ("output_norm.weight", sd["model.norm.weight"])]
     if lm_head:
         tensors.append(("output.weight", sd["lm_head.weight"]))
     for layer in range(cfg.num_hidden_layers):
-        for hf, gg in LLAMA_GGUF_NAMES.items():
+        for hf, gg in names.items():
             w = sd[f"model.layers.{layer}.{hf}.weight"]
             if hf == "self_attn.q_proj":
                 w = permute_qk(w, cfg.num_attention_heads)
@@ -179,7 +190,8 @@ def gguf_spm_vocab(path):
 
 
 def add_spm_vocab(w, tokens, scores, types, bos, eos, unk, add_bos, add_space_prefix, pad=None):
-    """tokenizer.ggml.* as llama.cpp's _create_vocab_sentencepiece + SpecialVocab write them."""
+    """tokenizer.ggml.* as llama.cpp's _create_vocab_sentencepiece + SpecialVocab write them (add_space_prefix None:
+    no such key, as Phi3MiniModel writes)."""
     w.add_tokenizer_model("llama")
     w.add_tokenizer_pre("default")
     w.add_token_list(tokens)
@@ -192,7 +204,8 @@ def add_spm_vocab(w, tokens, scores, types, bos, eos, unk, add_bos, add_space_pr
         w.add_pad_token_id(pad)
     w.add_add_bos_token(add_bos)
     w.add_add_eos_token(False)
-    w.add_add_space_prefix(add_space_prefix)
+    if add_space_prefix is not None:
+        w.add_add_space_prefix(add_space_prefix)
 
 
 def finish_gguf(w, tensors):
@@ -275,3 +288,75 @@ def save_adapter(model, directory):
     cfg["target_modules"] = sorted(cfg["target_modules"])
     with open(os.path.join(directory, "adapter_config.json"), "w") as f:
         json.dump(cfg, f, indent=2, sort_keys=True)
+
+
+def write_trl_json(path, **fields):
+    """A TRL fixture as the SentencePiece-family generators write it: {"trl": version, **fields}, indent 1, no final
+    newline."""
+    import trl
+
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(dict(trl=trl.__version__, **fields), f, ensure_ascii=False, indent=1)
+
+
+# The 2-step DPO runs of gen_mistral_fixtures.py and gen_phi3_fixtures.py (CLI tests repeat these options), on
+# user/assistant conversations (Mistral's template refuses a system role), one longer than the sliding window.
+TWO_STEPS = dict(r=2, lora_alpha=4, lr=5e-3, beta=0.1, batch=4, steps=2, max_grad_norm=1.0)
+TWO_STEP_RECORDS = [
+    dict(prompt=[{"role": "user", "content": "Hi there! 2+2?"}], chosen=[{"role": "assistant", "content": "It is 4."}],
+         rejected=[{"role": "assistant", "content": "Five, surely."}]),
+    dict(prompt=[{"role": "user", "content": "Name a color."}], chosen=[{"role": "assistant", "content": "Blue."}],
+         rejected=[{"role": "assistant", "content": "Ünïcödé grün, 日本語"}]),
+    dict(prompt=[{"role": "user", "content": "First?"}, {"role": "assistant", "content": "Yes."},
+                 {"role": "user", "content": "Second question, a longer one than the window?"}],
+         chosen=[{"role": "assistant", "content": "No."}],
+         rejected=[{"role": "assistant", "content": "Maybe\nlater."}]),
+    dict(prompt=[{"role": "user", "content": "  Spaces first"}], chosen=[{"role": "assistant", "content": "ok"}],
+         rejected=[{"role": "assistant", "content": "\tnot ok at all"}]),
+]
+
+
+def trl_two_steps(model_dir, records, targets, family):
+    """2 steps of TRL 1.16's DPOTrainer (sigmoid loss, AdamW, constant rate, clipping 1.0) from a fixed nonzero PEFT
+    adapter on `targets`, one batch of all 4 conversational pairs per step (so the Trainer's shuffling cannot matter);
+    the reference is the base (PEFT's adapter switched off, as TRL does for a PeftModel). Writes the adapter to
+    TRAINING_FIXTURES/<family>_adapter_r2 and the logged steps to <family>_dpo_2steps.json beside it; returns the
+    steps."""
+    import tempfile
+
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    torch.set_num_threads(2)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
+    t = TWO_STEPS
+    args = DPOConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=t["batch"], max_steps=t["steps"],
+                     learning_rate=t["lr"], lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
+                     max_grad_norm=t["max_grad_norm"], beta=t["beta"], logging_steps=1, save_strategy="no",
+                     report_to=[], use_cpu=True, bf16=False, dataloader_num_workers=0, seed=0, max_length=1024)
+    # A new adapter through peft_config, so TRL's reference is the base (adapters off), as LeanDPO's with
+    # --init-adapter; TRL would make a PeftModel's loaded adapter its reference instead. Then the adapter is set
+    # to fixed nonzero values (written out for LeanDPO) before the first step.
+    peft_config = LoraConfig(r=t["r"], lora_alpha=t["lora_alpha"], lora_dropout=0.0, target_modules=targets,
+                             task_type="CAUSAL_LM")
+    trainer = DPOTrainer(model=base, args=args, train_dataset=Dataset.from_list(records), processing_class=tok,
+                         peft_config=peft_config)
+    g = torch.Generator().manual_seed(77)
+    with torch.no_grad():
+        for name, p in sorted(trainer.model.named_parameters()):
+            if "lora_" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    adapter = f"{family}_adapter_r2"
+    save_adapter(trainer.model, os.path.join(TRAINING_FIXTURES, adapter))  # reruns give the same bytes
+    trainer.train()
+    keys = ["loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
+            "logps/rejected", "grad_norm"]
+    steps = [{k: h[k] for k in keys if k in h} | {"step": h["step"]} for h in trainer.state.log_history if "loss" in h]
+    assert len(steps) == t["steps"], steps
+    write_trl_json(os.path.join(TRAINING_FIXTURES, f"{family}_dpo_2steps.json"), train=t, targets=targets,
+                   adapter=adapter, records=records, steps=steps)
+    return steps

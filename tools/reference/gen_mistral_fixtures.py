@@ -28,12 +28,12 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fixture_common import (  # noqa: E402
-    DPO_RECORDS, add_llama_keys, add_spm_vocab, finish_gguf, gguf_spm_vocab, llama_gguf_tensors, save_adapter, trl_dpo_rows)
+    DPO_RECORDS, REPO, TWO_STEP_RECORDS, add_llama_keys, add_spm_vocab, finish_gguf, gguf_spm_vocab, llama_gguf_tensors,
+    trl_dpo_rows, trl_two_steps, write_trl_json)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPM = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "spm")
-MODEL_OUT = os.path.join(ROOT, "Tests", "ModelFilesTests", "Fixtures")
-TEMPLATE = os.path.join(ROOT, "Tests", "ChatTemplateTests", "Fixtures", "templates", "mistral_v0_1.jinja")
+SPM = os.path.join(REPO, "Tests", "TokenizerTests", "Fixtures", "spm")
+MODEL_OUT = os.path.join(REPO, "Tests", "ModelFilesTests", "Fixtures")
+TEMPLATE = os.path.join(REPO, "Tests", "ChatTemplateTests", "Fixtures", "templates", "mistral_v0_1.jinja")
 WINDOW = 4
 
 
@@ -95,76 +95,19 @@ def tiny_model(tok_dir, vocab_size):
     return model
 
 
-TRAIN_RECORDS = [
-    dict(prompt=[{"role": "user", "content": "Hi there! 2+2?"}], chosen=[{"role": "assistant", "content": "It is 4."}],
-         rejected=[{"role": "assistant", "content": "Five, surely."}]),
-    dict(prompt=[{"role": "user", "content": "Name a color."}], chosen=[{"role": "assistant", "content": "Blue."}],
-         rejected=[{"role": "assistant", "content": "Ünïcödé grün, 日本語"}]),
-    dict(prompt=[{"role": "user", "content": "First?"}, {"role": "assistant", "content": "Yes."},
-                 {"role": "user", "content": "Second question, a longer one than the window?"}],
-         chosen=[{"role": "assistant", "content": "No."}], rejected=[{"role": "assistant", "content": "Maybe\nlater."}]),
-    dict(prompt=[{"role": "user", "content": "  Spaces first"}], chosen=[{"role": "assistant", "content": "ok"}],
-         rejected=[{"role": "assistant", "content": "\tnot ok at all"}]),
-]
-TRAIN = dict(r=2, lora_alpha=4, lr=5e-3, beta=0.1, batch=4, steps=2, max_grad_norm=1.0)
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
-def trl_two_steps(model_dir):
-    """2 steps of TRL 1.16's DPOTrainer (sigmoid loss, AdamW, constant rate, clipping 1.0) from a fixed nonzero
-    PEFT adapter, one batch of all 4 conversational pairs per step (so the Trainer's shuffling cannot matter);
-    the reference is the base (PEFT's adapter switched off, as TRL does for a PeftModel)."""
-    import tempfile
-
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import DPOConfig, DPOTrainer
-
-    torch.set_num_threads(2)
-    adapter_dir = os.path.join(ROOT, "Tests", "TrainingTests", "Fixtures", "mistral_adapter_r2")
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    base = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
-    args = DPOConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=TRAIN["batch"], max_steps=TRAIN["steps"],
-                     learning_rate=TRAIN["lr"], lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
-                     max_grad_norm=TRAIN["max_grad_norm"], beta=TRAIN["beta"], logging_steps=1, save_strategy="no",
-                     report_to=[], use_cpu=True, bf16=False, dataloader_num_workers=0, seed=0, max_length=1024)
-    # A new adapter through peft_config, so TRL's reference is the base (adapters off), as LeanDPO's with
-    # --init-adapter; TRL would make a PeftModel's loaded adapter its reference instead. Then the adapter is set
-    # to fixed nonzero values (written out for LeanDPO) before the first step.
-    peft_config = LoraConfig(r=TRAIN["r"], lora_alpha=TRAIN["lora_alpha"], lora_dropout=0.0, target_modules=TARGETS,
-                             task_type="CAUSAL_LM")
-    trainer = DPOTrainer(model=base, args=args, train_dataset=Dataset.from_list(TRAIN_RECORDS), processing_class=tok,
-                         peft_config=peft_config)
-    g = torch.Generator().manual_seed(77)
-    with torch.no_grad():
-        for name, p in sorted(trainer.model.named_parameters()):
-            if "lora_" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    save_adapter(trainer.model, adapter_dir)  # no machine path, a stable module order: reruns give the same bytes
-    trainer.train()
-    keys = ["loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
-            "logps/rejected", "grad_norm"]
-    steps = [{k: h[k] for k in keys if k in h} | {"step": h["step"]} for h in trainer.state.log_history if "loss" in h]
-    assert len(steps) == TRAIN["steps"], steps
-    return steps
-
-
 def main():
-    import trl
     from transformers import AutoTokenizer
 
     tok_dir = tokenizer_dir()
     tok = AutoTokenizer.from_pretrained(tok_dir)
     assert type(tok).__name__ == "TokenizersBackend", type(tok)  # tokenizer.json's pipeline, as for a Mistral directory
     rows = trl_dpo_rows(tok, MISTRAL_DPO_RECORDS)
-    with open(os.path.join(SPM, "mistral_dpo.json"), "w", encoding="utf-8") as f:
-        json.dump(dict(trl=trl.__version__, variants={"mistral": rows}), f, ensure_ascii=False, indent=1)
+    write_trl_json(os.path.join(SPM, "mistral_dpo.json"), variants={"mistral": rows})
     tiny_model(tok_dir, len(tok))
-    steps = trl_two_steps(os.path.join(MODEL_OUT, "tiny_mistral_spm"))
-    with open(os.path.join(ROOT, "Tests", "TrainingTests", "Fixtures", "mistral_dpo_2steps.json"), "w") as f:
-        json.dump(dict(trl=trl.__version__, train=TRAIN, targets=TARGETS, adapter="mistral_adapter_r2",
-                       records=TRAIN_RECORDS, steps=steps), f, ensure_ascii=False, indent=1)
+    steps = trl_two_steps(os.path.join(MODEL_OUT, "tiny_mistral_spm"), TWO_STEP_RECORDS, TARGETS, "mistral")
     print(json.dumps(steps))
     print(f"{len(rows)} DPO records; wrote {tok_dir}, tiny_mistral_spm and tiny_mistral_spm.gguf")
 
