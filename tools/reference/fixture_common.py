@@ -76,6 +76,17 @@ def logits_for(model, seqs):
         return [model(input_ids=torch.tensor([s])).logits[0] for s in seqs]  # each (T, V)
 
 
+def randomize_small(model, seed):
+    """Every parameter ~ N(0, 0.05²); norm weights 1 + N(0, 0.05²); biases too (so they are nonzero)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in sorted(model.named_parameters()):
+            noise = torch.randn(p.shape, generator=g, dtype=torch.float32) * 0.05
+            p.copy_(1.0 + noise if "norm" in name else noise)
+
+
 def tiny_logits_fixture(out, cls, kwargs, seed, seq_seed, seq_lengths, randomize, generator, extra=None):
     """A tiny random model (config cls(**kwargs), weights by randomize(model, seed)) saved to `out` (config.json +
     model.safetensors, no generation_config.json) with expected_logits.json: full f32 eager logits of random sequences
@@ -231,6 +242,17 @@ def common_prefix_length(a, b):
     return n
 
 
+def tokenizer_dir(out, model_type):
+    """A fresh `out` with a config.json naming only model_type: transformers 5 picks the tokenizer class from it."""
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump({"model_type": model_type}, f)
+    return out
+
+
 # Plain and conversational DPO records whose TRL tokenization the SentencePiece fixtures record (leading spaces, tabs,
 # byte-fallback characters, a system message, several turns).
 DPO_RECORDS = [
@@ -248,6 +270,8 @@ DPO_RECORDS = [
          chosen=[{"role": "assistant", "content": "No."}],
          rejected=[{"role": "assistant", "content": "Maybe\nlater."}]),
 ]
+# Leading spaces on every part (Mistral's and Phi-3's DPO records add it to DPO_RECORDS' plain ones).
+TWO_SPACES_RECORD = dict(prompt="  two leading spaces", chosen="  two more", rejected=" one")
 
 
 def trl_dpo_rows(tok, records):

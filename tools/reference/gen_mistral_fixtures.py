@@ -28,8 +28,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fixture_common import (  # noqa: E402
-    DPO_RECORDS, REPO, TWO_STEP_RECORDS, add_llama_keys, add_spm_vocab, finish_gguf, gguf_spm_vocab, llama_gguf_tensors,
-    trl_dpo_rows, trl_two_steps, write_trl_json)
+    DPO_RECORDS, REPO, TWO_SPACES_RECORD, TWO_STEP_RECORDS, add_llama_keys, add_spm_vocab, finish_gguf, gguf_spm_vocab, llama_gguf_tensors,
+    tokenizer_dir, trl_dpo_rows, trl_two_steps, write_trl_json)
 
 SPM = os.path.join(REPO, "Tests", "TokenizerTests", "Fixtures", "spm")
 MODEL_OUT = os.path.join(REPO, "Tests", "ModelFilesTests", "Fixtures")
@@ -37,14 +37,10 @@ TEMPLATE = os.path.join(REPO, "Tests", "ChatTemplateTests", "Fixtures", "templat
 WINDOW = 4
 
 
-def tokenizer_dir():
-    out = os.path.join(SPM, "mistral")
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
-    # config.json decides which tokenizer class transformers 5 builds: for model_type mistral it loads
-    # tokenizer.json as written (TokenizersBackend), not the LlamaTokenizer rebuild tokenizer_config.json names.
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump({"model_type": "mistral"}, f)
+def mistral_tokenizer_dir():
+    # For model_type mistral transformers 5 loads tokenizer.json as written (TokenizersBackend), not the
+    # LlamaTokenizer rebuild tokenizer_config.json names.
+    out = tokenizer_dir(os.path.join(SPM, "mistral"), "mistral")
     shutil.copy(os.path.join(SPM, "llama_hub", "tokenizer.json"), out)
     with open(os.path.join(SPM, "llama_hub", "tokenizer_config.json")) as f:
         cfg = json.load(f)
@@ -57,8 +53,7 @@ def tokenizer_dir():
 
 # Plain and conversational records (user/assistant only: Mistral's template refuses a system role).
 MISTRAL_DPO_RECORDS = [
-    DPO_RECORDS[0], DPO_RECORDS[2], dict(prompt="  two leading spaces", chosen="  two more", rejected=" one"), DPO_RECORDS[3],
-    DPO_RECORDS[5]]
+    DPO_RECORDS[0], DPO_RECORDS[2], TWO_SPACES_RECORD, DPO_RECORDS[3], DPO_RECORDS[5]]
 
 
 def tiny_model(tok_dir, vocab_size):
@@ -101,7 +96,7 @@ TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 def main():
     from transformers import AutoTokenizer
 
-    tok_dir = tokenizer_dir()
+    tok_dir = mistral_tokenizer_dir()
     tok = AutoTokenizer.from_pretrained(tok_dir)
     assert type(tok).__name__ == "TokenizersBackend", type(tok)  # tokenizer.json's pipeline, as for a Mistral directory
     rows = trl_dpo_rows(tok, MISTRAL_DPO_RECORDS)

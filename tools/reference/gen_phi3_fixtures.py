@@ -33,9 +33,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from fixture_common import (  # noqa: E402
-    MODEL_FIXTURES, PHI3_GGUF_NAMES, REPO, TWO_STEP_RECORDS, add_spm_vocab, finish_gguf, gguf_spm_vocab,
-    llama_gguf_tensors, logits_for, logits_json, tiny_logits_fixture, trl_dpo_rows, trl_two_steps, write_json,
-    write_trl_json)
+    DPO_RECORDS, MODEL_FIXTURES, PHI3_GGUF_NAMES, REPO, TWO_SPACES_RECORD, TWO_STEP_RECORDS, add_spm_vocab, finish_gguf, gguf_spm_vocab,
+    llama_gguf_tensors, logits_for, logits_json, randomize_small, tiny_logits_fixture, tokenizer_dir, trl_dpo_rows,
+    trl_two_steps, write_json, write_trl_json)
 
 GENERATOR = "tools/reference/gen_phi3_fixtures.py"
 SPM = os.path.join(REPO, "Tests", "TokenizerTests", "Fixtures", "spm")
@@ -49,16 +49,12 @@ ADDED = [("<|endoftext|>", False), ("<|assistant|>", True), ("<|placeholder1|>",
          ("<|placeholder5|>", True), ("<|placeholder6|>", True), ("<|user|>", True)]
 
 
-def tokenizer_dir():
+def phi3_tokenizer_dir():
     from tokenizers import AddedToken, Tokenizer
 
-    out = os.path.join(SPM, "phi3")
-    shutil.rmtree(out, ignore_errors=True)
-    os.makedirs(out)
-    # config.json decides which tokenizer class transformers 5 builds: model_type phi3 is one whose hub class
-    # (LlamaTokenizer) it overrides, loading tokenizer.json as written (TokenizersBackend).
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump({"model_type": "phi3"}, f)
+    # model_type phi3 is one whose hub class (LlamaTokenizer) transformers 5 overrides, loading tokenizer.json as
+    # written (TokenizersBackend).
+    out = tokenizer_dir(os.path.join(SPM, "phi3"), "phi3")
     tok = Tokenizer.from_file(os.path.join(SPM, "llama_hub", "tokenizer.json"))
     tok.add_special_tokens([AddedToken(t, rstrip=r, lstrip=False, normalized=False, special=True) for t, r in ADDED])
     tok.save(os.path.join(out, "tokenizer.json"))
@@ -78,12 +74,7 @@ def tokenizer_dir():
 # Plain and conversational records for TRL 1.16's DPO tokenization: plain ones get an EOS appended (and BOS only if
 # the tokenizer adds one, Phi-3's does not), conversational ones whatever the template renders (Phi-3's has no BOS).
 PHI3_DPO_RECORDS = [
-    dict(prompt="What is the capital of France?", chosen=" Paris.", rejected=" Lyon, I think."),
-    dict(prompt=" leading space prompt\n", chosen="\tanswer with tab", rejected="日本語 answer 🙂"),
-    dict(prompt="  two leading spaces", chosen="  two more", rejected=" one"),
-    dict(prompt=[{"role": "user", "content": "Hi there! 2+2?"}],
-         chosen=[{"role": "assistant", "content": "It is 4."}],
-         rejected=[{"role": "assistant", "content": "Five, surely."}]),
+    DPO_RECORDS[0], DPO_RECORDS[2], TWO_SPACES_RECORD, DPO_RECORDS[3],
     dict(prompt=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "First?"},
                  {"role": "assistant", "content": "Yes."}, {"role": "user", "content": "  Second?\n"}],
          chosen=[{"role": "assistant", "content": "No."}],
@@ -116,15 +107,6 @@ def phi3_kwargs(vocab_size, eos, **extra):
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0}), **extra)
 
 
-def randomize(model, seed):
-    """Every weight ~ N(0, 0.05²), norms around 1."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in sorted(model.named_parameters()):
-            noise = torch.randn(p.shape, generator=g, dtype=torch.float32) * 0.05
-            p.copy_(1.0 + noise if "norm" in name else noise)
-
-
 def tiny_model(tok_dir, tok):
     from transformers import AutoModelForCausalLM, Phi3Config
 
@@ -137,7 +119,7 @@ def tiny_model(tok_dir, tok):
 
     # Logits for two sequences longer than the window, checked to reload bit for bit.
     model, _, _, _ = tiny_logits_fixture(MODEL_DIR, Phi3Config, phi3_kwargs(len(tok), eos), 4321, 99, SEQ_LENGTHS,
-                                         randomize, GENERATOR, extra=keep_sequences)
+                                         randomize_small, GENERATOR, extra=keep_sequences)
     cfg = model.config
     for f in ["tokenizer.json", "tokenizer_config.json"]:
         shutil.copy(os.path.join(tok_dir, f), os.path.join(MODEL_DIR, f))
@@ -200,7 +182,7 @@ def main():
     from transformers import AutoTokenizer
 
     torch.set_num_threads(2)
-    tok_dir = tokenizer_dir()
+    tok_dir = phi3_tokenizer_dir()
     tok = AutoTokenizer.from_pretrained(tok_dir)
     assert type(tok).__name__ == "TokenizersBackend", type(tok)
     write_json(os.path.join(SPM, "phi3_encodings.json"), encodings(tok))

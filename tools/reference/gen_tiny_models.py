@@ -10,7 +10,7 @@ import torch
 from transformers import LlamaConfig, MistralConfig, Qwen2Config, Qwen3Config
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fixture_common import MODEL_FIXTURES, tiny_logits_fixture  # noqa: E402
+from fixture_common import MODEL_FIXTURES, randomize_small, tiny_logits_fixture  # noqa: E402
 
 COMMON = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128,
               vocab_size=512, max_position_embeddings=512, bos_token_id=1, eos_token_id=2, pad_token_id=None)
@@ -38,21 +38,12 @@ SEQ_LENGTHS = [7, 13]
 SEED = 1234
 
 
-def randomize(model, seed):
-    """Every parameter ~ N(0, 0.05²); norm weights 1 + N(0, 0.05²); biases too (so they are nonzero)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in sorted(model.named_parameters()):
-            noise = torch.randn(p.shape, generator=g, dtype=torch.float32) * 0.05
-            p.copy_(1.0 + noise if "norm" in name else noise)
-
-
 def main():
     torch.set_num_threads(2)
     for i, (name, (cls, kwargs)) in enumerate(MODELS.items()):
         out = os.path.join(MODEL_FIXTURES, name)
         model, noise, _, size = tiny_logits_fixture(
-            out, cls, kwargs, SEED + i, SEED + 100 + i, SEQ_LENGTHS, randomize, "tools/reference/gen_tiny_models.py")
+            out, cls, kwargs, SEED + i, SEED + 100 + i, SEQ_LENGTHS, randomize_small, "tools/reference/gen_tiny_models.py")
         files = {f: os.path.getsize(os.path.join(out, f)) for f in sorted(os.listdir(out))}
         print(f"{name}: {type(model).__name__} files={files} f32-vs-f64={noise:.2e} json={size}")
 
