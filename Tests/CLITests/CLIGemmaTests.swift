@@ -22,33 +22,19 @@ extension CLITests {
         let family = String(name.dropFirst("tiny_".count).prefix("gemma2".count))
         let expected = try #require(Self.gemmaInspect[family])
         let f = try CLIFixture()
-        let source = TestPaths.repositoryRoot + "/Tests/ModelFilesTests/Fixtures/" + name
-        let (mtf, inspected) = try f.convertAndInspect(source, to: "gemma.mtf")
-        for line in expected { #expect(inspected.contains(line), "\(name): \(line) in \(inspected)") }
-        #expect(inspected.contains("SentencePiece BPE"), "\(inspected)")
-
         // Gemma 2's template raises on a system message; Gemma 3's folds one into the first user turn.
-        let records = CLIFixture.familyRecords(
-            [
+        let (mtf, _) = try f.roundTrip(
+            "ModelFilesTests/Fixtures/" + name, name: "gemma", expecting: expected + ["SentencePiece BPE"],
+            conversations: [
                 #"{"prompt": [{"role": "user", "content": "Why?"}], "chosen": [{"role": "assistant", "content": "Because."}], "rejected": [{"role": "assistant", "content": "Ünïcödé"}]}"#
             ]
                 + (family == "gemma3"
                     ? [
                         #"{"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Sky?"}], "chosen": [{"role": "assistant", "content": "Blue."}], "rejected": [{"role": "assistant", "content": "Green, mostly, on Tuesdays."}]}"#
                     ] : []))
-        try f.trainTwoStepsAndEvaluate(model: mtf, records: records, name: "gemma")
 
-        for (format, to) in [("hf", "merged-hf"), ("gguf", "merged.gguf"), ("peft", "adapter")] {
-            let e = try CLI.run(
-                ["export", "--model", mtf, "--adapter", f.path("out"), "--to", f.path(to), "--format", format], environment: f.environment,
-                directory: f.directory)
-            #expect(e.status == 0, "\(format): \(e.stderr)")
-        }
-        // The hf and gguf exports convert back to the same family with the same settings.
-        for to in ["merged-hf", "merged.gguf"] {
-            let (_, again) = try f.convertAndInspect(f.path(to), to: "back-\(to).mtf")
-            for line in expected { #expect(again.contains(line), "\(to): \(line) in \(again)") }
-        }
+        // Every export succeeds; hf and gguf convert back to the same family with the same settings.
+        try f.exportAndConvertBack(model: mtf, expecting: expected)
         // The PEFT export scores the records as the trained adapter does (f32 A and B, the same scale).
         func scores(_ adapter: String) throws -> [String] {
             let out = f.path("rows-\(adapter).jsonl")
@@ -58,7 +44,7 @@ extension CLITests {
             #expect(r.status == 0, "\(adapter): \(r.stderr)")
             return try Self.logps(out)
         }
-        #expect(try scores("adapter") == scores("out"))
+        #expect(try scores("peft") == scores("out"))
     }
 
     /// The four summed log-probs of every row of `eval --output`, as written.
@@ -79,7 +65,7 @@ extension CLITests {
     func gemmaHFAndGGUFScoreTheSame(_ family: String) throws {
         let f = try CLIFixture()
         let records = CLIFixture.familyRecords([])
-        try Data((records.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: f.path("pairs.jsonl")))
+        try f.write(records, to: "pairs.jsonl")
         var rows: [[[String: Double]]] = []
         for suffix in ["", ".gguf"] {
             let (mtf, _) = try f.convertAndInspect(

@@ -9,16 +9,13 @@ import Testing
 extension CLITests {
     @Test(arguments: ["tiny_llama_spm", "tiny_llama_spm.gguf"])
     func sentencePieceModelConvertsTrainsAndEvaluates(_ name: String) throws {
-        let f = try CLIFixture()
-        let source = TestPaths.repositoryRoot + "/Tests/ModelFilesTests/Fixtures/" + name
-        let (mtf, inspected) = try f.convertAndInspect(source, to: "spm.mtf")
+        let (_, inspected) = try CLIFixture().roundTrip(
+            "ModelFilesTests/Fixtures/" + name, name: "spm", expecting: ["SentencePiece BPE"],
+            conversations: [
+                #"{"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Why?"}], "chosen": [{"role": "assistant", "content": "Because."}], "rejected": [{"role": "assistant", "content": "Ünïcödé"}]}"#
+            ])
         let tokenizerLine = inspected.split(separator: "\n").first { $0.hasPrefix("tokenizer") } ?? ""
         #expect(tokenizerLine.contains("SentencePiece BPE") && tokenizerLine.contains("byte fallback"), "\(tokenizerLine)")
         #expect(tokenizerLine.contains(name.hasSuffix(".gguf") ? "merges by score" : "Metaspace always"), "\(tokenizerLine)")
-
-        let records = CLIFixture.familyRecords([
-            #"{"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Why?"}], "chosen": [{"role": "assistant", "content": "Because."}], "rejected": [{"role": "assistant", "content": "Ünïcödé"}]}"#
-        ])
-        try f.trainTwoStepsAndEvaluate(model: mtf, records: records, name: "spm")
     }
 }

@@ -207,13 +207,20 @@ struct CLIFixture {
         ] + conversations
     }
 
+    /// JSONL `records` written to `name` in the workspace; its path.
+    @discardableResult
+    func write(_ records: [String], to name: String) throws -> String {
+        let data = path(name)
+        try Data((records.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: data))
+        return data
+    }
+
     /// `records` written to NAME.jsonl, `train` 2 steps of 2 pairs into `out` (no double-BOS warning), then
     /// `eval` of that adapter on the same records.
     func trainTwoStepsAndEvaluate(model: String, records: [String], name: String, sourceLocation: SourceLocation = #_sourceLocation)
         throws
     {
-        let data = path(name + ".jsonl")
-        try Data((records.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: data))
+        let data = try write(records, to: name + ".jsonl")
         let train = try CLI.run(
             ["train", "--model", model, "--data", data, "--output", path("out"), "--threads", "1", "--batch-size", "2", "--max-steps", "2"],
             environment: environment, directory: directory)
@@ -223,6 +230,74 @@ struct CLIFixture {
             ["eval", "--model", model, "--data", data, "--adapter", path("out"), "--threads", "1"], environment: environment,
             directory: directory)
         #expect(eval.status == 0, "\(eval.stderr)", sourceLocation: sourceLocation)
+    }
+
+    /// A family's round trip: `convert` and `inspect` Tests/`fixture` (inspect's output holds every `expected` line), then
+    /// `trainTwoStepsAndEvaluate` on familyRecords(`conversations`) as NAME.jsonl. The MTF path and inspect's output.
+    @discardableResult
+    func roundTrip(
+        _ fixture: String, name: String, expecting expected: [String], conversations: [String],
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> (mtf: String, inspect: String) {
+        let (mtf, inspected) = try convertAndInspect(
+            TestPaths.repositoryRoot + "/Tests/" + fixture, to: name + ".mtf", sourceLocation: sourceLocation)
+        for line in expected { #expect(inspected.contains(line), "\(fixture): \(line) in \(inspected)", sourceLocation: sourceLocation) }
+        try trainTwoStepsAndEvaluate(model: mtf, records: Self.familyRecords(conversations), name: name, sourceLocation: sourceLocation)
+        return (mtf, inspected)
+    }
+
+    /// `export` of the adapter in `out` on `model` to hf (`hf/`), gguf (`m.gguf`) and peft (`peft/`), each expected to
+    /// succeed; the hf and gguf exports convert back to models whose `inspect` holds every `expected` line.
+    func exportAndConvertBack(model: String, expecting expected: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        for (format, to) in [("hf", "hf"), ("gguf", "m.gguf"), ("peft", "peft")] {
+            let e = try CLI.run(
+                ["export", "--model", model, "--adapter", path("out"), "--to", path(to), "--format", format], environment: environment,
+                directory: directory)
+            #expect(e.status == 0, "\(format): \(e.stderr)", sourceLocation: sourceLocation)
+            guard format != "peft" else { continue }
+            let (_, again) = try convertAndInspect(path(to), to: "back-\(format).mtf", sourceLocation: sourceLocation)
+            for line in expected { #expect(again.contains(line), "\(format): \(line) in \(again)", sourceLocation: sourceLocation) }
+        }
+    }
+
+    /// Two DPO steps on `FAMILY.mtf` (converted from `source`) from Tests/TrainingTests/Fixtures/FAMILY_adapter_r2 on
+    /// `targets` against TRL 1.16's logged steps in FAMILY_dpo_2steps.json (gen_mistral_fixtures.py,
+    /// gen_phi3_fixtures.py: the same options, one batch of all 4 conversational pairs, so shuffling cannot differ).
+    /// Loss, rewards and grad_norm within 1e-5 abs; summed log-probabilities (f32 sums) within 1e-6 relative.
+    func twoDPOStepsMatchTRL(family: String, source: String, targets: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let fixtures = TestPaths.repositoryRoot + "/Tests/TrainingTests/Fixtures/"
+        let fixture = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixtures + family + "_dpo_2steps.json")))
+                as? [String: Any], sourceLocation: sourceLocation)
+        let records = try #require(fixture["records"] as? [Any], sourceLocation: sourceLocation)
+        let data = try write(
+            try records.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }, to: "pairs.jsonl")
+        let mtf = path(family + ".mtf")
+        let convert = try CLI.run(["convert", source, "-o", mtf], environment: environment, directory: directory)
+        #expect(convert.status == 0, "\(convert.stderr)", sourceLocation: sourceLocation)
+        let train = try CLI.run(
+            [
+                "train", "--model", mtf, "--data", data, "--output", path("out"), "--threads", "1",
+                "--init-adapter", fixtures + family + "_adapter_r2", "--lora-r", "2", "--lora-alpha", "4",
+                "--lora-targets", targets, "--lr", "5e-3", "--lr-scheduler-type", "constant", "--warmup-steps", "0",
+                "--weight-decay", "0", "--max-grad-norm", "1", "--batch-size", "4", "--max-steps", "2", "--logging-steps", "1",
+                "--beta", "0.1",
+            ], environment: environment, directory: directory)
+        #expect(train.status == 0, "\(train.stderr)", sourceLocation: sourceLocation)
+        let ours = metrics("out")
+        let theirs = try #require(fixture["steps"] as? [[String: Any]], sourceLocation: sourceLocation)
+        #expect(ours.count == 2 && theirs.count == 2, sourceLocation: sourceLocation)
+        var worst: [String: Double] = [:]
+        for (o, t) in zip(ours, theirs) {
+            for (key, value) in t where key != "step" {
+                let want = try #require(value as? Double, sourceLocation: sourceLocation)
+                let got = try #require(o[key] as? Double, "\(key) missing", sourceLocation: sourceLocation)
+                let tolerance = key.hasPrefix("logps/") ? 1e-6 * abs(want) : 1e-5
+                #expect(abs(got - want) <= tolerance, "step \(t["step"]!): \(key) \(got) vs TRL \(want)", sourceLocation: sourceLocation)
+                worst[key] = max(worst[key] ?? 0, abs(got - want))
+            }
+        }
+        print("\(family) DPO vs TRL, max |Δ| per metric: \(worst.sorted { $0.key < $1.key })")
     }
 
     /// `leandpo inspect` of a checkpoint: its "  lora [N]  xxh64 H" line's hash.

@@ -58,14 +58,9 @@ import Training
         #expect(rows.count == 5)
         let bos = try #require(text.tokenizer.bosTokenId)
         for (i, row) in rows.enumerated() {
-            let record = try #require(row["record"])
-            let line = String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self)
-            let records = try PreferenceData.parse(Array(line.utf8), file: "phi3.jsonl")
-            let dataset = try PreferenceDataset.make(records, context: text.context, options: DataOptions())
+            let dataset = try datasetOfRecord(row, context: text.context, file: "phi3.jsonl")
             let pair = try #require(dataset.pairs.first, "row \(i) was dropped")
-            #expect(pair.promptIds == row["prompt_ids"] as? [Int], "row \(i) prompt")
-            #expect(pair.chosenIds == row["chosen_ids"] as? [Int], "row \(i) chosen")
-            #expect(pair.rejectedIds == row["rejected_ids"] as? [Int], "row \(i) rejected")
+            expectPairsMatch([pair], [row], label: "row \(i)")
             // At most one BOS, only at the start.
             #expect(!pair.chosen.ids.dropFirst().contains(bos), "row \(i) BOS inside")
             #expect(dataset.summary.warnings.isEmpty, "row \(i): \(dataset.summary.warnings)")

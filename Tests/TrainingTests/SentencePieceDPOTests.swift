@@ -36,10 +36,7 @@ import Training
         let text = try Self.modelText(variant)
         let bos = try #require(text.tokenizer.bosTokenId)
         for (i, row) in rows.enumerated() {
-            let record = try #require(row["record"])
-            let line = String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self)
-            let records = try PreferenceData.parse(Array(line.utf8), file: "spm.jsonl")
-            let dataset = try PreferenceDataset.make(records, context: text.context, options: DataOptions())
+            let dataset = try datasetOfRecord(row, context: text.context, file: "spm.jsonl")
             let pair = try #require(dataset.pairs.first, "\(variant) row \(i) was dropped")
             expectPairsMatch([pair], [row], label: "\(variant) row \(i)")
             // Exactly one BOS, at the start (TRL's ids say so too; this names the failure if they ever did not).

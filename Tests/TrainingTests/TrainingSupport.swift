@@ -88,6 +88,13 @@ struct TRLRun {
 }
 
 /// Tokenized pairs equal TRL's dataset rows (prompt_ids, chosen_ids, rejected_ids, or the keys given).
+/// What LeanDPO makes of a TRL tokenization fixture row's `record` alone (one JSONL line of a file named `file`).
+func datasetOfRecord(_ row: [String: Any], context: TokenizationContext, file: String) throws -> PreferenceDataset {
+    let record = try #require(row["record"])
+    let line = String(decoding: try JSONSerialization.data(withJSONObject: record), as: UTF8.self)
+    return try PreferenceDataset.make(PreferenceData.parse(Array(line.utf8), file: file), context: context, options: DataOptions())
+}
+
 func expectPairsMatch(
     _ pairs: [TokenizedPair], _ rows: [[String: Any]], keys: (String, String, String) = ("prompt_ids", "chosen_ids", "rejected_ids"),
     label: String, sourceLocation: SourceLocation = #_sourceLocation
