@@ -79,7 +79,7 @@ let package = Package(
             name: "AdaptersTests", dependencies: ["Adapters", "Training", "Model", "ModelFiles", "JSON", "TensorFile", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),
-        .testTarget(name: "ModelShapesTests", dependencies: ["ModelShapes", "Model", "ModelFiles", "TensorFile", "TestSupport"]),
+        .testTarget(name: "ModelShapesTests", dependencies: ["ModelShapes", "Model", "ModelFiles", "TensorFile", "Tokenizer", "TestSupport"]),
     ]
 )
 

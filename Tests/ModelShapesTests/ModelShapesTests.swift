@@ -9,6 +9,7 @@ import ModelShapes
 import TensorFile
 import TestSupport
 import Testing
+import Tokenizer
 
 @Suite(.serialized) struct ModelShapesTests {
     /// Published totals: the safetensors parameter counts on the Hub (Keras-Hub's presets list the same
@@ -90,5 +91,28 @@ import Testing
             nonzero = nonzero || db.contains { $0 != 0 }
         }
         #expect(nonzero)
+    }
+
+    /// SmolLM2's 49,152 tokens against Mistral's 32,768: the tokenizer is cut to the vocabulary with the merges
+    /// that need a cut token (it still builds and encodes inside the vocabulary), or padded with unused tokens.
+    @Test func tokenizerIsCutOrPaddedToTheVocabulary() throws {
+        let base = TokenizerData(
+            preTokenizer: "gpt2", vocab: ["<|endoftext|>", "a", "b", "c", "ab", "bc", "abc"], merges: ["a b", "b c", "ab c"],
+            addedTokens: [AddedToken(id: 0, content: "<|endoftext|>"), AddedToken(id: 6, content: "abc")])
+        let mistral = try #require(ModelShape.named("mistral-7b"))
+        func fitted(_ vocab: Int) throws -> TokenizerData {
+            var metadata = TinyModelFile.metadata(mistral.scaledDown(vocab: 7).config, source: "tests")
+            metadata.tokenizer = base
+            return RandomModelSource(shape: mistral.scaledDown(vocab: vocab), tokenizerFrom: metadata, seed: 1).metadata.tokenizer
+        }
+        #expect(try BPETokenizer(base).encode("abc", addSpecialTokens: false) == [6])
+        let cut = try fitted(5)
+        #expect(cut.vocab == ["<|endoftext|>", "a", "b", "c", "ab"])
+        #expect(cut.merges == ["a b"])
+        #expect(cut.addedTokens.map(\.id) == [0])
+        #expect(try BPETokenizer(cut).encode("abc", addSpecialTokens: false) == [4, 3])
+        let padded = try fitted(9)
+        #expect(padded.vocab == base.vocab + ["<|unused_7|>", "<|unused_8|>"])
+        #expect(padded.merges == base.merges)
     }
 }
