@@ -47,10 +47,12 @@ let package = Package(
                 "JSON", "TensorFile", "ModelFiles", "Kernels", "Model", "Adapters", "Training", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Real architectures' shapes with random weights (leandpo-bench make-shape, tools/bench --shape).
+        .target(name: "ModelShapes", dependencies: ["TensorFile", "ModelFiles", "SeededRandom"]),
         .executableTarget(
             name: "leandpo-bench",
             dependencies: [
-                "JSON", "TensorFile", "SeededRandom", "ModelFiles", "Kernels", "Model", "Adapters", "Training",
+                "JSON", "TensorFile", "SeededRandom", "ModelFiles", "Kernels", "Model", "Adapters", "Training", "ModelShapes",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/LeanDPOBench"),
@@ -77,6 +79,7 @@ let package = Package(
             name: "AdaptersTests", dependencies: ["Adapters", "Training", "Model", "ModelFiles", "JSON", "TensorFile", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TensorFile"]),
+        .testTarget(name: "ModelShapesTests", dependencies: ["ModelShapes", "Model", "ModelFiles", "TensorFile", "Tokenizer", "TestSupport"]),
     ]
 )
 
