@@ -97,15 +97,10 @@ public struct FrozenLinear: @unchecked Sendable {
                 return
             }
             guard let w = bf16.weights else { preconditionFailure("a \(weight.dtype.rawValue) weight needs bf16 weight scratch") }
-            let rows = bf16BlockRows
-            var n0 = 0
-            while n0 < n {
-                let nb = min(rows, n - n0)
-                weight.decodeRowsBF16(n0, count: nb, into: w)  // (B, K)
+            inBlocks(of: bf16BlockRows, decode: { weight.decodeRowsBF16($0, count: $1, into: w) }) { n0, nb in
                 // out[:, n0..<n0+nb] = inp·Wblockᵀ
                 BF16Matmul.gemm(
                     transB: true, m: m, n: nb, k: k, a: bf16.inputs, lda: k, b: w, ldb: k, accumulate: beta != 0, c: out + n0, ldc: n)
-                n0 += nb
             }
             return
         }
@@ -114,15 +109,11 @@ public struct FrozenLinear: @unchecked Sendable {
             return
         }
         guard let scratch else { preconditionFailure("a \(weight.dtype.rawValue) weight needs scratch") }
-        var n0 = 0
-        while n0 < n {
-            let nb = min(blockRows, n - n0)
-            weight.decodeRows(n0, count: nb, into: scratch)  // (B, K)
+        inBlocks(of: blockRows, decode: { weight.decodeRows($0, count: $1, into: scratch) }) { n0, nb in
             // out[:, n0..<n0+nb] = inp·Wblockᵀ
             BLAS.parallelSgemm(
                 transA: false, transB: true, m: m, n: nb, k: k, alpha: 1, a: inp, lda: k, b: scratch, ldb: k,
                 beta: beta, c: out + n0, ldc: n)
-            n0 += nb
         }
     }
 
@@ -147,16 +138,11 @@ public struct FrozenLinear: @unchecked Sendable {
                 return
             }
             guard let w = bf16.weights else { preconditionFailure("a \(weight.dtype.rawValue) weight needs bf16 weight scratch") }
-            let rows = bf16BlockRows
-            var n0 = 0
-            while n0 < n {
-                let nb = min(rows, n - n0)
-                weight.decodeRowsBF16(n0, count: nb, into: w)  // (B, K)
+            inBlocks(of: bf16BlockRows, decode: { weight.decodeRowsBF16($0, count: $1, into: w) }) { n0, nb in
                 // dinp (+)= dout[:, n0..<n0+nb]·Wblock
                 BF16Matmul.gemm(
                     transB: false, m: m, n: k, k: nb, a: bf16.inputs + n0, lda: n, b: w, ldb: k, accumulate: accumulate || n0 > 0,
                     c: dinp, ldc: k)
-                n0 += nb
             }
             return
         }
@@ -165,14 +151,25 @@ public struct FrozenLinear: @unchecked Sendable {
             return
         }
         guard let scratch else { preconditionFailure("a \(weight.dtype.rawValue) weight needs scratch") }
-        var n0 = 0
-        while n0 < n {
-            let nb = min(blockRows, n - n0)
-            weight.decodeRows(n0, count: nb, into: scratch)  // (B, K)
+        inBlocks(of: blockRows, decode: { weight.decodeRows($0, count: $1, into: scratch) }) { n0, nb in
             // dinp (+)= dout[:, n0..<n0+nb]·Wblock
             BLAS.parallelSgemm(
                 transA: false, transB: false, m: m, n: k, k: nb, alpha: 1, a: dout + n0, lda: n, b: scratch, ldb: k,
                 beta: accumulate || n0 > 0 ? 1 : 0, c: dinp, ldc: k)
+        }
+    }
+
+    // MARK: - Blocks
+
+    /// The one loop behind every product with a weight not used in place: decode `rows` output rows
+    /// (weight rows n0..<n0+nb, into scratch), then multiply against them, until every row is done.
+    @inline(__always)
+    private func inBlocks(of rows: Int, decode: (_ n0: Int, _ nb: Int) -> Void, multiply: (_ n0: Int, _ nb: Int) -> Void) {
+        var n0 = 0
+        while n0 < outFeatures {
+            let nb = min(rows, outFeatures - n0)
+            decode(n0, nb)
+            multiply(n0, nb)
             n0 += nb
         }
     }
