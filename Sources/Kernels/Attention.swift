@@ -75,10 +75,11 @@ public enum Attention {
         return Plan(longest: longest, tasks: tasks, workers: workers)
     }
 
-    /// Query blocks over all spans (⌈rows / B⌉ each).
-    static func blockCount(_ spans: [Span]) -> Int {
-        spans.reduce(0) { $0 + ($1.rows.count + blockRows - 1) / blockRows }
-    }
+    /// Query blocks of a span: ⌈rows / B⌉.
+    static func blocks(_ s: Span) -> Int { (s.rows.count + blockRows - 1) / blockRows }
+
+    /// Query blocks over all spans.
+    static func blockCount(_ spans: [Span]) -> Int { spans.reduce(0) { $0 + blocks($1) } }
 
     /// Spans that share key rows, directly or through others (a prompt, the completions that see it as
     /// their prefix), grouped: indices ascending within a group, groups by their first span, and
@@ -110,7 +111,7 @@ public enum Attention {
             last = span
         }
         var members: [Int: [Int]] = [:]
-        for i in spans.indices where !spans[i].rows.isEmpty { members[find(i), default: []].append(i) }
+        for i in spans.indices { members[find(i), default: []].append(i) }
         return members.keys.sorted().map { r in
             (members[r]!, members[r]!.reduce(0) { $0 + spans[$1].rows.count * spans[$1].keys })
         }
@@ -122,7 +123,7 @@ public enum Attention {
     static func task(_ index: Int, _ spans: [Span], _ heads: Int) -> (span: Span, i0: Int, h: Int) {
         var j = index / heads
         for s in spans {
-            let n = (s.rows.count + blockRows - 1) / blockRows
+            let n = blocks(s)
             if j < n { return (s, (n - 1 - j) * blockRows, index % heads) }
             j -= n
         }
@@ -312,17 +313,16 @@ public enum Attention {
                         }
                     }
                 }
-                func blockBackward(_ span: Span, i0: Int, h: Int, g: Int) {
+                func blockBackward(_ span: Span, i0: Int, h: Int) {
                     let t0 = span.rows.lowerBound, np = span.prefix.count, p0 = span.prefix.lowerBound
                     let nb = min(blockRows, span.rows.count - i0)
                     let keys = BlockKeys(prefix: np, i0: i0, rows: nb, window: window)
                     let ld = keys.count, npv = keys.prefixKeys, o0 = keys.ownStart, no = i0 + nb - o0
-                    let dkAll = dk, dvAll = dv
                     let kg = k + (t0 + o0) * ldk + g * dh, vg = v + (t0 + o0) * ldk + g * dh
                     let pv = p0 + np - npv  // first prefix row in view
                     let kp = k + pv * ldk + g * dh, vp = v + pv * ldk + g * dh
-                    let dkg = dkAll + (t0 + o0) * ldk + g * dh, dvg = dvAll + (t0 + o0) * ldk + g * dh
-                    let dkp = dkAll + pv * ldk + g * dh, dvp = dvAll + pv * ldk + g * dh
+                    let dkg = dk + (t0 + o0) * ldk + g * dh, dvg = dv + (t0 + o0) * ldk + g * dh
+                    let dkp = dk + pv * ldk + g * dh, dvp = dv + pv * ldk + g * dh
                     let qb = q + (t0 + i0) * ldq + h * dh, ob = out + (t0 + i0) * ldq + h * dh
                     let dob = dout + (t0 + i0) * ldq + h * dh
                     // p = exp(scale · q·kᵀ − lse), recomputed
@@ -412,7 +412,7 @@ public enum Attention {
                     let span = spans[s]
                     for i0 in stride(from: 0, to: span.rows.count, by: blockRows) {
                         for h in (g * group)..<((g + 1) * group) {
-                            blockBackward(span, i0: i0, h: h, g: g)
+                            blockBackward(span, i0: i0, h: h)
                         }
                     }
                 }
