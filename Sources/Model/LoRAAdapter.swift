@@ -180,4 +180,12 @@ public final class LoRAAdapter: @unchecked Sendable {
         precondition(values.count == parameters.count, "parameter count \(values.count) != \(parameters.count)")
         _ = values.withUnsafeBufferPointer { parameters.update(fromContentsOf: $0) }
     }
+
+    /// An independent adapter with the same shape and parameters (zero gradients): a frozen snapshot, such as
+    /// the reference a run keeps while it trains this one.
+    public func copy() throws -> LoRAAdapter {
+        let c = try LoRAAdapter(config: config, modelConfig: modelConfig, seed: 0)
+        _ = c.parameters.update(fromContentsOf: parameters)
+        return c
+    }
 }

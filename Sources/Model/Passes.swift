@@ -72,21 +72,24 @@ extension LlamaModel {
         }
     }
 
-    /// The LM head's inputs (final-normed hidden states) at the scored rows with the adapters off — the
-    /// reference side of the KL estimate: (P, D), row-major, in `scoring` order.
-    public func referenceHeadInputs(batch: PackedBatch, completionRanges: [Range<Int>]) throws -> [Float] {
-        try withSwitches { try referenceHeadInputsUnswitched(batch: batch, completionRanges: completionRanges) }
+    /// The LM head's inputs (final-normed hidden states) at the scored rows of the reference model — the base
+    /// with the adapters off, or base + `adapter` (a frozen one) — for the KL estimate: (P, D), row-major, in
+    /// `scoring` order.
+    public func referenceHeadInputs(batch: PackedBatch, completionRanges: [Range<Int>], adapter: LoRAAdapter? = nil) throws -> [Float] {
+        try withSwitches { try referenceHeadInputsUnswitched(batch: batch, completionRanges: completionRanges, adapter: adapter) }
     }
 
-    private func referenceHeadInputsUnswitched(batch: PackedBatch, completionRanges: [Range<Int>]) throws -> [Float] {
+    private func referenceHeadInputsUnswitched(batch: PackedBatch, completionRanges: [Range<Int>], adapter: LoRAAdapter?) throws -> [Float] {
         precondition(!busy, "the model is inside forwardBackward's loss callback")
         let scoring = try batch.scoring(completionRanges: completionRanges)
-        let ws = try prepare(batch, scoring, rank: 0, training: false, dropout: false)
+        let active = try activeAdapter(adapter)
+        let ws = try prepare(batch, scoring, rank: active?.rank ?? 0, training: false, dropout: false)
+        let plan = active.map { AdapterPlan(adapter: $0, dropout: nil) }
         let t = batch.tokenCount, d = config.hiddenSize, p = scoring.count
         embed(out: ws.x, tokens: ws.tokenIds, count: t)
         let mode = AttentionMode.packed(spans(batch))
         for l in 0..<layers.count {
-            layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: nil, ws: ws)
+            layerForward(l, input: ws.x, output: ws.x, count: t, mode: mode, plan: plan, ws: ws)
             releasePages(layer: l)
         }
         for i in 0..<p { (ws.hsel + i * d).update(from: ws.x + Int(ws.rowIndex[i]) * d, count: d) }

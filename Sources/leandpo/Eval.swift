@@ -1,6 +1,6 @@
-// `leandpo eval`: per-pair summed completion log-probs under base + adapter (policy) and base
-// (reference), their implicit rewards, and TRL's metrics over the file, computed as the trainer's
-// evaluation computes them. Data and loss options are train's, read through the same option table.
+// `leandpo eval`: per-pair summed completion log-probs under base + adapter (policy) and the reference (the
+// base, or base + --reference-adapter: the adapter a run started from), their implicit rewards, and TRL's
+// metrics over the file, computed as the trainer's evaluation computes them. Data and loss options are train's, read through the same option table.
 
 import Adapters
 import ArgumentParser
@@ -17,7 +17,7 @@ import Training
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Score preference pairs (or, with --loss kto, unpaired examples): log-probs, implicit rewards, loss and TRL's metrics.",
-        usage: "leandpo eval --model M.mtf --data pairs.jsonl [--adapter A] [--output rows.jsonl] [options]",
+        usage: "leandpo eval --model M.mtf --data pairs.jsonl [--adapter A] [--reference-adapter R] [--output rows.jsonl] [options]",
         discussion: "Data and loss options are train's (same names, defaults and checks):\n\n" + TrainOptions.helpText(groups: Eval.groups))
 
     /// The groups of train's options that eval reads; `batch_size` sets the micro-batches metrics are averaged over.
@@ -26,6 +26,11 @@ struct Eval: ParsableCommand {
     @OptionGroup var base: BaseModelOptions
     @Option(help: ArgumentHelp(TrainOption.help("data"), valueName: "PATH")) var data: String
     @OptionGroup var adapter: AdapterOption
+    @Option(
+        help: ArgumentHelp(
+            "The reference model's adapter (as --adapter): base + this one is the reference, as in a training run that started from it with --init-adapter; default the base.",
+            valueName: "PATH"))
+    var referenceAdapter: String?
     @Option(help: "Write one JSON object per pair here.") var output: String?
     @Flag(help: "Replace an existing --output file (never --model, --data or --adapter).") var force = false
     @Option(help: ArgumentHelp(TrainOption.help("batch_size"), valueName: "INT")) var batchSize = TrainArguments().batchSize
@@ -50,11 +55,14 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let args = try arguments()
-            if let output { try Self.checkOutput(output, inputs: [base.model, data] + (adapter.adapter.map { [$0] } ?? []), force: force) }
+            if let output {
+                try Self.checkOutput(output, inputs: [base.model, data] + [adapter.adapter, referenceAdapter].compactMap { $0 }, force: force)
+            }
             let file = try base.open()
             let text = try ModelText(file: file)
             let m = try base.load(file)
             let lora = try adapter.adapter.map { try AdapterSource.load($0, base: file) }
+            let referenceLora = try referenceAdapter.map { try AdapterSource.load($0, base: file) }
             let unpaired = args.loss.first { $0.isUnpaired }
             let set =
                 try unpaired.map {
@@ -65,13 +73,14 @@ struct Eval: ParsableCommand {
             let progress = ProgressLine()
             let t0 = Date()
             let tokens = set.pairs.reduce(0) { $0 + $1.chosen.ids.count + $1.rejected.ids.count }
-            let (ref, refLogits) = try PairScoring.score(set.pairs, model: m, adapter: nil) { d, n in
+            let (ref, refLogits) = try PairScoring.score(set.pairs, model: m, adapter: referenceLora) { d, n in
                 progress.update("reference \(ProgressLine.bar(Double(d) / Double(n))) \(d)/\(n)", force: d == n)
             }
             progress.finish()
             let policy: ReferenceLogps
             let logits: (chosen: [Double], rejected: [Double])
-            if let lora {
+            let policyPass = lora != nil || referenceLora != nil
+            if policyPass {
                 (policy, logits) = try PairScoring.score(set.pairs, model: m, adapter: lora) { d, n in
                     progress.update("policy    \(ProgressLine.bar(Double(d) / Double(n))) \(d)/\(n)", force: d == n)
                 }
@@ -103,7 +112,7 @@ struct Eval: ParsableCommand {
                     pairs: set.pairs, policy: policy, policyLogitSums: logits, reference: ref, config: args.lossConfig, batchSize: args.batchSize)
                 summary.append(("pairs", Double(set.pairs.count)))
             }
-            summary.append(("tokens_per_second", Double(tokens * (lora == nil ? 1 : 2)) / max(seconds, 1e-9)))
+            summary.append(("tokens_per_second", Double(tokens * (policyPass ? 2 : 1)) / max(seconds, 1e-9)))
             print(JSONText.object(summary.sorted { $0.key < $1.key }.map { ($0.key, JSONText.finite($0.value)) }).rendered(indent: nil))
         }
     }

@@ -85,6 +85,7 @@ struct Train: ParsableCommand {
             if let group {
                 try DataParallel.agree(file.fingerprint, what: "base model (fingerprint)", group: group)
                 try DataParallel.agree(trainer.dataKey, what: "training data (hash of the tokenized pairs)", group: group)
+                try DataParallel.agree(trainer.referenceKey ?? "base", what: "reference model (the --init-adapter's values)", group: group)
                 try DataParallel.agree(Self.exactArguments(args), what: "set of training arguments", group: group)
                 if isWriter { printErr("data parallel: \(group.size) processes, \(args.gradAccum / group.size) micro-batches each per step") }
             }

@@ -31,7 +31,7 @@ extension CLITests {
 }
 
 extension CLITests {
-    /// Two DPO steps on the tiny Mistral from a fixed nonzero PEFT adapter (the reference is the base) against
+    /// Two DPO steps on the tiny Mistral from a fixed nonzero PEFT adapter (`--reference base`) against
     /// TRL 1.16's DPOTrainer from the same adapter with the same optimizer settings
     /// (Tests/TrainingTests/Fixtures/mistral_dpo_2steps.json, gen_mistral_fixtures.py). One batch holds all 4
     /// conversational pairs, so shuffling cannot differ. Loss, rewards and grad_norm within 1e-5 abs (measured
@@ -39,5 +39,14 @@ extension CLITests {
     @Test func mistralTwoDPOStepsMatchTRL() throws {
         try CLIFixture().twoDPOStepsMatchTRL(
             family: "mistral", source: TestPaths.repositoryRoot + "/Tests/ModelFilesTests/Fixtures/tiny_mistral_spm", targets: "all")
+    }
+
+    /// The same adapter as the start and the reference (`--init-adapter` with the default `--reference initial`)
+    /// against TRL handed it as a loaded PeftModel (mistral_dpo_2steps_initial_reference.json): TRL copies it into
+    /// a frozen "ref" adapter, so both runs' first step is at ln 2 with zero rewards; same tolerances.
+    @Test func mistralTwoDPOStepsFromALoadedAdapterMatchTRL() throws {
+        try CLIFixture().twoDPOStepsMatchTRL(
+            family: "mistral", source: TestPaths.repositoryRoot + "/Tests/ModelFilesTests/Fixtures/tiny_mistral_spm", targets: "all",
+            reference: "initial")
     }
 }

@@ -39,7 +39,7 @@ extension CLITests {
 
 extension CLITests {
     /// Two DPO steps on the tiny Phi-3 from a fixed nonzero PEFT adapter on qkv_proj, o_proj, gate_up_proj and
-    /// down_proj (the reference is the base) against TRL 1.16's DPOTrainer from the same adapter with the same
+    /// down_proj (`--reference base`) against TRL 1.16's DPOTrainer from the same adapter with the same
     /// optimizer settings (Tests/TrainingTests/Fixtures/phi3_dpo_2steps.json). One batch holds all 4
     /// conversational pairs, so shuffling cannot differ. Loss, rewards and grad_norm within 1e-5 abs; summed
     /// log-probabilities (≈ −47 and −116, f32 sums) within 1e-6 relative.

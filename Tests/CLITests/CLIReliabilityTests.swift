@@ -300,5 +300,31 @@ extension CLITests {
         #expect(run["lora_r"] as? Int == 4, "\(run)")
         let targets = "\(run["lora_targets"] ?? "")"
         #expect(targets.contains("q") && targets.contains("v") && !targets.contains("gate"), "\(targets)")
+        #expect(run["reference"] as? String == "initial", "\(run)")
+    }
+
+    /// `eval --reference-adapter A`: the reference is base + A. An adapter scored against itself has every reward
+    /// 0 and loss ln 2; against the adapter its run started from, other margins than against the base.
+    @Test func evalScoresAgainstAReferenceAdapter() throws {
+        let f = try CLIFixture()
+        #expect(try f.train("first", ["--max-steps", "2", "--lr", "1e-2"]).status == 0)
+        #expect(try f.train("second", ["--max-steps", "2", "--lr", "1e-2", "--init-adapter", f.path("first/adapter")]).status == 0)
+        func eval(_ extra: [String]) throws -> [String: Double] {
+            let r = try CLI.run(
+                ["eval", "--model", f.model, "--data", f.data, "--threads", "1"] + extra, environment: f.environment, directory: f.directory)
+            #expect(r.status == 0, "\(r.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r.stdout)")
+            return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+        }
+        let itself = try eval(["--adapter", f.path("second/adapter"), "--reference-adapter", f.path("second/adapter")])
+        #expect(itself["rewards/chosen"] == 0 && itself["rewards/margins"] == 0, "\(itself)")
+        #expect(abs((itself["loss"] ?? 0) - log(2.0)) < 1e-9, "\(itself)")
+        let fromStart = try eval(["--adapter", f.path("second/adapter"), "--reference-adapter", f.path("first/adapter")])
+        let fromBase = try eval(["--adapter", f.path("second/adapter")])
+        #expect(fromStart["rewards/margins"] != fromBase["rewards/margins"], "\(fromStart) vs \(fromBase)")
+        let refused = try CLI.run(
+            ["eval", "--model", f.model, "--data", f.data, "--reference-adapter", f.path("nowhere")], environment: f.environment,
+            directory: f.directory)
+        #expect(refused.status != 0 && refused.stderr.contains("nowhere"), "\(refused.stderr)")
     }
 }

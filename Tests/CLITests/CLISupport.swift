@@ -261,14 +261,20 @@ struct CLIFixture {
     }
 
     /// Two DPO steps on `FAMILY.mtf` (converted from `source`) from Tests/TrainingTests/Fixtures/FAMILY_adapter_r2 on
-    /// `targets` against TRL 1.16's logged steps in FAMILY_dpo_2steps.json (gen_mistral_fixtures.py,
-    /// gen_phi3_fixtures.py: the same options, one batch of all 4 conversational pairs, so shuffling cannot differ).
-    /// Loss, rewards and grad_norm within 1e-5 abs; summed log-probabilities (f32 sums) within 1e-6 relative.
-    func twoDPOStepsMatchTRL(family: String, source: String, targets: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    /// `targets` against TRL 1.16's logged steps (gen_mistral_fixtures.py, gen_phi3_fixtures.py: the same options,
+    /// one batch of all 4 conversational pairs, so shuffling cannot differ). `reference` "base": `--reference base`
+    /// against FAMILY_dpo_2steps.json (TRL given the adapter as a new one); "initial": the default against
+    /// FAMILY_dpo_2steps_initial_reference.json (TRL given it as a loaded PeftModel, which it copies into a frozen
+    /// reference). Loss, rewards and grad_norm within 1e-5 abs; summed log-probabilities (f32 sums) within 1e-6
+    /// relative.
+    func twoDPOStepsMatchTRL(
+        family: String, source: String, targets: String, reference: String = "base", sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let fixtures = TestPaths.repositoryRoot + "/Tests/TrainingTests/Fixtures/"
+        let name = family + (reference == "base" ? "_dpo_2steps.json" : "_dpo_2steps_initial_reference.json")
         let fixture = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixtures + family + "_dpo_2steps.json")))
-                as? [String: Any], sourceLocation: sourceLocation)
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixtures + name))) as? [String: Any],
+            sourceLocation: sourceLocation)
         let records = try #require(fixture["records"] as? [Any], sourceLocation: sourceLocation)
         let data = try write(
             try records.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }, to: "pairs.jsonl")
@@ -282,7 +288,7 @@ struct CLIFixture {
                 "--lora-targets", targets, "--lr", "5e-3", "--lr-scheduler-type", "constant", "--warmup-steps", "0",
                 "--weight-decay", "0", "--max-grad-norm", "1", "--batch-size", "4", "--max-steps", "2", "--logging-steps", "1",
                 "--beta", "0.1",
-            ], environment: environment, directory: directory)
+            ] + (reference == "base" ? ["--reference", "base"] : []), environment: environment, directory: directory)
         #expect(train.status == 0, "\(train.stderr)", sourceLocation: sourceLocation)
         let ours = metrics("out")
         let theirs = try #require(fixture["steps"] as? [[String: Any]], sourceLocation: sourceLocation)

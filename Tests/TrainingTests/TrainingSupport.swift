@@ -47,11 +47,13 @@ struct TRLRun {
 
     func number(_ key: String) throws -> Double { try #require(config[key] as? Double, "config \(key)") }
 
-    /// The run's beta, batch size, steps, learning rate, clipping and max length from the shared PEFT init, the
-    /// file in order (TRL's sampler order is asserted sequential by the generators), a log every step.
+    /// The run's beta, batch size, steps, learning rate, clipping and max length from the shared PEFT init (the
+    /// reference the base, as in the generators' TRL runs), the file in order (TRL's sampler order is asserted
+    /// sequential by the generators), a log every step.
     func arguments(model: String, output: String, initAdapter: String) throws -> TrainArguments {
         var a = TrainArguments(model: model, data: dataPath, output: output)
         a.initAdapter = try Fixture.url(initAdapter).path
+        a.reference = .base  // the generators hand TRL the adapter as a new one, so its reference is the base
         a.beta = try number("beta")
         a.batchSize = try #require(config["batch_size"] as? Int)
         a.maxSteps = try #require(config["max_steps"] as? Int)

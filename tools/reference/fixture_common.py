@@ -340,17 +340,19 @@ TWO_STEP_RECORDS = [
 ]
 
 
-def trl_two_steps(model_dir, records, targets, family):
+def trl_two_steps(model_dir, records, targets, family, reference="base"):
     """2 steps of TRL 1.16's DPOTrainer (sigmoid loss, AdamW, constant rate, clipping 1.0) from a fixed nonzero PEFT
-    adapter on `targets`, one batch of all 4 conversational pairs per step (so the Trainer's shuffling cannot matter);
-    the reference is the base (PEFT's adapter switched off, as TRL does for a PeftModel). Writes the adapter to
-    TRAINING_FIXTURES/<family>_adapter_r2 and the logged steps to <family>_dpo_2steps.json beside it; returns the
-    steps."""
+    adapter on `targets`, one batch of all 4 conversational pairs per step (so the Trainer's shuffling cannot matter).
+    reference "base": a new adapter through peft_config, set to seeded values, so TRL's reference is the base (the
+    adapter switched off; LeanDPO's --reference base); writes the adapter to TRAINING_FIXTURES/<family>_adapter_r2
+    and the logged steps to <family>_dpo_2steps.json beside it. reference "initial": that adapter loaded as a
+    PeftModel, which TRL copies into a frozen "ref" adapter, so the reference is the model training starts from
+    (LeanDPO's default with --init-adapter); writes <family>_dpo_2steps_initial_reference.json. Returns the steps."""
     import tempfile
 
     import torch
     from datasets import Dataset
-    from peft import LoraConfig
+    from peft import LoraConfig, PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
@@ -362,25 +364,33 @@ def trl_two_steps(model_dir, records, targets, family):
                      learning_rate=t["lr"], lr_scheduler_type="constant", warmup_steps=0, weight_decay=0.0,
                      max_grad_norm=t["max_grad_norm"], beta=t["beta"], logging_steps=1, save_strategy="no",
                      report_to=[], use_cpu=True, bf16=False, dataloader_num_workers=0, seed=0, max_length=1024)
-    # A new adapter through peft_config, so TRL's reference is the base (adapters off), as LeanDPO's with
-    # --init-adapter; TRL would make a PeftModel's loaded adapter its reference instead. Then the adapter is set
-    # to fixed nonzero values (written out for LeanDPO) before the first step.
-    peft_config = LoraConfig(r=t["r"], lora_alpha=t["lora_alpha"], lora_dropout=0.0, target_modules=targets,
-                             task_type="CAUSAL_LM")
-    trainer = DPOTrainer(model=base, args=args, train_dataset=Dataset.from_list(records), processing_class=tok,
-                         peft_config=peft_config)
-    g = torch.Generator().manual_seed(77)
-    with torch.no_grad():
-        for name, p in sorted(trainer.model.named_parameters()):
-            if "lora_" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
     adapter = f"{family}_adapter_r2"
-    save_adapter(trainer.model, os.path.join(TRAINING_FIXTURES, adapter))  # reruns give the same bytes
+    if reference == "initial":
+        model = PeftModel.from_pretrained(base, os.path.join(TRAINING_FIXTURES, adapter), is_trainable=True)
+        trainer = DPOTrainer(model=model, args=args, train_dataset=Dataset.from_list(records), processing_class=tok)
+        assert "ref" in trainer.model.peft_config, sorted(trainer.model.peft_config)  # TRL's frozen copy
+        name = f"{family}_dpo_2steps_initial_reference.json"
+    else:
+        assert reference == "base", reference
+        # A new adapter through peft_config, so TRL's reference is the base (adapters off). Then the adapter is set
+        # to fixed nonzero values (written out for LeanDPO) before the first step.
+        peft_config = LoraConfig(r=t["r"], lora_alpha=t["lora_alpha"], lora_dropout=0.0, target_modules=targets,
+                                 task_type="CAUSAL_LM")
+        trainer = DPOTrainer(model=base, args=args, train_dataset=Dataset.from_list(records), processing_class=tok,
+                             peft_config=peft_config)
+        g = torch.Generator().manual_seed(77)
+        with torch.no_grad():
+            for name, p in sorted(trainer.model.named_parameters()):
+                if "lora_" in name:
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+        save_adapter(trainer.model, os.path.join(TRAINING_FIXTURES, adapter))  # reruns give the same bytes
+        name = f"{family}_dpo_2steps.json"
     trainer.train()
     keys = ["loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
             "logps/rejected", "grad_norm"]
     steps = [{k: h[k] for k in keys if k in h} | {"step": h["step"]} for h in trainer.state.log_history if "loss" in h]
     assert len(steps) == t["steps"], steps
-    write_trl_json(os.path.join(TRAINING_FIXTURES, f"{family}_dpo_2steps.json"), train=t, targets=targets,
-                   adapter=adapter, records=records, steps=steps)
+    extra = dict(reference="initial") if reference == "initial" else {}
+    write_trl_json(os.path.join(TRAINING_FIXTURES, name), train=t, targets=targets, adapter=adapter, records=records,
+                   steps=steps, **extra)
     return steps

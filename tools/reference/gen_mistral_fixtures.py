@@ -104,6 +104,10 @@ def main():
     tiny_model(tok_dir, len(tok))
     steps = trl_two_steps(os.path.join(MODEL_OUT, "tiny_mistral_spm"), TWO_STEP_RECORDS, TARGETS, "mistral")
     print(json.dumps(steps))
+    # The same adapter handed to TRL as a loaded PeftModel: the reference is the model training starts from.
+    steps = trl_two_steps(os.path.join(MODEL_OUT, "tiny_mistral_spm"), TWO_STEP_RECORDS, TARGETS, "mistral",
+                          reference="initial")
+    print(json.dumps(steps))
     print(f"{len(rows)} DPO records; wrote {tok_dir}, tiny_mistral_spm and tiny_mistral_spm.gguf")
 
 

@@ -30,6 +30,9 @@ public struct CheckpointState: Codable, Sendable {
     public var collapseWatch: CollapseWatch?
     /// PEFT names and shapes of the adapter tensors, in the flat block's order.
     public var adapterTensors: [AdapterTensorInfo]
+    /// ReferenceCache.adapterKey of the reference model's adapter (the frozen `--init-adapter`); absent when
+    /// the reference is the base, and in checkpoints written before it existed.
+    public var referenceAdapter: String?
 }
 
 public struct AdapterTensorInfo: Codable, Sendable, Equatable {
@@ -55,7 +58,8 @@ public struct TrainingCheckpoint: Sendable {
             dataHash: trainer.dataKey, arguments: trainer.arguments, lora: a.config, step: trainer.step,
             totalSteps: trainer.totalSteps, epoch: trainer.epoch(atStep: trainer.step), adamStep: trainer.optimizer.step,
             window: window, totalTokens: trainer.totalTokens, lossSum: trainer.lossSum, collapseWatch: trainer.collapseWatch,
-            adapterTensors: a.tensorNames.map { AdapterTensorInfo(name: $0.name, shape: $0.shape, offset: $0.offset) })
+            adapterTensors: a.tensorNames.map { AdapterTensorInfo(name: $0.name, shape: $0.shape, offset: $0.offset) },
+            referenceAdapter: trainer.referenceKey)
         let o = trainer.optimizer.state
         // The adapter and the moments are written from where they live: no copies.
         return try o.m.withUnsafeBufferPointer { m in
@@ -128,6 +132,11 @@ public struct TrainingCheckpoint: Sendable {
         guard refused.isEmpty else {
             throw TrainerError(
                 "\(path): changed arguments would break exact resume: \(refused.joined(separator: ", ")) (give the original values)")
+        }
+        guard state.referenceAdapter == t.referenceKey else {
+            throw TrainerError(
+                "\(path): the reference adapter changed since this checkpoint (--init-adapter \(t.arguments.initAdapter ?? "")"
+                    + " holds other values than the run started from)")
         }
         guard state.step <= t.totalSteps else {
             throw TrainerError("\(path): checkpoint is at step \(state.step), beyond this run's \(t.totalSteps) steps")

@@ -1,11 +1,13 @@
-// The reference log-probs are computed once per pair (adapters off) and kept on disk, keyed by the base
-// fingerprint and a hash of the tokenized pairs (which covers the data and every tokenization setting),
+// The reference log-probs are computed once per pair (the base with adapters off, or base + a run's initial
+// adapter) and kept on disk, keyed by the base fingerprint, the reference adapter's hash if any, and a hash of
+// the tokenized pairs (which covers the data and every tokenization setting),
 // so a later run on the same base and data skips the reference pass entirely. The fingerprint covers the
 // header's checksums, not the bytes, so a base file's tensors are verified against those checksums the
 // first time that file (device, inode, size, mtime) is used with the cache. The cache holds at most
 // `sizeLimit` bytes, least recently used entries going first; `leandpo cache --clear` empties it.
 
 import Foundation
+import Model
 import TensorFile
 
 #if canImport(Glibc)
@@ -38,12 +40,23 @@ public enum ReferenceCache {
     /// The cache key of reference log-probs scored in `groups` (packed batches of pair indices) with shared
     /// prompts: `key` plus the grouping, since a sequence's log-probs depend in the last bits on its place in
     /// the packed stream. (Log-probs of the unshared packing, a benchmark switch, are never cached.)
-    public static func key(fingerprint: String, pairs: [TokenizedPair], groups: [[Int]]) -> String {
+    /// `adapter` (`adapterKey`) names a reference that is base + that adapter; nil, the base with adapters off.
+    public static func key(fingerprint: String, pairs: [TokenizedPair], groups: [[Int]], adapter: String? = nil) -> String {
         var h = XXHash64()
         h.update(Array("reference-groups-v1|\(key(fingerprint: fingerprint, pairs: pairs))".utf8))
         for g in groups {
             ([Int64(g.count)] + g.map(Int64.init)).withUnsafeBytes { h.update($0) }
         }
+        if let adapter { h.update(Array("|adapter \(adapter)".utf8)) }
+        return XXHash64.hex(h.finalize())
+    }
+
+    /// The identity of a reference adapter: its shape (rank, scaling, targets) and every parameter's bits.
+    public static func adapterKey(_ a: LoRAAdapter) -> String {
+        var h = XXHash64()
+        let c = a.config
+        h.update(Array("reference-adapter-v1|r \(c.r)|scale \(c.scale.bitPattern)|\(c.targets.map(\.rawValue).joined(separator: ","))|".utf8))
+        h.update(UnsafeRawBufferPointer(a.parameters))
         return XXHash64.hex(h.finalize())
     }
 

@@ -160,6 +160,12 @@ public final class Trainer {
     public private(set) var collapseWatch: CollapseWatch
     private var reference: ReferenceLogps?
     private var evalReference: ReferenceLogps?
+    /// The reference model's adapter: the initial adapter, frozen (`--reference initial` with `--init-adapter`);
+    /// nil when the reference is the base. Kept after the reference pass only for `--kl-estimate`.
+    private var referenceAdapter: LoRAAdapter?
+    /// `ReferenceCache.adapterKey` of that adapter, taken before any step (part of the cache key and of
+    /// checkpoints, so a resume cannot silently compare with other values); nil for the base.
+    public let referenceKey: String?
     private let pairsPerStep: Int
     private let stepsPerEpoch: Int
     /// Whether each pair's chosen and rejected share one pass over their common prompt (PairBatch): on
@@ -203,6 +209,15 @@ public final class Trainer {
             adapter = initial
         } else {
             adapter = try LoRAAdapter(config: arguments.lora, modelConfig: model.config, seed: arguments.seed)
+        }
+        if arguments.reference == .initial, let initial = inputs.initAdapter {
+            // A fresh run trains `initial` itself: the reference pass runs before the first step, but the KL
+            // estimate's forward at every step needs a copy frozen at the start.
+            referenceAdapter = resume == nil && arguments.klEstimate ? try initial.copy() : initial
+            referenceKey = ReferenceCache.adapterKey(initial)
+        } else {
+            referenceAdapter = nil
+            referenceKey = nil
         }
         optimizer = AdamW(
             parameterCount: adapter.parameterCount, beta1: arguments.adamBeta1, beta2: arguments.adamBeta2,
@@ -269,12 +284,15 @@ public final class Trainer {
 
     // MARK: - Reference
 
-    /// Computes (or loads from the cache) the adapters-off log-probs of every train and eval pair. They are
-    /// packed as the first epoch's micro-batches (and the eval batches), so with B = 0 the policy equals the
-    /// reference bit for bit and a fresh adapter's first loss is exactly ln 2.
+    /// Computes (or loads from the cache) the reference log-probs of every train and eval pair: the base with
+    /// adapters off, or base + the frozen initial adapter. They are packed as the first epoch's micro-batches
+    /// (and the eval batches), so at the first step the policy equals the reference bit for bit and its loss is
+    /// exactly ln 2 (a fresh adapter, B = 0, or an initial adapter that is also the reference).
     /// A run shorter than one epoch scores only the pairs its steps will see (a 100-step run over 10,000
     /// pairs scores 400 of them, not all); pairs it never reaches keep 0.
     func prepareReference(_ events: (TrainerEvent) -> TrainerControl) throws {
+        // After the pass the frozen adapter is needed only by the KL estimate.
+        defer { if !arguments.klEstimate { referenceAdapter = nil } }
         guard lossConfig.needsReference else { return }
         try ReferenceCache.ensureVerified(model.file)
         func get(_ pairs: [TokenizedPair], order: [Int], groupLimit: Int? = nil) throws -> ReferenceLogps {
@@ -285,7 +303,8 @@ public final class Trainer {
             let scored = groups.reduce(0) { $0 + $1.count }
             // The cache holds the shipped packing's log-probs only: a run with prompt sharing switched off
             // neither reads nor writes it, so the key does not depend on a benchmark switch.
-            let key = sharesPrompts ? ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: pairs, groups: groups) : nil
+            let key =
+                sharesPrompts ? ReferenceCache.key(fingerprint: model.file.fingerprint, pairs: pairs, groups: groups, adapter: referenceKey) : nil
             let cached = key.flatMap { ReferenceCache.load(key: $0, count: pairs.count) }
             // Every rank scores only if one of them lacks the cache (each machine has its own).
             let missing = try group.map { try DataParallel.any(cached == nil, group: $0) } ?? (cached == nil)
@@ -296,7 +315,7 @@ public final class Trainer {
             // With N processes each scores every N-th group, and all of them receive every pair's sums.
             let mine = group.map { g in groups.enumerated().filter { $0.offset % g.size == g.rank }.map(\.element) } ?? groups
             var (r, _) = try withoutActuallyEscaping(events) { events in
-                try PairScoring.score(pairs, model: model, adapter: nil, groups: mine, sharePrompts: sharesPrompts) { done, total in
+                try PairScoring.score(pairs, model: model, adapter: referenceAdapter, groups: mine, sharePrompts: sharesPrompts) { done, total in
                     _ = events(.reference(done: done, total: total, cached: false))
                 }
             }
@@ -412,8 +431,10 @@ public final class Trainer {
             let ref = reference?[idx]
             let labels = train.labels.map { l in idx.map { l[$0] } }
             var result: (loss: Double, gradient: LossGradient, metrics: [String: Double])?
-            // --kl-estimate: the reference's head inputs at the same rows (a forward with the adapters off).
-            let referenceHidden = arguments.klEstimate ? try model.referenceHeadInputs(batch: pb.batch, completionRanges: pb.ranges) : nil
+            // --kl-estimate: the reference's head inputs at the same rows (a forward of the reference model).
+            let referenceHidden =
+                arguments.klEstimate
+                ? try model.referenceHeadInputs(batch: pb.batch, completionRanges: pb.ranges, adapter: referenceAdapter) : nil
             _ = try model.forwardBackward(
                 batch: pb.batch, completionRanges: pb.ranges, adapter: adapter,
                 dropoutSeed: arguments.seed ^ (UInt64(step) << 20 | UInt64(m)), referenceHidden: referenceHidden
@@ -538,7 +559,9 @@ public final class Trainer {
             let idx = Array(start..<min(pairs.count, start + b))
             let pb = PairBatch(
                 pairs: idx.map { pairs[$0] }, wholeChosen: lossConfig.losses.contains { $0.kind == .orpo }, sharePrompts: sharesPrompts)
-            let referenceHidden = arguments.klEstimate ? try model.referenceHeadInputs(batch: pb.batch, completionRanges: pb.ranges) : nil
+            let referenceHidden =
+                arguments.klEstimate
+                ? try model.referenceHeadInputs(batch: pb.batch, completionRanges: pb.ranges, adapter: referenceAdapter) : nil
             let lp = try model.sequenceLogProbs(
                 batch: pb.batch, completionRanges: pb.ranges, adapter: adapter, referenceHidden: referenceHidden)
             let r = Self.loss(pb, lp, reference?[idx], labels: labels.map { l in idx.map { l[$0] } }, config: lossConfig)

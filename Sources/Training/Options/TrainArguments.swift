@@ -13,6 +13,7 @@ public struct TrainArguments: Sendable, Equatable {
     public var evalSplit: Double?
     public var output = ""
     public var initAdapter: String?
+    public var reference = ReferenceModel.initial
 
     // MARK: LoRA
     public var lora = LoRAConfig()
@@ -149,6 +150,13 @@ public struct TrainArguments: Sendable, Equatable {
         try check(!data.isEmpty, "data is required (--data, or data in --config)")
         try check(!output.isEmpty, "output is required (--output, or output in --config)")
     }
+}
+
+/// The model the policy is compared with. `initial`: the model training starts from — base + `--init-adapter`,
+/// frozen, as TRL does when handed a PeftModel (a new adapter's B = 0 leaves the base itself). `base`: the base
+/// with the adapters off, whatever the start.
+public enum ReferenceModel: String, Sendable, CaseIterable {
+    case initial, base
 }
 
 /// Where metrics go besides metrics.jsonl (TRL's `report_to`).

@@ -53,7 +53,15 @@ extension TrainOption {
         optionalPath("eval_data", aliases: ["eval_file"], .inputs, "Held-out preference data.", \.evalData),
         optionalDouble("eval_split", .inputs, "Fraction of --data held out for evaluation (seeded).", \.evalSplit, resume: .mustMatch),
         optionalPath(
-            "init_adapter", .inputs, "Start from a PEFT adapter directory (the reference stays the base).", \.initAdapter, resume: .mustMatch),
+            "init_adapter", .inputs, "Start from a PEFT adapter directory (also the reference, unless --reference base).", \.initAdapter,
+            resume: .mustMatch),
+        TrainOption(
+            name: "reference", aliases: [], group: .inputs,
+            help:
+                "The reference model: initial (the model training starts from: base + --init-adapter, frozen, as TRL does for a loaded PeftModel; the base for a new adapter) or base (adapters off).",
+            valueName: "MODEL", onResume: .mustMatch, trlDifference: nil,
+            assign: { a, v, _ throws(OptionMessage) in a.reference = try v.choice(ReferenceModel.self) },
+            value: { .string($0.reference.rawValue) }),
 
         // LoRA
         TrainOption(
@@ -235,7 +243,8 @@ extension TrainOption {
         add(["use_peft", "peft_type", "task_type", "bias", "inference_mode"], "LeanDPO always trains LoRA adapters (PEFT-compatible, bias none)")
         add(
             ["precompute_ref_log_probs", "precompute_ref_batch_size", "ref_adapter_name", "model_adapter_name", "force_use_ref_model"],
-            "LeanDPO always computes the reference log-probs once (the base with adapters off) and caches them on disk")
+            "LeanDPO always computes the reference log-probs once (the model training starts from, or the base with --reference base) and caches them on disk"
+        )
         add(
             ["padding_free", "padding_value", "pad_to_multiple_of", "use_logits_to_keep", "use_liger_kernel", "group_by_length"],
             "LeanDPO always packs sequences without padding")

@@ -139,6 +139,8 @@ public enum TrainOptions {
         // keys over camel-cased (loraR); undo it so both spellings decode.
         let given: Given = fields.keys.sorted().map { (snakeCased($0), .typed(fields[$0]!)) }
         _ = try apply(given, to: &a, source: source)
+        // Runs recorded before `reference` existed scored an --init-adapter run against the base.
+        if fields["reference"] == nil, a.initAdapter != nil { a.reference = .base }
         return a
     }
 
