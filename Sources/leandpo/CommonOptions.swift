@@ -60,9 +60,9 @@ func openBase(_ path: String) throws -> MappedTensorFile {
 extension ComputeDType: ExpressibleByArgument {}
 
 extension TrainOption {
-    /// The help line of an option of the table, with its default: for commands that declare it themselves.
+    /// The help line of an option of the table, for commands that declare it themselves (ArgumentParser adds
+    /// the default, which those declarations take from TrainArguments).
     static func help(_ name: String) -> String {
-        guard let o = all.first(where: { $0.name == name }) else { return "" }
-        return o.help + (o.defaultText.map { o.valueName != nil && name != "model" ? " (default \($0))" : "" } ?? "")
+        all.first { $0.name == name }?.help ?? ""
     }
 }

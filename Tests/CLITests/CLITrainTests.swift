@@ -105,6 +105,18 @@ extension CLITests {
         #expect(try f.loraChecksum(f.path("out/checkpoint-4")) != nil)
     }
 
+    /// The commands that declare train's options themselves (eval, generate) print each default once: the option
+    /// table's help line, and ArgumentParser's default from TrainArguments.
+    @Test func helpStatesEachDefaultOnce() throws {
+        for command in ["eval", "generate"] {
+            let r = try CLI.run([command, "--help"], directory: TestPaths.temporaryDirectory("help"))
+            #expect(r.status == 0, "\(r.stderr)")
+            let text = r.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(text.contains("--threads <INT>") && text.contains("(default: 0)"), "\(command): \(text)")
+            #expect(!text.contains("(default 0)") && !text.contains("(default \"f32\")"), "\(command) repeats a default: \(text)")
+        }
+    }
+
     @Test func refusals() throws {
         let f = try CLIFixture()
         let options = ["--max-steps", "3", "--save-steps", "1"]
