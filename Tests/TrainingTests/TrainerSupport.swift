@@ -129,8 +129,12 @@ struct TrainerFixture {
         try Trainer(arguments: a, model: LlamaModel(path: modelPath, threads: 1, switches: switches), context: ByteToy.context)
     }
 
-    /// Points the reference cache at a private temporary directory (once per process).
-    static let isolateCache: Void = { setenv("LEANDPO_CACHE", TestPaths.temporaryDirectory("trainer-cache"), 1) }()
+    /// Points the reference cache at a private temporary directory (once per process). The demo model found
+    /// through the old cache is pinned first (LEANDPO_MODEL), so tests that need it still find it afterwards.
+    static let isolateCache: Void = {
+        if let model = TestPaths.smolLM2 { setenv("LEANDPO_MODEL", model, 0) }
+        setenv("LEANDPO_CACHE", TestPaths.temporaryDirectory("trainer-cache"), 1)
+    }()
 }
 
 /// Everything a run reported.
