@@ -1,6 +1,7 @@
 // `leandpo eval`: per-pair summed completion log-probs under base + adapter (policy) and the reference (the
 // base, or base + --reference-adapter: the adapter a run started from), their implicit rewards, and TRL's
-// metrics over the file, computed as the trainer's evaluation computes them. Data and loss options are train's, read through the same option table.
+// metrics over the file, computed as the trainer's evaluation computes them. Data and loss options are
+// train's, read through the same option table.
 
 import Adapters
 import ArgumentParser
@@ -32,7 +33,7 @@ struct Eval: ParsableCommand {
             valueName: "PATH"))
     var referenceAdapter: String?
     @Option(help: "Write one JSON object per pair here.") var output: String?
-    @Flag(help: "Replace an existing --output file (never --model, --data or --adapter).") var force = false
+    @Flag(help: "Replace an existing --output file (never --model, --data, --adapter or --reference-adapter).") var force = false
     @Option(help: ArgumentHelp(TrainOption.help("batch_size"), valueName: "INT")) var batchSize = TrainArguments().batchSize
     @Argument(parsing: .allUnrecognized, help: .hidden) var options: [String] = []
 
