@@ -193,6 +193,17 @@ import Training
         #expect(refused == ["--lora-r", "--beta"])
     }
 
+    /// A value outside an option's choices is one message naming the option, the value and the choices.
+    @Test func aChoiceOutsideTheListIsNamed() throws {
+        var a = TrainArguments()
+        let given = try TrainOptions.parseCommandLine(["--reference", "policy"])
+        #expect(throws: ArgumentError("command line: --reference: 'policy' is not one of initial, base")) {
+            _ = try TrainOptions.apply(given, to: &a, source: "command line", laterWins: true)
+        }
+        _ = try TrainOptions.apply(try TrainOptions.parseCommandLine(["--reference", "base"]), to: &a, source: "command line")
+        #expect(a.reference == .base)
+    }
+
     @Test func validationNamesTheOption() {
         var a = TrainArguments(model: "m", data: "d", output: "o")
         a.maxLength = 1
